@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Apache Kafka 4.x, single node in KRaft mode, on 127.0.0.1:$KAFKA_PORT.
+# The jars come from Maven Central (deploy/local/kafka/pom.xml); Java 17+ runs them.
+# Usage: kafka.sh install|start|stop|status|topic NAME PARTITIONS
+SERVICE=kafka
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+HERE=$MURRON_ROOT/deploy/local/kafka
+LIB=$MURRON_TOOLS/kafka-$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/pom.xml")/lib
+DIR=$MURRON_STATE/kafka
+PIDFILE=$DIR/kafka.pid
+
+java_bin() {
+  command -v java >/dev/null || apt_install openjdk-17-jre-headless
+  command -v java
+}
+
+install() {
+  if [ -f "$LIB/.complete" ]; then return 0; fi
+  command -v mvn >/dev/null || apt_install maven
+  log "resolving Kafka jars from Maven Central into $LIB"
+  rm -rf "$LIB" && mkdir -p "$LIB"
+  mvn -B -q -f "$HERE/pom.xml" dependency:copy-dependencies \
+    -DincludeScope=runtime -DoutputDirectory="$LIB" >"$MURRON_TOOLS/kafka-mvn.log" 2>&1 \
+    || { tail -n 30 "$MURRON_TOOLS/kafka-mvn.log" >&2; die "mvn could not resolve Kafka"; }
+  touch "$LIB/.complete"
+}
+
+run_class() { "$(java_bin)" -Xmx256m -cp "$LIB/*" -Dlog4j2.configurationFile="$HERE/log4j2.yaml" -Dkafka.logs.dir="$DIR/logs/tools" "$@"; }
+
+start() {
+  install
+  if pid_alive "$PIDFILE" && port_open "$KAFKA_PORT"; then log "already running"; return 0; fi
+  port_open "$KAFKA_PORT" && die "127.0.0.1:$KAFKA_PORT is taken by another process"
+  mkdir -p "$DIR/data" "$DIR/logs"
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+      -e "s|@DATA_DIR@|$DIR/data|g" "$HERE/server.properties.in" >"$DIR/server.properties"
+  if [ ! -f "$DIR/data/meta.properties" ]; then
+    local cluster_id
+    cluster_id=$(run_class kafka.tools.StorageTool random-uuid)
+    log "formatting storage with cluster id $cluster_id"
+    run_class kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$DIR/server.properties" \
+      >"$DIR/logs/format.log" 2>&1 || { cat "$DIR/logs/format.log" >&2; die "storage format failed"; }
+  fi
+  log "starting broker (heap $KAFKA_HEAP)"
+  nohup "$(java_bin)" -Xms"$KAFKA_HEAP" -Xmx"$KAFKA_HEAP" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$HERE/log4j2.yaml" -Dkafka.logs.dir="$DIR/logs" \
+    -cp "$LIB/*" kafka.Kafka "$DIR/server.properties" >"$DIR/logs/stdout.log" 2>&1 &
+  echo $! >"$PIDFILE"
+  wait_port "$KAFKA_PORT" 90 "$DIR/logs/server.log"
+  # The port opens before the broker has registered with the controller; wait until it serves metadata.
+  for _ in $(seq 1 60); do
+    run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list >/dev/null 2>&1 && return 0
+    sleep 1
+  done
+  die "broker does not answer metadata requests; see $DIR/logs/server.log"
+}
+
+stop() { stop_pid "$PIDFILE"; }
+
+status() {
+  if pid_alive "$PIDFILE" && port_open "$KAFKA_PORT"; then
+    echo "kafka      up    127.0.0.1:$KAFKA_PORT (KRaft, pid $(cat "$PIDFILE"), data $DIR/data)"
+  else
+    echo "kafka      down  127.0.0.1:$KAFKA_PORT"; return 1
+  fi
+}
+
+# topic NAME PARTITIONS: create a topic if it does not exist.
+topic() {
+  run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+    --create --if-not-exists --topic "$1" --partitions "${2:-1}" --replication-factor 1
+}
+
+case "${1:-}" in
+  install|start|stop|status) "$1" ;;
+  topic) shift; topic "$@" ;;
+  *) die "usage: $0 install|start|stop|status|topic NAME PARTITIONS" ;;
+esac

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# An S3-compatible server on 127.0.0.1:$S3_PORT: s3s-fs (crates.io), which serves the S3 HTTP API,
+# SigV4 auth and multipart upload included, over a plain folder. Why this one: docs/LOCAL_STACK.md.
+# Usage: s3.sh install|start|stop|status
+SERVICE=s3
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+BIN=$MURRON_TOOLS/s3s-fs-$S3_FS_VERSION/bin/s3s-fs
+DIR=$MURRON_STATE/s3
+PIDFILE=$DIR/s3s-fs.pid
+
+install() {
+  [ -x "$BIN" ] && return 0
+  command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+  log "building s3s-fs $S3_FS_VERSION from crates.io (once per machine, a few minutes)"
+  cargo install --quiet --locked "s3s-fs@$S3_FS_VERSION" --features binary \
+    --root "$(dirname "$(dirname "$BIN")")" --target-dir "$MURRON_TOOLS/cargo-target" \
+    || die "cargo install s3s-fs failed"
+  rm -rf "$MURRON_TOOLS/cargo-target"
+}
+
+start() {
+  install
+  if pid_alive "$PIDFILE" && port_open "$S3_PORT"; then log "already running"; return 0; fi
+  port_open "$S3_PORT" && die "127.0.0.1:$S3_PORT is taken by another process"
+  mkdir -p "$DIR/data"
+  log "starting s3s-fs over $DIR/data"
+  RUST_LOG=${S3_LOG:-warn} nohup "$BIN" --host 127.0.0.1 --port "$S3_PORT" \
+    --access-key "$S3_ACCESS_KEY" --secret-key "$S3_SECRET_KEY" "$DIR/data" >"$DIR/s3s-fs.log" 2>&1 &
+  echo $! >"$PIDFILE"
+  wait_port "$S3_PORT" 20 "$DIR/s3s-fs.log"
+}
+
+stop() { stop_pid "$PIDFILE"; }
+
+status() {
+  if pid_alive "$PIDFILE" && port_open "$S3_PORT"; then
+    echo "s3         up    http://127.0.0.1:$S3_PORT (s3s-fs, pid $(cat "$PIDFILE"), data $DIR/data)"
+  else
+    echo "s3         down  http://127.0.0.1:$S3_PORT"; return 1
+  fi
+}
+
+case "${1:-}" in
+  install|start|stop|status) "$1" ;;
+  *) die "usage: $0 install|start|stop|status" ;;
+esac
