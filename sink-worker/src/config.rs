@@ -1,0 +1,164 @@
+//! Typed configuration: defaults, then a TOML file, then `MURRON_<SECTION>__<KEY>` environment
+//! variables (for example `MURRON_KAFKA__BROKERS`, `MURRON_KEYS__DEFAULT`). docs/CONFIG.md lists every key.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::KeyRing;
+
+/// Why the configuration could not be loaded. Not retryable: fix the file or the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    Missing(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {key}: {reason}")]
+    Value { key: &'static str, reason: String },
+}
+
+/// The whole sink-worker configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub registry: RegistryConfig,
+    /// HMAC secrets by key id, for signing (`gen`) and verifying. Set them from the environment:
+    /// `MURRON_KEYS__DEFAULT=...`.
+    pub keys: BTreeMap<String, String>,
+}
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: comma-separated host:port list.
+    pub brokers: String,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ...), passed through unchanged.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
+
+/// How to reach the schema registry's HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Base URL, for example `http://127.0.0.1:8081`.
+    pub url: String,
+    /// Per-request timeout in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8081".into(),
+            timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` if given (it must exist), then the environment; validates the result.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = path {
+            if !path.is_file() {
+                return Err(ConfigError::Missing(path.display().to_string()));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        // Only nested names (SECTION__KEY) are settings; other MURRON_* variables belong to scripts.
+        let env = Env::prefixed("MURRON_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__");
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::Value {
+                key: "kafka.brokers",
+                reason: "must not be empty".into(),
+            });
+        }
+        let url = &self.registry.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Value {
+                key: "registry.url",
+                reason: format!("{url:?} is not an http(s) URL"),
+            });
+        }
+        if let Some((id, _)) = self.keys.iter().find(|(_, secret)| secret.is_empty()) {
+            return Err(ConfigError::Value {
+                key: "keys",
+                reason: format!("key {id:?} has an empty secret"),
+            });
+        }
+        Ok(())
+    }
+
+    /// The signing keys as a ring; secrets are the UTF-8 bytes of the configured strings.
+    pub fn key_ring(&self) -> KeyRing {
+        KeyRing::new(
+            self.keys
+                .iter()
+                .map(|(id, secret)| (id.clone(), secret.as_bytes().to_vec())),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_point_at_the_local_stack() {
+        let c = Config::default();
+        assert_eq!(c.kafka.brokers, "127.0.0.1:9092");
+        assert_eq!(c.registry.url, "http://127.0.0.1:8081");
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_named_in_the_error() {
+        let dir = std::env::temp_dir().join(format!("murron-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[kafka]\nbrokerz = \"x:1\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("brokerz"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/sink.toml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::Missing(_)));
+    }
+
+    #[test]
+    fn bad_registry_url_names_the_key() {
+        let mut c = Config::default();
+        c.registry.url = "localhost:8081".into();
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("registry.url")
+        );
+    }
+}

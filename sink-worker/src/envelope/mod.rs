@@ -1,0 +1,277 @@
+//! The Murron envelope (`schemas/murron/Envelope.avsc`, docs/PROTOCOL.md): decoding a Kafka record
+//! value into a borrowed [`Envelope`], encoding one, and verifying its signature.
+//!
+//! Hot path: [`decode`] runs once per consumed event and allocates nothing.
+
+mod codec;
+mod signature;
+
+pub use signature::{DEFAULT_KEY_ID, KEY_TAG, KeyRing, SignatureError};
+
+use codec::{MapBlocks, Reader, put_bytes, put_long};
+
+/// The first byte of the Confluent wire format.
+pub const MAGIC_BYTE: u8 = 0;
+
+/// Why bytes are not a valid envelope. [`DecodeError::reason`] is the stable dead-letter reason code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("record is shorter than its encoding says")]
+    Truncated,
+    #[error("first byte is not the Confluent magic byte 0")]
+    BadMagic,
+    #[error("malformed variable-length integer")]
+    BadVarint,
+    #[error("int field out of 32-bit range")]
+    IntOutOfRange,
+    #[error("negative length")]
+    NegativeLength,
+    #[error("string is not valid UTF-8")]
+    InvalidUtf8,
+    #[error("{0} bytes left over after the envelope")]
+    TrailingBytes(usize),
+}
+
+impl DecodeError {
+    /// A short, stable code for metrics labels and dead-letter records.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::BadMagic => "bad_magic",
+            Self::BadVarint => "bad_varint",
+            Self::IntOutOfRange => "int_out_of_range",
+            Self::NegativeLength => "negative_length",
+            Self::InvalidUtf8 => "invalid_utf8",
+            Self::TrailingBytes(_) => "trailing_bytes",
+        }
+    }
+}
+
+/// One decoded envelope, borrowing from the record it was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    /// Microseconds since the Unix epoch.
+    pub timestamp: i64,
+    pub host: &'a str,
+    /// The event type, also the payload schema's registry subject.
+    pub event_type: &'a str,
+    /// Per-stream sequence number.
+    pub offset: i64,
+    pub pid: i32,
+    /// The payload in Confluent wire format.
+    pub message: &'a [u8],
+    pub signature: &'a str,
+    pub tags: Tags<'a>,
+}
+
+/// The envelope's `tags` map, kept as its validated encoding and read on demand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Tags<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> Tags<'a> {
+    /// Iterates over the entries in encoding order.
+    pub fn iter(&self) -> TagsIter<'a> {
+        TagsIter {
+            reader: Reader::new(self.raw),
+            blocks: MapBlocks::default(),
+        }
+    }
+
+    /// The value of `key`; with repeated keys the last one wins, as when decoding into a map.
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.iter()
+            .filter(|(k, _)| *k == key)
+            .last()
+            .map(|(_, v)| v)
+    }
+}
+
+impl std::fmt::Debug for Tags<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Iterator over [`Tags`].
+#[derive(Debug)]
+pub struct TagsIter<'a> {
+    reader: Reader<'a>,
+    blocks: MapBlocks,
+}
+
+impl<'a> Iterator for TagsIter<'a> {
+    type Item = (&'a str, &'a str);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        // The bytes were validated by `decode`, so errors cannot happen here; stop if one did.
+        if !self.blocks.next_entry(&mut self.reader).ok()? {
+            return None;
+        }
+        Some((self.reader.string().ok()?, self.reader.string().ok()?))
+    }
+}
+
+/// Splits Confluent wire format (`0x00`, 4-byte big-endian schema id, datum) into id and datum.
+pub fn split_wire_format(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
+    match bytes {
+        [MAGIC_BYTE, a, b, c, d, datum @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), datum)),
+        [MAGIC_BYTE, ..] | [] => Err(DecodeError::Truncated),
+        _ => Err(DecodeError::BadMagic),
+    }
+}
+
+/// Decodes a Kafka record value: the envelope schema id it was written with, and the envelope.
+pub fn decode(value: &[u8]) -> Result<(u32, Envelope<'_>), DecodeError> {
+    let (schema_id, datum) = split_wire_format(value)?;
+    let mut r = Reader::new(datum);
+    let envelope = Envelope {
+        timestamp: r.long()?,
+        host: r.string()?,
+        event_type: r.string()?,
+        offset: r.long()?,
+        pid: r.int()?,
+        message: r.bytes()?,
+        signature: r.string()?,
+        tags: Tags {
+            raw: r.string_map()?,
+        },
+    };
+    if !r.is_empty() {
+        return Err(DecodeError::TrailingBytes(datum.len() - r.position()));
+    }
+    Ok((schema_id, envelope))
+}
+
+/// The fields of an envelope to be written; [`NewEnvelope::encode_signed`] adds the signature.
+#[derive(Debug, Clone, Copy)]
+pub struct NewEnvelope<'a> {
+    pub timestamp: i64,
+    pub host: &'a str,
+    pub event_type: &'a str,
+    pub offset: i64,
+    pub pid: i32,
+    pub message: &'a [u8],
+    /// Written in this order. `murron.key` picks the signing key (`default` when absent).
+    pub tags: &'a [(&'a str, &'a str)],
+}
+
+impl NewEnvelope<'_> {
+    /// Signs with the key the tags name and appends the record value (wire format) to `out`.
+    pub fn encode_signed(
+        &self,
+        envelope_schema_id: u32,
+        keys: &KeyRing,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SignatureError> {
+        let key_id = self
+            .tags
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == KEY_TAG)
+            .map_or(DEFAULT_KEY_ID, |(_, v)| *v);
+        let signature = keys.sign(key_id, self)?;
+        out.push(MAGIC_BYTE);
+        out.extend_from_slice(&envelope_schema_id.to_be_bytes());
+        put_long(out, self.timestamp);
+        put_bytes(out, self.host.as_bytes());
+        put_bytes(out, self.event_type.as_bytes());
+        put_long(out, self.offset);
+        put_long(out, i64::from(self.pid));
+        put_bytes(out, self.message);
+        put_bytes(out, signature.as_bytes());
+        if !self.tags.is_empty() {
+            // A tag list is never longer than isize::MAX, so it fits an i64.
+            put_long(out, self.tags.len() as i64);
+            for (k, v) in self.tags {
+                put_bytes(out, k.as_bytes());
+                put_bytes(out, v.as_bytes());
+            }
+        }
+        put_long(out, 0);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys() -> KeyRing {
+        KeyRing::new([
+            ("default".to_string(), b"secret-1".to_vec()),
+            ("k2".to_string(), b"secret-2".to_vec()),
+        ])
+    }
+
+    fn sample(tags: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        NewEnvelope {
+            timestamp: 1_764_000_000_000_000,
+            host: "web-1",
+            event_type: "billing.member_active",
+            offset: 42,
+            pid: 7,
+            message: &[0, 0, 0, 0, 2, 1, 2, 3],
+            tags,
+        }
+        .encode_signed(1, &keys(), &mut out)
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn encoded_envelope_decodes_to_the_same_fields() {
+        let bytes = sample(&[("murron.key", "k2"), ("region", "eu")]);
+        let (id, env) = decode(&bytes).unwrap();
+        assert_eq!(id, 1);
+        assert_eq!(
+            (env.host, env.event_type, env.offset, env.pid),
+            ("web-1", "billing.member_active", 42, 7)
+        );
+        assert_eq!(env.message, &[0, 0, 0, 0, 2, 1, 2, 3]);
+        assert_eq!(
+            env.tags.iter().collect::<Vec<_>>(),
+            vec![("murron.key", "k2"), ("region", "eu")]
+        );
+        assert_eq!(env.tags.get("region"), Some("eu"));
+        keys().verify(&env).unwrap();
+    }
+
+    #[test]
+    fn every_truncation_is_an_error_not_a_panic() {
+        let bytes = sample(&[("region", "eu")]);
+        for len in 0..bytes.len() {
+            assert!(
+                decode(&bytes[..len]).is_err(),
+                "prefix of {len} bytes decoded"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_magic_byte_is_bad_magic() {
+        let mut bytes = sample(&[]);
+        bytes[0] = 1;
+        assert_eq!(decode(&bytes).unwrap_err().reason(), "bad_magic");
+    }
+
+    #[test]
+    fn trailing_bytes_are_rejected() {
+        let mut bytes = sample(&[]);
+        bytes.push(0);
+        assert_eq!(decode(&bytes), Err(DecodeError::TrailingBytes(1)));
+    }
+
+    #[test]
+    fn pid_outside_int_range_is_rejected() {
+        let mut bytes = vec![0, 0, 0, 0, 1];
+        put_long(&mut bytes, 1);
+        put_bytes(&mut bytes, b"h");
+        put_bytes(&mut bytes, b"t");
+        put_long(&mut bytes, 0);
+        put_long(&mut bytes, i64::from(i32::MAX) + 1);
+        assert_eq!(decode(&bytes), Err(DecodeError::IntOutOfRange));
+    }
+}

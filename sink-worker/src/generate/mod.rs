@@ -1,0 +1,233 @@
+//! `sink-worker gen`: produces signed envelopes of one event type, with payloads sampled from the
+//! type's latest registered schema, for demos, tests and benchmarks.
+//!
+//! Streams are `(type, {host_prefix}-{i}, pid_base + i)`; each stream's offsets start at
+//! `start_offset` and are contiguous, so every generated event has a known UID.
+
+mod payload;
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use apache_avro::Schema;
+use apache_avro::writer::datum::GenericDatumWriter;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::future_producer::OwnedDeliveryResult;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+
+pub use payload::{PayloadGenerator, SplitMix64, UnsupportedSchema};
+
+use crate::config::Config;
+use crate::envelope::{KEY_TAG, MAGIC_BYTE, NewEnvelope, SignatureError};
+use crate::kafka;
+use crate::registry::{RegistryClient, RegistryError};
+
+/// The envelope contract, registered under [`ENVELOPE_SUBJECT`] by every producer.
+pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");
+/// The registry subject of the envelope schema.
+pub const ENVELOPE_SUBJECT: &str = "murron.Envelope";
+/// Deliveries awaited at most at once; bounds the producer's memory.
+const MAX_IN_FLIGHT: usize = 50_000;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenOptions {
+    pub topic: String,
+    pub event_type: String,
+    pub count: u64,
+    pub streams: u32,
+    pub host_prefix: String,
+    pub pid_base: i32,
+    pub start_offset: i64,
+    /// Signing key id; `None` signs with `default` and writes no `murron.key` tag.
+    pub key_id: Option<String>,
+    /// Events per second at most; `None` is as fast as Kafka takes them.
+    pub rate: Option<u64>,
+    pub seed: u64,
+    /// Create the topic with this many partitions if it does not exist.
+    pub create_partitions: Option<i32>,
+}
+
+/// What was generated.
+#[derive(Debug, Clone, Default)]
+pub struct GenReport {
+    pub produced: u64,
+    pub bytes: u64,
+    pub envelope_schema_id: u32,
+    pub payload_schema_id: u32,
+    pub payload_schema_version: i32,
+    pub elapsed: Duration,
+}
+
+/// Why generation stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GenError {
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error("schema of {subject} does not parse: {reason}")]
+    Schema { subject: String, reason: String },
+    #[error(transparent)]
+    Unsupported(#[from] UnsupportedSchema),
+    #[error("cannot encode payload: {0}")]
+    Encode(String),
+    #[error("cannot sign: {0} (configure it as MURRON_KEYS__<ID>)")]
+    Sign(#[from] SignatureError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error("{failed} of {total} events were not delivered; first error: {first}")]
+    Undelivered {
+        failed: u64,
+        total: u64,
+        first: String,
+    },
+    #[error("invalid options: {0}")]
+    Options(String),
+}
+
+/// Produces `opts.count` events; `progress` is called with the number produced so far.
+pub async fn run(
+    config: &Config,
+    opts: &GenOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<GenReport, GenError> {
+    if opts.streams == 0 {
+        return Err(GenError::Options("--streams must be at least 1".into()));
+    }
+    let keys = config.key_ring();
+    let registry = RegistryClient::new(&config.registry)?;
+    let envelope_schema_id = registry.register(ENVELOPE_SUBJECT, ENVELOPE_SCHEMA).await?;
+    let latest = registry.latest(&opts.event_type).await?;
+    let schema = Schema::parse_str(&latest.schema).map_err(|e| GenError::Schema {
+        subject: opts.event_type.clone(),
+        reason: e.to_string(),
+    })?;
+    let writer = GenericDatumWriter::builder(&schema)
+        .build()
+        .map_err(|e| GenError::Encode(e.to_string()))?;
+
+    if let Some(partitions) = opts.create_partitions {
+        kafka::ensure_topic(&config.kafka, &opts.topic, partitions).await?;
+    }
+    let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
+
+    let now_micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64);
+    let generator = PayloadGenerator::new(&schema, now_micros);
+    let mut rng = SplitMix64::new(opts.seed);
+    let tag_storage = opts.key_id.as_ref().map(|k| [(KEY_TAG, k.as_str())]);
+    let tags: &[(&str, &str)] = tag_storage.as_ref().map_or(&[], |t| &t[..]);
+    let streams: Vec<(String, i32, String)> = (0..opts.streams)
+        .map(|i| {
+            let host = format!("{}-{i}", opts.host_prefix);
+            let pid = opts.pid_base.saturating_add(i as i32);
+            let key = format!("{host}:{pid}");
+            (host, pid, key)
+        })
+        .collect();
+
+    let started = Instant::now();
+    let mut in_flight: VecDeque<DeliveryFuture> =
+        VecDeque::with_capacity(MAX_IN_FLIGHT.min(opts.count as usize));
+    let mut report = GenReport {
+        envelope_schema_id,
+        payload_schema_id: latest.id,
+        payload_schema_version: latest.version,
+        ..GenReport::default()
+    };
+    let mut failures = Failures::default();
+    let mut message = Vec::with_capacity(256);
+    let mut value = Vec::with_capacity(512);
+    for n in 0..opts.count {
+        let stream = (n % u64::from(opts.streams)) as usize;
+        let (host, pid, key) = &streams[stream];
+        let offset = opts.start_offset + (n / u64::from(opts.streams)) as i64;
+
+        message.clear();
+        message.push(MAGIC_BYTE);
+        message.extend_from_slice(&latest.id.to_be_bytes());
+        let sample = generator.sample(&mut rng)?;
+        writer
+            .write_value_ref(&mut message, &sample)
+            .map_err(|e| GenError::Encode(e.to_string()))?;
+
+        value.clear();
+        let timestamp = now_micros + started.elapsed().as_micros() as i64;
+        NewEnvelope {
+            timestamp,
+            host,
+            event_type: &opts.event_type,
+            offset,
+            pid: *pid,
+            message: &message,
+            tags,
+        }
+        .encode_signed(envelope_schema_id, &keys, &mut value)?;
+        report.bytes += value.len() as u64;
+
+        let mut record = FutureRecord::to(&opts.topic)
+            .key(key.as_str())
+            .payload(value.as_slice());
+        loop {
+            match producer.send_result(record) {
+                Ok(delivery) => break in_flight.push_back(delivery),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    match in_flight.pop_front() {
+                        Some(oldest) => failures.check(oldest.await),
+                        None => tokio::time::sleep(Duration::from_millis(5)).await,
+                    }
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        if in_flight.len() >= MAX_IN_FLIGHT
+            && let Some(oldest) = in_flight.pop_front()
+        {
+            failures.check(oldest.await);
+        }
+        report.produced = n + 1;
+        if report.produced % 1_000 == 0 {
+            progress(report.produced);
+            if let Some(rate) = opts.rate.filter(|r| *r > 0) {
+                let due = Duration::from_secs_f64(report.produced as f64 / rate as f64);
+                if let Some(ahead) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(ahead).await;
+                }
+            }
+        }
+    }
+    for delivery in in_flight {
+        failures.check(delivery.await);
+    }
+    producer.flush(Duration::from_secs(30))?;
+    progress(report.produced);
+    report.elapsed = started.elapsed();
+    match failures.first {
+        None => Ok(report),
+        Some(first) => Err(GenError::Undelivered {
+            failed: failures.count,
+            total: report.produced,
+            first,
+        }),
+    }
+}
+
+/// Delivery failures, counted; the first is kept for the error message.
+#[derive(Debug, Default)]
+struct Failures {
+    count: u64,
+    first: Option<String>,
+}
+
+impl Failures {
+    fn check<E>(&mut self, outcome: Result<OwnedDeliveryResult, E>) {
+        let error = match outcome {
+            Ok(Ok(_)) => return,
+            Ok(Err((e, _))) => e.to_string(),
+            Err(_) => "delivery future cancelled (producer dropped)".to_string(),
+        };
+        self.count += 1;
+        self.first.get_or_insert(error);
+    }
+}

@@ -1,0 +1,171 @@
+//! `sink-worker inspect`: reads a topic from the beginning without committing anything and reports
+//! what is in it: events per stream, signature and payload checks, gaps and duplicates.
+//! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use apache_avro::reader::datum::GenericDatumReader;
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+
+use crate::config::Config;
+use crate::envelope::{self, KeyRing};
+use crate::kafka;
+use crate::registry::{RegistryClient, RegistryError};
+use crate::reliability::OffsetRanges;
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct InspectOptions {
+    pub topic: String,
+    /// Stop after this many records.
+    pub max_events: Option<u64>,
+    /// Stop when no record arrives for this long.
+    pub idle_timeout: Duration,
+}
+
+/// Per-stream counts. A stream is (type, host, pid).
+#[derive(Debug, Default, Clone)]
+pub struct StreamReport {
+    pub offsets: OffsetRanges,
+    pub duplicates: u64,
+}
+
+/// What the topic holds.
+#[derive(Debug, Default)]
+pub struct InspectReport {
+    pub records: u64,
+    pub valid: u64,
+    /// Invalid records by reason code.
+    pub invalid: BTreeMap<&'static str, u64>,
+    pub streams: BTreeMap<(String, String, i32), StreamReport>,
+}
+
+/// Why inspection stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    #[error("kafka: {0}")]
+    Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(
+        "no signing keys configured: set MURRON_KEYS__DEFAULT (or keys.<id> in the config file)"
+    )]
+    NoKeys,
+}
+
+/// Reads `opts.topic` from the start; `progress` is called with the number of records read so far.
+pub async fn run(
+    config: &Config,
+    opts: &InspectOptions,
+    mut progress: impl FnMut(u64),
+) -> Result<InspectReport, InspectError> {
+    let keys = config.key_ring();
+    if keys.is_empty() {
+        return Err(InspectError::NoKeys);
+    }
+    let registry = RegistryClient::new(&config.registry)?;
+    let mut consumer_config = kafka::client_config(&config.kafka);
+    // A throw-away group that starts at the beginning and never commits: inspecting moves no offsets.
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let group = format!("murron-inspect-{}-{nanos}", std::process::id());
+    consumer_config
+        .set("group.id", &group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest");
+    let consumer: StreamConsumer = consumer_config.create()?;
+    consumer.subscribe(&[&opts.topic])?;
+
+    let mut checker = Checker {
+        keys,
+        registry,
+        readers: HashMap::new(),
+    };
+    let mut report = InspectReport::default();
+    while opts.max_events.is_none_or(|max| report.records < max) {
+        let msg = match tokio::time::timeout(opts.idle_timeout, consumer.recv()).await {
+            Err(_) => break,
+            Ok(msg) => msg?,
+        };
+        report.records += 1;
+        match checker.check(msg.payload().unwrap_or_default()).await? {
+            Ok(stream) => {
+                report.valid += 1;
+                let entry = report
+                    .streams
+                    .entry((stream.0, stream.1, stream.2))
+                    .or_default();
+                if !entry.offsets.insert(stream.3) {
+                    entry.duplicates += 1;
+                }
+            }
+            Err(reason) => *report.invalid.entry(reason).or_default() += 1,
+        }
+        if report.records % 1_000 == 0 {
+            progress(report.records);
+        }
+    }
+    progress(report.records);
+    Ok(report)
+}
+
+struct Checker {
+    keys: KeyRing,
+    registry: RegistryClient,
+    /// One decoder per payload schema id, built once.
+    readers: HashMap<u32, GenericDatumReader<'static>>,
+}
+
+type StreamOffset = (String, String, i32, i64);
+
+impl Checker {
+    /// `Ok(Err(reason))` for an invalid event; `Err` only when the registry cannot be reached.
+    async fn check(
+        &mut self,
+        value: &[u8],
+    ) -> Result<Result<StreamOffset, &'static str>, InspectError> {
+        let env = match envelope::decode(value) {
+            Ok((_, env)) => env,
+            Err(e) => return Ok(Err(e.reason())),
+        };
+        if let Err(e) = self.keys.verify(&env) {
+            return Ok(Err(e.reason()));
+        }
+        let (schema_id, mut datum) = match envelope::split_wire_format(env.message) {
+            Ok(split) => split,
+            Err(_) => return Ok(Err("payload_bad_framing")),
+        };
+        if !self.readers.contains_key(&schema_id) {
+            let schema = match self.registry.schema_by_id(schema_id).await {
+                Ok(schema) => schema,
+                Err(RegistryError::Api { status: 404, .. }) => return Ok(Err("unknown_schema")),
+                Err(e) if e.is_retryable() => return Err(e.into()),
+                Err(_) => return Ok(Err("invalid_schema")),
+            };
+            match GenericDatumReader::builder(schema).build() {
+                Ok(reader) => self.readers.insert(schema_id, reader),
+                Err(_) => return Ok(Err("invalid_schema")),
+            };
+        }
+        let Some(reader) = self.readers.get(&schema_id) else {
+            return Ok(Err("invalid_schema"));
+        };
+        if reader.read_value(&mut datum).is_err() {
+            return Ok(Err("payload_invalid"));
+        }
+        if !datum.is_empty() {
+            return Ok(Err("payload_trailing_bytes"));
+        }
+        Ok(Ok((
+            env.event_type.to_string(),
+            env.host.to_string(),
+            env.pid,
+            env.offset,
+        )))
+    }
+}

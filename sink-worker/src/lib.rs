@@ -1,0 +1,12 @@
+//! Murron sink worker. The modules follow the data flow: Kafka records are decoded and verified
+//! ([`envelope`]), their payload schemas resolved through the registry's HTTP API ([`registry`]),
+//! and per-stream offsets tracked ([`reliability`]). `generate` (the `gen` command) produces signed events; `inspect` reads
+//! a topic and reports what is in it. Sink pipelines, the monitor and backfill arrive in later issues.
+
+pub mod config;
+pub mod envelope;
+pub mod generate;
+pub mod inspect;
+pub mod kafka;
+pub mod registry;
+pub mod reliability;

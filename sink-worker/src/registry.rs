@@ -1,0 +1,188 @@
+//! Client for the schema registry's Confluent-compatible HTTP API. The sink knows the registry only
+//! through this API, never through shared code: the API is the contract.
+//!
+//! Schema ids are immutable, so schemas fetched by id are cached for the life of the process.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use apache_avro::Schema;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::config::RegistryConfig;
+
+const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
+
+/// A registry call that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The registry could not be reached or timed out: retry later, do not dead-letter.
+    #[error("schema registry unreachable: {0}")]
+    Unreachable(#[source] reqwest::Error),
+    /// The registry answered with an error body (for example 40403 schema not found).
+    #[error("schema registry answered {status}: {message} (error_code {error_code})")]
+    Api {
+        status: u16,
+        error_code: i64,
+        message: String,
+    },
+    /// The registry answered 2xx with a body we cannot use.
+    #[error("unexpected answer from schema registry: {0}")]
+    Protocol(String),
+    /// The schema text the registry returned does not parse as Avro.
+    #[error("schema {id} from the registry is not valid Avro: {reason}")]
+    InvalidSchema { id: u32, reason: String },
+}
+
+impl RegistryError {
+    /// True when the same call may succeed later (network trouble or a 5xx).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Unreachable(_) => true,
+            Self::Api { status, .. } => *status >= 500,
+            Self::Protocol(_) | Self::InvalidSchema { .. } => false,
+        }
+    }
+}
+
+/// A schema as registered under a subject.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SubjectVersion {
+    pub subject: String,
+    pub version: i32,
+    pub id: u32,
+    pub schema: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    error_code: i64,
+    message: String,
+}
+
+/// HTTP client with a process-wide cache of schemas by id.
+#[derive(Debug)]
+pub struct RegistryClient {
+    http: reqwest::Client,
+    base: reqwest::Url,
+    by_id: RwLock<HashMap<u32, &'static Schema>>,
+}
+
+impl RegistryClient {
+    pub fn new(config: &RegistryConfig) -> Result<Self, RegistryError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()
+            .map_err(RegistryError::Unreachable)?;
+        let base = reqwest::Url::parse(&config.url)
+            .ok()
+            .filter(|u| !u.cannot_be_a_base())
+            .ok_or_else(|| {
+                RegistryError::Protocol(format!("registry url {:?} is not a base URL", config.url))
+            })?;
+        Ok(Self {
+            http,
+            base,
+            by_id: RwLock::default(),
+        })
+    }
+
+    /// The base URL with `segments` appended, each percent-encoded (subjects may hold any character).
+    fn url(&self, segments: &[&str]) -> reqwest::Url {
+        let mut url = self.base.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    async fn call<T: for<'de> Deserialize<'de>>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<T, RegistryError> {
+        let resp = req
+            .header(reqwest::header::ACCEPT, CONTENT_TYPE)
+            .send()
+            .await
+            .map_err(RegistryError::Unreachable)?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(RegistryError::Unreachable)?;
+        if status.is_success() {
+            return serde_json::from_slice(&body)
+                .map_err(|e| RegistryError::Protocol(e.to_string()));
+        }
+        match serde_json::from_slice::<ErrorBody>(&body) {
+            Ok(e) => Err(RegistryError::Api {
+                status: status.as_u16(),
+                error_code: e.error_code,
+                message: e.message,
+            }),
+            Err(_) => Err(RegistryError::Api {
+                status: status.as_u16(),
+                error_code: i64::from(status.as_u16()),
+                message: String::from_utf8_lossy(&body).chars().take(200).collect(),
+            }),
+        }
+    }
+
+    /// Registers an Avro schema under `subject` (idempotent) and returns its global id.
+    pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        #[derive(Deserialize)]
+        struct Registered {
+            id: u32,
+        }
+        let req = self
+            .http
+            .post(self.url(&["subjects", subject, "versions"]))
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .json(&json!({ "schema": schema }));
+        Ok(self.call::<Registered>(req).await?.id)
+    }
+
+    /// The latest version registered under `subject`.
+    pub async fn latest(&self, subject: &str) -> Result<SubjectVersion, RegistryError> {
+        self.call(
+            self.http
+                .get(self.url(&["subjects", subject, "versions", "latest"])),
+        )
+        .await
+    }
+
+    /// The parsed schema with this id, from the cache or the registry.
+    pub async fn schema_by_id(&self, id: u32) -> Result<&'static Schema, RegistryError> {
+        if let Some(schema) = self.cached(id) {
+            return Ok(schema);
+        }
+        #[derive(Deserialize)]
+        struct ById {
+            schema: String,
+        }
+        let body: ById = self
+            .call(
+                self.http
+                    .get(self.url(&["schemas", "ids", &id.to_string()])),
+            )
+            .await?;
+        let parsed = Schema::parse_str(&body.schema).map_err(|e| RegistryError::InvalidSchema {
+            id,
+            reason: e.to_string(),
+        })?;
+        let mut map = self
+            .by_id
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Ids are immutable and their number is bounded by the registry, so each schema is leaked once
+        // and shared as `'static`; decoders built on it can then be cached without self-references.
+        Ok(*map.entry(id).or_insert_with(|| Box::leak(Box::new(parsed))))
+    }
+
+    fn cached(&self, id: u32) -> Option<&'static Schema> {
+        self.by_id
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(&id)
+            .copied()
+    }
+}
