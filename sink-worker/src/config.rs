@@ -1,5 +1,5 @@
-//! Typed configuration: defaults, then a TOML file, then `MURRON_<SECTION>__<KEY>` environment
-//! variables (for example `MURRON_KAFKA__BROKERS`, `MURRON_KEYS__DEFAULT`). docs/CONFIG.md lists every key.
+//! Typed configuration: defaults, then a TOML file, then `SINK_WORKER_<SECTION>__<KEY>` environment
+//! variables (for example `SINK_WORKER_KAFKA__BROKERS`, `SINK_WORKER_KEYS__DEFAULT`). docs/CONFIG.md lists every key.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -9,6 +9,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::envelope::KeyRing;
+
+/// Environment variables with this prefix override the file.
+pub const ENV_PREFIX: &str = "SINK_WORKER_";
 
 /// Why the configuration could not be loaded. Not retryable: fix the file or the environment.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +31,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub registry: RegistryConfig,
     /// HMAC secrets by key id, for signing (`gen`) and verifying. Set them from the environment:
-    /// `MURRON_KEYS__DEFAULT=...`.
+    /// `SINK_WORKER_KEYS__DEFAULT=...`.
     pub keys: BTreeMap<String, String>,
 }
 
@@ -80,8 +83,8 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // Only nested names (SECTION__KEY) are settings; other MURRON_* variables belong to scripts.
-        let env = Env::prefixed("MURRON_")
+        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file.
+        let env = Env::prefixed(ENV_PREFIX)
             .filter(|k| k.as_str().contains("__"))
             .split("__");
         let config: Config = figment.merge(env).extract().map_err(Box::new)?;

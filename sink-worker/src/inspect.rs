@@ -51,7 +51,7 @@ pub enum InspectError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(
-        "no signing keys configured: set MURRON_KEYS__DEFAULT (or keys.<id> in the config file)"
+        "no signing keys configured: set SINK_WORKER_KEYS__DEFAULT (or keys.<id> in the config file)"
     )]
     NoKeys,
 }
@@ -106,7 +106,7 @@ pub async fn run(
             }
             Err(reason) => *report.invalid.entry(reason).or_default() += 1,
         }
-        if report.records % 1_000 == 0 {
+        if report.records.is_multiple_of(1_000) {
             progress(report.records);
         }
     }

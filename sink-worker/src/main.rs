@@ -18,8 +18,8 @@ use sink_worker::{generate, inspect};
     about = "Murron sink worker: Kafka to object storage and warehouse, exactly once"
 )]
 struct Cli {
-    /// TOML configuration file; `MURRON_<SECTION>__<KEY>` environment variables override it.
-    #[arg(long, short, global = true, env = "MURRON_CONFIG")]
+    /// TOML configuration file; `SINK_WORKER_<SECTION>__<KEY>` environment variables override it.
+    #[arg(long, short, global = true, env = "SINK_WORKER_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,

@@ -264,6 +264,30 @@ mod tests {
         assert_eq!(decode(&bytes), Err(DecodeError::TrailingBytes(1)));
     }
 
+    /// docs/PROTOCOL.md's worked example. The expected bytes were written by Python's fastavro from
+    /// `schemas/murron/Envelope.avsc`, so this pins our hand-written codec to the Avro specification.
+    #[test]
+    fn worked_example_bytes_match_an_independent_avro_writer() {
+        const FASTAVRO_HEX: &str = "00000000018080b6bd829da2060a7765622d312a62696c6c696e672e6d656d6265725f61637469766500a44212000000000206772d31860176313d3238643337366131653162353962363233623765323932613266306237383531346165346131613733616432336561326330316535313236343832633464396300";
+        let keys = KeyRing::new([("default".to_string(), b"murron-demo-key".to_vec())]);
+        let mut out = Vec::new();
+        NewEnvelope {
+            timestamp: 1_764_115_200_000_000,
+            host: "web-1",
+            event_type: "billing.member_active",
+            offset: 0,
+            pid: 4242,
+            message: &[0x00, 0x00, 0x00, 0x00, 0x02, 0x06, b'w', b'-', b'1'],
+            tags: &[],
+        }
+        .encode_signed(1, &keys, &mut out)
+        .unwrap();
+        assert_eq!(hex::encode(&out), FASTAVRO_HEX);
+        let (id, env) = decode(&out).unwrap();
+        assert_eq!((id, env.pid, env.tags.iter().count()), (1, 4242, 0));
+        keys.verify(&env).unwrap();
+    }
+
     #[test]
     fn pid_outside_int_range_is_rejected() {
         let mut bytes = vec![0, 0, 0, 0, 1];

@@ -70,7 +70,7 @@ pub enum GenError {
     Unsupported(#[from] UnsupportedSchema),
     #[error("cannot encode payload: {0}")]
     Encode(String),
-    #[error("cannot sign: {0} (configure it as MURRON_KEYS__<ID>)")]
+    #[error("cannot sign: {0} (configure it as SINK_WORKER_KEYS__<ID>)")]
     Sign(#[from] SignatureError),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
@@ -187,7 +187,7 @@ pub async fn run(
             failures.check(oldest.await);
         }
         report.produced = n + 1;
-        if report.produced % 1_000 == 0 {
+        if report.produced.is_multiple_of(1_000) {
             progress(report.produced);
             if let Some(rate) = opts.rate.filter(|r| *r > 0) {
                 let due = Duration::from_secs_f64(report.produced as f64 / rate as f64);

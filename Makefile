@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` (the pipeline end to end) and `make test` (every test).
+# Both set up what is missing on a fresh Debian machine, start the local stack, and build first.
+SHELL := bash
+.DEFAULT_GOAL := help
+VENV := .local/venv
+
+.PHONY: help demo test up down status build lint venv
+
+help:
+	@echo "make demo    set up, start the local stack and run the pipeline end to end"
+	@echo "make test    set up, start the local stack and run every test"
+	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
+	@echo "make lint    cargo fmt --check and clippy with warnings denied"
+
+demo: up build
+	bash deploy/local/demo.sh
+
+test: up build venv
+	bash deploy/test.sh
+
+up:
+	bash deploy/local/stack.sh up
+
+down:
+	bash deploy/local/stack.sh down
+
+status:
+	bash deploy/local/stack.sh status
+
+# One dev profile for everything: the tests run the same binaries the demo does.
+build:
+	cargo build --workspace --bins --tests
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: tests/interop/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test suite against the local stack (started by `make test`) and ends with one summary
+# line over all of them: the Rust unit and end-to-end tests (cargo test) and the interoperability
+# tests with third-party clients (pytest).
+set -uo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+eval "$(bash deploy/local/stack.sh env)"
+LOG=$(mktemp)
+trap 'rm -f "$LOG"' EXIT
+
+cargo test --workspace --no-fail-fast 2>&1 | tee "$LOG"
+cargo_rc=${PIPESTATUS[0]}
+read -r c_pass c_fail < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$LOG")
+
+.local/venv/bin/python -m pytest tests/interop -q -p no:cacheprovider 2>&1 | tee "$LOG"
+py_rc=${PIPESTATUS[0]}
+p_pass=$(grep -Eo '[0-9]+ passed' "$LOG" | tail -n 1 | grep -Eo '[0-9]+' || echo 0)
+p_fail=$(grep -Eo '[0-9]+ (failed|error)' "$LOG" | awk '{ s += $1 } END { print s+0 }')
+
+echo
+echo "cargo test: $c_pass passed, $c_fail failed (exit $cargo_rc); pytest: $p_pass passed, $p_fail failed (exit $py_rc)"
+total_fail=$((c_fail + p_fail))
+# A runner that died without counting is a failure too.
+if [ "$cargo_rc" -ne 0 ] && [ "$c_fail" -eq 0 ]; then total_fail=$((total_fail + 1)); fi
+if [ "$py_rc" -ne 0 ] && [ "$p_fail" -eq 0 ]; then total_fail=$((total_fail + 1)); fi
+echo "total: $((c_pass + p_pass)) passed, $total_fail failed"
+[ "$cargo_rc" -eq 0 ] && [ "$py_rc" -eq 0 ]

@@ -1,0 +1,229 @@
+//! Helpers shared by the end-to-end tests: where the local stack is, fresh databases, and the
+//! built binaries run as child processes.
+//!
+//! The services are started by `deploy/local/stack.sh up` (`make test` does it). When one is not
+//! reachable the test fails with a message saying so: a missing service is never a pass or a skip.
+
+#![allow(dead_code)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// `postgres://` URL of the project database (`deploy/local/stack.sh env`).
+pub fn database_url() -> String {
+    std::env::var("MURRON_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://murron:murron@127.0.0.1:5433/murron".into())
+}
+
+pub fn kafka_brokers() -> String {
+    std::env::var("MURRON_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+pub fn s3_endpoint() -> String {
+    std::env::var("MURRON_S3_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:9000".into())
+}
+
+pub fn s3_credentials() -> (String, String) {
+    (
+        std::env::var("MURRON_S3_ACCESS_KEY").unwrap_or_else(|_| "murron".into()),
+        std::env::var("MURRON_S3_SECRET_KEY").unwrap_or_else(|_| "murron-secret".into()),
+    )
+}
+
+/// Panics with a clear message unless something listens at `host:port`.
+pub fn require_service(name: &str, addr: &str) {
+    let addr = addr
+        .trim_start_matches("http://")
+        .trim_start_matches("https://");
+    let addr = addr.split('/').next().unwrap_or(addr);
+    let hostport = addr.rsplit('@').next().unwrap_or(addr);
+    let ok = std::net::ToSocketAddrs::to_socket_addrs(hostport)
+        .ok()
+        .and_then(|mut a| a.next())
+        .is_some_and(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    assert!(
+        ok,
+        "{name} is not reachable at {hostport}: start the local stack with `make up` (deploy/local/stack.sh up)"
+    );
+}
+
+pub fn require_postgres() {
+    let url = database_url();
+    let after_at = url.rsplit('@').next().unwrap_or(&url).to_string();
+    require_service(
+        "PostgreSQL",
+        after_at.split('/').next().unwrap_or(&after_at),
+    );
+}
+
+/// A name unique to this test process and call, for topics, groups, buckets and databases.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates an empty database for one test and returns its URL, so tests never see each other's rows.
+pub async fn fresh_database() -> String {
+    require_postgres();
+    let admin_url = database_url();
+    let name = unique("t").replace('-', "_");
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
+    // The name is ours (letters, digits, underscores), so formatting it into the statement is safe.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (base, _) = admin_url.rsplit_once('/').expect("database URL has a path");
+    format!("{base}/{name}")
+}
+
+/// The workspace's binaries, built next to the test executables (`cargo build --bins`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the binaries first with `cargo build --bins` (`make test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind port 0")
+        .port()
+}
+
+/// A child process killed when dropped, so a failing test leaves nothing running.
+pub struct ChildGuard(pub Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A schema-registry process on its own port and database.
+pub struct Registry {
+    pub url: String,
+    pub database_url: String,
+    _child: ChildGuard,
+}
+
+impl Registry {
+    /// Starts the registry binary against a fresh database and waits until it is ready.
+    pub async fn start() -> Registry {
+        let database_url = fresh_database().await;
+        Self::start_on(&database_url).await
+    }
+
+    /// Starts a registry binary against an existing database (several may share one).
+    pub async fn start_on(database_url: &str) -> Registry {
+        let port = free_port();
+        let child = Command::new(binary("schema-registry"))
+            .env(
+                "SCHEMA_REGISTRY_SERVER__LISTEN",
+                format!("127.0.0.1:{port}"),
+            )
+            .env("SCHEMA_REGISTRY_DATABASE__URL", database_url)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn schema-registry");
+        let mut child = ChildGuard(child);
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(resp) = http.get(format!("{url}/readyz")).send().await
+                && resp.status().is_success()
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!("schema-registry exited during start-up with {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "schema-registry did not become ready at {url} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Registry {
+            url,
+            database_url: database_url.to_string(),
+            _child: child,
+        }
+    }
+
+    /// Registers a schema file from `schemas/` under `subject` and returns its id.
+    pub async fn register_file(&self, subject: &str, path: &str) -> i64 {
+        let text = std::fs::read_to_string(workspace_path(&format!("schemas/{path}")))
+            .expect("read schema file");
+        let resp = reqwest::Client::new()
+            .post(format!("{}/subjects/{subject}/versions", self.url))
+            .header("content-type", "application/vnd.schemaregistry.v1+json")
+            .json(&serde_json::json!({ "schema": text }))
+            .send()
+            .await
+            .expect("register request");
+        assert!(
+            resp.status().is_success(),
+            "register {subject}: {}",
+            resp.status()
+        );
+        resp.json::<serde_json::Value>().await.expect("json")["id"]
+            .as_i64()
+            .expect("id")
+    }
+}
+
+/// A path relative to the workspace root.
+pub fn workspace_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
+}
+
+/// Runs `sink-worker` with the given arguments against `registry` and the local Kafka; returns
+/// stdout, panicking with stderr when it fails.
+pub fn sink_worker(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> String {
+    let mut cmd = Command::new(binary("sink-worker"));
+    cmd.args(args)
+        .env("SINK_WORKER_REGISTRY__URL", &registry.url)
+        .env("SINK_WORKER_KAFKA__BROKERS", kafka_brokers())
+        .env("RUST_LOG", "warn");
+    for (id, secret) in keys {
+        cmd.env(format!("SINK_WORKER_KEYS__{}", id.to_uppercase()), secret);
+    }
+    let out = cmd.output().expect("run sink-worker");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "sink-worker {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        stdout,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -1,0 +1,258 @@
+//! The schema registry binary against real PostgreSQL: register, look up, and Confluent's errors.
+
+mod common;
+
+use common::Registry;
+use serde_json::{Value, json};
+
+async fn get(url: String) -> (u16, Value) {
+    let resp = reqwest::get(url).await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+async fn post(url: String, body: &str) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/vnd.schemaregistry.v1+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(ct, "application/vnd.schemaregistry.v1+json");
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn registering_is_idempotent_and_ids_are_shared_across_subjects() {
+    let r = Registry::start().await;
+    let id = r
+        .register_file("billing.member_active", "billing/member_active.avsc")
+        .await;
+    assert_eq!(
+        r.register_file("billing.member_active", "billing/member_active.avsc")
+            .await,
+        id
+    );
+    // The same schema under another subject keeps its global id.
+    assert_eq!(
+        r.register_file("billing.member_active.copy", "billing/member_active.avsc")
+            .await,
+        id
+    );
+    let other = r
+        .register_file("client.api_call", "client/api_call.avsc")
+        .await;
+    assert_ne!(other, id);
+
+    let (status, subjects) = get(format!("{}/subjects", r.url)).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        subjects,
+        json!([
+            "billing.member_active",
+            "billing.member_active.copy",
+            "client.api_call"
+        ])
+    );
+    assert_eq!(
+        get(format!("{}/subjects/billing.member_active/versions", r.url))
+            .await
+            .1,
+        json!([1])
+    );
+}
+
+#[tokio::test]
+async fn a_new_schema_gets_the_next_version_and_latest_follows_it() {
+    let r = Registry::start().await;
+    let v1 = r#"{"type":"record","name":"E","fields":[{"name":"a","type":"long"}]}"#;
+    let v2 = r#"{"type":"record","name":"E","fields":[{"name":"a","type":"long"},{"name":"b","type":"string","default":""}]}"#;
+    let (_, a) = post(
+        format!("{}/subjects/e/versions", r.url),
+        &json!({ "schema": v1 }).to_string(),
+    )
+    .await;
+    let (_, b) = post(
+        format!("{}/subjects/e/versions", r.url),
+        &json!({ "schema": v2 }).to_string(),
+    )
+    .await;
+    assert_ne!(a["id"], b["id"]);
+    for latest in ["latest", "-1", "2"] {
+        let (status, body) = get(format!("{}/subjects/e/versions/{latest}", r.url)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            (
+                body["subject"].as_str(),
+                body["version"].as_i64(),
+                &body["id"]
+            ),
+            (Some("e"), Some(2), &b["id"])
+        );
+    }
+    let (_, first) = get(format!("{}/subjects/e/versions/1", r.url)).await;
+    assert_eq!(first["id"], a["id"]);
+    // The stored text is normalized and parses back to the same schema.
+    let (_, by_id) = get(format!("{}/schemas/ids/{}", r.url, a["id"])).await;
+    let schema: Value = serde_json::from_str(by_id["schema"].as_str().unwrap()).unwrap();
+    assert_eq!(schema["fields"][0]["name"], "a");
+    let (status, raw) = get(format!("{}/subjects/e/versions/1/schema", r.url)).await;
+    assert_eq!((status, raw), (200, schema));
+}
+
+#[tokio::test]
+async fn whitespace_and_attribute_order_do_not_make_a_new_version() {
+    let r = Registry::start().await;
+    let a = r#"{"type":"record","name":"E","fields":[{"name":"a","type":"long"}]}"#;
+    let b =
+        r#"{ "fields" : [ { "type" : "long", "name" : "a" } ], "name" : "E", "type" : "record" }"#;
+    let (_, x) = post(
+        format!("{}/subjects/e/versions", r.url),
+        &json!({ "schema": a }).to_string(),
+    )
+    .await;
+    let (_, y) = post(
+        format!("{}/subjects/e/versions", r.url),
+        &json!({ "schema": b }).to_string(),
+    )
+    .await;
+    assert_eq!(x, y);
+    assert_eq!(
+        get(format!("{}/subjects/e/versions", r.url)).await.1,
+        json!([1])
+    );
+}
+
+#[tokio::test]
+async fn errors_carry_confluent_codes() {
+    let r = Registry::start().await;
+    r.register_file("billing.member_active", "billing/member_active.avsc")
+        .await;
+    let cases = [
+        (format!("{}/subjects/nope/versions", r.url), 404, 40401),
+        (format!("{}/subjects/nope/versions/1", r.url), 404, 40401),
+        (
+            format!("{}/subjects/billing.member_active/versions/7", r.url),
+            404,
+            40402,
+        ),
+        (
+            format!("{}/subjects/billing.member_active/versions/0", r.url),
+            422,
+            42202,
+        ),
+        (
+            format!("{}/subjects/billing.member_active/versions/x", r.url),
+            422,
+            42202,
+        ),
+        (format!("{}/schemas/ids/424242", r.url), 404, 40403),
+        (format!("{}/schemas/ids/abc", r.url), 404, 40403),
+    ];
+    for (url, status, code) in cases {
+        let (s, body) = get(url.clone()).await;
+        assert_eq!(
+            (s, body["error_code"].as_i64()),
+            (status, Some(code)),
+            "{url}: {body}"
+        );
+        assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    let bad_posts = [
+        ("{not json", 400, 400),
+        (r#"{"schema": 5}"#, 422, 42201),
+        (r#"{"schema": "{\"type\":\"recrd\"}"}"#, 422, 42201),
+        (
+            r#"{"schema": "\"string\"", "schemaType": "PROTOBUF"}"#,
+            422,
+            42201,
+        ),
+    ];
+    for (body, status, code) in bad_posts {
+        let (s, answer) = post(format!("{}/subjects/x/versions", r.url), body).await;
+        assert_eq!(
+            (s, answer["error_code"].as_i64()),
+            (status, Some(code)),
+            "{body}: {answer}"
+        );
+    }
+    let (_, types) = get(format!("{}/schemas/types", r.url)).await;
+    assert_eq!(types, json!(["AVRO"]));
+}
+
+#[tokio::test]
+async fn oversized_body_is_refused_without_harm() {
+    let r = Registry::start().await;
+    let huge = format!(
+        r#"{{"schema": "\"string\"", "pad": "{}"}}"#,
+        "x".repeat(3 * 1024 * 1024)
+    );
+    let resp = reqwest::Client::new()
+        .post(format!("{}/subjects/x/versions", r.url))
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 413);
+    // Still serving.
+    assert_eq!(
+        reqwest::get(format!("{}/healthz", r.url))
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_on_one_database_never_duplicate_ids_or_versions() {
+    let first = Registry::start().await;
+    let second = Registry::start_on(&first.database_url).await;
+    let urls = [first.url.clone(), second.url.clone()];
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let url = urls[i % 2].clone();
+        // Ten distinct schemas, each registered four times across both replicas and two subjects.
+        let n = i % 10;
+        let subject = if i % 4 < 2 { "a" } else { "b" };
+        tasks.push(tokio::spawn(async move {
+            let schema = format!(
+                r#"{{"type":"record","name":"E","fields":[{{"name":"f{n}","type":"long"}}]}}"#
+            );
+            let (status, body) = post(
+                format!("{url}/subjects/{subject}/versions"),
+                &json!({ "schema": schema }).to_string(),
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            (n, body["id"].as_i64().unwrap())
+        }));
+    }
+    let mut ids = std::collections::BTreeMap::new();
+    for t in tasks {
+        let (n, id) = t.await.unwrap();
+        assert_eq!(*ids.entry(n).or_insert(id), id, "schema {n} got two ids");
+    }
+    let distinct: std::collections::BTreeSet<_> = ids.values().collect();
+    assert_eq!(distinct.len(), 10, "ten schemas, ten ids: {ids:?}");
+    for subject in ["a", "b"] {
+        let (_, versions) = get(format!("{}/subjects/{subject}/versions", first.url)).await;
+        let versions: Vec<i64> = serde_json::from_value(versions).unwrap();
+        assert_eq!(
+            versions,
+            (1..=versions.len() as i64).collect::<Vec<_>>(),
+            "versions of {subject} are 1..n without holes"
+        );
+    }
+}
