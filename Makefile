@@ -8,14 +8,14 @@ VENV := .local/venv
 
 help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
-	@echo "make test    set up, start the local stack and run every test"
+	@echo "make test    set up, start the local stack, lint, and run every test"
 	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
 
 demo: up build
 	bash deploy/local/demo.sh
 
-test: up build venv
+test: up lint build venv
 	bash deploy/test.sh
 
 up:
