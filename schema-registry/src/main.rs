@@ -27,9 +27,7 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
     match run(cli) {
@@ -51,8 +49,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             return Ok(());
         }
-        server::serve(&config, |_| {})
-            .await
-            .map_err(anyhow::Error::from)
+        server::serve(&config, |_| {}).await.map_err(anyhow::Error::from)
     })
 }

@@ -157,11 +157,6 @@ mod tests {
     fn bad_registry_url_names_the_key() {
         let mut c = Config::default();
         c.registry.url = "localhost:8081".into();
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("registry.url")
-        );
+        assert!(c.validate().unwrap_err().to_string().contains("registry.url"));
     }
 }

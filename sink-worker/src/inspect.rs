@@ -50,9 +50,7 @@ pub enum InspectError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error(
-        "no signing keys configured: set SINK_WORKER_KEYS__DEFAULT (or keys.<id> in the config file)"
-    )]
+    #[error("no signing keys configured: set SINK_WORKER_KEYS__DEFAULT (or keys.<id> in the config file)")]
     NoKeys,
 }
 
@@ -69,9 +67,7 @@ pub async fn run(
     let registry = RegistryClient::new(&config.registry)?;
     let mut consumer_config = kafka::client_config(&config.kafka);
     // A throw-away group that starts at the beginning and never commits: inspecting moves no offsets.
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let group = format!("murron-inspect-{}-{nanos}", std::process::id());
     consumer_config
         .set("group.id", &group)
@@ -96,10 +92,7 @@ pub async fn run(
         match checker.check(msg.payload().unwrap_or_default()).await? {
             Ok(stream) => {
                 report.valid += 1;
-                let entry = report
-                    .streams
-                    .entry((stream.0, stream.1, stream.2))
-                    .or_default();
+                let entry = report.streams.entry((stream.0, stream.1, stream.2)).or_default();
                 if !entry.offsets.insert(stream.3) {
                     entry.duplicates += 1;
                 }
@@ -125,10 +118,7 @@ type StreamOffset = (String, String, i32, i64);
 
 impl Checker {
     /// `Ok(Err(reason))` for an invalid event; `Err` only when the registry cannot be reached.
-    async fn check(
-        &mut self,
-        value: &[u8],
-    ) -> Result<Result<StreamOffset, &'static str>, InspectError> {
+    async fn check(&mut self, value: &[u8]) -> Result<Result<StreamOffset, &'static str>, InspectError> {
         let env = match envelope::decode(value) {
             Ok((_, env)) => env,
             Err(e) => return Ok(Err(e.reason())),

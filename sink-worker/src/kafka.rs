@@ -37,11 +37,7 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
 }
 
 /// Creates `topic` with `partitions` partitions unless it exists already.
-pub async fn ensure_topic(
-    config: &KafkaConfig,
-    topic: &str,
-    partitions: i32,
-) -> Result<(), KafkaError> {
+pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));

@@ -93,8 +93,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,rdkafka=warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -128,11 +127,7 @@ fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {
     };
     let template = format!(
         "{{spinner}} {what} {{human_pos}}{} [{{elapsed}}, {{per_sec}}]",
-        if len.is_some() {
-            "/{human_len} {wide_bar}"
-        } else {
-            ""
-        }
+        if len.is_some() { "/{human_len} {wide_bar}" } else { "" }
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
@@ -207,9 +202,7 @@ async fn run_inspect(config: &Config, a: InspectArgs) -> anyhow::Result<()> {
         println!(
             "  {ty:<28} {host:<16} {pid:>8} {:>10} {:>10} {:>8} {:>8}",
             s.offsets.len(),
-            s.offsets
-                .max()
-                .map_or_else(|| "-".to_string(), |m| m.to_string()),
+            s.offsets.max().map_or_else(|| "-".to_string(), |m| m.to_string()),
             s.offsets.missing(),
             s.duplicates
         );

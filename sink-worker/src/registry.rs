@@ -79,9 +79,7 @@ impl RegistryClient {
         let base = reqwest::Url::parse(&config.url)
             .ok()
             .filter(|u| !u.cannot_be_a_base())
-            .ok_or_else(|| {
-                RegistryError::Protocol(format!("registry url {:?} is not a base URL", config.url))
-            })?;
+            .ok_or_else(|| RegistryError::Protocol(format!("registry url {:?} is not a base URL", config.url)))?;
         Ok(Self {
             http,
             base,
@@ -98,10 +96,7 @@ impl RegistryClient {
         url
     }
 
-    async fn call<T: for<'de> Deserialize<'de>>(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<T, RegistryError> {
+    async fn call<T: for<'de> Deserialize<'de>>(&self, req: reqwest::RequestBuilder) -> Result<T, RegistryError> {
         let resp = req
             .header(reqwest::header::ACCEPT, CONTENT_TYPE)
             .send()
@@ -110,8 +105,7 @@ impl RegistryClient {
         let status = resp.status();
         let body = resp.bytes().await.map_err(RegistryError::Unreachable)?;
         if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|e| RegistryError::Protocol(e.to_string()));
+            return serde_json::from_slice(&body).map_err(|e| RegistryError::Protocol(e.to_string()));
         }
         match serde_json::from_slice::<ErrorBody>(&body) {
             Ok(e) => Err(RegistryError::Api {
@@ -143,11 +137,8 @@ impl RegistryClient {
 
     /// The latest version registered under `subject`.
     pub async fn latest(&self, subject: &str) -> Result<SubjectVersion, RegistryError> {
-        self.call(
-            self.http
-                .get(self.url(&["subjects", subject, "versions", "latest"])),
-        )
-        .await
+        self.call(self.http.get(self.url(&["subjects", subject, "versions", "latest"])))
+            .await
     }
 
     /// The parsed schema with this id, from the cache or the registry.
@@ -160,19 +151,13 @@ impl RegistryClient {
             schema: String,
         }
         let body: ById = self
-            .call(
-                self.http
-                    .get(self.url(&["schemas", "ids", &id.to_string()])),
-            )
+            .call(self.http.get(self.url(&["schemas", "ids", &id.to_string()])))
             .await?;
         let parsed = Schema::parse_str(&body.schema).map_err(|e| RegistryError::InvalidSchema {
             id,
             reason: e.to_string(),
         })?;
-        let mut map = self
-            .by_id
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut map = self.by_id.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Ids are immutable and their number is bounded by the registry, so each schema is leaked once
         // and shared as `'static`; decoders built on it can then be cached without self-references.
         Ok(*map.entry(id).or_insert_with(|| Box::leak(Box::new(parsed))))

@@ -38,24 +38,15 @@ async fn generated_events_are_read_back_signed_valid_and_gapless() {
             "4",
         ],
     );
-    assert!(
-        out.contains("produced 3000 events of billing.member_active"),
-        "{out}"
-    );
+    assert!(out.contains("produced 3000 events of billing.member_active"), "{out}");
 
-    let out = common::sink_worker(
-        &registry,
-        &keys,
-        &["inspect", "--topic", &topic, "--idle-secs", "5"],
-    );
+    let out = common::sink_worker(&registry, &keys, &["inspect", "--topic", &topic, "--idle-secs", "5"]);
     assert!(
         out.contains(&format!("{topic}: 3000 records, 3000 valid, 0 invalid")),
         "{out}"
     );
     for stream in 0..3 {
-        let row: Vec<&str> = line_with(&out, &format!("gen-{stream} "))
-            .split_whitespace()
-            .collect();
+        let row: Vec<&str> = line_with(&out, &format!("gen-{stream} ")).split_whitespace().collect();
         // type host pid events max_offset missing dupes
         assert_eq!(row[3..], ["1000", "999", "0", "0"], "{out}");
     }
@@ -65,9 +56,7 @@ async fn generated_events_are_read_back_signed_valid_and_gapless() {
 async fn events_signed_with_an_unknown_or_wrong_key_are_reported_invalid() {
     common::require_service("Kafka", &common::kafka_brokers());
     let registry = Registry::start().await;
-    registry
-        .register_file("client.api_call", "client/api_call.avsc")
-        .await;
+    registry.register_file("client.api_call", "client/api_call.avsc").await;
     let topic = common::unique("events.client");
     common::sink_worker(
         &registry,
@@ -111,20 +100,14 @@ async fn events_signed_with_an_unknown_or_wrong_key_are_reported_invalid() {
         out.contains(&format!("{topic}: 70 records, 20 valid, 50 invalid")),
         "{out}"
     );
-    assert!(
-        line_with(&out, "bad_signature").trim_end().ends_with(" 50"),
-        "{out}"
-    );
+    assert!(line_with(&out, "bad_signature").trim_end().ends_with(" 50"), "{out}");
     // Inspecting with only the default key: the rotated key's events name a key we do not have.
     let out = common::sink_worker(
         &registry,
         &[("default", "attacker")],
         &["inspect", "--topic", &topic, "--idle-secs", "5"],
     );
-    assert!(
-        line_with(&out, "unknown_key").trim_end().ends_with(" 20"),
-        "{out}"
-    );
+    assert!(line_with(&out, "unknown_key").trim_end().ends_with(" 20"), "{out}");
 }
 
 #[test]

@@ -20,10 +20,8 @@ async fn kafka_record_is_produced_and_consumed() {
     let brokers = common::kafka_brokers();
     common::require_service("Kafka", &brokers);
     let topic = common::unique("smoke");
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
     let created = admin
         .create_topics(
             [&NewTopic::new(&topic, 3, TopicReplication::Fixed(1))],
@@ -33,10 +31,7 @@ async fn kafka_record_is_produced_and_consumed() {
         .unwrap();
     assert!(created.iter().all(Result::is_ok), "{created:?}");
 
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
-        .create()
-        .unwrap();
+    let producer: FutureProducer = ClientConfig::new().set("bootstrap.servers", &brokers).create().unwrap();
     for i in 0..10 {
         let payload = format!("hello {i}");
         producer
@@ -65,10 +60,7 @@ async fn kafka_record_is_produced_and_consumed() {
         got.push(String::from_utf8(msg.payload().unwrap().to_vec()).unwrap());
     }
     // One key, so one partition, so produce order is kept.
-    assert_eq!(
-        got,
-        (0..10).map(|i| format!("hello {i}")).collect::<Vec<_>>()
-    );
+    assert_eq!(got, (0..10).map(|i| format!("hello {i}")).collect::<Vec<_>>());
 }
 
 fn s3_client() -> aws_sdk_s3::Client {
@@ -167,11 +159,7 @@ async fn s3_multipart_upload_assembles_the_parts() {
         .bucket(&bucket)
         .key("big.bin")
         .upload_id(upload_id)
-        .multipart_upload(
-            CompletedMultipartUpload::builder()
-                .set_parts(Some(parts))
-                .build(),
-        )
+        .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
         .send()
         .await
         .unwrap();

@@ -81,10 +81,7 @@ impl<'a> Tags<'a> {
 
     /// The value of `key`; with repeated keys the last one wins, as when decoding into a map.
     pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.iter()
-            .filter(|(k, _)| *k == key)
-            .last()
-            .map(|(_, v)| v)
+        self.iter().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
     }
 }
 
@@ -134,9 +131,7 @@ pub fn decode(value: &[u8]) -> Result<(u32, Envelope<'_>), DecodeError> {
         pid: r.int()?,
         message: r.bytes()?,
         signature: r.string()?,
-        tags: Tags {
-            raw: r.string_map()?,
-        },
+        tags: Tags { raw: r.string_map()? },
     };
     if !r.is_empty() {
         return Err(DecodeError::TrailingBytes(datum.len() - r.position()));
@@ -243,10 +238,7 @@ mod tests {
     fn every_truncation_is_an_error_not_a_panic() {
         let bytes = sample(&[("region", "eu")]);
         for len in 0..bytes.len() {
-            assert!(
-                decode(&bytes[..len]).is_err(),
-                "prefix of {len} bytes decoded"
-            );
+            assert!(decode(&bytes[..len]).is_err(), "prefix of {len} bytes decoded");
         }
     }
 

@@ -62,8 +62,7 @@ impl KeyRing {
         let keys = keys
             .into_iter()
             .map(|(id, secret)| {
-                let mac =
-                    HmacSha256::new_from_slice(&secret).expect("HMAC accepts keys of any length");
+                let mac = HmacSha256::new_from_slice(&secret).expect("HMAC accepts keys of any length");
                 (id, mac)
             })
             .collect();
@@ -85,54 +84,23 @@ impl KeyRing {
     /// The signature string for an envelope about to be written.
     pub fn sign(&self, key_id: &str, e: &NewEnvelope<'_>) -> Result<String, SignatureError> {
         let mut mac = self.mac(key_id)?;
-        feed_canonical(
-            &mut mac,
-            e.timestamp,
-            e.host,
-            e.event_type,
-            e.pid,
-            e.offset,
-            e.message,
-        );
-        Ok(format!(
-            "{PREFIX}{}",
-            hex::encode(mac.finalize().into_bytes())
-        ))
+        feed_canonical(&mut mac, e.timestamp, e.host, e.event_type, e.pid, e.offset, e.message);
+        Ok(format!("{PREFIX}{}", hex::encode(mac.finalize().into_bytes())))
     }
 
     /// Checks a decoded envelope's signature with the key its `murron.key` tag names.
     pub fn verify(&self, e: &Envelope<'_>) -> Result<(), SignatureError> {
         let key_id = e.tags.get(KEY_TAG).unwrap_or(DEFAULT_KEY_ID);
         let mut mac = self.mac(key_id)?;
-        let hex_sig = e
-            .signature
-            .strip_prefix(PREFIX)
-            .ok_or(SignatureError::Malformed)?;
+        let hex_sig = e.signature.strip_prefix(PREFIX).ok_or(SignatureError::Malformed)?;
         let mut expected = [0u8; 32];
         hex::decode_to_slice(hex_sig, &mut expected).map_err(|_| SignatureError::Malformed)?;
-        feed_canonical(
-            &mut mac,
-            e.timestamp,
-            e.host,
-            e.event_type,
-            e.pid,
-            e.offset,
-            e.message,
-        );
-        mac.verify_slice(&expected)
-            .map_err(|_| SignatureError::Mismatch)
+        feed_canonical(&mut mac, e.timestamp, e.host, e.event_type, e.pid, e.offset, e.message);
+        mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
     }
 }
 
-fn feed_canonical(
-    mac: &mut HmacSha256,
-    timestamp: i64,
-    host: &str,
-    ty: &str,
-    pid: i32,
-    offset: i64,
-    message: &[u8],
-) {
+fn feed_canonical(mac: &mut HmacSha256, timestamp: i64, host: &str, ty: &str, pid: i32, offset: i64, message: &[u8]) {
     let mut num = itoa::Buffer::new();
     mac.update(b"v1:");
     mac.update(num.format(timestamp).as_bytes());
@@ -154,10 +122,7 @@ mod tests {
     use super::*;
 
     fn ring() -> KeyRing {
-        KeyRing::new([
-            ("default".into(), b"old".to_vec()),
-            ("2026-11".into(), b"new".to_vec()),
-        ])
+        KeyRing::new([("default".into(), b"old".to_vec()), ("2026-11".into(), b"new".to_vec())])
     }
 
     fn encode(tags: &[(&str, &str)], keys: &KeyRing) -> Vec<u8> {
@@ -188,10 +153,7 @@ mod tests {
     fn signature_from_another_key_is_a_mismatch() {
         let other = KeyRing::new([("default".into(), b"attacker".to_vec())]);
         let bytes = encode(&[], &other);
-        assert_eq!(
-            ring().verify(&decode(&bytes).unwrap().1),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(ring().verify(&decode(&bytes).unwrap().1), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -230,12 +192,8 @@ mod tests {
             message: &payload,
             tags: &[],
         };
-        assert_eq!(
-            keys.sign("default", &e).unwrap(),
-            PROTOCOL_EXAMPLE_SIGNATURE
-        );
+        assert_eq!(keys.sign("default", &e).unwrap(), PROTOCOL_EXAMPLE_SIGNATURE);
     }
 
-    const PROTOCOL_EXAMPLE_SIGNATURE: &str =
-        "v1=28d376a1e1b59b623b7e292a2f0b78514ae4a1a73ad23ea2c01e5126482c4d9c";
+    const PROTOCOL_EXAMPLE_SIGNATURE: &str = "v1=28d376a1e1b59b623b7e292a2f0b78514ae4a1a73ad23ea2c01e5126482c4d9c";
 }

@@ -75,21 +75,13 @@ pub enum GenError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error("{failed} of {total} events were not delivered; first error: {first}")]
-    Undelivered {
-        failed: u64,
-        total: u64,
-        first: String,
-    },
+    Undelivered { failed: u64, total: u64, first: String },
     #[error("invalid options: {0}")]
     Options(String),
 }
 
 /// Produces `opts.count` events; `progress` is called with the number produced so far.
-pub async fn run(
-    config: &Config,
-    opts: &GenOptions,
-    mut progress: impl FnMut(u64),
-) -> Result<GenReport, GenError> {
+pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u64)) -> Result<GenReport, GenError> {
     if opts.streams == 0 {
         return Err(GenError::Options("--streams must be at least 1".into()));
     }
@@ -127,8 +119,7 @@ pub async fn run(
         .collect();
 
     let started = Instant::now();
-    let mut in_flight: VecDeque<DeliveryFuture> =
-        VecDeque::with_capacity(MAX_IN_FLIGHT.min(opts.count as usize));
+    let mut in_flight: VecDeque<DeliveryFuture> = VecDeque::with_capacity(MAX_IN_FLIGHT.min(opts.count as usize));
     let mut report = GenReport {
         envelope_schema_id,
         payload_schema_id: latest.id,

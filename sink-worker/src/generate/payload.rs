@@ -87,12 +87,8 @@ impl<'s> PayloadGenerator<'s> {
             Schema::TimestampNanos => Value::TimestampNanos(self.now_micros.saturating_mul(1_000)),
             Schema::LocalTimestampMillis => Value::LocalTimestampMillis(self.now_micros / 1_000),
             Schema::LocalTimestampMicros => Value::LocalTimestampMicros(self.now_micros),
-            Schema::LocalTimestampNanos => {
-                Value::LocalTimestampNanos(self.now_micros.saturating_mul(1_000))
-            }
-            Schema::Fixed(f) => {
-                Value::Fixed(f.size, (0..f.size).map(|_| rng.below(256) as u8).collect())
-            }
+            Schema::LocalTimestampNanos => Value::LocalTimestampNanos(self.now_micros.saturating_mul(1_000)),
+            Schema::Fixed(f) => Value::Fixed(f.size, (0..f.size).map(|_| rng.below(256) as u8).collect()),
             Schema::Enum(e) => {
                 let i = rng.below(e.symbols.len() as u64) as usize;
                 Value::Enum(i as u32, e.symbols[i].clone())
@@ -109,12 +105,7 @@ impl<'s> PayloadGenerator<'s> {
             Schema::Map(m) if !depth_limited => {
                 let n = rng.below(4);
                 let entries = (0..n)
-                    .map(|i| {
-                        Ok((
-                            format!("k{i}"),
-                            self.value(&m.types, field, rng, depth + 1)?,
-                        ))
-                    })
+                    .map(|i| Ok((format!("k{i}"), self.value(&m.types, field, rng, depth + 1)?)))
                     .collect::<Result<_, UnsupportedSchema>>()?;
                 Value::Map(entries)
             }
@@ -123,12 +114,7 @@ impl<'s> PayloadGenerator<'s> {
             Schema::Record(r) => Value::Record(
                 r.fields
                     .iter()
-                    .map(|f| {
-                        Ok((
-                            f.name.clone(),
-                            self.value(&f.schema, &f.name, rng, depth + 1)?,
-                        ))
-                    })
+                    .map(|f| Ok((f.name.clone(), self.value(&f.schema, &f.name, rng, depth + 1)?)))
                     .collect::<Result<_, UnsupportedSchema>>()?,
             ),
             Schema::Ref { name } => {
@@ -153,10 +139,7 @@ impl<'s> PayloadGenerator<'s> {
         let variants = u.variants();
         // Optional fields are null one time in five; other unions pick a branch uniformly.
         let i = if limited || (u.is_nullable() && rng.below(5) == 0) {
-            variants
-                .iter()
-                .position(|v| matches!(v, Schema::Null))
-                .unwrap_or(0)
+            variants.iter().position(|v| matches!(v, Schema::Null)).unwrap_or(0)
         } else {
             let non_null: Vec<usize> = (0..variants.len())
                 .filter(|&i| !matches!(variants[i], Schema::Null))
@@ -209,9 +192,7 @@ mod tests {
     use super::*;
 
     fn example(path: &str) -> Schema {
-        let text =
-            std::fs::read_to_string(format!("{}/../schemas/{path}", env!("CARGO_MANIFEST_DIR")))
-                .unwrap();
+        let text = std::fs::read_to_string(format!("{}/../schemas/{path}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         Schema::parse_str(&text).unwrap()
     }
 

@@ -13,11 +13,7 @@ pub struct OffsetRanges {
 impl OffsetRanges {
     /// Adds `offset`; false when it was already present (a duplicate).
     pub fn insert(&mut self, offset: i64) -> bool {
-        let prev = self
-            .ranges
-            .range(..=offset)
-            .next_back()
-            .map(|(s, e)| (*s, *e));
+        let prev = self.ranges.range(..=offset).next_back().map(|(s, e)| (*s, *e));
         if let Some((_, end)) = prev
             && end >= offset
         {
@@ -47,8 +43,7 @@ impl OffsetRanges {
 
     /// Offsets in `0..=max` not received: the stream's known losses (tail loss is invisible here).
     pub fn missing(&self) -> u64 {
-        self.max()
-            .map_or(0, |max| (max as u64 + 1).saturating_sub(self.len))
+        self.max().map_or(0, |max| (max as u64 + 1).saturating_sub(self.len))
     }
 
     /// The holes in `0..=max`, as inclusive ranges.
