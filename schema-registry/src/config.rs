@@ -28,6 +28,30 @@ pub enum ConfigError {
 pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+}
+
+/// Authentication and authorization (docs/CONFIG.md).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// When false, every request may do anything (local development); changes are audited as "anonymous".
+    pub enabled: bool,
+    /// When true, reads need no token.
+    pub anonymous_reads: bool,
+    /// A bootstrap admin token, kept only as its hash in memory. Set it from the environment:
+    /// `SCHEMA_REGISTRY_AUTH__ADMIN_TOKEN`.
+    pub admin_token: Option<String>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            anonymous_reads: true,
+            admin_token: None,
+        }
+    }
 }
 
 /// The HTTP listener.
@@ -106,6 +130,12 @@ impl Config {
                 reason: "must be at least 1".into(),
             });
         }
+        if self.auth.admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(ConfigError::Value {
+                key: "auth.admin_token",
+                reason: "must be at least 16 characters".into(),
+            });
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::Value {
                 key: "server.max_body_bytes",
@@ -130,11 +160,6 @@ mod tests {
     fn non_postgres_url_names_the_key() {
         let mut c = Config::default();
         c.database.url = "mysql://x".into();
-        assert!(
-            c.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("database.url")
-        );
+        assert!(c.validate().unwrap_err().to_string().contains("database.url"));
     }
 }

@@ -4,6 +4,8 @@
 //! state lives in PostgreSQL behind [`store`], so replicas are stateless. [`server`] wires them up.
 
 pub mod api;
+pub mod cache;
+pub mod compatibility;
 pub mod config;
 pub mod db;
 pub mod schema;

@@ -1,10 +1,13 @@
 //! Serving the API: bind, optionally migrate, and run until SIGINT or SIGTERM.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
+use crate::cache::{self, Caches};
 use crate::config::Config;
 use crate::db;
 use crate::store::Store;
@@ -13,10 +16,7 @@ use crate::store::Store;
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: SocketAddr, source: std::io::Error },
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migrations failed: {0}")]
@@ -31,12 +31,15 @@ pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result
     if config.database.migrate_on_start {
         db::migrate(&pool).await?;
     }
-    let app = api::router(
-        AppState {
-            store: Store::new(pool),
-        },
-        config.server.max_body_bytes,
-    );
+    let caches = Arc::new(Caches::default());
+    tokio::spawn(cache::listen_for_changes(pool.clone(), caches.clone()));
+    if config.auth.enabled && config.auth.admin_token.is_none() {
+        tracing::warn!(
+            "auth is enabled without auth.admin_token: only tokens already in the database can make changes"
+        );
+    }
+    let state = AppState::new(Store::new(pool), caches, config.auth.clone(), metrics_handle());
+    let app = api::router(state, config.server.max_body_bytes);
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -49,6 +52,20 @@ pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result
         .await?;
     tracing::info!("schema registry stopped");
     Ok(())
+}
+
+/// The process-wide Prometheus recorder, installed on first use (a process has one recorder).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed; /metrics will answer 404");
+                None
+            }
+        })
+        .clone()
 }
 
 async fn shutdown_signal() {

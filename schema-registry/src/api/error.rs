@@ -5,9 +5,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::schema::SchemaError;
-use crate::store::StoreError;
+use crate::store::{DeleteError, RegisterError, StoreError};
 
-/// The content type of every answer, as Confluent's registry sends it.
+/// The content type of every JSON answer, as Confluent's registry sends it.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
 /// An API error: the status and Confluent error code, with a message for people.
@@ -27,11 +27,7 @@ impl ApiError {
         }
     }
     pub fn subject_not_found(subject: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            40401,
-            format!("Subject '{subject}' not found."),
-        )
+        Self::new(StatusCode::NOT_FOUND, 40401, format!("Subject '{subject}' not found."))
     }
     pub fn version_not_found(subject: &str, version: &str) -> Self {
         Self::new(
@@ -40,11 +36,62 @@ impl ApiError {
             format!("Version {version} not found for subject '{subject}'."),
         )
     }
-    pub fn schema_not_found(id: &str) -> Self {
+    pub fn schema_not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, 40403, format!("Schema {what} not found."))
+    }
+    pub fn subject_soft_deleted(subject: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            40403,
-            format!("Schema {id} not found."),
+            40404,
+            format!("Subject '{subject}' was soft deleted. Set permanent=true to delete permanently"),
+        )
+    }
+    pub fn subject_not_soft_deleted(subject: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40405,
+            format!("Subject '{subject}' was not deleted first before being permanently deleted"),
+        )
+    }
+    pub fn version_soft_deleted(subject: &str, version: i32) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40406,
+            format!("Subject '{subject}' Version {version} was soft deleted. Set permanent=true to delete permanently"),
+        )
+    }
+    pub fn version_not_soft_deleted(subject: &str, version: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40407,
+            format!("Subject '{subject}' Version {version} was not deleted first before being permanently deleted"),
+        )
+    }
+    pub fn no_subject_compatibility(subject: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40408,
+            format!("Subject '{subject}' does not have subject-level compatibility configured"),
+        )
+    }
+    pub fn no_subject_mode(subject: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            40409,
+            format!("Subject '{subject}' does not have subject-level mode configured"),
+        )
+    }
+    /// We send 409 in the body too, as most Confluent versions do and every client understands.
+    pub fn incompatible(messages: &[String]) -> Self {
+        let detail = if messages.is_empty() {
+            String::new()
+        } else {
+            format!(" details: {}", messages.join("; "))
+        };
+        Self::new(
+            StatusCode::CONFLICT,
+            409,
+            format!("Schema being registered is incompatible with an earlier schema for subject;{detail}"),
         )
     }
     pub fn invalid_schema(message: impl Into<String>) -> Self {
@@ -55,16 +102,69 @@ impl ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             42202,
             format!(
-                "The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\"."
+                "The specified version '{version}' is not a valid version id. Allowed values are between [1, 2^31-1] and the string \"latest\""
             ),
         )
     }
-    /// A request body that is not the JSON the endpoint takes.
+    pub fn invalid_compatibility(level: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42203,
+            format!(
+                "Invalid compatibility level {level:?}. Valid values are NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE"
+            ),
+        )
+    }
+    pub fn invalid_mode(mode: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42204,
+            format!("Invalid mode {mode:?}. Valid values are READWRITE, READONLY, IMPORT"),
+        )
+    }
+    pub fn not_permitted(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, 42205, message)
+    }
+    pub fn reference_exists(ids: &[i32]) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42206,
+            format!("One or more references exist to the schema: referenced by schema ids {ids:?}"),
+        )
+    }
+    /// A request body that is not JSON at all.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, 400, message)
     }
+    /// JSON of the wrong shape for the endpoint.
+    pub fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, 422, message)
+    }
+    pub fn too_large() -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            413,
+            "Request body is larger than server.max_body_bytes",
+        )
+    }
+    pub fn unauthenticated() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            40101,
+            "Authentication required: send a Bearer token or Basic credentials",
+        )
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, 40301, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, 40901, message)
+    }
     pub fn not_found_route() -> Self {
         Self::new(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found")
+    }
+    pub fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, 405, "HTTP 405 Method Not Allowed")
     }
 }
 
@@ -82,6 +182,34 @@ impl From<StoreError> for ApiError {
 impl From<SchemaError> for ApiError {
     fn from(e: SchemaError) -> Self {
         Self::invalid_schema(e.to_string())
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Store(e) => e.into(),
+            RegisterError::Incompatible(messages) => Self::incompatible(&messages),
+            RegisterError::ImportConflict(m) => Self::not_permitted(m),
+        }
+    }
+}
+
+/// Maps a delete failure, knowing which subject and version were asked for.
+pub fn delete_error(e: DeleteError, subject: &str, version: Option<&str>) -> ApiError {
+    match e {
+        DeleteError::Store(e) => e.into(),
+        DeleteError::SubjectNotFound => ApiError::subject_not_found(subject),
+        DeleteError::VersionNotFound => ApiError::version_not_found(subject, version.unwrap_or("?")),
+        DeleteError::AlreadySoftDeleted => match version {
+            None => ApiError::subject_soft_deleted(subject),
+            Some(v) => ApiError::version_soft_deleted(subject, v.parse().unwrap_or(0)),
+        },
+        DeleteError::NotSoftDeleted => match version {
+            None => ApiError::subject_not_soft_deleted(subject),
+            Some(v) => ApiError::version_not_soft_deleted(subject, v),
+        },
+        DeleteError::Referenced(ids) => ApiError::reference_exists(&ids),
     }
 }
 

@@ -1,68 +1,245 @@
-//! The HTTP API: Confluent Schema Registry's REST endpoints over the [`Store`], plus health checks.
+//! The HTTP API: Confluent Schema Registry's REST endpoints, Murron's additions under `/murron`,
+//! health checks, metrics and the OpenAPI document.
 //!
 //! Request bodies are parsed here rather than by axum's `Json` extractor, so that every malformed
 //! body gets a Confluent-shaped error whatever content type the client sent.
 
+mod auth;
+mod compat;
 mod error;
+mod murron;
+mod schemas;
+mod settings;
+mod subjects;
+
+use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
-use serde_json::json;
 
+pub use auth::{Caller, glob_match, new_token, token_hash};
 pub use error::{ApiError, CONTENT_TYPE};
 
-use crate::schema::{self, SUPPORTED_TYPES};
+use crate::cache::Caches;
+use crate::compatibility::CompatibilityLevel;
+use crate::config::AuthConfig;
 use crate::store::{Store, VersionSel};
 use error::json_response;
+
+/// The OpenAPI 3 document of this API, served at `/openapi.json`.
+pub const OPENAPI: &str = include_str!("../../openapi.json");
 
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    pub caches: Arc<Caches>,
+    pub auth: AuthConfig,
+    pub admin_token_hash: Option<[u8; 32]>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl AppState {
+    pub fn new(store: Store, caches: Arc<Caches>, auth: AuthConfig, metrics: Option<PrometheusHandle>) -> Self {
+        let admin_token_hash = auth.admin_token.as_deref().map(token_hash);
+        Self {
+            store,
+            caches,
+            auth,
+            admin_token_hash,
+            metrics,
+        }
+    }
+
+    /// The compatibility level that applies to `subject`: its own, else the global one, else BACKWARD.
+    async fn effective_compatibility(&self, subject: &str) -> Result<CompatibilityLevel, ApiError> {
+        let (own, _) = self.store.settings(subject).await?;
+        let level = match own {
+            Some(level) => Some(level),
+            None => self.store.settings("").await?.0,
+        };
+        Ok(level.as_deref().and_then(CompatibilityLevel::parse).unwrap_or_default())
+    }
+
+    /// The mode that applies to `subject`: its own, else the global one, else READWRITE.
+    async fn effective_mode(&self, subject: &str) -> Result<String, ApiError> {
+        let (_, own) = self.store.settings(subject).await?;
+        Ok(match own {
+            Some(mode) => mode,
+            None => self.store.settings("").await?.1.unwrap_or_else(|| "READWRITE".into()),
+        })
+    }
 }
 
 /// The whole API.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/subjects", get(list_subjects))
+        .route("/subjects", get(subjects::list))
+        .route(
+            "/subjects/{subject}",
+            post(subjects::lookup).delete(subjects::delete_subject),
+        )
         .route(
             "/subjects/{subject}/versions",
-            get(list_versions).post(register),
+            get(subjects::versions).post(subjects::register),
         )
-        .route("/subjects/{subject}/versions/{version}", get(get_version))
+        .route(
+            "/subjects/{subject}/versions/{version}",
+            get(subjects::version).delete(subjects::delete_version),
+        )
         .route(
             "/subjects/{subject}/versions/{version}/schema",
-            get(get_version_schema),
+            get(subjects::version_schema),
         )
-        .route("/schemas/ids/{id}", get(get_schema_by_id))
-        .route("/schemas/ids/{id}/schema", get(get_raw_schema_by_id))
-        .route("/schemas/types", get(schema_types))
+        .route(
+            "/subjects/{subject}/versions/{version}/referencedby",
+            get(subjects::referenced_by),
+        )
+        .route("/schemas/ids/{id}", get(schemas::by_id))
+        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
+        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of))
+        .route("/schemas/ids/{id}/versions", get(schemas::versions_of))
+        .route("/schemas/types", get(schemas::types))
+        .route("/compatibility/subjects/{subject}/versions", post(compat::against_all))
+        .route(
+            "/compatibility/subjects/{subject}/versions/{version}",
+            post(compat::against_version),
+        )
+        .route(
+            "/config",
+            get(settings::get_global_config)
+                .put(settings::put_global_config)
+                .delete(settings::delete_global_config),
+        )
+        .route(
+            "/config/{subject}",
+            get(settings::get_config)
+                .put(settings::put_config)
+                .delete(settings::delete_config),
+        )
+        .route(
+            "/mode",
+            get(settings::get_global_mode)
+                .put(settings::put_global_mode)
+                .delete(settings::delete_global_mode),
+        )
+        .route(
+            "/mode/{subject}",
+            get(settings::get_mode)
+                .put(settings::put_mode)
+                .delete(settings::delete_mode),
+        )
+        .route("/murron/tokens", get(murron::list_tokens).post(murron::create_token))
+        .route("/murron/tokens/{name}", axum::routing::delete(murron::revoke_token))
+        .route(
+            "/murron/subjects/{subject}/metadata",
+            get(murron::get_metadata).put(murron::put_metadata),
+        )
+        .route("/murron/audit", get(murron::audit))
+        .route("/murron/whoami", get(murron::whoami))
+        .route("/", get(|| async { ok(serde_json::json!({})) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
         .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn(track_metrics))
         .with_state(state)
+}
+
+/// Keeps every answer Confluent-shaped: a subject name with NUL (which no subject can have, and
+/// PostgreSQL cannot store) is "not found", and axum's plain-text 413 becomes a JSON error.
+async fn guard(req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    let subject_path = [
+        "/subjects/",
+        "/config/",
+        "/mode/",
+        "/compatibility/subjects/",
+        "/murron/subjects/",
+    ]
+    .iter()
+    .any(|p| path.starts_with(p));
+    if subject_path && path.contains("%00") {
+        return ApiError::subject_not_found("(name with NUL)").into_response();
+    }
+    let resp = next.run(req).await;
+    if resp.status() == StatusCode::PAYLOAD_TOO_LARGE && !is_json(&resp) {
+        return ApiError::too_large().into_response();
+    }
+    resp
+}
+
+fn is_json(resp: &Response) -> bool {
+    resp.headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"))
+}
+
+/// Counts requests and times them by route and status (`murron_registry_http_*`).
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = req.method().as_str().to_string();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    let labels = [("route", route), ("method", method), ("status", status)];
+    metrics::counter!("murron_registry_http_requests_total", &labels).increment(1);
+    metrics::histogram!("murron_registry_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    resp
+}
+
+async fn metrics(State(s): State<AppState>) -> Response {
+    match &s.metrics {
+        Some(handle) => (
+            [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            handle.render(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process").into_response(),
+    }
+}
+
+async fn readyz(State(s): State<AppState>) -> Response {
+    if s.store.ping().await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    }
 }
 
 fn ok(body: serde_json::Value) -> Response {
     json_response(StatusCode::OK, &body)
 }
 
-/// Parses a JSON request body into `T`, answering 400 (syntax) or 422 (shape) like Confluent.
+/// Parses a JSON request body into `T`: 400 when it is not JSON, 422 when it has the wrong shape.
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => {
-            ApiError::invalid_schema(format!("Invalid request body: {e}"))
-        }
+        serde_json::error::Category::Data => ApiError::unprocessable(format!("Invalid request body: {e}")),
         _ => ApiError::bad_request(format!("Malformed JSON request body: {e}")),
     })
 }
 
+/// `latest`, `-1` or a version number from 1 to 2^31-1.
 fn parse_version(raw: &str) -> Result<VersionSel, ApiError> {
     match raw {
         "latest" | "-1" => Ok(VersionSel::Latest),
@@ -73,129 +250,50 @@ fn parse_version(raw: &str) -> Result<VersionSel, ApiError> {
     }
 }
 
-async fn list_subjects(State(s): State<AppState>) -> Result<Response, ApiError> {
-    Ok(ok(json!(s.store.subjects().await?)))
-}
-
-async fn list_versions(
-    State(s): State<AppState>,
-    Path(subject): Path<String>,
-) -> Result<Response, ApiError> {
-    let versions = s.store.versions(&subject).await?;
-    if versions.is_empty() {
-        return Err(ApiError::subject_not_found(&subject));
-    }
-    Ok(ok(json!(versions)))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RegisterRequest {
-    schema: String,
-    schema_type: Option<String>,
-    #[serde(default)]
-    references: Vec<serde_json::Value>,
-}
-
-async fn register(
-    State(s): State<AppState>,
-    Path(subject): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let req: RegisterRequest = parse_body(&body)?;
-    if !req.references.is_empty() {
-        return Err(ApiError::invalid_schema(
-            "Schema references are not supported yet",
-        ));
-    }
+/// Subject names: 1 to 255 characters, no control characters.
+fn check_subject(subject: &str) -> Result<(), ApiError> {
     if subject.is_empty() || subject.len() > 255 || subject.chars().any(char::is_control) {
-        return Err(ApiError::invalid_schema(
+        return Err(ApiError::unprocessable(
             "Subject names are 1 to 255 characters without control characters",
         ));
     }
-    let normalized = schema::normalize(req.schema_type.as_deref(), &req.schema)?;
-    let (id, version) = s.store.register(&subject, &normalized).await?;
-    tracing::info!(%subject, id, version, "schema registered");
-    Ok(ok(json!({ "id": id })))
+    Ok(())
 }
 
-async fn get_version(
-    State(s): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let sv = find_version(&s, &subject, &version).await?;
-    Ok(ok(
-        json!({ "subject": sv.subject, "version": sv.version, "id": sv.id, "schema": sv.schema }),
-    ))
+/// Query flags shared by several endpoints. Unknown parameters are ignored, as Confluent does.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Flags {
+    #[serde(default)]
+    deleted: bool,
+    #[serde(default)]
+    deleted_only: bool,
+    #[serde(default)]
+    permanent: bool,
+    #[serde(default)]
+    verbose: bool,
+    #[serde(default)]
+    default_to_global: bool,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    subject_prefix: Option<String>,
+    #[serde(default)]
+    offset: Option<usize>,
+    #[serde(default)]
+    limit: Option<i64>,
 }
 
-async fn get_version_schema(
-    State(s): State<AppState>,
-    Path((subject, version)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
-    let sv = find_version(&s, &subject, &version).await?;
-    Ok(raw_schema(sv.schema))
-}
+/// Query flags as an extractor whose rejection is a Confluent-shaped 422.
+struct Q(Flags);
 
-async fn find_version(
-    s: &AppState,
-    subject: &str,
-    version: &str,
-) -> Result<crate::store::SubjectVersion, ApiError> {
-    let sel = parse_version(version)?;
-    if let Some(sv) = s.store.version(subject, sel).await? {
-        return Ok(sv);
-    }
-    if s.store.versions(subject).await?.is_empty() {
-        Err(ApiError::subject_not_found(subject))
-    } else {
-        Err(ApiError::version_not_found(subject, version))
-    }
-}
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Q {
+    type Rejection = ApiError;
 
-async fn get_schema_by_id(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    let schema = schema_by_id(&s, &id).await?;
-    Ok(ok(json!({ "schema": schema })))
-}
-
-async fn get_raw_schema_by_id(
-    State(s): State<AppState>,
-    Path(id): Path<String>,
-) -> Result<Response, ApiError> {
-    Ok(raw_schema(schema_by_id(&s, &id).await?))
-}
-
-async fn schema_by_id(s: &AppState, raw_id: &str) -> Result<String, ApiError> {
-    let id: i32 = raw_id
-        .parse()
-        .map_err(|_| ApiError::schema_not_found(raw_id))?;
-    s.store
-        .schema_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::schema_not_found(raw_id))
-}
-
-/// A schema served as its own JSON document.
-fn raw_schema(text: String) -> Response {
-    let mut resp = (StatusCode::OK, text).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static(CONTENT_TYPE),
-    );
-    resp
-}
-
-async fn schema_types() -> Response {
-    ok(json!(SUPPORTED_TYPES))
-}
-
-async fn readyz(State(s): State<AppState>) -> Response {
-    if s.store.ping().await {
-        (StatusCode::OK, "ready").into_response()
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<Flags>::from_request_parts(parts, state)
+            .await
+            .map(|q| Q(q.0))
+            .map_err(|e| ApiError::unprocessable(format!("Invalid query parameters: {}", e.body_text())))
     }
 }

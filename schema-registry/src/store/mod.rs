@@ -1,22 +1,51 @@
-//! PostgreSQL storage of schemas, subjects and versions. All registry state lives here, so
-//! replicas are stateless and any number of them can serve one database.
+//! PostgreSQL storage of everything the registry knows. All state lives here, so replicas are
+//! stateless and any number of them can serve one database.
+//!
+//! Every change runs in one transaction that also writes its audit record and a `NOTIFY` on
+//! [`CHANGES_CHANNEL`] naming the subject, so other replicas drop their cached view of it.
 
-use sqlx::postgres::PgPool;
+mod admin;
 
-use crate::schema::Normalized;
+use serde_json::json;
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{PgConnection, Row};
+
+pub use admin::{AuditEntry, Metadata, TokenRow};
+
+use crate::schema::{Normalized, Reference};
+
+/// The channel on which changes are announced; the payload is the subject ('' for global settings).
+pub const CHANGES_CHANNEL: &str = "murron_registry_changes";
 
 /// A storage failure (answered with 50001). Retryable: the database may be back later.
 #[derive(Debug, thiserror::Error)]
 #[error("store error: {0}")]
 pub struct StoreError(#[from] sqlx::Error);
 
+/// A schema as stored under its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSchema {
+    pub id: i32,
+    pub schema: String,
+    pub references: Vec<Reference>,
+}
+
 /// A schema bound to a subject version.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubjectVersion {
     pub subject: String,
     pub version: i32,
     pub id: i32,
     pub schema: String,
+    pub references: Vec<Reference>,
+    pub deleted: bool,
+}
+
+/// A live version with the text of the schemas it references, as compatibility checks need it.
+#[derive(Debug, Clone)]
+pub struct LiveVersion {
+    pub version: SubjectVersion,
+    pub referenced: Vec<String>,
 }
 
 /// Which version of a subject.
@@ -26,15 +55,100 @@ pub enum VersionSel {
     Number(i32),
 }
 
+/// Why a registration did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The compatibility check refused it; the messages say why.
+    #[error("schema is incompatible")]
+    Incompatible(Vec<String>),
+    /// An import asked for an id or version that is taken by something else.
+    #[error("{0}")]
+    ImportConflict(String),
+}
+
+impl From<sqlx::Error> for RegisterError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError(e))
+    }
+}
+
+/// Why a delete did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("subject not found")]
+    SubjectNotFound,
+    #[error("version not found")]
+    VersionNotFound,
+    /// Soft delete of what is already soft-deleted.
+    #[error("already soft-deleted")]
+    AlreadySoftDeleted,
+    /// Permanent delete of what was not soft-deleted first.
+    #[error("not soft-deleted first")]
+    NotSoftDeleted,
+    /// Permanent delete of a version other schemas reference; holds the referencing schema ids.
+    #[error("referenced by schemas {0:?}")]
+    Referenced(Vec<i32>),
+}
+
+impl From<sqlx::Error> for DeleteError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Store(StoreError(e))
+    }
+}
+
+/// A registration request after parsing.
+#[derive(Debug)]
+pub struct NewRegistration<'a> {
+    pub subject: &'a str,
+    pub schema: &'a Normalized,
+    /// IMPORT mode: keep this id and version.
+    pub import: Option<(Option<i32>, Option<i32>)>,
+    pub actor: &'a str,
+}
+
+/// The outcome of a registration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    pub id: i32,
+    pub version: i32,
+    /// False when the schema was already live under the subject (idempotent registration).
+    pub created: bool,
+}
+
 /// Registry storage over one PostgreSQL pool.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
 }
 
+fn refs_from_json(v: serde_json::Value) -> Vec<Reference> {
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+fn subject_version(row: &PgRow) -> Result<SubjectVersion, sqlx::Error> {
+    Ok(SubjectVersion {
+        subject: row.try_get("subject")?,
+        version: row.try_get("version")?,
+        id: row.try_get("id")?,
+        schema: row.try_get("schema")?,
+        references: refs_from_json(row.try_get("refs")?),
+        deleted: row.try_get("deleted")?,
+    })
+}
+
+const VERSION_COLUMNS: &str = "v.subject, v.version, v.schema_id AS id, sc.schema, sc.refs, v.deleted";
+
 impl Store {
     pub fn new(pool: PgPool) -> Self {
         Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
     }
 
     /// True when the database answers.
@@ -42,18 +156,23 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Registers `schema` under `subject`. Idempotent: a schema already live under the subject
-    /// returns its existing id and version. Returns `(id, version)`.
+    /// Registers a schema under a subject.
     ///
-    /// Concurrency: the subject's row is locked for the transaction, so concurrent registrations to
-    /// one subject get consecutive versions, while different subjects proceed in parallel. Schema
-    /// ids come from an identity column, and a unique fingerprint makes concurrent inserts of the
-    /// same schema converge on one id.
+    /// Idempotent: a schema already live under the subject returns its id and version without a
+    /// check. Otherwise `check` is called with the subject's live versions (oldest first) while the
+    /// subject's row is locked, so concurrent registrations to one subject are checked against each
+    /// other and get consecutive versions, while other subjects proceed in parallel.
     pub async fn register(
         &self,
-        subject: &str,
-        schema: &Normalized,
-    ) -> Result<(i32, i32), StoreError> {
+        reg: NewRegistration<'_>,
+        check: impl FnOnce(&[LiveVersion]) -> Result<(), Vec<String>>,
+    ) -> Result<Registered, RegisterError> {
+        let NewRegistration {
+            subject,
+            schema,
+            import,
+            actor,
+        } = reg;
         let mut tx = self.pool.begin().await?;
         sqlx::query("INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
             .bind(subject)
@@ -64,126 +183,576 @@ impl Store {
             .execute(&mut *tx)
             .await?;
 
-        let id = match self.schema_id(&mut tx, schema).await? {
-            Some(id) => id,
-            None => {
-                // Another transaction may insert the same schema meanwhile: the unique fingerprint
-                // makes this insert wait for it and then do nothing, and the re-read finds its id.
-                let inserted: Option<i32> = sqlx::query_scalar(
-                    "INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ('AVRO', $1, $2)
-                     ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
-                )
-                .bind(&schema.fingerprint[..])
-                .bind(&schema.text)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match inserted {
-                    Some(id) => id,
-                    None => self
-                        .schema_id(&mut tx, schema)
-                        .await?
-                        .ok_or(sqlx::Error::RowNotFound)?,
-                }
+        let known_id = schema_id_by_fingerprint(&mut tx, &schema.fingerprint).await?;
+        if let Some(id) = known_id {
+            let live: Option<i32> = sqlx::query_scalar(
+                "SELECT version FROM subject_versions WHERE subject = $1 AND schema_id = $2 AND NOT deleted
+                 ORDER BY version LIMIT 1",
+            )
+            .bind(subject)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(version) = live {
+                return Ok(Registered {
+                    id,
+                    version,
+                    created: false,
+                });
             }
-        };
+        }
 
-        let existing: Option<i32> = sqlx::query_scalar(
-            "SELECT version FROM subject_versions WHERE subject = $1 AND schema_id = $2 AND NOT deleted
-             ORDER BY version LIMIT 1",
-        )
-        .bind(subject)
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let version = match existing {
-            Some(version) => version,
-            None => {
-                let version: i32 = sqlx::query_scalar(
-                    "INSERT INTO subject_versions (subject, version, schema_id)
-                     SELECT $1, COALESCE(MAX(version), 0) + 1, $2 FROM subject_versions WHERE subject = $1
-                     RETURNING version",
+        let live = live_versions(&mut tx, subject).await?;
+        check(&live).map_err(RegisterError::Incompatible)?;
+
+        let (import_id, import_version) = import.unwrap_or((None, None));
+        let id = match (known_id, import_id) {
+            (Some(known), Some(wanted)) if known != wanted => {
+                return Err(RegisterError::ImportConflict(format!(
+                    "the schema is already registered with id {known}, not {wanted}"
+                )));
+            }
+            (Some(known), _) => known,
+            (None, wanted) => insert_schema(&mut tx, schema, wanted).await?,
+        };
+        let version: i32 = match import_version {
+            Some(v) => {
+                let taken: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM subject_versions WHERE subject = $1 AND version = $2)",
                 )
                 .bind(subject)
-                .bind(id)
+                .bind(v)
                 .fetch_one(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE subjects SET deleted = false WHERE name = $1")
+                if taken {
+                    return Err(RegisterError::ImportConflict(format!(
+                        "version {v} of {subject} exists already"
+                    )));
+                }
+                v
+            }
+            None => {
+                sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM subject_versions WHERE subject = $1")
                     .bind(subject)
-                    .execute(&mut *tx)
-                    .await?;
-                version
+                    .fetch_one(&mut *tx)
+                    .await?
             }
         };
+        sqlx::query("INSERT INTO subject_versions (subject, version, schema_id) VALUES ($1, $2, $3)")
+            .bind(subject)
+            .bind(version)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        audit(
+            &mut tx,
+            actor,
+            "register",
+            Some(subject),
+            json!({ "id": id, "version": version }),
+        )
+        .await?;
         tx.commit().await?;
-        Ok((id, version))
+        Ok(Registered {
+            id,
+            version,
+            created: true,
+        })
     }
 
-    /// The id of an already stored schema. Looked up before inserting, so that ids are not burnt
-    /// by conflicting inserts and stay dense.
-    async fn schema_id(
+    /// The version of `subject` that holds this schema, if any.
+    pub async fn lookup(
         &self,
-        tx: &mut sqlx::PgConnection,
-        schema: &Normalized,
-    ) -> Result<Option<i32>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM schemas WHERE fingerprint = $1")
-                .bind(&schema.fingerprint[..])
-                .fetch_optional(tx)
-                .await?,
-        )
+        subject: &str,
+        fingerprint: &[u8; 32],
+        include_deleted: bool,
+    ) -> Result<Option<SubjectVersion>, StoreError> {
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
+             WHERE v.subject = $1 AND sc.fingerprint = $2 AND ($3 OR NOT v.deleted) ORDER BY v.version LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(subject)
+            .bind(&fingerprint[..])
+            .bind(include_deleted)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(subject_version).transpose()?)
     }
 
-    /// The schema text with this id.
-    pub async fn schema_by_id(&self, id: i32) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT schema FROM schemas WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+    /// The schema with this id.
+    pub async fn schema_by_id(&self, id: i32) -> Result<Option<StoredSchema>, StoreError> {
+        let row = sqlx::query("SELECT id, schema, refs FROM schemas WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok(StoredSchema {
+                    id: r.try_get("id")?,
+                    schema: r.try_get("schema")?,
+                    references: refs_from_json(r.try_get("refs")?),
+                })
+            })
+            .transpose()?)
     }
 
-    /// Live subjects, sorted.
-    pub async fn subjects(&self) -> Result<Vec<String>, StoreError> {
+    /// The text of each referenced schema, in order; `None` when a reference does not resolve.
+    pub async fn referenced_texts(&self, refs: &[Reference]) -> Result<Option<Vec<String>>, StoreError> {
+        if refs.is_empty() {
+            return Ok(Some(Vec::new()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        Ok(referenced_texts(&mut conn, refs).await?)
+    }
+
+    /// Subjects, sorted. A subject is live while it has a live version, soft-deleted while all its
+    /// versions are.
+    pub async fn subjects(
+        &self,
+        prefix: &str,
+        include_deleted: bool,
+        deleted_only: bool,
+    ) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT name FROM subjects s WHERE NOT deleted
-               AND EXISTS (SELECT 1 FROM subject_versions v WHERE v.subject = s.name AND NOT v.deleted)
-             ORDER BY name",
+            "SELECT subject FROM subject_versions WHERE starts_with(subject, $1)
+             GROUP BY subject
+             HAVING CASE WHEN $3 THEN bool_and(deleted) WHEN $2 THEN true ELSE NOT bool_and(deleted) END
+             ORDER BY subject",
         )
+        .bind(prefix)
+        .bind(include_deleted)
+        .bind(deleted_only)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// Live version numbers of `subject`, ascending; empty when the subject does not exist.
-    pub async fn versions(&self, subject: &str) -> Result<Vec<i32>, StoreError> {
+    /// `None` when the subject has no versions at all, else whether every version is soft-deleted.
+    pub async fn subject_deleted(&self, subject: &str) -> Result<Option<bool>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT bool_and(deleted) FROM subject_versions WHERE subject = $1")
+                .bind(subject)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    /// Version numbers of `subject`, ascending.
+    pub async fn versions(&self, subject: &str, include_deleted: bool) -> Result<Vec<i32>, StoreError> {
         Ok(sqlx::query_scalar(
-            "SELECT v.version FROM subject_versions v JOIN subjects s ON s.name = v.subject
-             WHERE v.subject = $1 AND NOT v.deleted AND NOT s.deleted ORDER BY v.version",
+            "SELECT version FROM subject_versions WHERE subject = $1 AND ($2 OR NOT deleted) ORDER BY version",
         )
         .bind(subject)
+        .bind(include_deleted)
         .fetch_all(&self.pool)
         .await?)
     }
 
-    /// One live version of `subject`.
+    /// One version of `subject`; `Latest` is the newest live one.
     pub async fn version(
         &self,
         subject: &str,
         sel: VersionSel,
+        include_deleted: bool,
     ) -> Result<Option<SubjectVersion>, StoreError> {
         let number = match sel {
             VersionSel::Latest => None,
             VersionSel::Number(n) => Some(n),
         };
-        Ok(sqlx::query_as(
-            "SELECT v.subject, v.version, v.schema_id AS id, sc.schema
-             FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id JOIN subjects s ON s.name = v.subject
-             WHERE v.subject = $1 AND NOT v.deleted AND NOT s.deleted AND ($2::int IS NULL OR v.version = $2)
-             ORDER BY v.version DESC LIMIT 1",
+        let sql = format!(
+            "SELECT {VERSION_COLUMNS} FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
+             WHERE v.subject = $1 AND ($2::int IS NULL OR v.version = $2) AND ($3 OR NOT v.deleted)
+             ORDER BY v.version DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(subject)
+            .bind(number)
+            .bind(include_deleted)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(subject_version).transpose()?)
+    }
+
+    /// Live versions of `subject`, oldest first (what compatibility is checked against).
+    pub async fn live_versions(&self, subject: &str) -> Result<Vec<LiveVersion>, StoreError> {
+        let mut conn = self.pool.acquire().await.map_err(StoreError)?;
+        Ok(live_versions(&mut conn, subject).await?)
+    }
+
+    /// Subjects (and versions) that use schema `id`.
+    pub async fn usages(&self, id: i32, include_deleted: bool) -> Result<Vec<(String, i32)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT subject, version FROM subject_versions WHERE schema_id = $1 AND ($2 OR NOT deleted)
+             ORDER BY subject, version",
+        )
+        .bind(id)
+        .bind(include_deleted)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| Ok((r.try_get("subject")?, r.try_get("version")?)))
+            .collect::<Result<_, sqlx::Error>>()?)
+    }
+
+    /// Ids of the schemas that reference `subject` version `version`.
+    pub async fn referenced_by(&self, subject: &str, version: i32) -> Result<Vec<i32>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT DISTINCT schema_id FROM schema_references WHERE subject = $1 AND version = $2 ORDER BY schema_id",
         )
         .bind(subject)
-        .bind(number)
-        .fetch_optional(&self.pool)
+        .bind(version)
+        .fetch_all(&self.pool)
         .await?)
     }
+
+    /// Deletes every version of `subject`: soft, or permanently after a soft delete. Returns the
+    /// versions deleted.
+    pub async fn delete_subject(&self, subject: &str, permanent: bool, actor: &str) -> Result<Vec<i32>, DeleteError> {
+        let mut tx = self.pool.begin().await?;
+        let rows =
+            sqlx::query("SELECT version, deleted FROM subject_versions WHERE subject = $1 ORDER BY version FOR UPDATE")
+                .bind(subject)
+                .fetch_all(&mut *tx)
+                .await?;
+        if rows.is_empty() {
+            return Err(DeleteError::SubjectNotFound);
+        }
+        let mut all = Vec::with_capacity(rows.len());
+        let mut live = Vec::new();
+        for r in &rows {
+            let v: i32 = r.try_get("version")?;
+            all.push(v);
+            if !r.try_get::<bool, _>("deleted")? {
+                live.push(v);
+            }
+        }
+        let deleted = if permanent {
+            if !live.is_empty() {
+                return Err(DeleteError::NotSoftDeleted);
+            }
+            let referencing: Vec<i32> = sqlx::query_scalar(
+                "SELECT DISTINCT schema_id FROM schema_references WHERE subject = $1 ORDER BY schema_id",
+            )
+            .bind(subject)
+            .fetch_all(&mut *tx)
+            .await?;
+            if !referencing.is_empty() {
+                return Err(DeleteError::Referenced(referencing));
+            }
+            sqlx::query("DELETE FROM subjects WHERE name = $1")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM registry_settings WHERE scope = $1")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+            all
+        } else {
+            if live.is_empty() {
+                return Err(DeleteError::AlreadySoftDeleted);
+            }
+            sqlx::query("UPDATE subject_versions SET deleted = true WHERE subject = $1 AND NOT deleted")
+                .bind(subject)
+                .execute(&mut *tx)
+                .await?;
+            live
+        };
+        let action = if permanent {
+            "delete_subject_permanent"
+        } else {
+            "delete_subject"
+        };
+        audit(&mut tx, actor, action, Some(subject), json!({ "versions": deleted })).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// Deletes one version: soft, or permanently after a soft delete. `Latest` is the newest live
+    /// version. Returns the version number.
+    pub async fn delete_version(
+        &self,
+        subject: &str,
+        sel: VersionSel,
+        permanent: bool,
+        actor: &str,
+    ) -> Result<i32, DeleteError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT 1 FROM subjects WHERE name = $1 FOR UPDATE")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
+        let any: Option<bool> = sqlx::query_scalar("SELECT bool_and(deleted) FROM subject_versions WHERE subject = $1")
+            .bind(subject)
+            .fetch_one(&mut *tx)
+            .await?;
+        if any.is_none() {
+            return Err(DeleteError::SubjectNotFound);
+        }
+        let row: Option<(i32, bool)> = match sel {
+            VersionSel::Latest => {
+                sqlx::query_as("SELECT version, deleted FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version DESC LIMIT 1")
+                    .bind(subject)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            VersionSel::Number(n) => {
+                sqlx::query_as("SELECT version, deleted FROM subject_versions WHERE subject = $1 AND version = $2")
+                    .bind(subject)
+                    .bind(n)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+        };
+        let Some((version, deleted)) = row else {
+            return Err(DeleteError::VersionNotFound);
+        };
+        if permanent {
+            if !deleted {
+                return Err(DeleteError::NotSoftDeleted);
+            }
+            let referencing = referencing_ids(&mut tx, subject, version).await?;
+            if !referencing.is_empty() {
+                return Err(DeleteError::Referenced(referencing));
+            }
+            sqlx::query("DELETE FROM subject_versions WHERE subject = $1 AND version = $2")
+                .bind(subject)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            if deleted {
+                return Err(DeleteError::AlreadySoftDeleted);
+            }
+            sqlx::query("UPDATE subject_versions SET deleted = true WHERE subject = $1 AND version = $2")
+                .bind(subject)
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let action = if permanent {
+            "delete_version_permanent"
+        } else {
+            "delete_version"
+        };
+        audit(&mut tx, actor, action, Some(subject), json!({ "version": version })).await?;
+        tx.commit().await?;
+        Ok(version)
+    }
+
+    /// The compatibility level and mode set at `scope` ('' is global).
+    pub async fn settings(&self, scope: &str) -> Result<(Option<String>, Option<String>), StoreError> {
+        let row: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT compatibility, mode FROM registry_settings WHERE scope = $1")
+                .bind(scope)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.unwrap_or((None, None)))
+    }
+
+    /// Sets (`Some`) or clears (`None`) the compatibility level at `scope`; returns the previous one.
+    pub async fn set_compatibility(
+        &self,
+        scope: &str,
+        level: Option<&str>,
+        actor: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.set_setting(scope, "compatibility", level, actor).await
+    }
+
+    /// Sets (`Some`) or clears (`None`) the mode at `scope`; returns the previous one.
+    pub async fn set_mode(&self, scope: &str, mode: Option<&str>, actor: &str) -> Result<Option<String>, StoreError> {
+        self.set_setting(scope, "mode", mode, actor).await
+    }
+
+    async fn set_setting(
+        &self,
+        scope: &str,
+        column: &'static str,
+        value: Option<&str>,
+        actor: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO registry_settings (scope) VALUES ($1) ON CONFLICT (scope) DO NOTHING")
+            .bind(scope)
+            .execute(&mut *tx)
+            .await?;
+        // `column` is one of two constants, never input.
+        let previous: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT {column} FROM registry_settings WHERE scope = $1 FOR UPDATE"
+        )))
+        .bind(scope)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE registry_settings SET {column} = $2, updated_at = now() WHERE scope = $1"
+        )))
+        .bind(scope)
+        .bind(value)
+        .execute(&mut *tx)
+        .await?;
+        let subject = (!scope.is_empty()).then_some(scope);
+        let action = match value {
+            Some(_) => format!("set_{column}"),
+            None => format!("delete_{column}"),
+        };
+        audit(
+            &mut tx,
+            actor,
+            &action,
+            subject,
+            json!({ "value": value, "previous": previous }),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+
+    /// True when any subject has a version (IMPORT mode may only start on an empty registry or subject).
+    pub async fn has_versions(&self, subject: Option<&str>) -> Result<bool, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subject_versions WHERE $1::text IS NULL OR subject = $1)")
+                .bind(subject)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+}
+
+async fn schema_id_by_fingerprint(conn: &mut PgConnection, fingerprint: &[u8; 32]) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM schemas WHERE fingerprint = $1")
+        .bind(&fingerprint[..])
+        .fetch_optional(conn)
+        .await
+}
+
+/// Inserts a schema and its references, returning its id. Looks the fingerprint up first so that
+/// ids are not burnt by conflicting inserts; the unique fingerprint makes a concurrent insert of the
+/// same schema wait and then find the winner's id.
+async fn insert_schema(
+    conn: &mut PgConnection,
+    schema: &Normalized,
+    wanted_id: Option<i32>,
+) -> Result<i32, RegisterError> {
+    if let Some(wanted) = wanted_id {
+        let taken: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM schemas WHERE id = $1)")
+            .bind(wanted)
+            .fetch_one(&mut *conn)
+            .await?;
+        if taken {
+            return Err(RegisterError::ImportConflict(format!(
+                "id {wanted} is taken by another schema"
+            )));
+        }
+    }
+    let refs = serde_json::to_value(&schema.references).unwrap_or_else(|_| json!([]));
+    let inserted: Option<i32> = sqlx::query_scalar(
+        "INSERT INTO schemas (id, schema_type, fingerprint, schema, refs)
+         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('schemas', 'id'))::int), 'AVRO', $2, $3, $4)
+         ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
+    )
+    .bind(wanted_id)
+    .bind(&schema.fingerprint[..])
+    .bind(&schema.text)
+    .bind(&refs)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let id = match inserted {
+        Some(id) => id,
+        None => schema_id_by_fingerprint(conn, &schema.fingerprint)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?,
+    };
+    if inserted.is_some() {
+        for r in &schema.references {
+            sqlx::query("INSERT INTO schema_references (schema_id, name, subject, version) VALUES ($1, $2, $3, $4)")
+                .bind(id)
+                .bind(&r.name)
+                .bind(&r.subject)
+                .bind(r.version)
+                .execute(&mut *conn)
+                .await?;
+        }
+        if wanted_id.is_some() {
+            // Imported ids must never be handed out again by the sequence.
+            sqlx::query(
+                "SELECT setval(pg_get_serial_sequence('schemas', 'id'), GREATEST((SELECT MAX(id) FROM schemas), 1))",
+            )
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(id)
+}
+
+async fn live_versions(conn: &mut PgConnection, subject: &str) -> Result<Vec<LiveVersion>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {VERSION_COLUMNS} FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
+         WHERE v.subject = $1 AND NOT v.deleted ORDER BY v.version"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(subject)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let version = subject_version(row)?;
+        let referenced = referenced_texts(conn, &version.references).await?.unwrap_or_default();
+        out.push(LiveVersion { version, referenced });
+    }
+    Ok(out)
+}
+
+/// The text of each referenced schema, in order; `None` when one does not resolve.
+async fn referenced_texts(conn: &mut PgConnection, refs: &[Reference]) -> Result<Option<Vec<String>>, sqlx::Error> {
+    let mut out = Vec::with_capacity(refs.len());
+    for r in refs {
+        let text: Option<String> = sqlx::query_scalar(
+            "SELECT sc.schema FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
+             WHERE v.subject = $1 AND v.version = $2",
+        )
+        .bind(&r.subject)
+        .bind(r.version)
+        .fetch_optional(&mut *conn)
+        .await?;
+        match text {
+            Some(t) => out.push(t),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
+}
+
+async fn referencing_ids(conn: &mut PgConnection, subject: &str, version: i32) -> Result<Vec<i32>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT schema_id FROM schema_references WHERE subject = $1 AND version = $2 ORDER BY schema_id",
+    )
+    .bind(subject)
+    .bind(version)
+    .fetch_all(conn)
+    .await
+}
+
+/// Records a change and announces it to the other replicas (delivered when the transaction commits).
+async fn audit(
+    conn: &mut PgConnection,
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    details: serde_json::Value,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4)")
+        .bind(actor)
+        .bind(action)
+        .bind(subject)
+        .bind(&details)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANGES_CHANNEL)
+        .bind(subject.unwrap_or(""))
+        .execute(conn)
+        .await?;
+    Ok(())
 }

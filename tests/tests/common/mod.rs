@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 
 /// `postgres://` URL of the project database (`deploy/local/stack.sh env`).
 pub fn database_url() -> String {
-    std::env::var("MURRON_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://murron:murron@127.0.0.1:5433/murron".into())
+    std::env::var("MURRON_DATABASE_URL").unwrap_or_else(|_| "postgres://murron:murron@127.0.0.1:5433/murron".into())
 }
 
 pub fn kafka_brokers() -> String {
@@ -35,9 +34,7 @@ pub fn s3_credentials() -> (String, String) {
 
 /// Panics with a clear message unless something listens at `host:port`.
 pub fn require_service(name: &str, addr: &str) {
-    let addr = addr
-        .trim_start_matches("http://")
-        .trim_start_matches("https://");
+    let addr = addr.trim_start_matches("http://").trim_start_matches("https://");
     let addr = addr.split('/').next().unwrap_or(addr);
     let hostport = addr.rsplit('@').next().unwrap_or(addr);
     let ok = std::net::ToSocketAddrs::to_socket_addrs(hostport)
@@ -53,10 +50,7 @@ pub fn require_service(name: &str, addr: &str) {
 pub fn require_postgres() {
     let url = database_url();
     let after_at = url.rsplit('@').next().unwrap_or(&url).to_string();
-    require_service(
-        "PostgreSQL",
-        after_at.split('/').next().unwrap_or(&after_at),
-    );
+    require_service("PostgreSQL", after_at.split('/').next().unwrap_or(&after_at));
 }
 
 /// A name unique to this test process and call, for topics, groups, buckets and databases.
@@ -139,17 +133,21 @@ impl Registry {
 
     /// Starts a registry binary against an existing database (several may share one).
     pub async fn start_on(database_url: &str) -> Registry {
+        Self::start_with(database_url, &[]).await
+    }
+
+    /// Starts a registry binary with extra `SCHEMA_REGISTRY_*` settings.
+    pub async fn start_with(database_url: &str, settings: &[(&str, &str)]) -> Registry {
         let port = free_port();
-        let child = Command::new(binary("schema-registry"))
-            .env(
-                "SCHEMA_REGISTRY_SERVER__LISTEN",
-                format!("127.0.0.1:{port}"),
-            )
+        let mut cmd = Command::new(binary("schema-registry"));
+        cmd.env("SCHEMA_REGISTRY_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("SCHEMA_REGISTRY_DATABASE__URL", database_url)
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("spawn schema-registry");
+            .stdout(Stdio::null());
+        for (k, v) in settings {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn schema-registry");
         let mut child = ChildGuard(child);
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -176,10 +174,44 @@ impl Registry {
         }
     }
 
+    /// Sends a request; returns the status and the JSON body (`null` when the body is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .header("content-type", "application/vnd.schemaregistry.v1+json");
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Registers `schema` (Avro JSON text) under `subject`; returns status and body.
+    pub async fn register(&self, subject: &str, schema: &str) -> (u16, serde_json::Value) {
+        self.call(
+            "POST",
+            &format!("/subjects/{subject}/versions"),
+            None,
+            Some(serde_json::json!({ "schema": schema })),
+        )
+        .await
+    }
+
     /// Registers a schema file from `schemas/` under `subject` and returns its id.
     pub async fn register_file(&self, subject: &str, path: &str) -> i64 {
-        let text = std::fs::read_to_string(workspace_path(&format!("schemas/{path}")))
-            .expect("read schema file");
+        let text = std::fs::read_to_string(workspace_path(&format!("schemas/{path}"))).expect("read schema file");
         let resp = reqwest::Client::new()
             .post(format!("{}/subjects/{subject}/versions", self.url))
             .header("content-type", "application/vnd.schemaregistry.v1+json")
@@ -187,11 +219,7 @@ impl Registry {
             .send()
             .await
             .expect("register request");
-        assert!(
-            resp.status().is_success(),
-            "register {subject}: {}",
-            resp.status()
-        );
+        assert!(resp.status().is_success(), "register {subject}: {}", resp.status());
         resp.json::<serde_json::Value>().await.expect("json")["id"]
             .as_i64()
             .expect("id")
@@ -200,9 +228,7 @@ impl Registry {
 
 /// A path relative to the workspace root.
 pub fn workspace_path(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
 /// Runs `sink-worker` with the given arguments against `registry` and the local Kafka; returns

@@ -1,0 +1,83 @@
+//! `/compatibility`: would a schema be accepted, and if not, why.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::response::Response;
+use serde_json::json;
+
+use super::subjects::{SchemaRequest, find_version, normalize};
+use super::{ApiError, AppState, Caller, Q, ok, parse_body};
+use crate::cache::Caches;
+use crate::compatibility::{self, CompatibilityLevel};
+use crate::schema;
+use crate::store::LiveVersion;
+
+/// Checks `new` against live versions (oldest first) at `level`: `Err` holds the reasons.
+pub(super) fn check_against(
+    caches: &Caches,
+    level: CompatibilityLevel,
+    new: &apache_avro::Schema,
+    live: &[LiveVersion],
+) -> Result<(), Vec<String>> {
+    if level == CompatibilityLevel::None || live.is_empty() {
+        return Ok(());
+    }
+    let mut parsed = Vec::with_capacity(live.len());
+    for l in live {
+        match caches.parsed(l.version.id, || schema::parse_stored(&l.version.schema, &l.referenced)) {
+            Ok(s) => parsed.push((l.version.version, s)),
+            Err(e) => {
+                return Err(vec![format!(
+                    "stored version {} cannot be parsed: {e}",
+                    l.version.version
+                )]);
+            }
+        }
+    }
+    let existing: Vec<(i32, &apache_avro::Schema)> = parsed.iter().map(|(v, s)| (*v, s.as_ref())).collect();
+    let messages = compatibility::check(level, new, &existing);
+    if messages.is_empty() { Ok(()) } else { Err(messages) }
+}
+
+fn answer(result: Result<(), Vec<String>>, verbose: bool) -> Response {
+    let mut body = json!({ "is_compatible": result.is_ok() });
+    if verbose {
+        body["messages"] = json!(result.err().unwrap_or_default());
+    }
+    ok(body)
+}
+
+pub(super) async fn against_all(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(subject): Path<String>,
+    Q(f): Q,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    let req: SchemaRequest = parse_body(&body)?;
+    let new = normalize(&s, &req).await?;
+    let level = s.effective_compatibility(&subject).await?;
+    let live = s.store.live_versions(&subject).await?;
+    Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
+}
+
+pub(super) async fn against_version(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path((subject, version)): Path<(String, String)>,
+    Q(f): Q,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    let req: SchemaRequest = parse_body(&body)?;
+    let target = find_version(&s, &subject, &version, false).await?;
+    let new = normalize(&s, &req).await?;
+    let level = s.effective_compatibility(&subject).await?;
+    let referenced = s.store.referenced_texts(&target.references).await?.unwrap_or_default();
+    let live = [LiveVersion {
+        version: target,
+        referenced,
+    }];
+    Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
+}

@@ -1,0 +1,98 @@
+//! `/schemas`: schemas by their global id.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{ApiError, AppState, CONTENT_TYPE, Caller, Q, ok};
+use crate::schema::SUPPORTED_TYPES;
+use crate::store::StoredSchema;
+
+/// A schema by id, from the cache (ids never change) or the store.
+async fn schema(s: &AppState, raw_id: &str) -> Result<Arc<StoredSchema>, ApiError> {
+    let id: i32 = raw_id.parse().map_err(|_| ApiError::schema_not_found(raw_id))?;
+    if let Some(hit) = s.caches.schema(id) {
+        return Ok(hit);
+    }
+    let stored = s
+        .store
+        .schema_by_id(id)
+        .await?
+        .ok_or_else(|| ApiError::schema_not_found(raw_id))?;
+    Ok(s.caches.put_schema(stored))
+}
+
+/// A schema served as its own JSON document.
+pub(super) fn raw_schema(text: String) -> Response {
+    let mut resp = (StatusCode::OK, text).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    resp
+}
+
+pub(super) async fn by_id(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    let schema = schema(&s, &id).await?;
+    let mut body = json!({ "schema": schema.schema });
+    if !schema.references.is_empty() {
+        body["references"] = json!(schema.references);
+    }
+    Ok(ok(body))
+}
+
+pub(super) async fn raw_by_id(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    Ok(raw_schema(schema(&s, &id).await?.schema.clone()))
+}
+
+pub(super) async fn subjects_of(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Q(f): Q,
+) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    let schema = schema(&s, &id).await?;
+    let mut subjects: Vec<String> = s
+        .store
+        .usages(schema.id, f.deleted)
+        .await?
+        .into_iter()
+        .map(|(subject, _)| subject)
+        .collect();
+    subjects.dedup();
+    Ok(ok(json!(subjects)))
+}
+
+pub(super) async fn versions_of(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Q(f): Q,
+) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    let schema = schema(&s, &id).await?;
+    let usages = s.store.usages(schema.id, f.deleted).await?;
+    Ok(ok(json!(
+        usages
+            .iter()
+            .map(|(subject, version)| json!({ "subject": subject, "version": version }))
+            .collect::<Vec<_>>()
+    )))
+}
+
+pub(super) async fn types(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    caller.require_read(s.auth.anonymous_reads)?;
+    Ok(ok(json!(SUPPORTED_TYPES)))
+}
