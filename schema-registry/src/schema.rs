@@ -1,9 +1,12 @@
 //! Schema text handling: parsing, normalization and fingerprints.
 //!
-//! A schema's normalized form is the JSON that apache-avro writes for the parsed schema: whitespace,
-//! attribute order and redundant notation (`"string"` vs `{"type":"string"}`) disappear, while
-//! defaults, logical types, aliases and docs are kept. Unlike Avro's Parsing Canonical Form, two
-//! schemas that differ in a default never share a normalized form, and so never share an id.
+//! Two forms of a schema matter. Its *identity* is the JSON that apache-avro writes for the parsed
+//! schema: whitespace, attribute order and redundant notation (`"string"` vs `{"type":"string"}`)
+//! disappear, while defaults, logical types, aliases and docs are kept; custom properties on
+//! primitive types (such as `avro.java.string`) are not part of it. Unlike Avro's Parsing Canonical
+//! Form, two schemas that differ in a default never share an identity, and so never share an id.
+//! What is *stored and served* is the text as registered, made compact: clients get back every
+//! property they sent.
 
 use std::collections::HashMap;
 
@@ -38,7 +41,7 @@ pub struct Reference {
 pub struct Normalized {
     /// The schema with referenced named types inlined, ready for compatibility checks.
     pub schema: Schema,
-    /// Normalized JSON text: what is stored and served.
+    /// The registered text, compact (no insignificant whitespace): what is stored and served.
     pub text: String,
     pub references: Vec<Reference>,
     /// SHA-256 of `text` and the references: the identity of the schema across subjects.
@@ -58,9 +61,13 @@ pub fn normalize(
         Some(other) => return Err(SchemaError::UnsupportedType(other.to_string())),
     }
     let (schema, named) = parse(text, referenced)?;
-    let normalized_text = serde_json::to_string(&schema).map_err(|e| SchemaError::InvalidAvro(e.to_string()))?;
+    let identity = serde_json::to_string(&schema).map_err(|e| SchemaError::InvalidAvro(e.to_string()))?;
+    // Parsing succeeded, so the text is JSON.
+    let compact = serde_json::from_str::<serde_json::Value>(text)
+        .and_then(|v| serde_json::to_string(&v))
+        .map_err(|e| SchemaError::InvalidAvro(e.to_string()))?;
     let mut hasher = Sha256::new();
-    hasher.update(normalized_text.as_bytes());
+    hasher.update(identity.as_bytes());
     for r in &references {
         // Unambiguous framing: NUL never appears in JSON text or in subject names we accept.
         hasher.update(format!("\0{}\0{}\0{}", r.name, r.subject, r.version).as_bytes());
@@ -68,7 +75,7 @@ pub fn normalize(
     let schema = inline_references(&schema, &named);
     Ok(Normalized {
         schema,
-        text: normalized_text,
+        text: compact,
         references,
         fingerprint: hasher.finalize().into(),
     })
@@ -173,6 +180,18 @@ mod tests {
         let reordered = r#"{ "fields": [ {"default": 1, "type": {"type":"long"}, "name": "a"} ],
                              "name": "R", "type": "record" }"#;
         assert_eq!(norm(A).fingerprint, norm(reordered).fingerprint);
+    }
+
+    #[test]
+    fn the_served_text_keeps_every_property_sent() {
+        let t = r#"{"type": "record", "name": "R", "fields": [{"name": "s", "type": {"type": "string", "avro.java.string": "String"}}]}"#;
+        let n = norm(t);
+        assert!(n.text.contains("avro.java.string"), "{}", n.text);
+        assert!(!n.text.contains(' '), "compact: {}", n.text);
+        assert_eq!(
+            n.fingerprint,
+            norm(&t.replace(r#", "avro.java.string": "String""#, "")).fingerprint
+        );
     }
 
     #[test]

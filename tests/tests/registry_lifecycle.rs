@@ -179,7 +179,11 @@ async fn config_per_subject_and_global_follow_confluent() {
         r.call("DELETE", "/config/s", None, None).await.1,
         json!({ "compatibilityLevel": "NONE" })
     );
-    assert_eq!(code(&r.call("DELETE", "/config/s", None, None).await.1), 40408);
+    assert_eq!(
+        code(&r.call("DELETE", "/config/s", None, None).await.1),
+        40401,
+        "Confluent: 40401 on DELETE"
+    );
     let (s, b) = r
         .call("PUT", "/config/s", None, Some(json!({ "compatibility": "SIDEWAYS" })))
         .await;
@@ -215,16 +219,21 @@ async fn modes_guard_writes_and_import_keeps_ids() {
     );
     assert_eq!(code(&r.call("GET", "/mode/s", None, None).await.1), 40409);
     assert_eq!(
+        code(&r.call("DELETE", "/mode/s", None, None).await.1),
+        40401,
+        "Confluent: 40401 on DELETE"
+    );
+    assert_eq!(
         r.call("GET", "/mode/s?defaultToGlobal=true", None, None).await.1,
         json!({ "mode": "READWRITE" })
     );
 
     r.register("ro", V1).await;
+    // Mode names are case-insensitive, as in Confluent.
     assert_eq!(
-        r.call("PUT", "/mode/ro", None, Some(json!({ "mode": "READONLY" })))
-            .await
-            .0,
-        200
+        r.call("PUT", "/mode/ro", None, Some(json!({ "mode": "readonly" })))
+            .await,
+        (200, json!({ "mode": "READONLY" }))
     );
     let (s, b) = r.register("ro", V2_DEFAULT).await;
     assert_eq!((s, code(&b)), (422, 42205));
@@ -387,6 +396,13 @@ async fn subjects_list_filters_and_pages() {
         json!(["billing.a", "billing.b", "client.a"])
     );
     assert_eq!(r.call("GET", "/subjects?deleted=maybe", None, None).await.0, 422);
+    // Booleans in any case, as Python clients send them.
+    assert_eq!(
+        r.call("GET", "/subjects?deleted=False&subjectPrefix=client", None, None)
+            .await
+            .1,
+        json!(["client.a"])
+    );
 }
 
 #[tokio::test]
@@ -431,21 +447,18 @@ async fn references_resolve_and_protect_what_they_reference() {
         )
         .await;
     assert_eq!((s, code(&b)), (422, 42201));
-    // A referenced version can be soft-deleted but not hard-deleted.
+    // As in Confluent, a referenced version or subject cannot be deleted at all.
+    let del = |path: &'static str| r.call("DELETE", path, None, None);
+    assert_eq!(code(&del("/subjects/billing.plan/versions/1").await.1), 42206);
     assert_eq!(
-        r.call("DELETE", "/subjects/billing.plan/versions/1", None, None)
-            .await
-            .0,
-        200
-    );
-    assert_eq!(
-        code(
-            &r.call("DELETE", "/subjects/billing.plan/versions/1?permanent=true", None, None)
-                .await
-                .1
-        ),
+        code(&del("/subjects/billing.plan/versions/1?permanent=true").await.1),
         42206
     );
+    assert_eq!(code(&del("/subjects/billing.plan").await.1), 42206);
+    // Once the referencing subject is gone for good, the referenced one can go.
+    assert_eq!(del("/subjects/billing.seat").await.0, 200);
+    assert_eq!(del("/subjects/billing.seat?permanent=true").await.0, 200);
+    assert_eq!(del("/subjects/billing.plan/versions/1").await.0, 200);
 }
 
 #[tokio::test]

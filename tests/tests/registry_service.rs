@@ -322,3 +322,45 @@ async fn metrics_and_openapi_are_served() {
     assert_eq!(s, 200);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
 }
+
+#[tokio::test]
+async fn a_lost_database_answers_50001_and_not_ready() {
+    common::require_postgres();
+    // A database that does not exist: the pool connects lazily, so the registry starts and says so.
+    let url = format!("{}_missing", common::database_url());
+    let port = common::free_port();
+    let child = std::process::Command::new(common::binary("schema-registry"))
+        .env("SCHEMA_REGISTRY_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("SCHEMA_REGISTRY_DATABASE__URL", &url)
+        .env("SCHEMA_REGISTRY_DATABASE__MIGRATE_ON_START", "false")
+        .env("SCHEMA_REGISTRY_DATABASE__ACQUIRE_TIMEOUT_SECS", "1")
+        .env("RUST_LOG", "error")
+        .spawn()
+        .unwrap();
+    let _guard = common::ChildGuard(child);
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while reqwest::get(format!("{base}/healthz")).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "registry did not start");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        reqwest::get(format!("{base}/readyz")).await.unwrap().status().as_u16(),
+        503
+    );
+    let resp = reqwest::get(format!("{base}/subjects")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 500);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(code(&body), 50001);
+}
+
+#[tokio::test]
+async fn over_long_and_control_character_subjects_are_refused() {
+    let r = Registry::start().await;
+    let long = "s".repeat(256);
+    let (s, _) = r.register(&long, V1).await;
+    assert_eq!(s, 422);
+    assert_eq!(r.register(&"s".repeat(255), V1).await.0, 200);
+    let (s, _) = r.register("tab%09name", V1).await;
+    assert_eq!(s, 422);
+}

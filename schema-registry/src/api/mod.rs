@@ -264,17 +264,17 @@ fn check_subject(subject: &str) -> Result<(), ApiError> {
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Flags {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     deleted: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     deleted_only: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     permanent: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     verbose: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     default_to_global: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_bool")]
     force: bool,
     #[serde(default)]
     subject_prefix: Option<String>,
@@ -282,6 +282,16 @@ struct Flags {
     offset: Option<usize>,
     #[serde(default)]
     limit: Option<i64>,
+}
+
+/// `true`/`false` in any case, as Confluent's server reads them (Python clients send `True`).
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    let raw = String::deserialize(d)?;
+    match raw.to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(serde::de::Error::custom(format!("expected true or false, got {raw:?}"))),
+    }
 }
 
 /// Query flags as an extractor whose rejection is a Confluent-shaped 422.

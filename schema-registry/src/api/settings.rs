@@ -91,8 +91,9 @@ pub(super) async fn delete_config(
     Path(subject): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_write(&subject)?;
+    // Confluent answers 40401 here (40408 is for GET).
     if s.store.settings(&subject).await?.0.is_none() {
-        return Err(ApiError::no_subject_compatibility(&subject));
+        return Err(ApiError::subject_not_found(&subject));
     }
     let previous = s.store.set_compatibility(&subject, None, caller.actor()).await?;
     Ok(ok(
@@ -128,17 +129,18 @@ async fn put_mode_at(
     force: bool,
 ) -> Result<Response, ApiError> {
     let req: ModeBody = parse_body(body)?;
-    if !MODES.contains(&req.mode.as_str()) {
+    let mode = req.mode.to_ascii_uppercase();
+    if !MODES.contains(&mode.as_str()) {
         return Err(ApiError::invalid_mode(&req.mode));
     }
     // IMPORT keeps ids from another registry: it may only start where no schema could collide.
-    if req.mode == "IMPORT" && !force && s.store.has_versions((!scope.is_empty()).then_some(scope)).await? {
+    if mode == "IMPORT" && !force && s.store.has_versions((!scope.is_empty()).then_some(scope)).await? {
         return Err(ApiError::not_permitted(
             "Cannot import since found existing subjects; set force=true to switch to IMPORT mode anyway",
         ));
     }
-    s.store.set_mode(scope, Some(&req.mode), caller.actor()).await?;
-    Ok(ok(json!({ "mode": req.mode })))
+    s.store.set_mode(scope, Some(&mode), caller.actor()).await?;
+    Ok(ok(json!({ "mode": mode })))
 }
 
 pub(super) async fn put_global_mode(
@@ -175,8 +177,9 @@ pub(super) async fn delete_mode(
     Path(subject): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_write(&subject)?;
+    // Confluent answers 40401 here (40409 is for GET).
     if s.store.settings(&subject).await?.1.is_none() {
-        return Err(ApiError::no_subject_mode(&subject));
+        return Err(ApiError::subject_not_found(&subject));
     }
     let previous = s.store.set_mode(&subject, None, caller.actor()).await?;
     Ok(ok(json!({ "mode": previous.unwrap_or_else(|| "READWRITE".into()) })))

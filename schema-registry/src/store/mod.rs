@@ -89,7 +89,7 @@ pub enum DeleteError {
     /// Permanent delete of what was not soft-deleted first.
     #[error("not soft-deleted first")]
     NotSoftDeleted,
-    /// Permanent delete of a version other schemas reference; holds the referencing schema ids.
+    /// Delete of a subject or version other schemas reference; holds the referencing schema ids.
     #[error("referenced by schemas {0:?}")]
     Referenced(Vec<i32>),
 }
@@ -397,13 +397,8 @@ impl Store {
 
     /// Ids of the schemas that reference `subject` version `version`.
     pub async fn referenced_by(&self, subject: &str, version: i32) -> Result<Vec<i32>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT DISTINCT schema_id FROM schema_references WHERE subject = $1 AND version = $2 ORDER BY schema_id",
-        )
-        .bind(subject)
-        .bind(version)
-        .fetch_all(&self.pool)
-        .await?)
+        let mut conn = self.pool.acquire().await?;
+        Ok(referencing_ids(&mut conn, subject, version).await?)
     }
 
     /// Deletes every version of `subject`: soft, or permanently after a soft delete. Returns the
@@ -427,18 +422,18 @@ impl Store {
                 live.push(v);
             }
         }
+        // As Confluent: a subject that other schemas reference cannot be deleted at all, soft or not.
+        let referencing: Vec<i32> =
+            sqlx::query_scalar("SELECT DISTINCT schema_id FROM schema_references r WHERE subject = $1 AND EXISTS (SELECT 1 FROM subject_versions v WHERE v.schema_id = r.schema_id) ORDER BY schema_id")
+                .bind(subject)
+                .fetch_all(&mut *tx)
+                .await?;
+        if !referencing.is_empty() {
+            return Err(DeleteError::Referenced(referencing));
+        }
         let deleted = if permanent {
             if !live.is_empty() {
                 return Err(DeleteError::NotSoftDeleted);
-            }
-            let referencing: Vec<i32> = sqlx::query_scalar(
-                "SELECT DISTINCT schema_id FROM schema_references WHERE subject = $1 ORDER BY schema_id",
-            )
-            .bind(subject)
-            .fetch_all(&mut *tx)
-            .await?;
-            if !referencing.is_empty() {
-                return Err(DeleteError::Referenced(referencing));
             }
             sqlx::query("DELETE FROM subjects WHERE name = $1")
                 .bind(subject)
@@ -508,13 +503,14 @@ impl Store {
         let Some((version, deleted)) = row else {
             return Err(DeleteError::VersionNotFound);
         };
+        // As Confluent: a referenced version cannot be deleted at all, soft or not.
+        let referencing = referencing_ids(&mut tx, subject, version).await?;
+        if !referencing.is_empty() {
+            return Err(DeleteError::Referenced(referencing));
+        }
         if permanent {
             if !deleted {
                 return Err(DeleteError::NotSoftDeleted);
-            }
-            let referencing = referencing_ids(&mut tx, subject, version).await?;
-            if !referencing.is_empty() {
-                return Err(DeleteError::Referenced(referencing));
             }
             sqlx::query("DELETE FROM subject_versions WHERE subject = $1 AND version = $2")
                 .bind(subject)
@@ -724,9 +720,10 @@ async fn referenced_texts(conn: &mut PgConnection, refs: &[Reference]) -> Result
     Ok(Some(out))
 }
 
+/// Ids of schemas, still used by some subject version, that reference `subject` version `version`.
 async fn referencing_ids(conn: &mut PgConnection, subject: &str, version: i32) -> Result<Vec<i32>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT DISTINCT schema_id FROM schema_references WHERE subject = $1 AND version = $2 ORDER BY schema_id",
+        "SELECT DISTINCT schema_id FROM schema_references r WHERE subject = $1 AND version = $2 AND EXISTS (SELECT 1 FROM subject_versions v WHERE v.schema_id = r.schema_id) ORDER BY schema_id",
     )
     .bind(subject)
     .bind(version)
