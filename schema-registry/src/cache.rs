@@ -42,6 +42,11 @@ impl Caches {
         schema
     }
 
+    /// True when the schema with this id is parsed and cached.
+    pub fn is_parsed(&self, id: i32) -> bool {
+        self.parsed.read().unwrap_or_else(|p| p.into_inner()).contains_key(&id)
+    }
+
     /// The parsed schema with this id, parsing it with `parse` on first use.
     pub fn parsed<E>(&self, id: i32, parse: impl FnOnce() -> Result<Schema, E>) -> Result<Arc<Schema>, E> {
         if let Some(hit) = self.parsed.read().unwrap_or_else(|p| p.into_inner()).get(&id) {

@@ -10,7 +10,7 @@ use super::{ApiError, AppState, Caller, Q, ok, parse_body};
 use crate::cache::Caches;
 use crate::compatibility::{self, CompatibilityLevel};
 use crate::schema;
-use crate::store::LiveVersion;
+use crate::store::{LiveVersion, StoredText};
 
 /// Checks `new` against live versions (oldest first) at `level`: `Err` holds the reasons.
 pub(super) fn check_against(
@@ -24,14 +24,13 @@ pub(super) fn check_against(
     }
     let mut parsed = Vec::with_capacity(live.len());
     for l in live {
-        match caches.parsed(l.version.id, || schema::parse_stored(&l.version.schema, &l.referenced)) {
-            Ok(s) => parsed.push((l.version.version, s)),
-            Err(e) => {
-                return Err(vec![format!(
-                    "stored version {} cannot be parsed: {e}",
-                    l.version.version
-                )]);
-            }
+        let parse = || match &l.text {
+            Some(t) => schema::parse_stored(&t.schema, &t.referenced).map_err(|e| e.to_string()),
+            None => Err("its text was not loaded".to_string()),
+        };
+        match caches.parsed(l.id, parse) {
+            Ok(s) => parsed.push((l.version, s)),
+            Err(e) => return Err(vec![format!("stored version {} cannot be parsed: {e}", l.version)]),
         }
     }
     let existing: Vec<(i32, &apache_avro::Schema)> = parsed.iter().map(|(v, s)| (*v, s.as_ref())).collect();
@@ -58,7 +57,7 @@ pub(super) async fn against_all(
     let req: SchemaRequest = parse_body(&body)?;
     let new = normalize(&s, &req).await?;
     let level = s.effective_compatibility(&subject).await?;
-    let live = s.store.live_versions(&subject).await?;
+    let live = s.store.live_versions(&subject, |id| s.caches.is_parsed(id)).await?;
     Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
 }
 
@@ -75,9 +74,14 @@ pub(super) async fn against_version(
     let new = normalize(&s, &req).await?;
     let level = s.effective_compatibility(&subject).await?;
     let referenced = s.store.referenced_texts(&target.references).await?.unwrap_or_default();
-    let live = [LiveVersion {
-        version: target,
+    let text = StoredText {
+        schema: target.schema,
         referenced,
+    };
+    let live = [LiveVersion {
+        version: target.version,
+        id: target.id,
+        text: Some(text),
     }];
     Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
 }

@@ -116,6 +116,7 @@ pub(super) async fn register(
                 import,
                 actor: caller.actor(),
             },
+            |id| s.caches.is_parsed(id),
             |live| compat::check_against(&s.caches, level, &normalized.schema, live),
         )
         .await?;

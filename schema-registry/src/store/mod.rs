@@ -6,6 +6,8 @@
 
 mod admin;
 
+use std::collections::HashMap;
+
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
@@ -41,10 +43,19 @@ pub struct SubjectVersion {
     pub deleted: bool,
 }
 
-/// A live version with the text of the schemas it references, as compatibility checks need it.
+/// A live version as compatibility checks need it: its number and schema id, and the schema's text
+/// (with its references' texts) unless the caller has that schema parsed already.
 #[derive(Debug, Clone)]
 pub struct LiveVersion {
-    pub version: SubjectVersion,
+    pub version: i32,
+    pub id: i32,
+    pub text: Option<StoredText>,
+}
+
+/// A stored schema's text and the texts of the schemas it references.
+#[derive(Debug, Clone)]
+pub struct StoredText {
+    pub schema: String,
     pub referenced: Vec<String>,
 }
 
@@ -165,6 +176,7 @@ impl Store {
     pub async fn register(
         &self,
         reg: NewRegistration<'_>,
+        is_parsed: impl Fn(i32) -> bool,
         check: impl FnOnce(&[LiveVersion]) -> Result<(), Vec<String>>,
     ) -> Result<Registered, RegisterError> {
         let NewRegistration {
@@ -174,35 +186,29 @@ impl Store {
             actor,
         } = reg;
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO NOTHING")
+        // Creates the subject's row if needed and locks it, in one round trip: an upsert that
+        // updates takes the row lock. Everything below runs under it.
+        sqlx::query("INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name")
             .bind(subject)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("SELECT 1 FROM subjects WHERE name = $1 FOR UPDATE")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
-
         let known_id = schema_id_by_fingerprint(&mut tx, &schema.fingerprint).await?;
-        if let Some(id) = known_id {
-            let live: Option<i32> = sqlx::query_scalar(
-                "SELECT version FROM subject_versions WHERE subject = $1 AND schema_id = $2 AND NOT deleted
-                 ORDER BY version LIMIT 1",
-            )
-            .bind(subject)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if let Some(version) = live {
-                return Ok(Registered {
-                    id,
-                    version,
-                    created: false,
-                });
-            }
+        let live: Vec<(i32, i32)> = sqlx::query_as(
+            "SELECT version, schema_id FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version",
+        )
+        .bind(subject)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(id) = known_id
+            && let Some((version, _)) = live.iter().find(|(_, live_id)| *live_id == id)
+        {
+            return Ok(Registered {
+                id,
+                version: *version,
+                created: false,
+            });
         }
-
-        let live = live_versions(&mut tx, subject).await?;
+        let live = load_live(&mut tx, &live, &is_parsed).await?;
         check(&live).map_err(RegisterError::Incompatible)?;
 
         let (import_id, import_version) = import.unwrap_or((None, None));
@@ -231,19 +237,20 @@ impl Store {
                 }
                 v
             }
-            None => {
-                sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM subject_versions WHERE subject = $1")
-                    .bind(subject)
-                    .fetch_one(&mut *tx)
-                    .await?
-            }
+            None => 0,
         };
-        sqlx::query("INSERT INTO subject_versions (subject, version, schema_id) VALUES ($1, $2, $3)")
-            .bind(subject)
-            .bind(version)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        // Version 0 asks for the next one; numbers are never reused, so deleted versions count.
+        let version: i32 = sqlx::query_scalar(
+            "INSERT INTO subject_versions (subject, version, schema_id)
+             SELECT $1, CASE WHEN $2 > 0 THEN $2 ELSE COALESCE(MAX(version), 0) + 1 END, $3
+             FROM subject_versions WHERE subject = $1
+             RETURNING version",
+        )
+        .bind(subject)
+        .bind(version)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
         audit(
             &mut tx,
             actor,
@@ -374,9 +381,19 @@ impl Store {
     }
 
     /// Live versions of `subject`, oldest first (what compatibility is checked against).
-    pub async fn live_versions(&self, subject: &str) -> Result<Vec<LiveVersion>, StoreError> {
-        let mut conn = self.pool.acquire().await.map_err(StoreError)?;
-        Ok(live_versions(&mut conn, subject).await?)
+    pub async fn live_versions(
+        &self,
+        subject: &str,
+        is_parsed: impl Fn(i32) -> bool,
+    ) -> Result<Vec<LiveVersion>, StoreError> {
+        let mut conn = self.pool.acquire().await?;
+        let live: Vec<(i32, i32)> = sqlx::query_as(
+            "SELECT version, schema_id FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version",
+        )
+        .bind(subject)
+        .fetch_all(&mut *conn)
+        .await?;
+        Ok(load_live(&mut conn, &live, &is_parsed).await?)
     }
 
     /// Subjects (and versions) that use schema `id`.
@@ -682,22 +699,35 @@ async fn insert_schema(
     Ok(id)
 }
 
-async fn live_versions(conn: &mut PgConnection, subject: &str) -> Result<Vec<LiveVersion>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {VERSION_COLUMNS} FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
-         WHERE v.subject = $1 AND NOT v.deleted ORDER BY v.version"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(subject)
-        .fetch_all(&mut *conn)
-        .await?;
-    let mut out = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let version = subject_version(row)?;
-        let referenced = referenced_texts(conn, &version.references).await?.unwrap_or_default();
-        out.push(LiveVersion { version, referenced });
+/// Builds [`LiveVersion`]s from `(version, schema id)` pairs, fetching in one query the texts of
+/// the schemas the caller has not parsed yet. Hot path of registration: with a warm cache this
+/// reads nothing.
+async fn load_live(
+    conn: &mut PgConnection,
+    live: &[(i32, i32)],
+    is_parsed: &impl Fn(i32) -> bool,
+) -> Result<Vec<LiveVersion>, sqlx::Error> {
+    let missing: Vec<i32> = live.iter().map(|(_, id)| *id).filter(|id| !is_parsed(*id)).collect();
+    let mut texts: HashMap<i32, StoredText> = HashMap::new();
+    if !missing.is_empty() {
+        let rows: Vec<(i32, String, serde_json::Value)> =
+            sqlx::query_as("SELECT id, schema, refs FROM schemas WHERE id = ANY($1)")
+                .bind(&missing)
+                .fetch_all(&mut *conn)
+                .await?;
+        for (id, schema, refs) in rows {
+            let referenced = referenced_texts(conn, &refs_from_json(refs)).await?.unwrap_or_default();
+            texts.insert(id, StoredText { schema, referenced });
+        }
     }
-    Ok(out)
+    Ok(live
+        .iter()
+        .map(|&(version, id)| LiveVersion {
+            version,
+            id,
+            text: texts.get(&id).cloned(),
+        })
+        .collect())
 }
 
 /// The text of each referenced schema, in order; `None` when one does not resolve.
@@ -731,7 +761,8 @@ async fn referencing_ids(conn: &mut PgConnection, subject: &str, version: i32) -
     .await
 }
 
-/// Records a change and announces it to the other replicas (delivered when the transaction commits).
+/// Records a change and announces it to the other replicas (delivered when the transaction commits),
+/// in one round trip.
 async fn audit(
     conn: &mut PgConnection,
     actor: &str,
@@ -739,17 +770,17 @@ async fn audit(
     subject: Option<&str>,
     details: serde_json::Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4)")
-        .bind(actor)
-        .bind(action)
-        .bind(subject)
-        .bind(&details)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("SELECT pg_notify($1, $2)")
-        .bind(CHANGES_CHANNEL)
-        .bind(subject.unwrap_or(""))
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "WITH logged AS (INSERT INTO audit_log (actor, action, subject, details) VALUES ($1, $2, $3, $4))
+         SELECT pg_notify($5, $6)",
+    )
+    .bind(actor)
+    .bind(action)
+    .bind(subject)
+    .bind(&details)
+    .bind(CHANGES_CHANNEL)
+    .bind(subject.unwrap_or(""))
+    .execute(conn)
+    .await?;
     Ok(())
 }
