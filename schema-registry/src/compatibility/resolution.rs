@@ -5,6 +5,7 @@
 //! another path when a cached result is reused.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 
 use apache_avro::Schema;
 use apache_avro::schema::{
@@ -27,8 +28,10 @@ pub(super) struct Roles {
 /// Every reason `writer`'s data cannot be read with `reader`.
 pub(super) fn resolve(reader: &Schema, writer: &Schema) -> Vec<Finding> {
     let mut checker = Checker {
-        reader_names: named_types(reader),
-        writer_names: named_types(writer),
+        reader_root: reader,
+        writer_root: writer,
+        reader_names: None,
+        writer_names: None,
         path: String::new(),
         in_progress: Vec::new(),
         deps: BTreeSet::new(),
@@ -376,6 +379,17 @@ fn named_types(schema: &Schema) -> HashMap<Name, &Schema> {
     out
 }
 
+/// The writer's field named `name` (by name only: writer aliases do not count). `lookup` is
+/// apache-avro's index of names *and aliases*, so a hit is confirmed and an alias hit falls back
+/// to a scan; a miss means no field or alias has that name.
+fn writer_field<'s>(writer: &'s RecordSchema, name: &str) -> Option<&'s Schema> {
+    let index = *writer.lookup.get(name)?;
+    match writer.fields.get(index) {
+        Some(f) if f.name == name => Some(&f.schema),
+        _ => writer.fields.iter().find(|f| f.name == name).map(|f| &f.schema),
+    }
+}
+
 fn push(out: &mut Vec<Finding>, finding: Finding) {
     if out.len() < MAX_FINDINGS {
         out.push(finding);
@@ -401,8 +415,12 @@ struct Memo {
 /// progress, so it is dropped when the innermost of them finishes (`provisional`): inside a union branch
 /// that fails, such a result may have been wrong.
 struct Checker<'s> {
-    reader_names: HashMap<Name, &'s Schema>,
-    writer_names: HashMap<Name, &'s Schema>,
+    reader_root: &'s Schema,
+    writer_root: &'s Schema,
+    /// Named types of each side, built on the first reference met: most schemas have none, and a
+    /// registration checks one new schema against many versions.
+    reader_names: Option<HashMap<Name, &'s Schema>>,
+    writer_names: Option<HashMap<Name, &'s Schema>>,
     /// The current location in the reader schema.
     path: String,
     in_progress: Vec<Pair<'s>>,
@@ -414,14 +432,14 @@ struct Checker<'s> {
 }
 
 impl<'s> Checker<'s> {
-    fn view(&self, side: Side, schema: &'s Schema) -> Result<View<'s>, Finding> {
+    fn view(&mut self, side: Side, schema: &'s Schema) -> Result<View<'s>, Finding> {
         let definition = match schema {
             Schema::Ref { name } => {
-                let names = match side {
-                    Side::Reader => &self.reader_names,
-                    Side::Writer => &self.writer_names,
+                let (names, root) = match side {
+                    Side::Reader => (&mut self.reader_names, self.reader_root),
+                    Side::Writer => (&mut self.writer_names, self.writer_root),
                 };
-                names.get(name).copied()
+                names.get_or_insert_with(|| named_types(root)).get(name).copied()
             }
             _ => Some(schema),
         };
@@ -443,7 +461,7 @@ impl<'s> Checker<'s> {
             })
     }
 
-    fn describe(&self, side: Side, schema: &'s Schema) -> String {
+    fn describe(&mut self, side: Side, schema: &'s Schema) -> String {
         self.view(side, schema)
             .map_or_else(|_| type_name(schema), |v| type_name(v.schema))
     }
@@ -583,7 +601,7 @@ impl<'s> Checker<'s> {
         let mut closest = None;
         for (index, branch) in reader.variants().iter().enumerate() {
             let base = self.path.len();
-            self.path.push_str(&format!("/{index}"));
+            let _ = write!(self.path, "/{index}");
             let found = self.compare(branch, writer);
             self.path.truncate(base);
             if found.is_empty() {
@@ -608,7 +626,7 @@ impl<'s> Checker<'s> {
 
     /// Whether a reader union branch is the one the writer's type was meant for: same kind (and name) or
     /// a promotion. Only used to explain a missing branch.
-    fn looks_alike(&self, reader: &'s Schema, writer: &'s Schema) -> bool {
+    fn looks_alike(&mut self, reader: &'s Schema, writer: &'s Schema) -> bool {
         let (Ok(r), Ok(w)) = (self.view(Side::Reader, reader), self.view(Side::Writer, writer)) else {
             return false;
         };
@@ -743,15 +761,11 @@ impl<'s> Checker<'s> {
         let mut found = Vec::new();
 
         self.names("record", (&reader.name, &reader.aliases), &writer.name, &mut found);
-        // Match by name, not through `lookup`: apache-avro also puts the writer's field aliases there.
-        let writer_fields: HashMap<&str, &'s Schema> =
-            writer.fields.iter().map(|f| (f.name.as_str(), &f.schema)).collect();
         for (index, field) in reader.fields.iter().enumerate() {
             self.path.truncate(base);
-            self.path.push_str(&format!("/fields/{index}"));
-            let written = writer_fields
-                .get(field.name.as_str())
-                .or_else(|| field.aliases.iter().find_map(|alias| writer_fields.get(alias.as_str())));
+            let _ = write!(self.path, "/fields/{index}");
+            let written = writer_field(writer, &field.name)
+                .or_else(|| field.aliases.iter().find_map(|alias| writer_field(writer, alias)));
             match written {
                 Some(writer_schema) => {
                     self.path.push_str("/type");
