@@ -56,7 +56,7 @@ pub(super) async fn against_all(
     caller.require_read(s.auth.anonymous_reads)?;
     let req: SchemaRequest = parse_body(&body)?;
     let new = normalize(&s, &req).await?;
-    let level = s.effective_compatibility(&subject).await?;
+    let (level, _) = s.effective(&subject).await?;
     let live = s.store.live_versions(&subject, |id| s.caches.is_parsed(id)).await?;
     Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
 }
@@ -72,7 +72,7 @@ pub(super) async fn against_version(
     let req: SchemaRequest = parse_body(&body)?;
     let target = find_version(&s, &subject, &version, false).await?;
     let new = normalize(&s, &req).await?;
-    let level = s.effective_compatibility(&subject).await?;
+    let (level, _) = s.effective(&subject).await?;
     let referenced = s.store.referenced_texts(&target.references).await?.unwrap_or_default();
     let text = StoredText {
         schema: target.schema,

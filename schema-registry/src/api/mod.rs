@@ -59,23 +59,12 @@ impl AppState {
         }
     }
 
-    /// The compatibility level that applies to `subject`: its own, else the global one, else BACKWARD.
-    async fn effective_compatibility(&self, subject: &str) -> Result<CompatibilityLevel, ApiError> {
-        let (own, _) = self.store.settings(subject).await?;
-        let level = match own {
-            Some(level) => Some(level),
-            None => self.store.settings("").await?.0,
-        };
-        Ok(level.as_deref().and_then(CompatibilityLevel::parse).unwrap_or_default())
-    }
-
-    /// The mode that applies to `subject`: its own, else the global one, else READWRITE.
-    async fn effective_mode(&self, subject: &str) -> Result<String, ApiError> {
-        let (_, own) = self.store.settings(subject).await?;
-        Ok(match own {
-            Some(mode) => mode,
-            None => self.store.settings("").await?.1.unwrap_or_else(|| "READWRITE".into()),
-        })
+    /// The compatibility level and mode that apply to `subject`: its own, else the global ones, else
+    /// BACKWARD and READWRITE.
+    async fn effective(&self, subject: &str) -> Result<(CompatibilityLevel, String), ApiError> {
+        let (level, mode) = self.store.effective_settings(subject).await?;
+        let level = level.as_deref().and_then(CompatibilityLevel::parse).unwrap_or_default();
+        Ok((level, mode.unwrap_or_else(|| "READWRITE".into())))
     }
 }
 

@@ -85,7 +85,7 @@ pub(super) async fn register(
     check_subject(&subject)?;
     caller.require_write(&subject)?;
     let req: SchemaRequest = parse_body(&body)?;
-    let mode = s.effective_mode(&subject).await?;
+    let (level, mode) = s.effective(&subject).await?;
     let import = match mode.as_str() {
         "READONLY" => {
             return Err(ApiError::not_permitted(format!(
@@ -105,7 +105,7 @@ pub(super) async fn register(
     let level = if import.is_some() {
         compatibility::CompatibilityLevel::None
     } else {
-        s.effective_compatibility(&subject).await?
+        level
     };
     let registered = s
         .store
@@ -214,7 +214,7 @@ pub(super) async fn delete_subject(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_write(&subject)?;
-    if s.effective_mode(&subject).await? == "READONLY" {
+    if s.effective(&subject).await?.1 == "READONLY" {
         return Err(ApiError::not_permitted(format!(
             "Subject '{subject}' is in read-only mode"
         )));
@@ -236,7 +236,7 @@ pub(super) async fn delete_version(
 ) -> Result<Response, ApiError> {
     caller.require_write(&subject)?;
     let sel = parse_version(&version)?;
-    if s.effective_mode(&subject).await? == "READONLY" {
+    if s.effective(&subject).await?.1 == "READONLY" {
         return Err(ApiError::not_permitted(format!(
             "Subject '{subject}' is in read-only mode"
         )));

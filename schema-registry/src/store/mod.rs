@@ -192,13 +192,18 @@ impl Store {
             .bind(subject)
             .execute(&mut *tx)
             .await?;
-        let known_id = schema_id_by_fingerprint(&mut tx, &schema.fingerprint).await?;
-        let live: Vec<(i32, i32)> = sqlx::query_as(
-            "SELECT version, schema_id FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version",
+        // The schema's id if it is known, and the subject's live versions, in one round trip.
+        let (known_id, versions, ids): (Option<i32>, Vec<i32>, Vec<i32>) = sqlx::query_as(
+            "SELECT (SELECT id FROM schemas WHERE fingerprint = $2),
+                    COALESCE(array_agg(version ORDER BY version) FILTER (WHERE NOT deleted), '{}'),
+                    COALESCE(array_agg(schema_id ORDER BY version) FILTER (WHERE NOT deleted), '{}')
+             FROM subject_versions WHERE subject = $1",
         )
         .bind(subject)
-        .fetch_all(&mut *tx)
+        .bind(&schema.fingerprint[..])
+        .fetch_one(&mut *tx)
         .await?;
+        let live: Vec<(i32, i32)> = versions.into_iter().zip(ids).collect();
         if let Some(id) = known_id
             && let Some((version, _)) = live.iter().find(|(_, live_id)| *live_id == id)
         {
@@ -210,6 +215,41 @@ impl Store {
         }
         let live = load_live(&mut tx, &live, &is_parsed).await?;
         check(&live).map_err(RegisterError::Incompatible)?;
+
+        if import.is_none() && schema.references.is_empty() {
+            // The common case, in one round trip: store the schema unless it exists, add the next
+            // version, audit it and announce it.
+            let (version, id): (i32, i32) = sqlx::query_as(
+                "WITH new_schema AS (
+                     INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ('AVRO', $2, $3)
+                     ON CONFLICT (fingerprint) DO NOTHING RETURNING id
+                 ), schema_id AS (
+                     SELECT id FROM new_schema UNION ALL SELECT id FROM schemas WHERE fingerprint = $2 LIMIT 1
+                 ), added AS (
+                     INSERT INTO subject_versions (subject, version, schema_id)
+                     SELECT $1, COALESCE((SELECT MAX(version) FROM subject_versions WHERE subject = $1), 0) + 1, id
+                     FROM schema_id
+                     RETURNING version, schema_id
+                 ), logged AS (
+                     INSERT INTO audit_log (actor, action, subject, details)
+                     SELECT $4, 'register', $1, jsonb_build_object('id', schema_id, 'version', version) FROM added
+                 )
+                 SELECT version, schema_id FROM added, pg_notify($5, $1)",
+            )
+            .bind(subject)
+            .bind(&schema.fingerprint[..])
+            .bind(&schema.text)
+            .bind(actor)
+            .bind(CHANGES_CHANNEL)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Registered {
+                id,
+                version,
+                created: true,
+            });
+        }
 
         let (import_id, import_version) = import.unwrap_or((None, None));
         let id = match (known_id, import_id) {
@@ -552,6 +592,20 @@ impl Store {
         audit(&mut tx, actor, action, Some(subject), json!({ "version": version })).await?;
         tx.commit().await?;
         Ok(version)
+    }
+
+    /// The compatibility level and mode that apply to `subject`: its own, else the global ones
+    /// (`None` when neither is set), in one round trip.
+    pub async fn effective_settings(&self, subject: &str) -> Result<(Option<String>, Option<String>), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT (SELECT compatibility FROM registry_settings WHERE scope IN ($1, '') AND compatibility IS NOT NULL
+                     ORDER BY scope DESC LIMIT 1),
+                    (SELECT mode FROM registry_settings WHERE scope IN ($1, '') AND mode IS NOT NULL
+                     ORDER BY scope DESC LIMIT 1)",
+        )
+        .bind(subject)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// The compatibility level and mode set at `scope` ('' is global).
