@@ -47,6 +47,15 @@ impl Caches {
         self.parsed.read().unwrap_or_else(|p| p.into_inner()).contains_key(&id)
     }
 
+    /// Caches a schema parsed elsewhere (ids never change, so a first value stays).
+    pub fn put_parsed(&self, id: i32, schema: Schema) {
+        self.parsed
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(id)
+            .or_insert_with(|| Arc::new(schema));
+    }
+
     /// The parsed schema with this id, parsing it with `parse` on first use.
     pub fn parsed<E>(&self, id: i32, parse: impl FnOnce() -> Result<Schema, E>) -> Result<Arc<Schema>, E> {
         if let Some(hit) = self.parsed.read().unwrap_or_else(|p| p.into_inner()).get(&id) {

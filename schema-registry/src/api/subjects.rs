@@ -121,6 +121,8 @@ pub(super) async fn register(
         )
         .await?;
     s.caches.invalidate(&subject);
+    // The next registration checks against this one: keep it parsed rather than read it back.
+    s.caches.put_parsed(registered.id, normalized.schema);
     if registered.created {
         tracing::info!(%subject, id = registered.id, version = registered.version, actor = caller.actor(), "schema registered");
     }
