@@ -1,0 +1,33 @@
+-- wrk script: every request registers a new version of one subject. Each body is the base schema
+-- (the subject's 100 preloaded fields) plus one field with a default that no other request uses,
+-- so every registration is BACKWARD_TRANSITIVE-compatible and really new (never the idempotent path).
+local counter = 0
+local tid = 0
+local threads = 0
+
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  base_fields = args[1]
+  subject = args[2]
+end
+
+function request()
+  counter = counter + 1
+  local fields = base_fields .. string.format(
+    ',{"name":"w%d_%d","type":"string","default":""}', tid, counter)
+  local schema = '{"type":"record","name":"Bench","fields":[' .. fields .. ']}'
+  local escaped = schema:gsub('\\', '\\\\'):gsub('"', '\\"')
+  local body = '{"schema":"' .. escaped .. '"}'
+  return wrk.format("POST", "/subjects/" .. subject .. "/versions",
+    {["Content-Type"] = "application/vnd.schemaregistry.v1+json"}, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 then
+    io.stderr:write("registration answered " .. status .. ": " .. body .. "\n")
+  end
+end

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Registry benchmarks (issue 3 targets): GET /schemas/ids/{id} throughput and p99, and registrations
+# per second with a BACKWARD_TRANSITIVE check against a subject with 100 versions, and p99.
+# Load comes from wrk on the same machine, so load generator and registry share its cores.
+# Usage: benches/registry/run.sh [seconds]   (needs the local stack: `make up`)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$ROOT"
+SECS=${1:-10}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
+bash deploy/local/stack.sh up >/dev/null
+eval "$(bash deploy/local/stack.sh env)"
+
+echo "building the registry (release)..." >&2
+cargo build --release -q -p schema-registry
+DB="bench_$(date +%s)"
+psql "$MURRON_DATABASE_URL" -q -c "CREATE DATABASE $DB"
+PORT=18081
+URL=http://127.0.0.1:$PORT
+SCHEMA_REGISTRY_SERVER__LISTEN=127.0.0.1:$PORT SCHEMA_REGISTRY_DATABASE__URL="${MURRON_DATABASE_URL%/*}/$DB" RUST_LOG=warn \
+  target/release/schema-registry &
+PID=$!
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; psql "$MURRON_DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $DB" 2>/dev/null' EXIT
+for _ in $(seq 1 100); do curl -fsS "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+
+post() { curl -fsS -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$2" "$URL$1" >/dev/null; }
+echo "preloading 100 versions of bench.transitive (BACKWARD_TRANSITIVE)..." >&2
+curl -fsS -X PUT -H 'Content-Type: application/json' --data '{"compatibility":"BACKWARD_TRANSITIVE"}' "$URL/config/bench.transitive" >/dev/null
+fields='{"name":"id","type":"long"}'
+for i in $(seq 1 99); do
+  post /subjects/bench.transitive/versions "$(python3 -c 'import json,sys; print(json.dumps({"schema": json.dumps({"type":"record","name":"Bench","fields": json.loads("["+sys.argv[1]+"]")})}))' "$fields")"
+  fields="$fields,{\"name\":\"f$i\",\"type\":\"string\",\"default\":\"\"}"
+done
+post /subjects/bench.transitive/versions "$(python3 -c 'import json,sys; print(json.dumps({"schema": json.dumps({"type":"record","name":"Bench","fields": json.loads("["+sys.argv[1]+"]")})}))' "$fields")"
+versions_before=$(curl -fsS "$URL/subjects/bench.transitive/versions" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+id=$(curl -fsS "$URL/subjects/bench.transitive/versions/1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+
+run_wrk() { wrk --latency "$@" 2>&1; }
+echo "GET /schemas/ids/$id for ${SECS}s..." >&2
+lookup=$(run_wrk -t2 -c64 -d"${SECS}s" "$URL/schemas/ids/$id")
+echo "registrations for ${SECS}s..." >&2
+register=$(run_wrk -t2 -c16 -d"${SECS}s" -s benches/registry/register.lua "$URL" -- "$fields" bench.transitive)
+versions_after=$(curl -fsS "$URL/subjects/bench.transitive/versions" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+
+field() { awk -v k="$2" '$1 == k { print $2 }' <<<"$1"; }
+rps() { awk '/^Requests\/sec/ { print $2 }' <<<"$1"; }
+errors() { awk '/Non-2xx/ { print $NF } END { }' <<<"$1"; }
+echo
+echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), wrk and registry on one machine, ${SECS}s each"
+printf '%-58s %12s %10s %10s %10s\n' "benchmark" "req/s" "p50" "p99" "non-2xx"
+printf '%-58s %12s %10s %10s %10s\n' "GET /schemas/ids/{id} (2 threads, 64 connections)" "$(rps "$lookup")" "$(field "$lookup" 50%)" "$(field "$lookup" 99%)" "$(errors "$lookup")"
+printf '%-58s %12s %10s %10s %10s\n' "register, BACKWARD_TRANSITIVE, $versions_before -> $versions_after versions" "$(rps "$register")" "$(field "$register" 50%)" "$(field "$register" 99%)" "$(errors "$register")"
