@@ -41,6 +41,26 @@ register() {
 register billing.member_active "$MURRON_ROOT/schemas/billing/member_active.avsc"
 register client.api_call "$MURRON_ROOT/schemas/client/api_call.avsc"
 printf 'GET /subjects -> %s\n' "$(curl -fsS "$REGISTRY/subjects")"
+# Evolution under the default BACKWARD rule: a new required field breaks old data, a defaulted one does not.
+evolve() {
+  python3 - "$MURRON_ROOT/schemas/billing/member_active.avsc" "$1" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+field = {"name": "seats_paid", "type": "int"}
+if sys.argv[2] == "with-default":
+    field["default"] = 0
+s["fields"].append(field)
+print(json.dumps({"schema": json.dumps(s)}))
+PY
+}
+breaking=$(curl -sS -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$(evolve no-default)" \
+  "$REGISTRY/compatibility/subjects/billing.member_active/versions/latest?verbose=true")
+echo "evolve billing.member_active, new field without default -> $breaking"
+grep -q '"is_compatible":false' <<<"$breaking" || die "the registry accepted a breaking change"
+safe=$(curl -sS -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$(evolve with-default)" \
+  "$REGISTRY/compatibility/subjects/billing.member_active/versions/latest")
+echo "evolve billing.member_active, new field with a default  -> $safe"
+grep -q '"is_compatible":true' <<<"$safe" || die "the registry refused a compatible change"
 
 step "3. Produce signed events to Kafka (sink-worker gen)"
 "$BIN/sink-worker" gen --topic "$TOPIC" --partitions 8 --type billing.member_active --count 20000 --streams 8
