@@ -8,6 +8,7 @@ pub mod cache;
 pub mod compatibility;
 pub mod config;
 pub mod db;
+pub mod registrations;
 pub mod schema;
 pub mod server;
 pub mod store;

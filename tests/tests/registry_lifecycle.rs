@@ -488,3 +488,55 @@ async fn schemas_by_id_list_their_subjects_and_versions() {
     assert_eq!(r.call("PATCH", "/subjects", None, None).await.0, 405);
     assert_eq!(code(&r.call("GET", "/no/such/route", None, None).await.1), 404);
 }
+
+#[tokio::test]
+async fn concurrent_registrations_to_one_subject_are_checked_against_each_other() {
+    let r = Registry::start().await;
+    r.call(
+        "PUT",
+        "/config/c",
+        None,
+        Some(json!({ "compatibility": "BACKWARD_TRANSITIVE" })),
+    )
+    .await;
+    assert_eq!(r.register("c", V1).await.0, 200);
+    // 30 compatible evolutions (a new defaulted field each) and 5 breaking ones (a required field),
+    // all at once: they are batched, and each is checked against everything accepted before it.
+    let mut tasks = Vec::new();
+    for i in 0..35 {
+        let url = r.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let field = if i < 30 {
+                format!(r#"{{"name":"d{i}","type":"string","default":""}}"#)
+            } else {
+                format!(r#"{{"name":"r{i}","type":"string"}}"#)
+            };
+            let schema = format!(r#"{{"type":"record","name":"E","fields":[{{"name":"a","type":"long"}},{field}]}}"#);
+            let resp = reqwest::Client::new()
+                .post(format!("{url}/subjects/c/versions"))
+                .json(&json!({ "schema": schema }))
+                .send()
+                .await
+                .unwrap();
+            (i, resp.status().as_u16())
+        }));
+    }
+    for t in tasks {
+        let (i, status) = t.await.unwrap();
+        assert_eq!(status, if i < 30 { 200 } else { 409 }, "registration {i}");
+    }
+    let versions: Vec<i64> = serde_json::from_value(r.call("GET", "/subjects/c/versions", None, None).await.1).unwrap();
+    assert_eq!(versions, (1..=31).collect::<Vec<_>>());
+
+    // Two evolutions that are each compatible with the latest version but not with each other:
+    // whichever is written first, the other must be refused.
+    r.call("PUT", "/config/c", None, Some(json!({ "compatibility": "BACKWARD" })))
+        .await;
+    let x = r#"{"type":"record","name":"E","fields":[{"name":"a","type":"long"},{"name":"b","type":"string","default":""}]}"#;
+    let y =
+        r#"{"type":"record","name":"E","fields":[{"name":"a","type":"long"},{"name":"b","type":"int","default":0}]}"#;
+    let (sx, sy) = tokio::join!(r.register("c", x), r.register("c", y));
+    let mut statuses = [sx.0, sy.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 409], "{sx:?} {sy:?}");
+}

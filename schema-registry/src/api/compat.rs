@@ -13,7 +13,7 @@ use crate::schema;
 use crate::store::{LiveVersion, StoredText};
 
 /// Checks `new` against live versions (oldest first) at `level`: `Err` holds the reasons.
-pub(super) fn check_against(
+pub fn check_against(
     caches: &Caches,
     level: CompatibilityLevel,
     new: &apache_avro::Schema,

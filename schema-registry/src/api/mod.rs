@@ -26,11 +26,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
 pub use auth::{Caller, glob_match, new_token, token_hash};
+pub use compat::check_against as compat_check;
 pub use error::{ApiError, CONTENT_TYPE};
 
 use crate::cache::Caches;
 use crate::compatibility::CompatibilityLevel;
 use crate::config::AuthConfig;
+use crate::registrations::Registrations;
 use crate::store::{Store, VersionSel};
 use error::json_response;
 
@@ -45,6 +47,7 @@ pub struct AppState {
     pub auth: AuthConfig,
     pub admin_token_hash: Option<[u8; 32]>,
     pub metrics: Option<PrometheusHandle>,
+    pub registrations: Arc<Registrations>,
 }
 
 impl AppState {
@@ -56,6 +59,7 @@ impl AppState {
             auth,
             admin_token_hash,
             metrics,
+            registrations: Arc::default(),
         }
     }
 

@@ -8,8 +8,9 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState, Caller, Q, check_subject, ok, parse_body, parse_version};
 use crate::compatibility;
+use crate::registrations::Job;
 use crate::schema::{self, Reference};
-use crate::store::{NewRegistration, SubjectVersion, VersionSel};
+use crate::store::{SubjectVersion, VersionSel};
 
 /// The body of a registration or lookup, as Confluent clients send it.
 #[derive(Debug, Deserialize)]
@@ -107,22 +108,14 @@ pub(super) async fn register(
     } else {
         level
     };
-    let registered = s
-        .store
-        .register(
-            NewRegistration {
-                subject: &subject,
-                schema: &normalized,
-                import,
-                actor: caller.actor(),
-            },
-            |id| s.caches.is_parsed(id),
-            |live| compat::check_against(&s.caches, level, &normalized.schema, live),
-        )
-        .await?;
+    let job = Job {
+        schema: normalized,
+        import,
+        level,
+        actor: caller.actor().to_string(),
+    };
+    let registered = s.registrations.register(&s.store, &s.caches, &subject, job).await?;
     s.caches.invalidate(&subject);
-    // The next registration checks against this one: keep it parsed rather than read it back.
-    s.caches.put_parsed(registered.id, normalized.schema);
     if registered.created {
         tracing::info!(%subject, id = registered.id, version = registered.version, actor = caller.actor(), "schema registered");
     }
@@ -251,5 +244,3 @@ pub(super) async fn delete_version(
     s.caches.invalidate(&subject);
     Ok(ok(json!(deleted)))
 }
-
-use super::compat;

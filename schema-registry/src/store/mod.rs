@@ -111,10 +111,9 @@ impl From<sqlx::Error> for DeleteError {
     }
 }
 
-/// A registration request after parsing.
+/// One registration of a batch, after parsing. All items of a batch are for one subject.
 #[derive(Debug)]
 pub struct NewRegistration<'a> {
-    pub subject: &'a str,
     pub schema: &'a Normalized,
     /// IMPORT mode: keep this id and version.
     pub import: Option<(Option<i32>, Option<i32>)>,
@@ -167,24 +166,26 @@ impl Store {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
 
-    /// Registers a schema under a subject.
+    /// Registers a batch of schemas under one subject, in order, in one transaction.
     ///
-    /// Idempotent: a schema already live under the subject returns its id and version without a
-    /// check. Otherwise `check` is called with the subject's live versions (oldest first) while the
-    /// subject's row is locked, so concurrent registrations to one subject are checked against each
-    /// other and get consecutive versions, while other subjects proceed in parallel.
-    pub async fn register(
+    /// Each item is idempotent: a schema already live under the subject (or added earlier in the
+    /// batch) answers its id and version without a check. Otherwise `check(i, live)` is called with
+    /// the subject's live versions, oldest first, including those the batch added before item `i`,
+    /// and `on_added(i, id)` after item `i` is written. Everything happens under the subject's row
+    /// lock, so concurrent registrations to one subject are checked against each other, while other
+    /// subjects proceed in parallel. Batching concurrent registrations of one subject shares one
+    /// lock, one read and one commit among them.
+    ///
+    /// Returns one result per item; `Err` only when the transaction itself failed (then nothing of
+    /// the batch was written).
+    pub async fn register_batch(
         &self,
-        reg: NewRegistration<'_>,
+        subject: &str,
+        items: &[NewRegistration<'_>],
         is_parsed: impl Fn(i32) -> bool,
-        check: impl FnOnce(&[LiveVersion]) -> Result<(), Vec<String>>,
-    ) -> Result<Registered, RegisterError> {
-        let NewRegistration {
-            subject,
-            schema,
-            import,
-            actor,
-        } = reg;
+        mut check: impl FnMut(usize, &[LiveVersion]) -> Result<(), Vec<String>>,
+        mut on_added: impl FnMut(usize, i32),
+    ) -> Result<Vec<Result<Registered, RegisterError>>, StoreError> {
         let mut tx = self.pool.begin().await?;
         // Creates the subject's row if needed and locks it, in one round trip: an upsert that
         // updates takes the row lock. Everything below runs under it.
@@ -192,119 +193,59 @@ impl Store {
             .bind(subject)
             .execute(&mut *tx)
             .await?;
-        // The schema's id if it is known, and the subject's live versions, in one round trip.
-        let (known_id, versions, ids): (Option<i32>, Vec<i32>, Vec<i32>) = sqlx::query_as(
-            "SELECT (SELECT id FROM schemas WHERE fingerprint = $2),
-                    COALESCE(array_agg(version ORDER BY version) FILTER (WHERE NOT deleted), '{}'),
-                    COALESCE(array_agg(schema_id ORDER BY version) FILTER (WHERE NOT deleted), '{}')
-             FROM subject_versions WHERE subject = $1",
-        )
-        .bind(subject)
-        .bind(&schema.fingerprint[..])
-        .fetch_one(&mut *tx)
-        .await?;
-        let live: Vec<(i32, i32)> = versions.into_iter().zip(ids).collect();
-        if let Some(id) = known_id
-            && let Some((version, _)) = live.iter().find(|(_, live_id)| *live_id == id)
-        {
-            return Ok(Registered {
-                id,
-                version: *version,
-                created: false,
-            });
-        }
-        let live = load_live(&mut tx, &live, &is_parsed).await?;
-        check(&live).map_err(RegisterError::Incompatible)?;
-
-        if import.is_none() && schema.references.is_empty() {
-            // The common case, in one round trip: store the schema unless it exists, add the next
-            // version, audit it and announce it.
-            let (version, id): (i32, i32) = sqlx::query_as(
-                "WITH new_schema AS (
-                     INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ('AVRO', $2, $3)
-                     ON CONFLICT (fingerprint) DO NOTHING RETURNING id
-                 ), schema_id AS (
-                     SELECT id FROM new_schema UNION ALL SELECT id FROM schemas WHERE fingerprint = $2 LIMIT 1
-                 ), added AS (
-                     INSERT INTO subject_versions (subject, version, schema_id)
-                     SELECT $1, COALESCE((SELECT MAX(version) FROM subject_versions WHERE subject = $1), 0) + 1, id
-                     FROM schema_id
-                     RETURNING version, schema_id
-                 ), logged AS (
-                     INSERT INTO audit_log (actor, action, subject, details)
-                     SELECT $4, 'register', $1, jsonb_build_object('id', schema_id, 'version', version) FROM added
-                 )
-                 SELECT version, schema_id FROM added, pg_notify($5, $1)",
-            )
-            .bind(subject)
-            .bind(&schema.fingerprint[..])
-            .bind(&schema.text)
-            .bind(actor)
-            .bind(CHANGES_CHANNEL)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            return Ok(Registered {
-                id,
-                version,
-                created: true,
-            });
-        }
-
-        let (import_id, import_version) = import.unwrap_or((None, None));
-        let id = match (known_id, import_id) {
-            (Some(known), Some(wanted)) if known != wanted => {
-                return Err(RegisterError::ImportConflict(format!(
-                    "the schema is already registered with id {known}, not {wanted}"
-                )));
-            }
-            (Some(known), _) => known,
-            (None, wanted) => insert_schema(&mut tx, schema, wanted).await?,
-        };
-        let version: i32 = match import_version {
-            Some(v) => {
-                let taken: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM subject_versions WHERE subject = $1 AND version = $2)",
-                )
-                .bind(subject)
-                .bind(v)
-                .fetch_one(&mut *tx)
+        let fingerprints: Vec<&[u8]> = items.iter().map(|item| &item.schema.fingerprint[..]).collect();
+        let known: Vec<(Vec<u8>, i32)> =
+            sqlx::query_as("SELECT fingerprint, id FROM schemas WHERE fingerprint = ANY($1)")
+                .bind(&fingerprints)
+                .fetch_all(&mut *tx)
                 .await?;
-                if taken {
-                    return Err(RegisterError::ImportConflict(format!(
-                        "version {v} of {subject} exists already"
-                    )));
-                }
-                v
-            }
-            None => 0,
-        };
-        // Version 0 asks for the next one; numbers are never reused, so deleted versions count.
-        let version: i32 = sqlx::query_scalar(
-            "INSERT INTO subject_versions (subject, version, schema_id)
-             SELECT $1, CASE WHEN $2 > 0 THEN $2 ELSE COALESCE(MAX(version), 0) + 1 END, $3
-             FROM subject_versions WHERE subject = $1
-             RETURNING version",
+        let mut known: HashMap<Vec<u8>, i32> = known.into_iter().collect();
+        let pairs: Vec<(i32, i32)> = sqlx::query_as(
+            "SELECT version, schema_id FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version",
         )
         .bind(subject)
-        .bind(version)
-        .bind(id)
-        .fetch_one(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
-        audit(
-            &mut tx,
-            actor,
-            "register",
-            Some(subject),
-            json!({ "id": id, "version": version }),
-        )
-        .await?;
+        let mut live = load_live(&mut tx, &pairs, &is_parsed).await?;
+
+        let mut results = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let known_id = known.get(&item.schema.fingerprint[..]).copied();
+            if let Some(id) = known_id
+                && let Some(v) = live.iter().find(|v| v.id == id)
+            {
+                results.push(Ok(Registered {
+                    id,
+                    version: v.version,
+                    created: false,
+                }));
+                continue;
+            }
+            if let Err(reasons) = check(i, &live) {
+                results.push(Err(RegisterError::Incompatible(reasons)));
+                continue;
+            }
+            match add_version(&mut tx, subject, item, known_id).await {
+                Ok(Ok((id, version))) => {
+                    on_added(i, id);
+                    known.insert(item.schema.fingerprint.to_vec(), id);
+                    live.push(LiveVersion {
+                        version,
+                        id,
+                        text: None,
+                    });
+                    results.push(Ok(Registered {
+                        id,
+                        version,
+                        created: true,
+                    }));
+                }
+                Ok(Err(refused)) => results.push(Err(refused)),
+                Err(e) => return Err(e.into()),
+            }
+        }
         tx.commit().await?;
-        Ok(Registered {
-            id,
-            version,
-            created: true,
-        })
+        Ok(results)
     }
 
     /// The version of `subject` that holds this schema, if any.
@@ -685,6 +626,95 @@ impl Store {
                 .await?,
         )
     }
+}
+
+/// Writes one new version (and its schema, unless stored already), audits and announces it.
+/// `Ok(Err(_))` is a refusal that leaves the transaction usable (an import that collides).
+async fn add_version(
+    conn: &mut PgConnection,
+    subject: &str,
+    item: &NewRegistration<'_>,
+    known_id: Option<i32>,
+) -> Result<Result<(i32, i32), RegisterError>, sqlx::Error> {
+    let schema = item.schema;
+    if item.import.is_none() && schema.references.is_empty() {
+        // The common case, in one round trip: store the schema unless it exists, add the next
+        // version, audit it and announce it.
+        let (version, id): (i32, i32) = sqlx::query_as(
+            "WITH new_schema AS (
+                 INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ('AVRO', $2, $3)
+                 ON CONFLICT (fingerprint) DO NOTHING RETURNING id
+             ), schema_id AS (
+                 SELECT id FROM new_schema UNION ALL SELECT id FROM schemas WHERE fingerprint = $2 LIMIT 1
+             ), added AS (
+                 INSERT INTO subject_versions (subject, version, schema_id)
+                 SELECT $1, COALESCE((SELECT MAX(version) FROM subject_versions WHERE subject = $1), 0) + 1, id
+                 FROM schema_id
+                 RETURNING version, schema_id
+             ), logged AS (
+                 INSERT INTO audit_log (actor, action, subject, details)
+                 SELECT $4, 'register', $1, jsonb_build_object('id', schema_id, 'version', version) FROM added
+             )
+             SELECT version, schema_id FROM added, pg_notify($5, $1)",
+        )
+        .bind(subject)
+        .bind(&schema.fingerprint[..])
+        .bind(&schema.text)
+        .bind(item.actor)
+        .bind(CHANGES_CHANNEL)
+        .fetch_one(&mut *conn)
+        .await?;
+        return Ok(Ok((id, version)));
+    }
+
+    let (import_id, import_version) = item.import.unwrap_or((None, None));
+    let id = match (known_id, import_id) {
+        (Some(known), Some(wanted)) if known != wanted => {
+            return Ok(Err(RegisterError::ImportConflict(format!(
+                "the schema is already registered with id {known}, not {wanted}"
+            ))));
+        }
+        (Some(known), _) => known,
+        (None, wanted) => match insert_schema(conn, schema, wanted).await {
+            Ok(id) => id,
+            Err(RegisterError::Store(StoreError(e))) => return Err(e),
+            Err(refused) => return Ok(Err(refused)),
+        },
+    };
+    if let Some(v) = import_version {
+        let taken: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM subject_versions WHERE subject = $1 AND version = $2)")
+                .bind(subject)
+                .bind(v)
+                .fetch_one(&mut *conn)
+                .await?;
+        if taken {
+            return Ok(Err(RegisterError::ImportConflict(format!(
+                "version {v} of {subject} exists already"
+            ))));
+        }
+    }
+    // Version 0 asks for the next one; numbers are never reused, so deleted versions count.
+    let version: i32 = sqlx::query_scalar(
+        "INSERT INTO subject_versions (subject, version, schema_id)
+         SELECT $1, CASE WHEN $2 > 0 THEN $2 ELSE COALESCE(MAX(version), 0) + 1 END, $3
+         FROM subject_versions WHERE subject = $1
+         RETURNING version",
+    )
+    .bind(subject)
+    .bind(import_version.unwrap_or(0))
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
+    audit(
+        conn,
+        item.actor,
+        "register",
+        Some(subject),
+        json!({ "id": id, "version": version }),
+    )
+    .await?;
+    Ok(Ok((id, version)))
 }
 
 async fn schema_id_by_fingerprint(conn: &mut PgConnection, fingerprint: &[u8; 32]) -> Result<Option<i32>, sqlx::Error> {
