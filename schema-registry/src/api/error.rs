@@ -222,7 +222,12 @@ impl IntoResponse for ApiError {
 
 /// A JSON answer with the registry's content type.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> Response {
-    let mut resp = (status, body.to_string()).into_response();
+    with_content_type(status, body.to_string())
+}
+
+/// A body that is already JSON text, with the registry's content type.
+pub fn with_content_type(status: StatusCode, body: String) -> Response {
+    let mut resp = (status, body).into_response();
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     resp

@@ -3,11 +3,12 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde_json::json;
 
-use super::{ApiError, AppState, CONTENT_TYPE, Caller, Q, ok};
+use super::error::with_content_type;
+use super::{ApiError, AppState, Caller, Q, ok};
 use crate::schema::SUPPORTED_TYPES;
 use crate::store::StoredSchema;
 
@@ -27,10 +28,7 @@ async fn schema(s: &AppState, raw_id: &str) -> Result<Arc<StoredSchema>, ApiErro
 
 /// A schema served as its own JSON document.
 pub(super) fn raw_schema(text: String) -> Response {
-    let mut resp = (StatusCode::OK, text).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    resp
+    with_content_type(StatusCode::OK, text)
 }
 
 pub(super) async fn by_id(

@@ -135,10 +135,23 @@ pub(super) async fn lookup(
     if let Some(v) = s.store.lookup(&subject, &normalized.fingerprint, f.deleted).await? {
         return Ok(ok(version_json(&v)));
     }
-    match s.store.subject_deleted(&subject).await? {
-        None => Err(ApiError::subject_not_found(&subject)),
-        Some(true) if !f.deleted => Err(ApiError::subject_not_found(&subject)),
-        Some(_) => Err(ApiError::schema_not_found("under this subject")),
+    Err(missing(
+        &s,
+        &subject,
+        f.deleted,
+        ApiError::schema_not_found("under this subject"),
+    )
+    .await)
+}
+
+/// The error for something not found under `subject`: 40401 when the subject itself is absent (or
+/// soft-deleted and deleted ones were not asked for), else `inside`.
+async fn missing(s: &AppState, subject: &str, include_deleted: bool, inside: ApiError) -> ApiError {
+    match s.store.subject_deleted(subject).await {
+        Err(e) => e.into(),
+        Ok(None) => ApiError::subject_not_found(subject),
+        Ok(Some(true)) if !include_deleted => ApiError::subject_not_found(subject),
+        Ok(Some(_)) => inside,
     }
 }
 
@@ -161,11 +174,7 @@ pub(super) async fn find_version(
     } else if let Some(v) = s.store.version(subject, sel, include_deleted).await? {
         return Ok(v);
     }
-    match s.store.subject_deleted(subject).await? {
-        None => Err(ApiError::subject_not_found(subject)),
-        Some(true) if !include_deleted => Err(ApiError::subject_not_found(subject)),
-        Some(_) => Err(ApiError::version_not_found(subject, raw)),
-    }
+    Err(missing(s, subject, include_deleted, ApiError::version_not_found(subject, raw)).await)
 }
 
 pub(super) async fn version(

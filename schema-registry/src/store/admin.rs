@@ -183,19 +183,6 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()?)
     }
-
-    /// Records a change made outside a store transaction (for example a refused attempt worth keeping).
-    pub async fn record(
-        &self,
-        actor: &str,
-        action: &str,
-        subject: Option<&str>,
-        details: serde_json::Value,
-    ) -> Result<(), StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        audit(&mut conn, actor, action, subject, details).await?;
-        Ok(())
-    }
 }
 
 fn token_row(r: &sqlx::postgres::PgRow) -> Result<TokenRow, sqlx::Error> {
