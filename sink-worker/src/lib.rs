@@ -10,3 +10,5 @@ pub mod inspect;
 pub mod kafka;
 pub mod registry;
 pub mod reliability;
+pub mod sink;
+pub mod validate;

@@ -1,0 +1,1 @@
+//! The PostgreSQL warehouse: one typed table per event type.

@@ -1,0 +1,1 @@
+//! Payload validation: checks that bytes are exactly one Avro datum of a writer schema.
