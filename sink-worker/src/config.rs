@@ -8,7 +8,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+use crate::admin::AdminConfig;
 use crate::envelope::KeyRing;
+use crate::pipeline::Pipeline;
+use crate::state::StateConfig;
 
 /// Environment variables with this prefix override the file.
 pub const ENV_PREFIX: &str = "SINK_WORKER_";
@@ -33,6 +36,20 @@ pub struct Config {
     /// HMAC secrets by key id, for signing (`gen`) and verifying. Set them from the environment:
     /// `SINK_WORKER_KEYS__DEFAULT=...`.
     pub keys: BTreeMap<String, String>,
+    /// The pipeline `run` executes (docs/CONFIG.md, "Pipelines").
+    pub pipeline: Option<Pipeline>,
+    /// The state database: commit points, received offsets, file manifest; also the warehouse.
+    pub state: StateConfig,
+    pub admin: AdminConfig,
+    pub log: LogConfig,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// One JSON object per line instead of human-readable text.
+    pub json: bool,
 }
 
 /// How to reach Kafka.
@@ -106,6 +123,10 @@ impl Config {
                 reason: format!("{url:?} is not an http(s) URL"),
             });
         }
+        if let Some(p) = &self.pipeline {
+            p.validate()
+                .map_err(|(key, reason)| ConfigError::Value { key, reason })?;
+        }
         if let Some((id, _)) = self.keys.iter().find(|(_, secret)| secret.is_empty()) {
             return Err(ConfigError::Value {
                 key: "keys",
@@ -151,6 +172,69 @@ mod tests {
     fn missing_file_is_an_error() {
         let err = Config::load(Some(Path::new("/nonexistent/sink.toml"))).unwrap_err();
         assert!(matches!(err, ConfigError::Missing(_)));
+    }
+
+    #[test]
+    fn example_file_describes_a_pipeline_with_two_outputs() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/sink-worker.toml");
+        let c = Config::load(Some(&path)).unwrap();
+        let p = c.pipeline.expect("pipeline");
+        assert_eq!(p.name, "billing");
+        assert_eq!(p.filter_type, ["billing.member_active"]);
+        assert!(matches!(
+            p.outputs[..],
+            [crate::pipeline::Output::Local(_), crate::pipeline::Output::Postgres(_)]
+        ));
+    }
+
+    #[test]
+    fn pipeline_table_maps_onto_the_builder() {
+        use crate::pipeline::{Format, Pipeline, kafka, local, postgres};
+        let dir = std::env::temp_dir().join(format!("murron-config-test-p-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("p.toml");
+        std::fs::write(
+            &path,
+            "[pipeline]\nname = \"b\"\ninput = { topics = [\"events.billing\"] }\nfilter_type = [\"billing.member_active\"]\n\
+             rate_limit_per_second = 1000\nsample_rate = 5\n\
+             [[pipeline.outputs]]\nkind = \"local\"\npath = \"./data\"\nformat = \"avro\"\n\
+             [[pipeline.outputs]]\nkind = \"postgres\"\n",
+        )
+        .unwrap();
+        let from_file = Config::load(Some(&path)).unwrap().pipeline.unwrap();
+        let built = Pipeline::new("b")
+            .input(kafka("events.billing"))
+            .filter_type("billing.member_active")
+            .with_rate_limit_per_second(1000)
+            .with_sample_rate(5)
+            .output(local("./data").format(Format::Avro))
+            .output(postgres());
+        assert_eq!(format!("{from_file:?}"), format!("{built:?}"));
+    }
+
+    #[test]
+    fn unknown_output_key_and_bad_pipeline_values_name_the_key() {
+        let dir = std::env::temp_dir().join(format!("murron-config-test-o-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("o.toml");
+        let head = "[pipeline]\nname = \"b\"\ninput = { topics = [\"t\"] }\n";
+        std::fs::write(
+            &path,
+            format!("{head}[[pipeline.outputs]]\nkind = \"local\"\npath = \"x\"\nformt = \"avro\"\n"),
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("formt"), "{err}");
+        std::fs::write(
+            &path,
+            format!("{head}sample_rate = 0\n[[pipeline.outputs]]\nkind = \"postgres\"\n"),
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("pipeline.sample_rate"), "{err}");
+        std::fs::write(&path, head).unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("outputs"), "{err}");
     }
 
     #[test]

@@ -3,12 +3,16 @@
 //! and per-stream offsets tracked ([`reliability`]). `generate` (the `gen` command) produces signed events; `inspect` reads
 //! a topic and reports what is in it. Sink pipelines, the monitor and backfill arrive in later issues.
 
+pub mod admin;
 pub mod config;
 pub mod envelope;
 pub mod generate;
 pub mod inspect;
 pub mod kafka;
+pub mod pipeline;
 pub mod registry;
 pub mod reliability;
 pub mod sink;
+pub mod source;
+pub mod state;
 pub mod validate;

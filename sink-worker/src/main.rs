@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sink_worker::config::Config;
-use sink_worker::{generate, inspect};
+use sink_worker::{generate, inspect, pipeline};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the sink pipelines (not yet implemented).
+    /// Run the configured pipeline: consume, validate, convert and write exactly once.
     Run,
     /// Run the reliability monitor and backfill API (not yet implemented).
     Monitor,
@@ -91,12 +91,6 @@ struct InspectArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -107,12 +101,29 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let config = Config::load(cli.config.as_deref())?;
+    let config = Config::load(cli.config.as_deref());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if config.as_ref().is_ok_and(|c| c.log.json) {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+    let config = config?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     match cli.command {
         Command::Gen(args) => runtime.block_on(run_gen(&config, args))?,
         Command::Inspect(args) => runtime.block_on(run_inspect(&config, args))?,
-        Command::Run | Command::Monitor | Command::Backfill | Command::Archive => {
+        Command::Run => {
+            let pipeline = config
+                .pipeline
+                .clone()
+                .context("no [pipeline] in the configuration; docs/CONFIG.md shows one")?;
+            runtime.block_on(pipeline::run(&config, pipeline, shutdown_signal()))?;
+        }
+        Command::Monitor | Command::Backfill | Command::Archive => {
             eprintln!("error: this subcommand is not yet implemented");
             return Ok(ExitCode::from(2));
         }
@@ -208,4 +219,23 @@ async fn run_inspect(config: &Config, a: InspectArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
 }

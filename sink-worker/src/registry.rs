@@ -163,6 +163,23 @@ impl RegistryClient {
         Ok(*map.entry(id).or_insert_with(|| Box::leak(Box::new(parsed))))
     }
 
+    /// The schema text registered with `id` and the subjects it is registered under. Not cached: the
+    /// sink keeps its own cache of compiled schemas.
+    pub async fn schema_with_subjects(&self, id: u32) -> Result<(String, Vec<String>), RegistryError> {
+        #[derive(Deserialize)]
+        struct ById {
+            schema: String,
+        }
+        let id_text = id.to_string();
+        let body: ById = self
+            .call(self.http.get(self.url(&["schemas", "ids", &id_text])))
+            .await?;
+        let subjects: Vec<String> = self
+            .call(self.http.get(self.url(&["schemas", "ids", &id_text, "subjects"])))
+            .await?;
+        Ok((body.schema, subjects))
+    }
+
     fn cached(&self, id: u32) -> Option<&'static Schema> {
         self.by_id
             .read()

@@ -27,6 +27,56 @@ impl OffsetRanges {
         true
     }
 
+    /// True when `offset` was received.
+    pub fn contains(&self, offset: i64) -> bool {
+        self.ranges
+            .range(..=offset)
+            .next_back()
+            .is_some_and(|(_, end)| *end >= offset)
+    }
+
+    /// Adds the inclusive range `start..=end`; returns how many of its offsets were new.
+    pub fn insert_range(&mut self, start: i64, end: i64) -> u64 {
+        // Ranges come from our own state (few and wide), so walking them is cheap.
+        let mut added = 0;
+        let mut at = start;
+        while at <= end {
+            match self.ranges.range(..=at).next_back().map(|(s, e)| (*s, *e)) {
+                Some((_, e)) if e >= at => at = e.saturating_add(1),
+                _ => {
+                    let next_start = self.ranges.range(at..).next().map_or(i64::MAX, |(s, _)| *s);
+                    let stop = end.min(next_start.saturating_sub(1));
+                    let (mut s, mut e) = (at, stop);
+                    if let Some((ps, pe)) = self.ranges.range(..at).next_back().map(|(s, e)| (*s, *e))
+                        && pe.checked_add(1) == Some(at)
+                    {
+                        self.ranges.remove(&ps);
+                        s = ps;
+                    }
+                    if let Some(ne) = stop.checked_add(1).and_then(|n| self.ranges.remove(&n)) {
+                        e = ne;
+                    }
+                    self.ranges.insert(s, e);
+                    added += (stop - at) as u64 + 1;
+                    if stop == i64::MAX {
+                        break;
+                    }
+                    at = stop + 1;
+                }
+            }
+            if at == i64::MIN {
+                break;
+            }
+        }
+        self.len += added;
+        added
+    }
+
+    /// The received ranges in order, each inclusive.
+    pub fn ranges(&self) -> impl Iterator<Item = (i64, i64)> + '_ {
+        self.ranges.iter().map(|(s, e)| (*s, *e))
+    }
+
     /// Number of distinct offsets received.
     pub fn len(&self) -> u64 {
         self.len
@@ -95,6 +145,23 @@ mod tests {
         assert_eq!(r.gaps(), vec![(2, 3), (6, 8)]);
         assert_eq!(r.missing(), 5);
         assert_eq!(r.range_count(), 3);
+    }
+
+    #[test]
+    fn ranges_merge_with_neighbours_and_count_only_new_offsets() {
+        let mut r = OffsetRanges::default();
+        assert_eq!(r.insert_range(0, 4), 5);
+        assert_eq!(r.insert_range(10, 12), 3);
+        assert_eq!(r.insert_range(3, 10), 5);
+        assert_eq!(r.ranges().collect::<Vec<_>>(), vec![(0, 12)]);
+        assert_eq!(r.len(), 13);
+        assert!(r.contains(12) && !r.contains(13) && !r.contains(-1));
+        let mut single = OffsetRanges::default();
+        for o in [0, 1, 2, 5, 6, 7, 8, 9, 10, 11, 12, 4] {
+            single.insert(o);
+        }
+        assert_eq!(r.insert_range(0, 12), 0);
+        assert_eq!(single.ranges().collect::<Vec<_>>(), vec![(0, 2), (4, 12)]);
     }
 
     #[test]

@@ -253,3 +253,93 @@ pub fn sink_worker(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) ->
     );
     stdout
 }
+
+/// A `sink-worker run` process with its own config file and admin port.
+pub struct SinkRun {
+    pub admin: String,
+    pub child: Child,
+}
+
+impl SinkRun {
+    /// Writes `config` (TOML) to a file and starts `sink-worker run` on it; waits for `/readyz`.
+    pub async fn start(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(unique("murron-sink-config"));
+        std::fs::create_dir_all(&dir).expect("config dir");
+        let path = dir.join("sink.toml");
+        std::fs::write(&path, config).expect("write config");
+        let mut cmd = Command::new(binary("sink-worker"));
+        cmd.args(["--config", path.to_str().expect("utf-8 path"), "run"])
+            .env("SINK_WORKER_REGISTRY__URL", &registry.url)
+            .env("SINK_WORKER_KAFKA__BROKERS", kafka_brokers())
+            .env("SINK_WORKER_STATE__URL", &registry.database_url)
+            .env("SINK_WORKER_ADMIN__LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", std::env::var("SINK_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::null());
+        for (id, secret) in keys {
+            cmd.env(format!("SINK_WORKER_KEYS__{}", id.to_uppercase()), secret);
+        }
+        let mut child = cmd.spawn().expect("spawn sink-worker run");
+        let admin = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(resp) = reqwest::get(format!("{admin}/readyz")).await
+                && resp.status().is_success()
+            {
+                break;
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("sink-worker run exited during start-up with {status}");
+            }
+            assert!(Instant::now() < deadline, "sink-worker run not ready within 60 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        SinkRun { admin, child }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+        assert!(status.success());
+        let status = self.child.wait().expect("wait for sink-worker");
+        assert!(status.success(), "sink-worker run exited with {status} after SIGTERM");
+    }
+
+    /// SIGKILL, as a crash.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The value of a Prometheus counter or gauge line starting with `name` (labels included).
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(format!("{}/metrics", self.admin))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics body");
+        text.lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+impl Drop for SinkRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The store config of a bucket on the local S3 server.
+pub fn s3_store(bucket: &str) -> sink_worker::sink::object_store::StoreConfig {
+    let (access, secret) = s3_credentials();
+    let mut c = sink_worker::sink::object_store::S3Config::new(bucket);
+    c.endpoint = Some(s3_endpoint());
+    c.access_key_id = access;
+    c.secret_access_key = secret;
+    sink_worker::sink::object_store::StoreConfig::S3(c)
+}

@@ -1,0 +1,102 @@
+//! The admin port of `run`: `/healthz` (the process is alive), `/readyz` (consuming and able to
+//! commit) and Prometheus `/metrics`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::{Deserialize, Serialize};
+
+/// Where the admin endpoints listen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+/// Shared readiness flag: false while the worker cannot make progress (state database, store or
+/// registry unreachable) or has not joined its group yet.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    pub fn set(&self, ready: bool) {
+        self.0.store(ready, Ordering::Relaxed);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed; /metrics will answer 404");
+                None
+            }
+        })
+        .clone()
+}
+
+#[derive(Clone)]
+struct AdminState {
+    readiness: Readiness,
+    metrics: Option<PrometheusHandle>,
+}
+
+/// Binds the admin port and serves it in the background; returns the bound address.
+pub async fn spawn(config: &AdminConfig, readiness: Readiness) -> std::io::Result<SocketAddr> {
+    let state = AdminState {
+        readiness,
+        metrics: metrics_handle(),
+    };
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            get(|State(s): State<AdminState>| async move {
+                if s.readiness.get() {
+                    (StatusCode::OK, "ready")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(s): State<AdminState>| async move {
+                match s.metrics {
+                    Some(h) => (StatusCode::OK, h.render()),
+                    None => (StatusCode::NOT_FOUND, "metrics recorder not installed".to_owned()),
+                }
+            }),
+        )
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "admin server stopped");
+        }
+    });
+    Ok(addr)
+}

@@ -1,0 +1,442 @@
+//! `sink-worker run`: the consume, check, buffer and write loop of one pipeline.
+//!
+//! Per record: decode the envelope, keep only the configured types, verify the signature, resolve
+//! the payload schema by id (cached), check the schema belongs to the envelope's type, validate the
+//! datum. Valid records and dead letters are buffered per partition; the batch is written when the
+//! flush policy says so, and at shutdown. Writing blocks consumption, which is the backpressure.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use backon::{ExponentialBuilder, Retryable};
+use rdkafka::Message;
+use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::{Offset, TopicPartitionList};
+
+use super::Pipeline;
+use super::batch::{Batch, DeadEvent, Event, PartitionKey};
+use super::schemas::{Lookup, PayloadSchema, SchemaCache};
+use super::write::{WriteError, Writer};
+use crate::admin::{self, Readiness};
+use crate::config::Config;
+use crate::envelope::{self, KeyRing};
+use crate::registry::RegistryClient;
+use crate::source::{self, Assignment, Consumer, SourceContext};
+use crate::state::{self, State};
+
+/// Why `run` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("state database: {0}")]
+    State(#[from] state::StateError),
+    #[error("kafka: {0}")]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error("admin port: {0}")]
+    Admin(#[from] std::io::Error),
+    #[error("writing a batch: {0}")]
+    Write(#[from] WriteError),
+}
+
+/// Per-partition consuming state.
+#[derive(Debug, Default)]
+struct PartitionState {
+    /// The commit point: the first offset not yet committed. None until known.
+    next: Option<i64>,
+    /// We already sought back to the commit point once (guards against retention loops).
+    sought: bool,
+}
+
+/// What a check decided about a record.
+enum Verdict {
+    Valid(u32),
+    Dead(&'static str, String),
+    Skip,
+}
+
+struct Runner {
+    pipeline: Pipeline,
+    consumer: Consumer,
+    context: SourceContext,
+    state: State,
+    writer: Writer,
+    keys: KeyRing,
+    schemas: SchemaCache,
+    used_schemas: HashMap<u32, Arc<PayloadSchema>>,
+    partitions: HashMap<PartitionKey, PartitionState>,
+    topics: HashMap<String, Arc<str>>,
+    batch: Batch,
+    readiness: Readiness,
+    limiter: Option<RateLimiter>,
+}
+
+/// Runs the pipeline until `shutdown` resolves; then writes what is buffered and leaves the group.
+pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+    pipeline
+        .validate()
+        .map_err(|(key, reason)| RunError::Config(format!("{key}: {reason}")))?;
+    let keys = config.key_ring();
+    if keys.is_empty() {
+        return Err(RunError::Config(
+            "keys: no signing keys configured; set SINK_WORKER_KEYS__DEFAULT (every event would be dead-lettered)"
+                .into(),
+        ));
+    }
+    let readiness = Readiness::default();
+    let admin_addr = admin::spawn(&config.admin, readiness.clone()).await?;
+    tracing::info!(%admin_addr, "admin endpoints listening");
+
+    let pool = retry_forever("opening the state database", || state::connect(&config.state)).await;
+    let state = State::new(pool, &pipeline.name);
+    let writer = retry_forever("opening the outputs", || Writer::open(&pipeline, state.clone())).await;
+    retry_forever("publishing committed files", || writer.recover()).await;
+    let registry = RegistryClient::new(&config.registry).map_err(|e| RunError::Config(e.to_string()))?;
+
+    let context = SourceContext::default();
+    let consumer = source::consumer(&config.kafka, &pipeline.group(), context.clone())?;
+    let topics: Vec<&str> = pipeline.input.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+    tracing::info!(pipeline = %pipeline.name, group = %pipeline.group(), ?topics, "consuming");
+    readiness.set(true);
+
+    let limiter = pipeline.rate_limit_per_second.map(RateLimiter::new);
+    let mut runner = Runner {
+        pipeline,
+        consumer,
+        context,
+        state,
+        writer,
+        keys,
+        schemas: SchemaCache::new(registry),
+        used_schemas: HashMap::new(),
+        partitions: HashMap::new(),
+        topics: HashMap::new(),
+        batch: Batch::default(),
+        readiness,
+        limiter,
+    };
+    runner.run(shutdown).await
+}
+
+impl Runner {
+    async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                msg = async { self.consumer.recv().await.map(|m| m.detach()) } => {
+                    self.apply_assignment_changes();
+                    match msg {
+                        Ok(m) => self.process(&m).await,
+                        Err(e) => tracing::warn!(error = %e, "kafka consumer error"),
+                    }
+                    if self.flush_due() {
+                        self.flush().await?;
+                    }
+                }
+                _ = tick.tick() => {
+                    self.apply_assignment_changes();
+                    if self.flush_due() {
+                        self.flush().await?;
+                    }
+                }
+            }
+        }
+        tracing::info!("shutting down: writing the last batch");
+        self.apply_assignment_changes();
+        self.flush().await?;
+        self.readiness.set(false);
+        // Dropping the consumer closes it: it leaves the group, so its partitions move at once.
+        Ok(())
+    }
+
+    fn apply_assignment_changes(&mut self) {
+        for change in self.context.drain() {
+            let (Assignment::Assigned(parts) | Assignment::Revoked(parts)) = &change;
+            for (topic, partition) in parts {
+                let key = (self.topic(topic), *partition);
+                // Either way the commit point must be read again: revoked data is abandoned (nothing of
+                // it was committed) and a new owner may have moved the point meanwhile.
+                self.batch.drop_partition(&key);
+                self.partitions.remove(&key);
+            }
+        }
+    }
+
+    fn topic(&mut self, name: &str) -> Arc<str> {
+        self.topics
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::from(name))
+            .clone()
+    }
+
+    fn flush_due(&self) -> bool {
+        let f = &self.pipeline.flush;
+        self.batch.records >= f.max_events
+            || self.batch.bytes >= f.max_bytes
+            || self
+                .batch
+                .opened_at
+                .is_some_and(|t| t.elapsed() >= Duration::from_millis(f.max_age_ms))
+    }
+
+    async fn process(&mut self, msg: &rdkafka::message::OwnedMessage) {
+        if let Some(l) = &mut self.limiter {
+            l.acquire().await;
+        }
+        let key = (self.topic(msg.topic()), msg.partition());
+        let offset = msg.offset();
+        let next = match self.partitions.get(&key).and_then(|p| p.next) {
+            Some(n) => n,
+            None => {
+                let stored = retry_forever("reading a commit point", || self.state.next_offset(&key.0, key.1)).await;
+                let p = self.partitions.entry(key.clone()).or_default();
+                match stored {
+                    Some(n) if offset > n && !p.sought => {
+                        // Kafka's committed offset is only a hint; the state database is the truth.
+                        p.sought = true;
+                        tracing::info!(topic = %key.0, partition = key.1, from = offset, to = n, "seeking back to the commit point");
+                        if let Err(e) = self
+                            .consumer
+                            .seek(&key.0, key.1, Offset::Offset(n), Duration::from_secs(10))
+                        {
+                            tracing::warn!(error = %e, "seek failed; continuing from the fetched offset");
+                        } else {
+                            return;
+                        }
+                        p.next = Some(n);
+                        n
+                    }
+                    Some(n) => {
+                        if offset > n {
+                            tracing::warn!(topic = %key.0, partition = key.1, commit_point = n, first = offset, "records between the commit point and the first available offset are gone from Kafka");
+                        }
+                        p.next = Some(n);
+                        n
+                    }
+                    None => {
+                        p.next = Some(offset);
+                        offset
+                    }
+                }
+            }
+        };
+        if offset < next {
+            return; // Committed already: Kafka's hint lagged the state database.
+        }
+        let value = msg.payload().unwrap_or(&[]);
+        metrics::counter!("murron_sink_consumed_total").increment(1);
+        let verdict = self.check(value).await;
+        let segment = self.batch.consumed(&key, next, offset, value.len());
+        match verdict {
+            Verdict::Valid(schema_id) => {
+                metrics::counter!("murron_sink_valid_total").increment(1);
+                segment.valid.push(Event {
+                    value: value.into(),
+                    kafka_offset: offset,
+                    schema_id,
+                });
+            }
+            Verdict::Dead(reason, detail) => {
+                metrics::counter!("murron_sink_invalid_total", "reason" => reason).increment(1);
+                segment.dead.push(DeadEvent {
+                    value: value.into(),
+                    kafka_offset: offset,
+                    kafka_timestamp_ms: msg.timestamp().to_millis(),
+                    reason,
+                    detail,
+                });
+            }
+            Verdict::Skip => {
+                metrics::counter!("murron_sink_skipped_total", "reason" => "filtered_type").increment(1);
+            }
+        }
+    }
+
+    async fn check(&mut self, value: &[u8]) -> Verdict {
+        let env = match envelope::decode(value) {
+            Ok((_, env)) => env,
+            Err(e) => return Verdict::Dead(e.reason(), e.to_string()),
+        };
+        if !self.pipeline.filter_type.is_empty() && !self.pipeline.filter_type.iter().any(|t| t == env.event_type) {
+            return Verdict::Skip;
+        }
+        if let Err(e) = self.keys.verify(&env) {
+            return Verdict::Dead(e.reason(), e.to_string());
+        }
+        let (schema_id, datum) = match envelope::split_wire_format(env.message) {
+            Ok(x) => x,
+            Err(e) => return Verdict::Dead("invalid_payload", format!("payload wire format: {e}")),
+        };
+        let lookup = match self.schemas.cached(schema_id) {
+            Some(l) => l,
+            None => {
+                let schemas = &mut self.schemas;
+                let readiness = &self.readiness;
+                let mut attempt = 0u32;
+                loop {
+                    match schemas.fetch(schema_id).await {
+                        Ok(l) => {
+                            readiness.set(true);
+                            break l;
+                        }
+                        Err(e) => {
+                            // Our outage, not a bad event: wait, never dead-letter.
+                            readiness.set(false);
+                            attempt += 1;
+                            metrics::counter!("murron_sink_retries_total", "op" => "registry").increment(1);
+                            tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");
+                            tokio::time::sleep(backoff_delay(attempt)).await;
+                        }
+                    }
+                }
+            }
+        };
+        let schema = match lookup {
+            Lookup::Found(s) => s,
+            Lookup::Unknown => {
+                return Verdict::Dead(
+                    "unknown_schema",
+                    format!("schema id {schema_id} is not in the registry"),
+                );
+            }
+            Lookup::Unusable(reason) => return Verdict::Dead("unusable_schema", reason),
+        };
+        if !schema.subjects.iter().any(|s| s == env.event_type) {
+            return Verdict::Dead(
+                "wrong_type",
+                format!(
+                    "schema id {schema_id} is registered under {:?}, not the envelope's type {:?}",
+                    schema.subjects, env.event_type
+                ),
+            );
+        }
+        if let Err(e) = schema.validator.validate(datum) {
+            return Verdict::Dead("invalid_payload", format!("{}: {e}", e.reason()));
+        }
+        self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());
+        Verdict::Valid(schema_id)
+    }
+
+    /// Writes the batch (retrying outages), then tells Kafka the new offsets as a hint.
+    async fn flush(&mut self) -> Result<(), RunError> {
+        let mut attempt = 0u32;
+        while !self.batch.is_empty() {
+            match self.writer.write(&self.batch, &self.used_schemas).await {
+                Ok(w) => {
+                    self.readiness.set(true);
+                    tracing::debug!(?w, "batch written");
+                    let mut tpl = TopicPartitionList::new();
+                    for (key, seg) in &self.batch.segments {
+                        if let Some(p) = self.partitions.get_mut(key) {
+                            p.next = Some(seg.end);
+                        }
+                        let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(seg.end));
+                    }
+                    if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                        tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
+                    }
+                    self.batch = Batch::default();
+                }
+                Err(WriteError::Lost(lost)) => {
+                    for key in lost {
+                        tracing::warn!(topic = %key.0, partition = key.1, "another worker committed this partition; dropping our uncommitted records of it");
+                        self.batch.drop_partition(&key);
+                        self.partitions.remove(&key);
+                        let _ = self
+                            .consumer
+                            .seek(&key.0, key.1, Offset::Stored, Duration::from_secs(5));
+                    }
+                }
+                Err(e) if e.is_retryable() => {
+                    self.readiness.set(false);
+                    attempt += 1;
+                    metrics::counter!("murron_sink_retries_total", "op" => "write").increment(1);
+                    tracing::warn!(attempt, error = %e, "writing the batch failed; retrying");
+                    tokio::time::sleep(backoff_delay(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.batch = Batch::default();
+        Ok(())
+    }
+}
+
+/// Exponential backoff with full jitter, capped at 30 s.
+fn backoff_delay(attempt: u32) -> Duration {
+    let cap = Duration::from_secs(30);
+    let base = Duration::from_millis(100)
+        .saturating_mul(1u32 << attempt.min(10))
+        .min(cap);
+    let mut b = [0u8; 2];
+    let jitter = if getrandom::fill(&mut b).is_ok() {
+        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
+    } else {
+        0.5
+    };
+    base.mul_f64(0.5 + jitter / 2.0)
+}
+
+/// Retries `f` with capped, jittered backoff until it succeeds: an outage of a dependency we cannot
+/// work without stops progress (backpressure) instead of losing anything.
+async fn retry_forever<T, E: std::fmt::Display, Fut: Future<Output = Result<T, E>>>(
+    what: &str,
+    f: impl FnMut() -> Fut,
+) -> T {
+    let mut f = f;
+    let backoff = ExponentialBuilder::default()
+        .with_jitter()
+        .with_max_delay(Duration::from_secs(30))
+        .with_max_times(20);
+    loop {
+        let result = (&mut f)
+            .retry(backoff)
+            .notify(|e: &E, after: Duration| {
+                metrics::counter!("murron_sink_retries_total", "op" => what.to_owned()).increment(1);
+                tracing::warn!(error = %e, retry_in = ?after, "{what} failed");
+            })
+            .await;
+        match result {
+            Ok(v) => return v,
+            Err(e) => tracing::error!(error = %e, "{what} still failing after 20 attempts; starting over"),
+        }
+    }
+}
+
+/// A token bucket: at most `rate` records per second, bursts of a tenth of a second.
+#[derive(Debug)]
+struct RateLimiter {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    fn new(rate: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            tokens: 0.0,
+            last: Instant::now(),
+        }
+    }
+
+    async fn acquire(&mut self) {
+        let burst = (self.rate / 10.0).max(1.0);
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(burst);
+        self.last = now;
+        if self.tokens < 1.0 {
+            let wait = (1.0 - self.tokens) / self.rate;
+            tokio::time::sleep(Duration::from_secs_f64(wait)).await;
+            self.tokens = 1.0;
+            self.last = Instant::now();
+        }
+        self.tokens -= 1.0;
+    }
+}

@@ -1,0 +1,90 @@
+//! Payload schemas by registry id, compiled once: the validator, the subjects the id is registered
+//! under (to check the envelope's `type`), and the schema text for the Arrow decoder.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::registry::{RegistryClient, RegistryError};
+use crate::validate::Validator;
+
+/// A payload schema ready for the hot path.
+#[derive(Debug)]
+pub struct PayloadSchema {
+    pub subjects: Vec<String>,
+    /// The registered text, as the Arrow decoder wants it.
+    pub text: String,
+    pub validator: Validator,
+}
+
+/// What the registry says about an id.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    Found(Arc<PayloadSchema>),
+    /// The registry does not know the id: the event is dead-lettered as `unknown_schema`.
+    Unknown,
+    /// The id names a schema we cannot use (not Avro, or not compilable): `unusable_schema`.
+    Unusable(String),
+}
+
+/// How long an unknown id is remembered: it may be registered by an import shortly after.
+const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+
+/// Cache of payload schemas by id. Ids are immutable, so found schemas are kept forever.
+#[derive(Debug)]
+pub struct SchemaCache {
+    registry: RegistryClient,
+    found: HashMap<u32, Arc<PayloadSchema>>,
+    rejected: HashMap<u32, (Instant, Lookup)>,
+}
+
+impl SchemaCache {
+    pub fn new(registry: RegistryClient) -> Self {
+        Self {
+            registry,
+            found: HashMap::new(),
+            rejected: HashMap::new(),
+        }
+    }
+
+    /// The cached answer for `id`, if any; the hot path calls this first.
+    pub fn cached(&self, id: u32) -> Option<Lookup> {
+        if let Some(s) = self.found.get(&id) {
+            return Some(Lookup::Found(s.clone()));
+        }
+        self.rejected
+            .get(&id)
+            .filter(|(at, _)| at.elapsed() < NEGATIVE_TTL)
+            .map(|(_, l)| l.clone())
+    }
+
+    /// Asks the registry. An `Err` is an outage (retry later, never dead-letter for it).
+    pub async fn fetch(&mut self, id: u32) -> Result<Lookup, RegistryError> {
+        let lookup = match self.registry.schema_with_subjects(id).await {
+            Ok((text, subjects)) => match compile(id, text, subjects) {
+                Ok(s) => {
+                    let s = Arc::new(s);
+                    self.found.insert(id, s.clone());
+                    return Ok(Lookup::Found(s));
+                }
+                Err(reason) => Lookup::Unusable(reason),
+            },
+            Err(RegistryError::Api { status: 404, .. }) => Lookup::Unknown,
+            Err(e @ RegistryError::InvalidSchema { .. }) => Lookup::Unusable(e.to_string()),
+            Err(e) if e.is_retryable() => return Err(e),
+            Err(e) => Lookup::Unusable(e.to_string()),
+        };
+        self.rejected.insert(id, (Instant::now(), lookup.clone()));
+        Ok(lookup)
+    }
+}
+
+fn compile(id: u32, text: String, subjects: Vec<String>) -> Result<PayloadSchema, String> {
+    let schema = apache_avro::Schema::parse_str(&text).map_err(|e| format!("schema {id} is not valid Avro: {e}"))?;
+    let validator = Validator::new(&schema).map_err(|e| format!("schema {id}: {e}"))?;
+    Ok(PayloadSchema {
+        subjects,
+        text,
+        validator,
+    })
+}

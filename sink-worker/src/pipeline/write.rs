@@ -1,0 +1,502 @@
+//! Writing one batch exactly once (docs/EXACTLY_ONCE.md):
+//!
+//! 1. In one state-database transaction, claim every partition's commit point (fencing), and lock
+//!    and read the received offsets of every stream in the batch to drop duplicates.
+//! 2. Convert the kept events, upload every file and the dead letters to a staging key, and insert the
+//!    warehouse rows, all inside that transaction.
+//! 3. Record the files in the manifest, add the received offsets, advance the commit points: commit.
+//! 4. Promote each staged file to its final key and mark it published. A crash here is finished by
+//!    whoever starts next ([`Writer::recover`]), since the manifest says what is left.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use serde_json::json;
+
+use super::batch::{Batch, DeadEvent, PartitionKey};
+use super::convert::{self, ConvertError, Format, RowMeta};
+use super::schemas::PayloadSchema;
+use super::{Output, Pipeline};
+use crate::envelope;
+use crate::reliability::OffsetRanges;
+use crate::sink::object_store::{ObjectStore, StoreError};
+use crate::sink::warehouse::{Warehouse, WarehouseError};
+use crate::state::{NewFile, State, StateError, StreamKey};
+
+/// Why a batch was not written. Everything but `Fatal` is retried with the same batch.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("object store: {0}")]
+    Store(#[from] StoreError),
+    #[error("warehouse: {0}")]
+    Warehouse(#[from] WarehouseError),
+    /// Another worker moved these partitions' commit points: drop them from the batch.
+    #[error("partitions taken over by another worker: {0:?}")]
+    Lost(Vec<PartitionKey>),
+    /// Retrying cannot help; the worker stops without committing.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl WriteError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            WriteError::State(_) => true,
+            WriteError::Store(e) => e.is_retryable(),
+            WriteError::Warehouse(e) => e.is_retryable(),
+            WriteError::Lost(_) | WriteError::Fatal(_) => false,
+        }
+    }
+}
+
+/// Counts of one written batch.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Written {
+    pub events: u64,
+    pub duplicates: u64,
+    pub sampled_out: u64,
+    pub dead: u64,
+    pub files: u64,
+}
+
+enum Sink {
+    Files {
+        store: ObjectStore,
+        prefix: String,
+        format: Format,
+    },
+    Warehouse(Warehouse),
+}
+
+/// Writes batches of one pipeline.
+pub struct Writer {
+    state: State,
+    pipeline: String,
+    sample_rate: u32,
+    sinks: Vec<Sink>,
+    dead_letter: (ObjectStore, String),
+    /// Stores by name, to finish promotions recorded in the manifest.
+    stores: HashMap<String, ObjectStore>,
+    instance: String,
+    sequence: u64,
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("pipeline", &self.pipeline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Writer {
+    /// Opens every output's store.
+    pub async fn open(pipeline: &Pipeline, state: State) -> Result<Self, WriteError> {
+        let mut sinks = Vec::new();
+        let mut stores = HashMap::new();
+        for output in &pipeline.outputs {
+            let (prefix, format) = match output {
+                Output::Local(f) => (f.prefix.clone(), f.format),
+                Output::S3(f) => (f.prefix.clone(), f.format),
+                Output::Postgres(config) => {
+                    sinks.push(Sink::Warehouse(Warehouse::new(config.clone())));
+                    continue;
+                }
+            };
+            let config = output
+                .store_config()
+                .ok_or_else(|| WriteError::Fatal("no store".into()))?;
+            let store = ObjectStore::open(&config).await?;
+            stores.insert(store.describe(), store.clone());
+            sinks.push(Sink::Files { store, prefix, format });
+        }
+        let dl = pipeline.dead_letter_or_default();
+        let dl_store = ObjectStore::open(&dl.store).await?;
+        stores.insert(dl_store.describe(), dl_store.clone());
+        let mut rand = [0u8; 4];
+        getrandom::fill(&mut rand).map_err(|e| WriteError::Fatal(format!("no randomness: {e}")))?;
+        Ok(Self {
+            state,
+            pipeline: pipeline.name.clone(),
+            sample_rate: pipeline.sample_rate,
+            sinks,
+            dead_letter: (dl_store, dl.prefix.trim_end_matches('/').to_owned()),
+            stores,
+            instance: hex::encode(rand),
+            sequence: 0,
+        })
+    }
+
+    /// Publishes files a previous run committed but did not promote.
+    pub async fn recover(&self) -> Result<u64, WriteError> {
+        let pending = self.state.unpublished().await?;
+        let mut done = Vec::new();
+        for f in &pending {
+            let Some(store) = self.stores.get(&f.store) else {
+                tracing::warn!(store = %f.store, key = %f.final_key, "committed file belongs to a store this pipeline no longer has; left unpublished");
+                continue;
+            };
+            store.promote(&f.staging_key, &f.final_key).await?;
+            done.push(f.id);
+        }
+        self.state.mark_published(&done).await?;
+        if !done.is_empty() {
+            tracing::info!(files = done.len(), "published files committed by an earlier run");
+        }
+        Ok(done.len() as u64)
+    }
+
+    /// A name unique to this batch that sorts by time.
+    fn batch_id(&mut self) -> String {
+        self.sequence += 1;
+        let ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        format!("{ms:013}-{}-{:06}", self.instance, self.sequence)
+    }
+
+    /// Writes `batch` exactly once; see the module docs.
+    pub async fn write(
+        &mut self,
+        batch: &Batch,
+        schemas: &HashMap<u32, Arc<PayloadSchema>>,
+    ) -> Result<Written, WriteError> {
+        let started = Instant::now();
+        let batch_id = self.batch_id();
+        let mut commit = self.state.begin().await?;
+        let mut lost = Vec::new();
+        for (key, seg) in &batch.segments {
+            if !commit.claim(&key.0, key.1, seg.start).await? {
+                lost.push(key.clone());
+            }
+        }
+        if !lost.is_empty() {
+            return Err(WriteError::Lost(lost));
+        }
+
+        // Decode the envelopes again (zero-copy) and find each stream's already received offsets.
+        let mut rows: Vec<(&PartitionKey, i64, u32, envelope::Envelope<'_>)> = Vec::new();
+        let mut dead: Vec<(&PartitionKey, &DeadEvent)> = Vec::new();
+        let mut unconvertible: Vec<(&PartitionKey, i64, &[u8], String)> = Vec::new();
+        for (key, seg) in &batch.segments {
+            for e in &seg.valid {
+                let (_, env) = envelope::decode(&e.value).map_err(|_| {
+                    WriteError::Fatal(format!(
+                        "record {}:{}@{} no longer decodes",
+                        key.0, key.1, e.kafka_offset
+                    ))
+                })?;
+                rows.push((key, e.kafka_offset, e.schema_id, env));
+            }
+            dead.extend(seg.dead.iter().map(|d| (key, d)));
+        }
+        let mut stream_keys: Vec<StreamKey> = rows
+            .iter()
+            .map(|(_, _, _, e)| (e.event_type.to_owned(), e.host.to_owned(), e.pid))
+            .collect();
+        stream_keys.sort();
+        stream_keys.dedup();
+        let received = commit.received(&stream_keys).await?;
+
+        let mut written = Written::default();
+        let mut fresh: HashMap<StreamKey, (OffsetRanges, i64)> = HashMap::new();
+        // (type, schema id, hour) -> rows, in Kafka order.
+        let mut groups: BTreeMap<(&str, u32, i64), Vec<usize>> = BTreeMap::new();
+        for (i, (_, _, schema_id, env)) in rows.iter().enumerate() {
+            let key: StreamKey = (env.event_type.to_owned(), env.host.to_owned(), env.pid);
+            let seen_before = received.get(&key).is_some_and(|r| r.contains(env.offset));
+            let entry = fresh.entry(key).or_default();
+            if seen_before || !entry.0.insert(env.offset) {
+                entry.1 += 1;
+                written.duplicates += 1;
+                continue;
+            }
+            if !sampled_in(env, self.sample_rate) {
+                written.sampled_out += 1;
+                continue;
+            }
+            groups
+                .entry((env.event_type, *schema_id, env.timestamp.div_euclid(3_600_000_000)))
+                .or_default()
+                .push(i);
+        }
+
+        // Convert each group once, for every output.
+        let mut converted = Vec::new();
+        for ((event_type, schema_id, hour), idx) in &groups {
+            let Some(schema) = schemas.get(schema_id) else {
+                return Err(WriteError::Fatal(format!("schema {schema_id} missing from the cache")));
+            };
+            let metas: Vec<RowMeta<'_>> = idx
+                .iter()
+                .map(|&i| {
+                    let (key, kafka_offset, _, env) = &rows[i];
+                    RowMeta {
+                        envelope: *env,
+                        datum: envelope::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
+                        kafka_topic: &key.0,
+                        kafka_partition: key.1,
+                        kafka_offset: *kafka_offset,
+                    }
+                })
+                .collect();
+            let rb = tokio::task::block_in_place(|| convert::to_record_batch(*schema_id, &schema.text, &metas));
+            match rb {
+                Ok(rb) => converted.push((*event_type, *schema_id, *hour, rb)),
+                Err(e) => {
+                    // Valid Avro that cannot become Arrow (an unsupported construct): dead letters,
+                    // so one schema cannot stop the pipeline.
+                    tracing::warn!(schema_id, error = %e, "events cannot be converted; dead-lettering them");
+                    for &i in idx {
+                        let (key, kafka_offset, _, _) = &rows[i];
+                        let value = batch
+                            .segments
+                            .get(*key)
+                            .and_then(|s| s.valid.iter().find(|v| v.kafka_offset == *kafka_offset))
+                            .map_or(&[][..], |v| &v.value[..]);
+                        unconvertible.push((*key, *kafka_offset, value, e.to_string()));
+                    }
+                }
+            }
+        }
+
+        let mut files = Vec::new();
+        let mut file_no = 0usize;
+        for sink in &self.sinks {
+            match sink {
+                Sink::Files { store, prefix, format } => {
+                    for (event_type, schema_id, hour, rb) in &converted {
+                        let body = tokio::task::block_in_place(|| convert::encode(*format, rb))
+                            .map_err(|e: ConvertError| WriteError::Fatal(format!("encoding {event_type}: {e}")))?;
+                        file_no += 1;
+                        let staging = format!(
+                            "_murron/staging/{}/{batch_id}/{file_no}.{}",
+                            self.pipeline,
+                            format.extension()
+                        );
+                        let final_key = join(
+                            prefix,
+                            &format!(
+                                "{event_type}/{}/{batch_id}-{schema_id}.{}",
+                                hour_partition(*hour),
+                                format.extension()
+                            ),
+                        );
+                        let bytes = body.len() as i64;
+                        store.put(&staging, body).await?;
+                        metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe())
+                            .increment(bytes as u64);
+                        metrics::counter!("murron_sink_written_events_total", "output" => store.describe())
+                            .increment(rb.num_rows() as u64);
+                        files.push((
+                            store.clone(),
+                            NewFile {
+                                store: store.describe(),
+                                staging_key: staging,
+                                final_key,
+                                events: rb.num_rows() as i64,
+                                bytes,
+                            },
+                        ));
+                    }
+                }
+                Sink::Warehouse(wh) => {
+                    for (event_type, _, _, rb) in &converted {
+                        wh.ensure_table(commit.conn(), event_type, &rb.schema()).await?;
+                        let n = wh.insert(commit.conn(), event_type, rb).await?;
+                        metrics::counter!("murron_sink_written_events_total", "output" => "postgres").increment(n);
+                    }
+                }
+            }
+        }
+
+        // Dead letters: JSON lines under dlq/dt=…/hr=… by processing time.
+        let now_us = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let mut lines = Vec::new();
+        for (key, d) in &dead {
+            push_dead_line(
+                &mut lines,
+                &key.0,
+                key.1,
+                d.kafka_offset,
+                d.kafka_timestamp_ms,
+                d.reason,
+                &d.detail,
+                &d.value,
+                now_us,
+            );
+        }
+        for (key, offset, value, detail) in &unconvertible {
+            metrics::counter!("murron_sink_invalid_total", "reason" => "unconvertible").increment(1);
+            push_dead_line(
+                &mut lines,
+                &key.0,
+                key.1,
+                *offset,
+                None,
+                "unconvertible",
+                detail,
+                value,
+                now_us,
+            );
+        }
+        written.dead = (dead.len() + unconvertible.len()) as u64;
+        if !lines.is_empty() {
+            let (store, prefix) = &self.dead_letter;
+            let staging = format!("_murron/staging/{}/{batch_id}/dlq.jsonl", self.pipeline);
+            let final_key = join(
+                prefix,
+                &format!("{}/{batch_id}.jsonl", hour_partition(now_us.div_euclid(3_600_000_000))),
+            );
+            let bytes = lines.len() as i64;
+            store.put(&staging, lines).await?;
+            files.push((
+                store.clone(),
+                NewFile {
+                    store: store.describe(),
+                    staging_key: staging,
+                    final_key,
+                    events: written.dead as i64,
+                    bytes,
+                },
+            ));
+        }
+
+        let new_files: Vec<NewFile> = files.iter().map(|(_, f)| f.clone()).collect();
+        let ids = commit.record_files(&new_files).await?;
+        let updates: Vec<(StreamKey, OffsetRanges, i64)> = fresh.into_iter().map(|(k, (r, d))| (k, r, d)).collect();
+        commit.add_received(&updates).await?;
+        for (key, seg) in &batch.segments {
+            commit.advance(&key.0, key.1, seg.end).await?;
+        }
+        commit.commit().await?;
+
+        // Committed: from here on the batch is durable; promotion only makes it visible.
+        let mut published = Vec::new();
+        for ((store, f), id) in files.iter().zip(&ids) {
+            store.promote(&f.staging_key, &f.final_key).await?;
+            published.push(*id);
+        }
+        self.state.mark_published(&published).await?;
+
+        written.events = converted.iter().map(|c| c.3.num_rows() as u64).sum();
+        written.files = files.len() as u64;
+        metrics::histogram!("murron_sink_flush_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("murron_sink_duplicates_total").increment(written.duplicates);
+        metrics::counter!("murron_sink_sampled_out_total").increment(written.sampled_out);
+        Ok(written)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn push_dead_line(
+    out: &mut Vec<u8>,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    kafka_timestamp_ms: Option<i64>,
+    reason: &str,
+    detail: &str,
+    value: &[u8],
+    now_us: i64,
+) {
+    let line = json!({
+        "reason": reason,
+        "detail": detail,
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "kafka_timestamp_ms": kafka_timestamp_ms,
+        "dead_lettered_at_us": now_us,
+        "value_base64": base64::engine::general_purpose::STANDARD.encode(value),
+    });
+    // Serializing a json! value cannot fail.
+    if serde_json::to_writer(&mut *out, &line).is_ok() {
+        out.push(b'\n');
+    }
+}
+
+/// Joins a prefix and a key with exactly one '/'.
+fn join(prefix: &str, key: &str) -> String {
+    let prefix = prefix.trim_matches('/');
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}/{key}")
+    }
+}
+
+/// `dt=YYYY-MM-DD/hr=HH` of an hour counted from the Unix epoch (UTC).
+pub fn hour_partition(hours_since_epoch: i64) -> String {
+    let days = hours_since_epoch.div_euclid(24);
+    let hour = hours_since_epoch.rem_euclid(24);
+    let (y, m, d) = civil_from_days(days);
+    format!("dt={y:04}-{m:02}-{d:02}/hr={hour:02}")
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The deterministic sampling decision: keep 1 in `rate` by a hash of the stream and offset, so a
+/// replay or a backfill of the same events keeps the same ones. FNV-1a, then a 64-bit finalizer.
+pub fn sampled_in(env: &envelope::Envelope<'_>, rate: u32) -> bool {
+    if rate <= 1 {
+        return true;
+    }
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for b in bytes {
+            h ^= u64::from(*b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    feed(env.event_type.as_bytes());
+    feed(&[0]);
+    feed(env.host.as_bytes());
+    feed(&[0]);
+    feed(&env.pid.to_le_bytes());
+    feed(&env.offset.to_le_bytes());
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h.is_multiple_of(u64::from(rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hours_map_to_utc_date_and_hour_partitions() {
+        assert_eq!(hour_partition(0), "dt=1970-01-01/hr=00");
+        // 2025-11-26T00:00:00Z is 1764115200 s.
+        assert_eq!(hour_partition(1_764_115_200 / 3600), "dt=2025-11-26/hr=00");
+        assert_eq!(hour_partition(1_764_115_200 / 3600 + 23), "dt=2025-11-26/hr=23");
+        assert_eq!(hour_partition(-1), "dt=1969-12-31/hr=23");
+        // 2024-02-29 exists.
+        assert_eq!(hour_partition(1_709_164_800 / 3600), "dt=2024-02-29/hr=00");
+    }
+
+    #[test]
+    fn join_puts_one_slash_between_prefix_and_key() {
+        assert_eq!(join("events/", "a/b"), "events/a/b");
+        assert_eq!(join("", "a"), "a");
+    }
+}

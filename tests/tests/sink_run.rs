@@ -1,0 +1,469 @@
+//! `sink-worker run` end to end against real Kafka, PostgreSQL, the S3 server and the registry:
+//! signed events of two types in; Parquet in a folder, Avro in S3 and rows in the warehouse out,
+//! each checked event by event; bad events in the dead-letter output with their reasons.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Int32Type, Int64Type};
+use common::{Registry, SinkRun};
+use sqlx::postgres::PgPool;
+
+const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
+
+/// (type, host, pid, offset): an event's identity.
+type Uid = (String, String, i32, i64);
+
+fn uids_of(event_type: &str, batch: &RecordBatch) -> Vec<Uid> {
+    let host = batch.column_by_name("_murron_host").expect("_murron_host");
+    let host = host.as_string::<i32>();
+    let pid = batch
+        .column_by_name("_murron_pid")
+        .expect("_murron_pid")
+        .as_primitive::<Int32Type>();
+    let offset = batch
+        .column_by_name("_murron_offset")
+        .expect("_murron_offset")
+        .as_primitive::<Int64Type>();
+    (0..batch.num_rows())
+        .map(|i| {
+            (
+                event_type.to_owned(),
+                host.value(i).to_owned(),
+                pid.value(i),
+                offset.value(i),
+            )
+        })
+        .collect()
+}
+
+/// Every file under `root` with extension `ext`, excluding staging.
+fn files(root: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.file_name().is_some_and(|n| n == "_murron") {
+                continue;
+            }
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == ext) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The event type a file belongs to, from `{prefix}/{type}/dt=…/hr=…/file`.
+fn type_of(path: &Path) -> String {
+    path.parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .and_then(Path::file_name)
+        .map(|s| s.to_string_lossy().into_owned())
+        .expect("type folder")
+}
+
+/// Every event in the Parquet files under `root`.
+fn parquet_uids(root: &Path) -> Vec<Uid> {
+    let mut uids = Vec::new();
+    for path in files(root, "parquet") {
+        let file = std::fs::File::open(&path).expect("open parquet");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .expect("parquet footer")
+            .build()
+            .expect("parquet reader");
+        for batch in reader {
+            uids.extend(uids_of(&type_of(&path), &batch.expect("parquet batch")));
+        }
+    }
+    uids
+}
+
+async fn warehouse_uids(pool: &PgPool, event_type: &str) -> Vec<Uid> {
+    let table = format!("warehouse.{}", event_type.replace('.', "_"));
+    let sql = format!("SELECT _murron_host, _murron_pid, _murron_offset FROM {table}");
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await
+        .unwrap_or_default();
+    rows.into_iter()
+        .map(|(h, p, o)| (event_type.to_owned(), h, p, o))
+        .collect()
+}
+
+/// The UIDs `gen` produces: `streams` streams `{prefix}-{i}` with pid `pid_base + i`, offsets from 0.
+fn generated(event_type: &str, count: i64, streams: i64, prefix: &str, pid_base: i32) -> Vec<Uid> {
+    (0..count)
+        .map(|i| {
+            let s = i % streams;
+            (
+                event_type.to_owned(),
+                format!("{prefix}-{s}"),
+                pid_base + s as i32,
+                i / streams,
+            )
+        })
+        .collect()
+}
+
+/// Asserts `got` holds each of `expected` exactly once and nothing else.
+fn assert_exactly(what: &str, got: &[Uid], expected: &[Uid]) {
+    let mut counts: BTreeMap<&Uid, u32> = BTreeMap::new();
+    for u in got {
+        *counts.entry(u).or_default() += 1;
+    }
+    let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
+    assert!(dups.is_empty(), "{what}: duplicated events, e.g. {dups:?}");
+    let expected: BTreeSet<&Uid> = expected.iter().collect();
+    let got: BTreeSet<&Uid> = counts.keys().copied().collect();
+    let missing: Vec<_> = expected.difference(&got).take(5).collect();
+    let extra: Vec<_> = got.difference(&expected).take(5).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "{what}: {} expected, {} got; missing e.g. {missing:?}, unexpected e.g. {extra:?}",
+        expected.len(),
+        got.len()
+    );
+}
+
+/// Waits until `f` returns true, up to `secs`.
+async fn eventually<F: AsyncFnMut() -> bool>(secs: u64, what: &str, mut f: F) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f().await {
+        assert!(Instant::now() < deadline, "timed out after {secs} s waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn produce_events(
+    registry: &Registry,
+    topic: &str,
+    event_type: &str,
+    count: u64,
+    streams: u32,
+    prefix: &str,
+    pid_base: i32,
+) {
+    common::sink_worker(
+        registry,
+        &KEYS,
+        &[
+            "gen",
+            "--topic",
+            topic,
+            "--type",
+            event_type,
+            "--count",
+            &count.to_string(),
+            "--streams",
+            &streams.to_string(),
+            "--host-prefix",
+            prefix,
+            "--pid-base",
+            &pid_base.to_string(),
+            "--partitions",
+            "4",
+        ],
+    );
+}
+
+async fn registry_with_types() -> Registry {
+    common::require_service("Kafka", &common::kafka_brokers());
+    common::require_service("S3 server", &common::s3_endpoint());
+    let registry = Registry::start().await;
+    registry
+        .register_file("billing.member_active", "billing/member_active.avsc")
+        .await;
+    registry.register_file("client.api_call", "client/api_call.avsc").await;
+    registry
+}
+
+fn s3_output(bucket: &str, format: &str) -> String {
+    let (access, secret) = common::s3_credentials();
+    format!(
+        r#"
+[[pipeline.outputs]]
+kind = "s3"
+bucket = "{bucket}"
+endpoint = "{}"
+access_key_id = "{access}"
+secret_access_key = "{secret}"
+create_bucket = true
+format = "{format}"
+"#,
+        common::s3_endpoint()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_event_types_reach_parquet_s3_and_postgres_exactly_once() {
+    let registry = registry_with_types().await;
+    let topic = common::unique("events.mixed");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-out"));
+    let bucket = common::unique("sink").replace('.', "-").to_lowercase();
+
+    produce_events(&registry, &topic, "billing.member_active", 3000, 3, "bill", 100);
+    produce_events(&registry, &topic, "client.api_call", 2000, 2, "api", 200);
+    // A producer retry: the first 300 billing events again, same streams and offsets.
+    produce_events(&registry, &topic, "billing.member_active", 300, 3, "bill", 100);
+
+    let config = format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = 1500, max_age_ms = 1000 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{}"
+format = "parquet"
+
+[[pipeline.outputs]]
+kind = "postgres"
+{}"#,
+        out_dir.display(),
+        s3_output(&bucket, "avro")
+    );
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    let pool = PgPool::connect(&registry.database_url).await.expect("connect");
+
+    let mut expected = generated("billing.member_active", 3000, 3, "bill", 100);
+    expected.extend(generated("client.api_call", 2000, 2, "api", 200));
+    eventually(120, "5000 events in the warehouse", async || {
+        warehouse_uids(&pool, "billing.member_active").await.len()
+            + warehouse_uids(&pool, "client.api_call").await.len()
+            >= 5000
+    })
+    .await;
+    assert_eq!(worker.metric("murron_sink_duplicates_total").await, 300.0);
+    worker.stop();
+
+    assert_exactly("local parquet", &parquet_uids(&out_dir), &expected);
+    let mut wh = warehouse_uids(&pool, "billing.member_active").await;
+    wh.extend(warehouse_uids(&pool, "client.api_call").await);
+    assert_exactly("warehouse", &wh, &expected);
+
+    // The Avro files in S3, read back with arrow-avro's OCF reader.
+    let store = sink_worker::sink::object_store::ObjectStore::open(&common::s3_store(&bucket))
+        .await
+        .expect("open bucket");
+    let mut s3_uids = Vec::new();
+    for obj in store.list("events/").await.expect("list") {
+        assert!(obj.key.ends_with(".avro"), "{}", obj.key);
+        let body = store.get(&obj.key).await.expect("get");
+        let event_type = obj.key.split('/').nth(1).expect("type segment").to_owned();
+        let reader = arrow_avro::reader::ReaderBuilder::new()
+            .build(std::io::Cursor::new(body))
+            .expect("avro container");
+        for batch in reader {
+            s3_uids.extend(uids_of(&event_type, &batch.expect("avro batch")));
+        }
+    }
+    assert_exactly("s3 avro", &s3_uids, &expected);
+
+    // Nothing is left in staging once the worker stopped cleanly.
+    let staged: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
+        .fetch_one(&pool)
+        .await
+        .expect("manifest");
+    assert_eq!(staged, 0);
+}
+
+/// Produces raw record values to `topic`, keyed like real producers.
+async fn produce(topic: &str, values: &[Vec<u8>]) {
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", common::kafka_brokers())
+        .create()
+        .expect("producer");
+    for v in values {
+        producer
+            .send(
+                FutureRecord::to(topic).key("test:1").payload(v),
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("produce");
+    }
+}
+
+/// A signed envelope of `event_type` whose payload is `datum` under schema `schema_id`.
+fn envelope(
+    event_type: &str,
+    offset: i64,
+    schema_id: u32,
+    datum: &[u8],
+    key: (&str, &str),
+    tags: &[(&str, &str)],
+) -> Vec<u8> {
+    let mut message = vec![0u8];
+    message.extend_from_slice(&schema_id.to_be_bytes());
+    message.extend_from_slice(datum);
+    let ring = sink_worker::envelope::KeyRing::new([(key.0.to_owned(), key.1.as_bytes().to_vec())]);
+    let mut out = Vec::new();
+    sink_worker::envelope::NewEnvelope {
+        timestamp: 1_764_115_200_000_000 + offset,
+        host: "test",
+        event_type,
+        offset,
+        pid: 1,
+        message: &message,
+        tags,
+    }
+    .encode_signed(1, &ring, &mut out)
+    .expect("sign");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let registry = Registry::start().await;
+    let ping = registry
+        .register(
+            "test.ping",
+            r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#,
+        )
+        .await
+        .1["id"]
+        .as_u64()
+        .expect("id") as u32;
+    let pong = registry
+        .register(
+            "test.pong",
+            r#"{"type":"record","name":"Pong","fields":[{"name":"s","type":"string"}]}"#,
+        )
+        .await
+        .1["id"]
+        .as_u64()
+        .expect("id") as u32;
+    let topic = common::unique("events.dlq");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-dlq"));
+    let good_key = ("default", "s3cret");
+
+    let mut values = Vec::new();
+    let mut expected_reasons = BTreeMap::new();
+    for i in 0..100i64 {
+        // The zig-zag varint of a small n is the single byte 2n.
+        values.push(envelope("test.ping", i, ping, &[((i % 60) * 2) as u8], good_key, &[]));
+        let bad: Option<(&str, Vec<u8>)> = match i {
+            10 => Some(("bad_magic", b"garbage bytes".to_vec())),
+            20 => Some(("truncated", vec![0, 0, 0])),
+            30 => Some((
+                "bad_signature",
+                envelope("test.ping", 1000, ping, &[2], ("default", "not-the-key"), &[]),
+            )),
+            40 => Some((
+                "unknown_key",
+                envelope(
+                    "test.ping",
+                    1001,
+                    ping,
+                    &[2],
+                    ("retired", "x"),
+                    &[("murron.key", "retired")],
+                ),
+            )),
+            50 => Some((
+                "unknown_schema",
+                envelope("test.ping", 1002, 999_999, &[2], good_key, &[]),
+            )),
+            60 => Some((
+                "wrong_type",
+                envelope("test.ping", 1003, pong, &[2, b'a'], good_key, &[]),
+            )),
+            70 => Some(("invalid_payload", envelope("test.ping", 1004, ping, &[], good_key, &[]))),
+            80 => Some((
+                "invalid_payload",
+                envelope("test.ping", 1005, ping, &[2, 2], good_key, &[]),
+            )),
+            _ => None,
+        };
+        if let Some((reason, v)) = bad {
+            values.push(v);
+            *expected_reasons.entry(reason.to_owned()).or_insert(0u32) += 1;
+        }
+    }
+    let kafka = sink_worker::config::KafkaConfig {
+        brokers: common::kafka_brokers(),
+        ..Default::default()
+    };
+    sink_worker::kafka::ensure_topic(&kafka, &topic, 2)
+        .await
+        .expect("create topic");
+    produce(&topic, &values).await;
+
+    let config = format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_age_ms = 500 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{}"
+format = "jsonl"
+"#,
+        out_dir.display()
+    );
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    let count_lines = |dir: &Path| -> usize {
+        files(dir, "jsonl")
+            .iter()
+            .map(|p| std::fs::read_to_string(p).expect("read").lines().count())
+            .sum()
+    };
+    eventually(60, "100 good events and 8 dead letters", async || {
+        count_lines(&out_dir.join("events")) >= 100 && count_lines(&out_dir.join("dlq")) >= 8
+    })
+    .await;
+    assert_eq!(worker.metric("murron_sink_invalid_total").await, 8.0);
+    worker.stop();
+
+    let good: Vec<serde_json::Value> = files(&out_dir.join("events"), "jsonl")
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("read")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json line"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let offsets: BTreeSet<i64> = good
+        .iter()
+        .map(|v| v["_murron_offset"].as_i64().expect("offset"))
+        .collect();
+    assert_eq!(good.len(), 100);
+    assert_eq!(offsets, (0..100).collect());
+    assert_eq!(good[1]["n"].as_i64(), Some(1), "{}", good[1]);
+
+    let mut reasons = BTreeMap::new();
+    for p in files(&out_dir.join("dlq"), "jsonl") {
+        for line in std::fs::read_to_string(&p).expect("read").lines() {
+            let v: serde_json::Value = serde_json::from_str(line).expect("dead letter json");
+            assert_eq!(v["topic"], topic.as_str());
+            assert!(
+                v["offset"].as_i64().is_some() && v["value_base64"].as_str().is_some(),
+                "{v}"
+            );
+            *reasons
+                .entry(v["reason"].as_str().expect("reason").to_owned())
+                .or_insert(0u32) += 1;
+        }
+    }
+    assert_eq!(reasons, expected_reasons);
+}
