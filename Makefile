@@ -12,7 +12,7 @@ help:
 	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
 
-demo: up build
+demo: up build venv
 	bash deploy/local/demo.sh
 
 test: up lint build venv

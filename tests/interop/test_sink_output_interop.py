@@ -38,7 +38,10 @@ def produce_api_calls(registry_url: str, topic: str) -> None:
     envelope_text = (ROOT / "schemas/murron/Envelope.avsc").read_text()
     envelope_id = sr.register_schema("murron.Envelope", Schema(envelope_text, "AVRO"))
     envelope_schema = fastavro.parse_schema(json.loads(envelope_text))
-    serializer = AvroSerializer(sr, (ROOT / "schemas/client/api_call.avsc").read_text())
+    # The payload schema lives under the subject named by the event type (docs/PROTOCOL.md), not under
+    # Confluent's default "{topic}-value".
+    serializer = AvroSerializer(sr, (ROOT / "schemas/client/api_call.avsc").read_text(),
+                                conf={"subject.name.strategy": lambda ctx, record_name: "client.api_call"})
     producer = Producer({"bootstrap.servers": KAFKA})
     for offset in range(EVENTS):
         event = {"request_id": str(uuid.uuid4()), "workspace_id": f"w{offset % 7}", "user_id": f"u{offset}",
@@ -80,7 +83,7 @@ kind = "postgres"
     admin = free_port()
     env = dict(os.environ, SINK_WORKER_REGISTRY__URL=registry_url, SINK_WORKER_KAFKA__BROKERS=KAFKA,
                SINK_WORKER_STATE__URL=state_url, SINK_WORKER_ADMIN__LISTEN=f"127.0.0.1:{admin}",
-               SINK_WORKER_KEYS__PY=KEY.decode(), RUST_LOG="warn")
+               SINK_WORKER_KEYS__PY=KEY.decode(), RUST_LOG=os.environ.get("SINK_LOG", "warn"))
     proc = subprocess.Popen([binary("sink-worker"), "--config", str(config), "run"], env=env)
     try:
         deadline = time.time() + 90
