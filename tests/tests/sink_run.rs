@@ -467,3 +467,158 @@ format = "jsonl"
     }
     assert_eq!(reasons, expected_reasons);
 }
+
+fn jsonl_rows(dir: &Path) -> Vec<serde_json::Value> {
+    files(dir, "jsonl")
+        .iter()
+        .flat_map(|p| {
+            std::fs::read_to_string(p)
+                .expect("read")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("json line"))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filter_keeps_listed_types_sampling_keeps_the_hashed_one_in_n_and_the_rate_is_capped() {
+    let registry = registry_with_types().await;
+    let topic = common::unique("events.filtered");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-filter"));
+    produce_events(&registry, &topic, "billing.member_active", 2000, 2, "bill", 100);
+    produce_events(&registry, &topic, "client.api_call", 1000, 2, "api", 200);
+
+    let config = format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+filter_type = ["billing.member_active"]
+sample_rate = 4
+rate_limit_per_second = 1000
+flush = {{ max_age_ms = 500 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{}"
+format = "jsonl"
+"#,
+        out_dir.display()
+    );
+    let started = Instant::now();
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    let expected: Vec<Uid> = generated("billing.member_active", 2000, 2, "bill", 100)
+        .into_iter()
+        .filter(|(t, h, p, o)| sink_worker::pipeline::sample_keeps(t, h, *p, *o, 4))
+        .collect();
+    eventually(60, "every record consumed", async || {
+        worker.metric("murron_sink_consumed_total").await >= 3000.0 && jsonl_rows(&out_dir).len() >= expected.len()
+    })
+    .await;
+    let elapsed = started.elapsed();
+    assert_eq!(worker.metric("murron_sink_skipped_total").await, 1000.0);
+    assert_eq!(
+        worker.metric("murron_sink_sampled_out_total").await,
+        (2000 - expected.len()) as f64
+    );
+    worker.stop();
+    // 3000 records at 1000/s with bursts of a tenth of a second cannot take less than about 2.9 s.
+    assert!(
+        elapsed >= Duration::from_millis(2800),
+        "rate limit not applied: {elapsed:?}"
+    );
+
+    let got: Vec<Uid> = jsonl_rows(&out_dir)
+        .iter()
+        .map(|v| {
+            (
+                "billing.member_active".to_owned(),
+                v["_murron_host"].as_str().expect("host").to_owned(),
+                v["_murron_pid"].as_i64().expect("pid") as i32,
+                v["_murron_offset"].as_i64().expect("offset"),
+            )
+        })
+        .collect();
+    assert_exactly("sampled output", &got, &expected);
+    assert!(files(&out_dir.join("events/client.api_call"), "jsonl").is_empty());
+
+    // Sampled-out events still count as received: the streams have no gaps.
+    let pool = PgPool::connect(&registry.database_url).await.expect("connect");
+    let received: Vec<String> = sqlx::query_scalar(
+        "SELECT received::text FROM sink_streams WHERE pipeline = $1 AND event_type = 'billing.member_active' ORDER BY host",
+    )
+    .bind(&topic)
+    .fetch_all(&pool)
+    .await
+    .expect("streams");
+    assert_eq!(received, ["{[0,1000)}", "{[0,1000)}"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_new_schema_version_starts_new_files_and_adds_a_warehouse_column() {
+    let registry = registry_with_types().await;
+    let topic = common::unique("events.evolve");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-evolve"));
+    produce_events(&registry, &topic, "billing.member_active", 500, 1, "v1", 100);
+    let mut v2: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::workspace_path("schemas/billing/member_active.avsc")).expect("schema"),
+    )
+    .expect("json");
+    v2["fields"]
+        .as_array_mut()
+        .expect("fields")
+        .push(serde_json::json!({"name": "referrer", "type": ["null", "string"], "default": null}));
+    let (status, body) = registry.register("billing.member_active", &v2.to_string()).await;
+    assert_eq!(status, 200, "{body}");
+    let v2_id = body["id"].as_i64().expect("id");
+    produce_events(&registry, &topic, "billing.member_active", 500, 1, "v2", 200);
+
+    let config = format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_age_ms = 500 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{}"
+
+[[pipeline.outputs]]
+kind = "postgres"
+schema = "evolve_{}"
+"#,
+        out_dir.display(),
+        v2_id
+    );
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    let pool = PgPool::connect(&registry.database_url).await.expect("connect");
+    let table = format!("evolve_{v2_id}.billing_member_active");
+    eventually(60, "1000 rows", async || {
+        sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&pool)
+            .await
+            .is_ok_and(|n| n == 1000)
+    })
+    .await;
+    worker.stop();
+
+    // Each schema id has its own files, named by it.
+    let parquet = files(&out_dir, "parquet");
+    let v2_files = parquet
+        .iter()
+        .filter(|p| p.to_string_lossy().ends_with(&format!("-{v2_id}.parquet")))
+        .count();
+    assert!(v2_files >= 1 && v2_files < parquet.len(), "{parquet:?}");
+    assert_eq!(parquet_uids(&out_dir).len(), 1000);
+    // Old rows read NULL in the new column; the new rows came with the v2 schema id.
+    let (v1_null, v2_rows): (i64, i64) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT count(*) FILTER (WHERE _murron_host LIKE 'v1-%' AND referrer IS NULL), \
+                count(*) FILTER (WHERE _murron_host LIKE 'v2-%' AND _schema_id = {v2_id}) FROM {table}"
+    )))
+    .fetch_one(&pool)
+    .await
+    .expect("evolved table");
+    assert_eq!((v1_null, v2_rows), (500, 500));
+}

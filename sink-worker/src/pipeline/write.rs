@@ -215,7 +215,7 @@ impl Writer {
                 written.duplicates += 1;
                 continue;
             }
-            if !sampled_in(env, self.sample_rate) {
+            if !super::sample_keeps(env.event_type, env.host, env.pid, env.offset, self.sample_rate) {
                 written.sampled_out += 1;
                 continue;
             }
@@ -452,31 +452,6 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// The deterministic sampling decision: keep 1 in `rate` by a hash of the stream and offset, so a
-/// replay or a backfill of the same events keeps the same ones. FNV-1a, then a 64-bit finalizer.
-pub fn sampled_in(env: &envelope::Envelope<'_>, rate: u32) -> bool {
-    if rate <= 1 {
-        return true;
-    }
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    feed(env.event_type.as_bytes());
-    feed(&[0]);
-    feed(env.host.as_bytes());
-    feed(&[0]);
-    feed(&env.pid.to_le_bytes());
-    feed(&env.offset.to_le_bytes());
-    h ^= h >> 33;
-    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    h ^= h >> 33;
-    h.is_multiple_of(u64::from(rate))
 }
 
 #[cfg(test)]
