@@ -78,6 +78,7 @@ pub struct FileRecord {
     pub store: String,
     pub staging_key: String,
     pub final_key: String,
+    pub events: i64,
 }
 
 /// A file to record in the manifest.
@@ -116,8 +117,8 @@ impl State {
 
     /// Files committed but not yet published (a worker stopped between commit and promotion).
     pub async fn unpublished(&self) -> Result<Vec<FileRecord>, StateError> {
-        let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
-            "SELECT id, store, staging_key, final_key FROM sink_files \
+        let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
+            "SELECT id, store, staging_key, final_key, events FROM sink_files \
              WHERE pipeline = $1 AND published_at IS NULL ORDER BY id",
         )
         .bind(&self.pipeline)
@@ -125,11 +126,12 @@ impl State {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, store, staging_key, final_key)| FileRecord {
+            .map(|(id, store, staging_key, final_key, events)| FileRecord {
                 id,
                 store,
                 staging_key,
                 final_key,
+                events,
             })
             .collect())
     }

@@ -55,6 +55,10 @@ create_bucket = true
 
 [[pipeline.outputs]]
 kind = "postgres"
+
+[[pipeline.outputs]]
+kind = "kafka"
+topic = "{topic}.routed"
 "#,
         common::s3_endpoint()
     )
@@ -142,6 +146,9 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     sink_worker::kafka::ensure_topic(&kafka, &topic, 8)
         .await
         .expect("topic");
+    sink_worker::kafka::ensure_topic(&kafka, &format!("{topic}.routed"), 4)
+        .await
+        .expect("routed topic");
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
     eprintln!("kill schedule seed: {seed}");
     let mut rng = Rng(seed);
@@ -220,4 +227,9 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     let in_s3: Vec<Uid> = s3_parquet(&bucket).await.into_iter().collect();
     let expected_s3: BTreeSet<Uid> = expected.clone();
     assert_exactly("s3 parquet", &in_s3, &expected_s3);
+    let routed: Vec<Uid> = common::routed_uids(&format!("{topic}.routed"), expected.len(), 120)
+        .into_iter()
+        .map(|(_, h, p, o)| (h, p, o))
+        .collect();
+    assert_exactly("routed topic", &routed, &expected);
 }

@@ -232,10 +232,21 @@ format = "parquet"
 
 [[pipeline.outputs]]
 kind = "postgres"
+
+[[pipeline.outputs]]
+kind = "kafka"
+topic = "{topic}.routed"
 {}"#,
         out_dir.display(),
         s3_output(&bucket, "avro")
     );
+    let kafka = sink_worker::config::KafkaConfig {
+        brokers: common::kafka_brokers(),
+        ..Default::default()
+    };
+    sink_worker::kafka::ensure_topic(&kafka, &format!("{topic}.routed"), 3)
+        .await
+        .expect("routed topic");
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
 
@@ -272,6 +283,8 @@ kind = "postgres"
         }
     }
     assert_exactly("s3 avro", &s3_uids, &expected);
+    let routed = common::routed_uids(&format!("{topic}.routed"), expected.len(), 60);
+    assert_exactly("routed topic", &routed, &expected);
 
     // Nothing is left in staging once the worker stopped cleanly.
     let staged: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
@@ -621,4 +634,39 @@ schema = "evolve_{}"
     .await
     .expect("evolved table");
     assert_eq!((v1_null, v2_rows), (500, 500));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_output_topic_stops_the_worker_at_start_with_a_clear_error() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let registry = Registry::start().await;
+    let topic = common::unique("events.nowhere");
+    let dir = std::env::temp_dir().join(common::unique("murron-sink-missing"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("sink.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[pipeline]\nname = \"{topic}\"\ninput = {{ topics = [\"{topic}\"] }}\n\
+             [[pipeline.outputs]]\nkind = \"kafka\"\ntopic = \"{topic}.does-not-exist\"\n\
+             [[pipeline.outputs]]\nkind = \"local\"\npath = \"{}\"\n",
+            dir.display()
+        ),
+    )
+    .expect("config");
+    let out = std::process::Command::new(common::binary("sink-worker"))
+        .args(["--config", path.to_str().expect("utf-8"), "run"])
+        .env("SINK_WORKER_REGISTRY__URL", &registry.url)
+        .env("SINK_WORKER_KAFKA__BROKERS", common::kafka_brokers())
+        .env("SINK_WORKER_STATE__URL", &registry.database_url)
+        .env(
+            "SINK_WORKER_ADMIN__LISTEN",
+            format!("127.0.0.1:{}", common::free_port()),
+        )
+        .env("SINK_WORKER_KEYS__DEFAULT", "k")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("does-not-exist\" does not exist"), "{stderr}");
 }

@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sink::kafka_topic::KafkaTopicConfig;
 use crate::sink::object_store::{LocalConfig, S3Config, StoreConfig};
 use crate::sink::warehouse::WarehouseConfig;
 
@@ -100,6 +101,8 @@ pub enum Output {
     S3(FileOutput<S3Config>),
     /// The PostgreSQL warehouse: a typed table per event type, in the state database.
     Postgres(WarehouseConfig),
+    /// Another Kafka topic, on the input's cluster: the events unchanged.
+    Kafka(KafkaTopicConfig),
 }
 
 /// Files written to a store under `{prefix}/{type}/dt=YYYY-MM-DD/hr=HH/`.
@@ -153,7 +156,7 @@ impl Output {
                 }
                 Some(StoreConfig::S3(s3))
             }
-            Output::Postgres(_) => None,
+            Output::Postgres(_) | Output::Kafka(_) => None,
         }
     }
 }
@@ -255,7 +258,7 @@ impl Pipeline {
             let unknown = match output {
                 Output::Local(f) => f.unknown.keys().collect::<Vec<_>>(),
                 Output::S3(f) => f.unknown.keys().collect(),
-                Output::Postgres(_) => Vec::new(),
+                Output::Postgres(_) | Output::Kafka(_) => Vec::new(),
             };
             if !unknown.is_empty() {
                 return Err(("pipeline.outputs", format!("unknown key(s) {unknown:?}")));
@@ -336,6 +339,11 @@ pub fn s3(config: S3Config) -> Output {
     })
 }
 
+/// Routes the events, unchanged, to another topic.
+pub fn kafka_topic(topic: impl Into<String>) -> Output {
+    Output::Kafka(KafkaTopicConfig { topic: topic.into() })
+}
+
 /// The PostgreSQL warehouse with default settings.
 pub fn postgres() -> Output {
     Output::Postgres(WarehouseConfig::default())
@@ -347,7 +355,7 @@ impl Output {
         match &mut self {
             Output::Local(f) => f.prefix = prefix.into(),
             Output::S3(f) => f.prefix = prefix.into(),
-            Output::Postgres(_) => {}
+            Output::Postgres(_) | Output::Kafka(_) => {}
         }
         self
     }
@@ -357,7 +365,7 @@ impl Output {
         match &mut self {
             Output::Local(f) => f.format = format,
             Output::S3(f) => f.format = format,
-            Output::Postgres(_) => {}
+            Output::Postgres(_) | Output::Kafka(_) => {}
         }
         self
     }

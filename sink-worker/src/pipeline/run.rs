@@ -71,6 +71,9 @@ struct Runner {
     batch: Batch,
     readiness: Readiness,
     limiter: Option<RateLimiter>,
+    /// Set by a rebalance: publish what a previous owner committed before reading further, so
+    /// Kafka-output blobs are published in commit order.
+    publish_due: bool,
 }
 
 /// Runs the pipeline until `shutdown` resolves; then writes what is buffered and leaves the group.
@@ -91,8 +94,20 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
 
     let pool = retry_forever("opening the state database", || state::connect(&config.state)).await;
     let state = State::new(pool, &pipeline.name);
-    let writer = retry_forever("opening the outputs", || Writer::open(&pipeline, state.clone())).await;
-    retry_forever("publishing committed files", || writer.recover()).await;
+    let mut attempt = 0u32;
+    let writer = loop {
+        match Writer::open(&pipeline, &config.kafka, state.clone()).await {
+            Ok(w) => break w,
+            // A misconfigured output (missing bucket or topic) will not fix itself.
+            Err(e) if !e.is_retryable() => return Err(e.into()),
+            Err(e) => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "opening the outputs failed; retrying");
+                tokio::time::sleep(backoff_delay(attempt)).await;
+            }
+        }
+    };
+    retry_forever("publishing committed files", || writer.publish()).await;
     let registry = RegistryClient::new(&config.registry).map_err(|e| RunError::Config(e.to_string()))?;
 
     let context = SourceContext::default();
@@ -117,6 +132,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         batch: Batch::default(),
         readiness,
         limiter,
+        publish_due: false,
     };
     runner.run(shutdown).await
 }
@@ -157,6 +173,7 @@ impl Runner {
 
     fn apply_assignment_changes(&mut self) {
         for change in self.context.drain() {
+            self.publish_due = true;
             let (Assignment::Assigned(parts) | Assignment::Revoked(parts)) = &change;
             for (topic, partition) in parts {
                 let key = (self.topic(topic), *partition);
@@ -186,6 +203,9 @@ impl Runner {
     }
 
     async fn process(&mut self, msg: &rdkafka::message::OwnedMessage) {
+        if self.publish_due {
+            self.publish().await;
+        }
         if let Some(l) = &mut self.limiter {
             l.acquire().await;
         }
@@ -338,10 +358,11 @@ impl Runner {
                         }
                         let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(seg.end));
                     }
+                    self.batch = Batch::default();
+                    self.publish().await;
                     if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
                         tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
                     }
-                    self.batch = Batch::default();
                 }
                 Err(WriteError::Lost(lost)) => {
                     for key in lost {
@@ -365,6 +386,30 @@ impl Runner {
         }
         self.batch = Batch::default();
         Ok(())
+    }
+}
+
+impl Runner {
+    /// Publishes committed files and blobs, retrying until it succeeds: the batch is durable already,
+    /// and the next batch must not be published before it.
+    async fn publish(&mut self) {
+        let mut attempt = 0u32;
+        loop {
+            match self.writer.publish().await {
+                Ok(_) => {
+                    self.publish_due = false;
+                    self.readiness.set(true);
+                    return;
+                }
+                Err(e) => {
+                    self.readiness.set(false);
+                    attempt += 1;
+                    metrics::counter!("murron_sink_retries_total", "op" => "publish").increment(1);
+                    tracing::warn!(attempt, error = %e, "publishing committed output failed; retrying");
+                    tokio::time::sleep(backoff_delay(attempt)).await;
+                }
+            }
+        }
     }
 }
 

@@ -19,8 +19,10 @@ use super::batch::{Batch, DeadEvent, PartitionKey};
 use super::convert::{self, ConvertError, Format, RowMeta};
 use super::schemas::PayloadSchema;
 use super::{Output, Pipeline};
+use crate::config::KafkaConfig;
 use crate::envelope;
 use crate::reliability::OffsetRanges;
+use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
 use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::sink::warehouse::{Warehouse, WarehouseError};
 use crate::state::{NewFile, State, StateError, StreamKey};
@@ -34,6 +36,8 @@ pub enum WriteError {
     Store(#[from] StoreError),
     #[error("warehouse: {0}")]
     Warehouse(#[from] WarehouseError),
+    #[error("kafka output: {0}")]
+    Route(#[from] RouteError),
     /// Another worker moved these partitions' commit points: drop them from the batch.
     #[error("partitions taken over by another worker: {0:?}")]
     Lost(Vec<PartitionKey>),
@@ -48,6 +52,7 @@ impl WriteError {
             WriteError::State(_) => true,
             WriteError::Store(e) => e.is_retryable(),
             WriteError::Warehouse(e) => e.is_retryable(),
+            WriteError::Route(e) => e.is_retryable(),
             WriteError::Lost(_) | WriteError::Fatal(_) => false,
         }
     }
@@ -70,6 +75,7 @@ enum Sink {
         format: Format,
     },
     Warehouse(Warehouse),
+    Topic(TopicRoute),
 }
 
 /// Writes batches of one pipeline.
@@ -81,6 +87,8 @@ pub struct Writer {
     dead_letter: (ObjectStore, String),
     /// Stores by name, to finish promotions recorded in the manifest.
     stores: HashMap<String, ObjectStore>,
+    /// Kafka outputs by name; their blobs are staged in the dead-letter store.
+    routes: HashMap<String, TopicRoute>,
     instance: String,
     sequence: u64,
 }
@@ -95,15 +103,26 @@ impl std::fmt::Debug for Writer {
 
 impl Writer {
     /// Opens every output's store.
-    pub async fn open(pipeline: &Pipeline, state: State) -> Result<Self, WriteError> {
+    pub async fn open(pipeline: &Pipeline, kafka: &KafkaConfig, state: State) -> Result<Self, WriteError> {
         let mut sinks = Vec::new();
         let mut stores = HashMap::new();
+        let mut routes = HashMap::new();
         for output in &pipeline.outputs {
             let (prefix, format) = match output {
                 Output::Local(f) => (f.prefix.clone(), f.format),
                 Output::S3(f) => (f.prefix.clone(), f.format),
                 Output::Postgres(config) => {
                     sinks.push(Sink::Warehouse(Warehouse::new(config.clone())));
+                    continue;
+                }
+                Output::Kafka(config) => {
+                    let route = TopicRoute::new(kafka, config, &pipeline.name, &pipeline.group());
+                    let probe = route.clone();
+                    tokio::task::spawn_blocking(move || probe.check())
+                        .await
+                        .map_err(|e| WriteError::Fatal(format!("topic check panicked: {e}")))??;
+                    routes.insert(route.describe(), route.clone());
+                    sinks.push(Sink::Topic(route));
                     continue;
                 }
             };
@@ -126,28 +145,46 @@ impl Writer {
             sinks,
             dead_letter: (dl_store, dl.prefix.trim_end_matches('/').to_owned()),
             stores,
+            routes,
             instance: hex::encode(rand),
             sequence: 0,
         })
     }
 
-    /// Publishes files a previous run committed but did not promote.
-    pub async fn recover(&self) -> Result<u64, WriteError> {
+    /// Publishes every committed but unpublished file and Kafka blob of the pipeline, oldest first:
+    /// this batch's, and any a stopped worker left behind. Idempotent, so several workers may run it.
+    pub async fn publish(&self) -> Result<u64, WriteError> {
         let pending = self.state.unpublished().await?;
-        let mut done = Vec::new();
+        let mut done = 0;
         for f in &pending {
-            let Some(store) = self.stores.get(&f.store) else {
-                tracing::warn!(store = %f.store, key = %f.final_key, "committed file belongs to a store this pipeline no longer has; left unpublished");
+            if let Some(store) = self.stores.get(&f.store) {
+                store.promote(&f.staging_key, &f.final_key).await?;
+            } else if let Some(route) = self.routes.get(&f.store) {
+                let staging = &self.dead_letter.0;
+                let blob = match staging.get(&f.staging_key).await {
+                    Ok(b) => b,
+                    // Deleted after a publish whose mark did not reach the database.
+                    Err(StoreError::NotFound { .. }) => Vec::new(),
+                    Err(e) => return Err(e.into()),
+                };
+                let sources = kafka_topic::parse_sources(&f.final_key)?;
+                let (route, id) = (route.clone(), f.id);
+                let produced = tokio::task::spawn_blocking(move || route.publish(id, &blob, &sources))
+                    .await
+                    .map_err(|e| WriteError::Fatal(format!("kafka publisher panicked: {e}")))??;
+                if produced {
+                    metrics::counter!("murron_sink_written_events_total", "output" => f.store.clone())
+                        .increment(f.events.max(0) as u64);
+                }
+                staging.delete(&f.staging_key).await?;
+            } else {
+                tracing::warn!(store = %f.store, key = %f.final_key, "committed output this pipeline no longer has; left unpublished");
                 continue;
-            };
-            store.promote(&f.staging_key, &f.final_key).await?;
-            done.push(f.id);
+            }
+            self.state.mark_published(&[f.id]).await?;
+            done += 1;
         }
-        self.state.mark_published(&done).await?;
-        if !done.is_empty() {
-            tracing::info!(files = done.len(), "published files committed by an earlier run");
-        }
-        Ok(done.len() as u64)
+        Ok(done)
     }
 
     /// A name unique to this batch that sorts by time.
@@ -179,7 +216,7 @@ impl Writer {
         }
 
         // Decode the envelopes again (zero-copy) and find each stream's already received offsets.
-        let mut rows: Vec<(&PartitionKey, i64, u32, envelope::Envelope<'_>)> = Vec::new();
+        let mut rows: Vec<(&PartitionKey, i64, u32, envelope::Envelope<'_>, &[u8])> = Vec::new();
         let mut dead: Vec<(&PartitionKey, &DeadEvent)> = Vec::new();
         let mut unconvertible: Vec<(&PartitionKey, i64, &[u8], String)> = Vec::new();
         for (key, seg) in &batch.segments {
@@ -190,13 +227,13 @@ impl Writer {
                         key.0, key.1, e.kafka_offset
                     ))
                 })?;
-                rows.push((key, e.kafka_offset, e.schema_id, env));
+                rows.push((key, e.kafka_offset, e.schema_id, env, &e.value));
             }
             dead.extend(seg.dead.iter().map(|d| (key, d)));
         }
         let mut stream_keys: Vec<StreamKey> = rows
             .iter()
-            .map(|(_, _, _, e)| (e.event_type.to_owned(), e.host.to_owned(), e.pid))
+            .map(|(_, _, _, e, _)| (e.event_type.to_owned(), e.host.to_owned(), e.pid))
             .collect();
         stream_keys.sort();
         stream_keys.dedup();
@@ -206,7 +243,7 @@ impl Writer {
         let mut fresh: HashMap<StreamKey, (OffsetRanges, i64)> = HashMap::new();
         // (type, schema id, hour) -> rows, in Kafka order.
         let mut groups: BTreeMap<(&str, u32, i64), Vec<usize>> = BTreeMap::new();
-        for (i, (_, _, schema_id, env)) in rows.iter().enumerate() {
+        for (i, (_, _, schema_id, env, _)) in rows.iter().enumerate() {
             let key: StreamKey = (env.event_type.to_owned(), env.host.to_owned(), env.pid);
             let seen_before = received.get(&key).is_some_and(|r| r.contains(env.offset));
             let entry = fresh.entry(key).or_default();
@@ -234,7 +271,7 @@ impl Writer {
             let metas: Vec<RowMeta<'_>> = idx
                 .iter()
                 .map(|&i| {
-                    let (key, kafka_offset, _, env) = &rows[i];
+                    let (key, kafka_offset, _, env, _) = &rows[i];
                     RowMeta {
                         envelope: *env,
                         datum: envelope::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
@@ -246,19 +283,14 @@ impl Writer {
                 .collect();
             let rb = tokio::task::block_in_place(|| convert::to_record_batch(*schema_id, &schema.text, &metas));
             match rb {
-                Ok(rb) => converted.push((*event_type, *schema_id, *hour, rb)),
+                Ok(rb) => converted.push((*event_type, *schema_id, *hour, rb, idx)),
                 Err(e) => {
                     // Valid Avro that cannot become Arrow (an unsupported construct): dead letters,
                     // so one schema cannot stop the pipeline.
                     tracing::warn!(schema_id, error = %e, "events cannot be converted; dead-lettering them");
                     for &i in idx {
-                        let (key, kafka_offset, _, _) = &rows[i];
-                        let value = batch
-                            .segments
-                            .get(*key)
-                            .and_then(|s| s.valid.iter().find(|v| v.kafka_offset == *kafka_offset))
-                            .map_or(&[][..], |v| &v.value[..]);
-                        unconvertible.push((*key, *kafka_offset, value, e.to_string()));
+                        let (key, kafka_offset, _, _, value) = &rows[i];
+                        unconvertible.push((*key, *kafka_offset, *value, e.to_string()));
                     }
                 }
             }
@@ -269,7 +301,7 @@ impl Writer {
         for sink in &self.sinks {
             match sink {
                 Sink::Files { store, prefix, format } => {
-                    for (event_type, schema_id, hour, rb) in &converted {
+                    for (event_type, schema_id, hour, rb, _) in &converted {
                         let body = tokio::task::block_in_place(|| convert::encode(*format, rb))
                             .map_err(|e: ConvertError| WriteError::Fatal(format!("encoding {event_type}: {e}")))?;
                         file_no += 1;
@@ -304,8 +336,42 @@ impl Writer {
                         ));
                     }
                 }
+                Sink::Topic(route) => {
+                    let mut blob = Vec::new();
+                    let mut events = 0i64;
+                    for (_, _, _, _, idx) in &converted {
+                        let idx: &Vec<usize> = idx;
+                        for &i in idx {
+                            let (_, _, _, env, value) = &rows[i];
+                            push_record_for(&mut blob, env, value);
+                            events += 1;
+                        }
+                    }
+                    if events > 0 {
+                        file_no += 1;
+                        let staging = format!("_murron/staging/{}/{batch_id}/{file_no}.kafka", self.pipeline);
+                        let ends: Vec<kafka_topic::SourceEnd> = batch
+                            .segments
+                            .iter()
+                            .map(|(k, seg)| (k.0.to_string(), k.1, seg.end))
+                            .collect();
+                        let (store, _) = &self.dead_letter;
+                        let bytes = blob.len() as i64;
+                        store.put(&staging, blob).await?;
+                        files.push((
+                            store.clone(),
+                            NewFile {
+                                store: route.describe(),
+                                staging_key: staging,
+                                final_key: kafka_topic::sources_text(&ends),
+                                events,
+                                bytes,
+                            },
+                        ));
+                    }
+                }
                 Sink::Warehouse(wh) => {
-                    for (event_type, _, _, rb) in &converted {
+                    for (event_type, _, _, rb, _) in &converted {
                         wh.ensure_table(commit.conn(), event_type, &rb.schema()).await?;
                         let n = wh.insert(commit.conn(), event_type, rb).await?;
                         metrics::counter!("murron_sink_written_events_total", "output" => "postgres").increment(n);
@@ -368,7 +434,7 @@ impl Writer {
             ));
         }
 
-        let new_files: Vec<NewFile> = files.iter().map(|(_, f)| f.clone()).collect();
+        let new_files: Vec<NewFile> = files.into_iter().map(|(_, f)| f).collect();
         let ids = commit.record_files(&new_files).await?;
         let updates: Vec<(StreamKey, OffsetRanges, i64)> = fresh.into_iter().map(|(k, (r, d))| (k, r, d)).collect();
         commit.add_received(&updates).await?;
@@ -377,16 +443,10 @@ impl Writer {
         }
         commit.commit().await?;
 
-        // Committed: from here on the batch is durable; promotion only makes it visible.
-        let mut published = Vec::new();
-        for ((store, f), id) in files.iter().zip(&ids) {
-            store.promote(&f.staging_key, &f.final_key).await?;
-            published.push(*id);
-        }
-        self.state.mark_published(&published).await?;
-
+        // Committed: the batch is durable. Publishing (Runner::publish) makes it visible.
+        let _ = ids;
         written.events = converted.iter().map(|c| c.3.num_rows() as u64).sum();
-        written.files = files.len() as u64;
+        written.files = new_files.len() as u64;
         metrics::histogram!("murron_sink_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("murron_sink_duplicates_total").increment(written.duplicates);
         metrics::counter!("murron_sink_sampled_out_total").increment(written.sampled_out);
@@ -452,6 +512,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A routed record: the original value under the stream's key, as producers write it.
+fn push_record_for(blob: &mut Vec<u8>, env: &envelope::Envelope<'_>, value: &[u8]) {
+    let key = format!("{}:{}", env.host, env.pid);
+    kafka_topic::push_record(blob, key.as_bytes(), value);
 }
 
 #[cfg(test)]

@@ -343,3 +343,42 @@ pub fn s3_store(bucket: &str) -> sink_worker::sink::object_store::StoreConfig {
     c.secret_access_key = secret;
     sink_worker::sink::object_store::StoreConfig::S3(c)
 }
+
+/// Reads `topic` from the start with `read_committed` until `expected` records arrived or `secs`
+/// passed, and returns each record's (type, host, pid, offset) decoded from its envelope.
+pub fn routed_uids(topic: &str, expected: usize, secs: u64) -> Vec<(String, String, i32, i64)> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", kafka_brokers())
+        .set("group.id", unique("routed-reader"))
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    // Read a little past `expected` so duplicates would show.
+    let mut quiet_until = None;
+    while Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(200)) {
+            Some(Ok(m)) => {
+                let value = m.payload().unwrap_or_default();
+                let (_, e) = sink_worker::envelope::decode(value).expect("routed record is an envelope");
+                assert_eq!(m.key(), Some(format!("{}:{}", e.host, e.pid).as_bytes()));
+                out.push((e.event_type.to_owned(), e.host.to_owned(), e.pid, e.offset));
+            }
+            Some(Err(e)) => panic!("reading {topic}: {e}"),
+            None => {}
+        }
+        if out.len() >= expected {
+            let until = *quiet_until.get_or_insert_with(|| Instant::now() + Duration::from_secs(2));
+            if Instant::now() >= until {
+                break;
+            }
+        }
+    }
+    out
+}
