@@ -670,3 +670,69 @@ async fn a_missing_output_topic_stops_the_worker_at_start_with_a_clear_error() {
     assert!(!out.status.success());
     assert!(stderr.contains("does-not-exist\" does not exist"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_row_the_warehouse_refuses_is_dead_lettered_and_the_rest_is_written() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let registry = Registry::start().await;
+    let id = registry
+        .register(
+            "test.text",
+            r#"{"type":"record","name":"Text","fields":[{"name":"s","type":"string"}]}"#,
+        )
+        .await
+        .1["id"]
+        .as_u64()
+        .expect("id") as u32;
+    let topic = common::unique("events.text");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-text"));
+    let key = ("default", "s3cret");
+    // PostgreSQL text cannot hold NUL, which Avro strings may contain: offset 7 carries one.
+    let values: Vec<Vec<u8>> = (0..20)
+        .map(|i| {
+            let s: &[u8] = if i == 7 { b"a\0b" } else { b"abc" };
+            envelope("test.text", i, id, &[&[6u8][..], s].concat(), key, &[])
+        })
+        .collect();
+    let kafka = sink_worker::config::KafkaConfig {
+        brokers: common::kafka_brokers(),
+        ..Default::default()
+    };
+    sink_worker::kafka::ensure_topic(&kafka, &topic, 1)
+        .await
+        .expect("topic");
+    produce(&topic, &values).await;
+    let config = format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_age_ms = 500 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{}"
+format = "jsonl"
+
+[[pipeline.outputs]]
+kind = "postgres"
+"#,
+        out_dir.display()
+    );
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    eventually(60, "20 rows in files and a dead letter", async || {
+        jsonl_rows(&out_dir.join("events")).len() >= 20 && !jsonl_rows(&out_dir.join("dlq")).is_empty()
+    })
+    .await;
+    worker.stop();
+    let pool = PgPool::connect(&registry.database_url).await.expect("connect");
+    let offsets: Vec<i64> = sqlx::query_scalar("SELECT _murron_offset FROM warehouse.test_text ORDER BY 1")
+        .fetch_all(&pool)
+        .await
+        .expect("rows");
+    assert_eq!(offsets, (0..20).filter(|o| *o != 7).collect::<Vec<_>>());
+    let dead = jsonl_rows(&out_dir.join("dlq"));
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["reason"], "unstorable");
+    assert_eq!(dead[0]["offset"], 7);
+}

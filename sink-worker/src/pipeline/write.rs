@@ -218,7 +218,8 @@ impl Writer {
         // Decode the envelopes again (zero-copy) and find each stream's already received offsets.
         let mut rows: Vec<(&PartitionKey, i64, u32, envelope::Envelope<'_>, &[u8])> = Vec::new();
         let mut dead: Vec<(&PartitionKey, &DeadEvent)> = Vec::new();
-        let mut unconvertible: Vec<(&PartitionKey, i64, &[u8], String)> = Vec::new();
+        // Valid events an output cannot take: (partition, offset, value, reason, detail).
+        let mut unconvertible: Vec<(&PartitionKey, i64, &[u8], &'static str, String)> = Vec::new();
         for (key, seg) in &batch.segments {
             for e in &seg.valid {
                 let (_, env) = envelope::decode(&e.value).map_err(|_| {
@@ -290,7 +291,7 @@ impl Writer {
                     tracing::warn!(schema_id, error = %e, "events cannot be converted; dead-lettering them");
                     for &i in idx {
                         let (key, kafka_offset, _, _, value) = &rows[i];
-                        unconvertible.push((*key, *kafka_offset, *value, e.to_string()));
+                        unconvertible.push((*key, *kafka_offset, *value, "unconvertible", e.to_string()));
                     }
                 }
             }
@@ -371,10 +372,14 @@ impl Writer {
                     }
                 }
                 Sink::Warehouse(wh) => {
-                    for (event_type, _, _, rb, _) in &converted {
+                    for (event_type, _, _, rb, idx) in &converted {
                         wh.ensure_table(commit.conn(), event_type, &rb.schema()).await?;
-                        let n = wh.insert(commit.conn(), event_type, rb).await?;
+                        let (n, refused) = insert_isolating(wh, commit.conn(), event_type, rb).await?;
                         metrics::counter!("murron_sink_written_events_total", "output" => "postgres").increment(n);
+                        for (row, detail) in refused {
+                            let (key, kafka_offset, _, _, value) = &rows[idx[row]];
+                            unconvertible.push((*key, *kafka_offset, *value, "unstorable", detail));
+                        }
                     }
                 }
             }
@@ -398,19 +403,9 @@ impl Writer {
                 now_us,
             );
         }
-        for (key, offset, value, detail) in &unconvertible {
-            metrics::counter!("murron_sink_invalid_total", "reason" => "unconvertible").increment(1);
-            push_dead_line(
-                &mut lines,
-                &key.0,
-                key.1,
-                *offset,
-                None,
-                "unconvertible",
-                detail,
-                value,
-                now_us,
-            );
+        for (key, offset, value, reason, detail) in &unconvertible {
+            metrics::counter!("murron_sink_invalid_total", "reason" => *reason).increment(1);
+            push_dead_line(&mut lines, &key.0, key.1, *offset, None, reason, detail, value, now_us);
         }
         written.dead = (dead.len() + unconvertible.len()) as u64;
         if !lines.is_empty() {
@@ -512,6 +507,52 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Inserts `rb` into the warehouse; rows PostgreSQL refuses as data (a NUL in a string, say) are
+/// isolated by halving under savepoints and returned with the reason, so one such event becomes a dead
+/// letter of the warehouse instead of stopping the pipeline. Retryable errors are returned as is.
+async fn insert_isolating(
+    wh: &Warehouse,
+    conn: &mut sqlx::PgConnection,
+    event_type: &str,
+    rb: &arrow_array::RecordBatch,
+) -> Result<(u64, Vec<(usize, String)>), WriteError> {
+    let mut inserted = 0;
+    let mut refused = Vec::new();
+    let mut pending = vec![(0usize, rb.num_rows())];
+    while let Some((start, len)) = pending.pop() {
+        if len == 0 {
+            continue;
+        }
+        sqlx::query("SAVEPOINT murron_rows")
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| WriteError::State(e.into()))?;
+        match wh.insert(conn, event_type, &rb.slice(start, len)).await {
+            Ok(n) => {
+                inserted += n;
+                sqlx::query("RELEASE SAVEPOINT murron_rows")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| WriteError::State(e.into()))?;
+            }
+            Err(e) if !e.is_retryable() => {
+                sqlx::query("ROLLBACK TO SAVEPOINT murron_rows")
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| WriteError::State(e.into()))?;
+                if len == 1 {
+                    refused.push((start, format!("warehouse refused the row: {e}")));
+                } else {
+                    pending.push((start + len / 2, len - len / 2));
+                    pending.push((start, len / 2));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((inserted, refused))
 }
 
 /// A routed record: the original value under the stream's key, as producers write it.
