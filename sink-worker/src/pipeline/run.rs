@@ -108,6 +108,9 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         }
     };
     retry_forever("publishing committed files", || writer.publish()).await;
+    if let Err(e) = writer.remove_orphans(Duration::from_secs(3600)).await {
+        tracing::warn!(error = %e, "could not remove orphaned staged objects; will try at the next start");
+    }
     let registry = RegistryClient::new(&config.registry).map_err(|e| RunError::Config(e.to_string()))?;
 
     let context = SourceContext::default();

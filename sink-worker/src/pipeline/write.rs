@@ -187,6 +187,27 @@ impl Writer {
         Ok(done)
     }
 
+    /// Deletes staged objects of batches that never committed (a worker died before its commit):
+    /// those under this pipeline's staging prefix older than `min_age`. Call it after [`Self::publish`],
+    /// which moves or deletes every committed one, so what is left and old is an orphan.
+    pub async fn remove_orphans(&self, min_age: std::time::Duration) -> Result<u64, WriteError> {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let cutoff = now_ms.saturating_sub(min_age.as_millis() as u64);
+        let mut seen = std::collections::HashSet::new();
+        let mut removed = 0;
+        for store in self.stores.values() {
+            if seen.insert(store.describe()) {
+                removed += remove_orphans(store, &self.pipeline, cutoff).await?;
+            }
+        }
+        if removed > 0 {
+            tracing::info!(removed, "removed staged objects of batches that never committed");
+        }
+        Ok(removed)
+    }
+
     /// A name unique to this batch that sorts by time.
     fn batch_id(&mut self) -> String {
         self.sequence += 1;
@@ -477,6 +498,24 @@ fn push_dead_line(
     }
 }
 
+/// Deletes objects under `_murron/staging/{pipeline}/` whose batch id (it starts with the batch's
+/// Unix time in milliseconds) is older than `cutoff_ms`.
+async fn remove_orphans(store: &ObjectStore, pipeline: &str, cutoff_ms: u64) -> Result<u64, StoreError> {
+    let prefix = format!("_murron/staging/{pipeline}/");
+    let mut removed = 0;
+    for obj in store.list(&prefix).await? {
+        let batch_ms = obj.key[prefix.len()..]
+            .split(['-', '/'])
+            .next()
+            .and_then(|ms| ms.parse::<u64>().ok());
+        if batch_ms.is_some_and(|ms| ms < cutoff_ms) {
+            store.delete(&obj.key).await?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
 /// Joins a prefix and a key with exactly one '/'.
 fn join(prefix: &str, key: &str) -> String {
     let prefix = prefix.trim_matches('/');
@@ -574,6 +613,34 @@ mod tests {
         assert_eq!(hour_partition(-1), "dt=1969-12-31/hr=23");
         // 2024-02-29 exists.
         assert_eq!(hour_partition(1_709_164_800 / 3600), "dt=2024-02-29/hr=00");
+    }
+
+    #[tokio::test]
+    async fn only_old_staged_objects_of_this_pipeline_are_removed_as_orphans() {
+        use crate::sink::object_store::{LocalConfig, StoreConfig};
+        let root = std::env::temp_dir().join(format!("murron-orphans-{}", std::process::id()));
+        let store = ObjectStore::open(&StoreConfig::Local(LocalConfig { path: root.clone() }))
+            .await
+            .unwrap();
+        for key in [
+            "_murron/staging/p/0000000001000-aa-000001/1.parquet",
+            "_murron/staging/p/0000000009000-aa-000002/1.parquet",
+            "_murron/staging/other/0000000001000-aa-000001/1.parquet",
+            "events/t/dt=1970-01-01/hr=00/0000000001000-aa-000001-1.parquet",
+        ] {
+            store.put(key, b"x".to_vec()).await.unwrap();
+        }
+        assert_eq!(remove_orphans(&store, "p", 5000).await.unwrap(), 1);
+        let left: Vec<String> = store.list("").await.unwrap().into_iter().map(|o| o.key).collect();
+        assert_eq!(
+            left,
+            [
+                "_murron/staging/other/0000000001000-aa-000001/1.parquet",
+                "_murron/staging/p/0000000009000-aa-000002/1.parquet",
+                "events/t/dt=1970-01-01/hr=00/0000000001000-aa-000001-1.parquet",
+            ]
+        );
+        let _ = std::fs::remove_dir_all(root);
     }
 
     #[test]
