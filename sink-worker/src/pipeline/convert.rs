@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::envelope;
 
 /// File format of a file output.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     /// Apache Parquet, zstd-compressed.

@@ -254,6 +254,10 @@ impl Pipeline {
         if self.outputs.is_empty() {
             return Err(("pipeline.outputs", "at least one output is required".into()));
         }
+        if self.outputs.iter().filter(|o| matches!(o, Output::Kafka(_))).count() > 1 {
+            // Each pipeline has one routing group recording what was published (docs/EXACTLY_ONCE.md).
+            return Err(("pipeline.outputs", "at most one kafka output per pipeline".into()));
+        }
         for output in &self.outputs {
             let unknown = match output {
                 Output::Local(f) => f.unknown.keys().collect::<Vec<_>>(),

@@ -46,8 +46,6 @@ pub enum RunError {
 struct PartitionState {
     /// The commit point: the first offset not yet committed. None until known.
     next: Option<i64>,
-    /// We already sought back to the commit point once (guards against retention loops).
-    sought: bool,
 }
 
 /// What a check decided about a record.
@@ -218,32 +216,36 @@ impl Runner {
             Some(n) => n,
             None => {
                 let stored = retry_forever("reading a commit point", || self.state.next_offset(&key.0, key.1)).await;
-                let p = self.partitions.entry(key.clone()).or_default();
                 match stored {
-                    Some(n) if offset > n && !p.sought => {
+                    Some(n) if offset > n => {
                         // Kafka's committed offset is only a hint; the state database is the truth.
-                        p.sought = true;
-                        tracing::info!(topic = %key.0, partition = key.1, from = offset, to = n, "seeking back to the commit point");
-                        if let Err(e) = self
-                            .consumer
-                            .seek(&key.0, key.1, Offset::Offset(n), Duration::from_secs(10))
-                        {
-                            tracing::warn!(error = %e, "seek failed; continuing from the fetched offset");
+                        // Records from `n` on are accepted as gone only if Kafka no longer has them.
+                        let low = tokio::task::block_in_place(|| {
+                            self.consumer.fetch_watermarks(&key.0, key.1, Duration::from_secs(10))
+                        })
+                        .map(|(low, _)| low);
+                        if low.as_ref().is_ok_and(|low| *low > n) {
+                            tracing::warn!(topic = %key.0, partition = key.1, commit_point = n, first = offset, "records between the commit point and the first available offset are gone from Kafka");
+                            self.partitions.entry(key.clone()).or_default().next = Some(n);
+                            n
                         } else {
+                            // Drop this record (nothing after `n` is committed) and read from `n`.
+                            tracing::info!(topic = %key.0, partition = key.1, from = offset, to = n, "seeking back to the commit point");
+                            if let Err(e) =
+                                self.consumer
+                                    .seek(&key.0, key.1, Offset::Offset(n), Duration::from_secs(10))
+                            {
+                                tracing::warn!(error = %e, "seek failed; will try again at the next record");
+                            }
                             return;
                         }
-                        p.next = Some(n);
-                        n
                     }
                     Some(n) => {
-                        if offset > n {
-                            tracing::warn!(topic = %key.0, partition = key.1, commit_point = n, first = offset, "records between the commit point and the first available offset are gone from Kafka");
-                        }
-                        p.next = Some(n);
+                        self.partitions.entry(key.clone()).or_default().next = Some(n);
                         n
                     }
                     None => {
-                        p.next = Some(offset);
+                        self.partitions.entry(key.clone()).or_default().next = Some(offset);
                         offset
                     }
                 }

@@ -71,8 +71,8 @@ impl SchemaCache {
             },
             Err(RegistryError::Api { status: 404, .. }) => Lookup::Unknown,
             Err(e @ RegistryError::InvalidSchema { .. }) => Lookup::Unusable(e.to_string()),
-            Err(e) if e.is_retryable() => return Err(e),
-            Err(e) => Lookup::Unusable(e.to_string()),
+            // Anything else (unreachable, 5xx, 401/403/429, a proxy's HTML page) is our outage.
+            Err(e) => return Err(e),
         };
         self.rejected.insert(id, (Instant::now(), lookup.clone()));
         Ok(lookup)

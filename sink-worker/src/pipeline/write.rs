@@ -161,15 +161,17 @@ impl Writer {
                 store.promote(&f.staging_key, &f.final_key).await?;
             } else if let Some(route) = self.routes.get(&f.store) {
                 let staging = &self.dead_letter.0;
+                // A missing blob is an error, not an empty publish: if Kafka already has it (deleted
+                // after a publish whose mark did not reach the database), `publish` sees that
+                // through the routing group before it reads a record, so pass an empty blob only then.
                 let blob = match staging.get(&f.staging_key).await {
-                    Ok(b) => b,
-                    // Deleted after a publish whose mark did not reach the database.
-                    Err(StoreError::NotFound { .. }) => Vec::new(),
+                    Ok(b) => Some(b),
+                    Err(StoreError::NotFound { .. }) => None,
                     Err(e) => return Err(e.into()),
                 };
                 let sources = kafka_topic::parse_sources(&f.final_key)?;
                 let (route, id) = (route.clone(), f.id);
-                let produced = tokio::task::spawn_blocking(move || route.publish(id, &blob, &sources))
+                let produced = tokio::task::spawn_blocking(move || route.publish(id, blob.as_deref(), &sources))
                     .await
                     .map_err(|e| WriteError::Fatal(format!("kafka publisher panicked: {e}")))??;
                 if produced {
@@ -284,7 +286,22 @@ impl Writer {
                 .push(i);
         }
 
-        // Convert each group once, for every output.
+        // Convert and encode each group once, for every output. A group that cannot be converted or
+        // encoded in some output's format (arrow-avro and the Parquet writer do not support every
+        // construct; the Parquet writer panics on unions) becomes dead letters in every output.
+        let formats: Vec<Format> = {
+            let mut f: Vec<Format> = self
+                .sinks
+                .iter()
+                .filter_map(|s| match s {
+                    Sink::Files { format, .. } => Some(*format),
+                    _ => None,
+                })
+                .collect();
+            f.sort_by_key(|f| f.extension());
+            f.dedup();
+            f
+        };
         let mut converted = Vec::new();
         for ((event_type, schema_id, hour), idx) in &groups {
             let Some(schema) = schemas.get(schema_id) else {
@@ -303,16 +320,26 @@ impl Writer {
                     }
                 })
                 .collect();
-            let rb = tokio::task::block_in_place(|| convert::to_record_batch(*schema_id, &schema.text, &metas));
-            match rb {
-                Ok(rb) => converted.push((*event_type, *schema_id, *hour, rb, idx)),
+            let encoded = tokio::task::block_in_place(|| {
+                let rb = convert::to_record_batch(*schema_id, &schema.text, &metas).map_err(|e| e.to_string())?;
+                let mut bodies = HashMap::new();
+                for format in &formats {
+                    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert::encode(*format, &rb)))
+                        .map_err(|_| format!("the {} encoder cannot write this schema", format.extension()))?
+                        .map_err(|e: ConvertError| format!("{}: {e}", format.extension()))?;
+                    bodies.insert(*format, body);
+                }
+                Ok::<_, String>((rb, bodies))
+            });
+            match encoded {
+                Ok((rb, bodies)) => converted.push((*event_type, *schema_id, *hour, rb, idx, bodies)),
                 Err(e) => {
                     // Valid Avro that cannot become Arrow (an unsupported construct): dead letters,
                     // so one schema cannot stop the pipeline.
                     tracing::warn!(schema_id, error = %e, "events cannot be converted; dead-lettering them");
                     for &i in idx {
                         let (key, kafka_offset, _, _, value) = &rows[i];
-                        unconvertible.push((*key, *kafka_offset, *value, "unconvertible", e.to_string()));
+                        unconvertible.push((*key, *kafka_offset, *value, "unconvertible", e.clone()));
                     }
                 }
             }
@@ -323,9 +350,10 @@ impl Writer {
         for sink in &self.sinks {
             match sink {
                 Sink::Files { store, prefix, format } => {
-                    for (event_type, schema_id, hour, rb, _) in &converted {
-                        let body = tokio::task::block_in_place(|| convert::encode(*format, rb))
-                            .map_err(|e: ConvertError| WriteError::Fatal(format!("encoding {event_type}: {e}")))?;
+                    for (event_type, schema_id, hour, rb, _, bodies) in &converted {
+                        let body = bodies.get(format).cloned().ok_or_else(|| {
+                            WriteError::Fatal(format!("no {} encoding of {event_type}", format.extension()))
+                        })?;
                         file_no += 1;
                         let staging = format!(
                             "_murron/staging/{}/{batch_id}/{file_no}.{}",
@@ -361,13 +389,13 @@ impl Writer {
                 Sink::Topic(route) => {
                     let mut blob = Vec::new();
                     let mut events = 0i64;
-                    for (_, _, _, _, idx) in &converted {
-                        let idx: &Vec<usize> = idx;
-                        for &i in idx {
-                            let (_, _, _, env, value) = &rows[i];
-                            push_record_for(&mut blob, env, value);
-                            events += 1;
-                        }
+                    // Kafka order, so each stream keeps its order under its key.
+                    let mut kept: Vec<usize> = converted.iter().flat_map(|c| c.4.iter().copied()).collect();
+                    kept.sort_unstable();
+                    for i in kept {
+                        let (_, _, _, env, value) = &rows[i];
+                        push_record_for(&mut blob, env, value);
+                        events += 1;
                     }
                     if events > 0 {
                         file_no += 1;
@@ -393,7 +421,7 @@ impl Writer {
                     }
                 }
                 Sink::Warehouse(wh) => {
-                    for (event_type, _, _, rb, idx) in &converted {
+                    for (event_type, _, _, rb, idx, _) in &converted {
                         wh.ensure_table(commit.conn(), event_type, &rb.schema()).await?;
                         let (n, refused) = insert_isolating(wh, commit.conn(), event_type, rb).await?;
                         metrics::counter!("murron_sink_written_events_total", "output" => "postgres").increment(n);

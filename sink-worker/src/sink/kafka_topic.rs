@@ -176,7 +176,8 @@ impl TopicRoute {
 
     /// Publishes manifest entry `id` unless Kafka says it already is. Blocking: call it off the
     /// reactor. Returns whether records were produced now.
-    pub fn publish(&self, id: i64, blob: &[u8], sources: &[SourceEnd]) -> Result<bool, RouteError> {
+    /// `blob` is None when its staging object is gone: fine if Kafka has it already, an error if not.
+    pub fn publish(&self, id: i64, blob: Option<&[u8]>, sources: &[SourceEnd]) -> Result<bool, RouteError> {
         let context = DeliveryErrors::default();
         let producer: rdkafka::producer::BaseProducer<DeliveryErrors> = producer_config(&self.kafka)
             .set("transactional.id", format!("murron-{}-{id}", self.pipeline))
@@ -202,6 +203,7 @@ impl TopicRoute {
         if done {
             return Ok(false);
         }
+        let blob = blob.ok_or(RouteError::Corrupt("staged blob is missing and was never published"))?;
         producer.begin_transaction()?;
         for (key, value) in records(blob)? {
             let mut record = BaseRecord::to(&self.topic).key(key).payload(value);
