@@ -402,6 +402,7 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
                 "invalid_payload",
                 envelope("test.ping", 1005, ping, &[2, 2], good_key, &[]),
             )),
+            90 => Some(("invalid_stream", envelope("test.ping", -1, ping, &[2], good_key, &[]))),
             _ => None,
         };
         if let Some((reason, v)) = bad {
@@ -439,11 +440,11 @@ format = "jsonl"
             .map(|p| std::fs::read_to_string(p).expect("read").lines().count())
             .sum()
     };
-    eventually(60, "100 good events and 8 dead letters", async || {
-        count_lines(&out_dir.join("events")) >= 100 && count_lines(&out_dir.join("dlq")) >= 8
+    eventually(60, "100 good events and 9 dead letters", async || {
+        count_lines(&out_dir.join("events")) >= 100 && count_lines(&out_dir.join("dlq")) >= 9
     })
     .await;
-    assert_eq!(worker.metric("murron_sink_invalid_total").await, 8.0);
+    assert_eq!(worker.metric("murron_sink_invalid_total").await, 9.0);
     worker.stop();
 
     let good: Vec<serde_json::Value> = files(&out_dir.join("events"), "jsonl")

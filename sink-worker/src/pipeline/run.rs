@@ -294,6 +294,14 @@ impl Runner {
         if let Err(e) = self.keys.verify(&env) {
             return Verdict::Dead(e.reason(), e.to_string());
         }
+        // Stream identity the state database must store: a NUL cannot be in PostgreSQL text, and
+        // offsets count up from 0 (the received ranges are half-open, so i64::MAX has no end).
+        if env.host.contains('\0') || env.event_type.contains('\0') {
+            return Verdict::Dead("invalid_stream", "host or type contains a NUL character".into());
+        }
+        if !(0..i64::MAX).contains(&env.offset) {
+            return Verdict::Dead("invalid_stream", format!("offset {} is outside 0..2^63-1", env.offset));
+        }
         let (schema_id, datum) = match envelope::split_wire_format(env.message) {
             Ok(x) => x,
             Err(e) => return Verdict::Dead("invalid_payload", format!("payload wire format: {e}")),
