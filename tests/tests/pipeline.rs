@@ -111,8 +111,34 @@ async fn events_signed_with_an_unknown_or_wrong_key_are_reported_invalid() {
 }
 
 #[test]
+fn run_without_a_pipeline_says_what_is_missing() {
+    let out = std::process::Command::new(common::binary("sink-worker"))
+        .args([
+            "--config",
+            common::workspace_path("config/schema-registry.toml").to_str().unwrap(),
+            "run",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown field") || stderr.contains("[pipeline]"),
+        "{stderr}"
+    );
+    let out = std::process::Command::new(common::binary("sink-worker"))
+        .arg("run")
+        .env_remove("SINK_WORKER_CONFIG")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no [pipeline] in the configuration"), "{stderr}");
+}
+
+#[test]
 fn unimplemented_subcommands_say_so_and_fail() {
-    for cmd in ["run", "monitor", "backfill", "archive"] {
+    for cmd in ["monitor", "backfill", "archive"] {
         let out = std::process::Command::new(common::binary("sink-worker"))
             .arg(cmd)
             .output()

@@ -640,8 +640,11 @@ async fn add_version(
     if item.import.is_none() && schema.references.is_empty() {
         // The common case, in one round trip: store the schema unless it exists, add the next
         // version, audit it and announce it.
-        let (version, id): (i32, i32) = sqlx::query_as(
-            "WITH new_schema AS (
+        // A concurrent transaction inserting the same schema makes ON CONFLICT DO NOTHING return no
+        // row while this statement's snapshot cannot see theirs yet; the next statement can.
+        for _ in 0..3 {
+            let added: Option<(i32, i32)> = sqlx::query_as(
+                "WITH new_schema AS (
                  INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ('AVRO', $2, $3)
                  ON CONFLICT (fingerprint) DO NOTHING RETURNING id
              ), schema_id AS (
@@ -656,15 +659,19 @@ async fn add_version(
                  SELECT $4, 'register', $1, jsonb_build_object('id', schema_id, 'version', version) FROM added
              )
              SELECT version, schema_id FROM added, pg_notify($5, $1)",
-        )
-        .bind(subject)
-        .bind(&schema.fingerprint[..])
-        .bind(&schema.text)
-        .bind(item.actor)
-        .bind(CHANGES_CHANNEL)
-        .fetch_one(&mut *conn)
-        .await?;
-        return Ok(Ok((id, version)));
+            )
+            .bind(subject)
+            .bind(&schema.fingerprint[..])
+            .bind(&schema.text)
+            .bind(item.actor)
+            .bind(CHANGES_CHANNEL)
+            .fetch_optional(&mut *conn)
+            .await?;
+            if let Some((version, id)) = added {
+                return Ok(Ok((id, version)));
+            }
+        }
+        return Err(sqlx::Error::RowNotFound);
     }
 
     let (import_id, import_version) = item.import.unwrap_or((None, None));
