@@ -25,8 +25,9 @@ start() {
   local v datadir
   v=$(pg_version)
   datadir=$(cluster_datadir "$v")
-  # A cluster of this name left by another checkout points elsewhere: replace it with ours.
-  if [ -n "$datadir" ] && [ "$datadir" != "$DIR/data" ]; then
+  # A cluster of this name left by another checkout points elsewhere, or at a data directory that was
+  # deleted with its checkout: replace it with ours.
+  if [ -n "$datadir" ] && { [ "$datadir" != "$DIR/data" ] || [ ! -d "$datadir" ]; }; then
     log "replacing cluster $v/$PG_CLUSTER at $datadir"
     pg_dropcluster --stop "$v" "$PG_CLUSTER"
     datadir=
