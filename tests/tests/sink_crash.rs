@@ -139,16 +139,8 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
         .await;
     let topic = common::unique("events.crash");
     let bucket = common::unique("crash").replace('.', "-").to_lowercase();
-    let kafka = sink_worker::config::KafkaConfig {
-        brokers: common::kafka_brokers(),
-        ..Default::default()
-    };
-    sink_worker::kafka::ensure_topic(&kafka, &topic, 8)
-        .await
-        .expect("topic");
-    sink_worker::kafka::ensure_topic(&kafka, &format!("{topic}.routed"), 4)
-        .await
-        .expect("routed topic");
+    common::create_topic(&topic, 8).await;
+    common::create_topic(&format!("{topic}.routed"), 4).await;
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
     eprintln!("kill schedule seed: {seed}");
     let mut rng = Rng(seed);

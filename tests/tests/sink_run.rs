@@ -240,13 +240,7 @@ topic = "{topic}.routed"
         out_dir.display(),
         s3_output(&bucket, "avro")
     );
-    let kafka = sink_worker::config::KafkaConfig {
-        brokers: common::kafka_brokers(),
-        ..Default::default()
-    };
-    sink_worker::kafka::ensure_topic(&kafka, &format!("{topic}.routed"), 3)
-        .await
-        .expect("routed topic");
+    common::create_topic(&format!("{topic}.routed"), 3).await;
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
 
@@ -410,13 +404,7 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
             *expected_reasons.entry(reason.to_owned()).or_insert(0u32) += 1;
         }
     }
-    let kafka = sink_worker::config::KafkaConfig {
-        brokers: common::kafka_brokers(),
-        ..Default::default()
-    };
-    sink_worker::kafka::ensure_topic(&kafka, &topic, 2)
-        .await
-        .expect("create topic");
+    common::create_topic(&topic, 2).await;
     produce(&topic, &values).await;
 
     let config = format!(
@@ -695,13 +683,7 @@ async fn a_row_the_warehouse_refuses_is_dead_lettered_and_the_rest_is_written() 
             envelope("test.text", i, id, &[&[6u8][..], s].concat(), key, &[])
         })
         .collect();
-    let kafka = sink_worker::config::KafkaConfig {
-        brokers: common::kafka_brokers(),
-        ..Default::default()
-    };
-    sink_worker::kafka::ensure_topic(&kafka, &topic, 1)
-        .await
-        .expect("topic");
+    common::create_topic(&topic, 1).await;
     produce(&topic, &values).await;
     let config = format!(
         r#"

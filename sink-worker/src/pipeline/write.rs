@@ -479,7 +479,7 @@ impl Writer {
         }
 
         let new_files: Vec<NewFile> = files.into_iter().map(|(_, f)| f).collect();
-        let ids = commit.record_files(&new_files).await?;
+        commit.record_files(&new_files).await?;
         let updates: Vec<(StreamKey, OffsetRanges, i64)> = fresh.into_iter().map(|(k, (r, d))| (k, r, d)).collect();
         commit.add_received(&updates).await?;
         for (key, seg) in &batch.segments {
@@ -488,7 +488,6 @@ impl Writer {
         commit.commit().await?;
 
         // Committed: the batch is durable. Publishing (Runner::publish) makes it visible.
-        let _ = ids;
         written.events = converted.iter().map(|c| c.3.num_rows() as u64).sum();
         written.files = new_files.len() as u64;
         metrics::histogram!("murron_sink_flush_seconds").record(started.elapsed().as_secs_f64());
@@ -592,23 +591,14 @@ async fn insert_isolating(
         if len == 0 {
             continue;
         }
-        sqlx::query("SAVEPOINT murron_rows")
-            .execute(&mut *conn)
-            .await
-            .map_err(|e| WriteError::State(e.into()))?;
+        savepoint(conn, "SAVEPOINT murron_rows").await?;
         match wh.insert(conn, event_type, &rb.slice(start, len)).await {
             Ok(n) => {
                 inserted += n;
-                sqlx::query("RELEASE SAVEPOINT murron_rows")
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| WriteError::State(e.into()))?;
+                savepoint(conn, "RELEASE SAVEPOINT murron_rows").await?;
             }
             Err(e) if !e.is_retryable() => {
-                sqlx::query("ROLLBACK TO SAVEPOINT murron_rows")
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| WriteError::State(e.into()))?;
+                savepoint(conn, "ROLLBACK TO SAVEPOINT murron_rows").await?;
                 if len == 1 {
                     refused.push((start, format!("warehouse refused the row: {e}")));
                 } else {
@@ -620,6 +610,14 @@ async fn insert_isolating(
         }
     }
     Ok((inserted, refused))
+}
+
+async fn savepoint(conn: &mut sqlx::PgConnection, statement: &'static str) -> Result<(), WriteError> {
+    sqlx::query(statement)
+        .execute(conn)
+        .await
+        .map_err(|e| WriteError::State(e.into()))?;
+    Ok(())
 }
 
 /// A routed record: the original value under the stream's key, as producers write it.

@@ -382,3 +382,14 @@ pub fn routed_uids(topic: &str, expected: usize, secs: u64) -> Vec<(String, Stri
     }
     out
 }
+
+/// Creates `topic` with `partitions` partitions on the local Kafka unless it exists.
+pub async fn create_topic(topic: &str, partitions: i32) {
+    let kafka = sink_worker::config::KafkaConfig {
+        brokers: kafka_brokers(),
+        ..Default::default()
+    };
+    sink_worker::kafka::ensure_topic(&kafka, topic, partitions)
+        .await
+        .expect("create topic");
+}
