@@ -9,8 +9,10 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::admin::AdminConfig;
+use crate::archive::ArchiveConfig;
 use crate::envelope::KeyRing;
 use crate::pipeline::Pipeline;
+use crate::reliability::MonitorConfig;
 use crate::state::StateConfig;
 
 /// Environment variables with this prefix override the file.
@@ -42,6 +44,10 @@ pub struct Config {
     pub state: StateConfig,
     pub admin: AdminConfig,
     pub log: LogConfig,
+    /// The raw archive: written by `archive`, read by `monitor` and `backfill`.
+    pub archive: ArchiveConfig,
+    /// The reliability monitor.
+    pub monitor: MonitorConfig,
 }
 
 /// Logging.

@@ -4,9 +4,12 @@
 //! a topic and reports what is in it. Sink pipelines, the monitor and backfill arrive in later issues.
 
 pub mod admin;
+pub mod archive;
+pub mod backfill;
 pub mod config;
 pub mod envelope;
 pub mod generate;
+pub mod hours;
 pub mod inspect;
 pub mod kafka;
 pub mod pipeline;

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sink_worker::config::Config;
-use sink_worker::{generate, inspect, pipeline};
+use sink_worker::{archive, backfill, generate, hours, inspect, pipeline, reliability, state};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,11 +29,11 @@ struct Cli {
 enum Command {
     /// Run the configured pipeline: consume, validate, convert and write exactly once.
     Run,
-    /// Run the reliability monitor and backfill API (not yet implemented).
+    /// Serve the reliability API and dashboard, track gaps, file and run backfills.
     Monitor,
-    /// Repair gaps from the raw archive (not yet implemented).
-    Backfill,
-    /// Archive raw envelopes to object storage (not yet implemented).
+    /// Repair gaps of the configured pipeline from the raw archive, now.
+    Backfill(BackfillArgs),
+    /// Archive raw envelopes from Kafka to object storage, exactly once.
     Archive,
     /// Produce signed events of one type, with payloads sampled from its registered schema.
     Gen(GenArgs),
@@ -74,6 +74,40 @@ struct GenArgs {
     /// Create the topic with this many partitions if it does not exist.
     #[arg(long)]
     partitions: Option<i32>,
+    /// Also write every event to the archive ([archive] in the configuration).
+    #[arg(long)]
+    archive: bool,
+    /// Leave this many random events out of Kafka (they reach only the archive).
+    #[arg(long, default_value_t = 0)]
+    drop_random: u64,
+    /// Leave a run of this many offsets of the first stream out of Kafka.
+    #[arg(long, default_value_t = 0)]
+    drop_run: u64,
+    /// Leave the last this many offsets of the last stream out of Kafka (tail loss).
+    #[arg(long, default_value_t = 0)]
+    drop_tail: u64,
+    /// Leave a run of this many offsets of the second stream out of Kafka and the archive.
+    #[arg(long, default_value_t = 0)]
+    lose: u64,
+}
+
+#[derive(Debug, Args)]
+struct BackfillArgs {
+    /// Event type to repair.
+    #[arg(long = "type", required_unless_present = "id")]
+    event_type: Option<String>,
+    /// Start, inclusive: an RFC 3339 time or a date (rounded down to the hour).
+    #[arg(long, required_unless_present = "id")]
+    from: Option<String>,
+    /// End, exclusive: an RFC 3339 time or a date (rounded up to the hour; a date means its end).
+    #[arg(long, required_unless_present = "id")]
+    to: Option<String>,
+    /// Only this stream, as host:pid; repeat for more. Every stream when omitted.
+    #[arg(long = "stream")]
+    streams: Vec<String>,
+    /// Run (or resume) an existing backfill request instead of filing a new one.
+    #[arg(long, conflicts_with_all = ["event_type", "from", "to", "streams"])]
+    id: Option<i64>,
 }
 
 #[derive(Debug, Args)]
@@ -123,10 +157,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .context("no [pipeline] in the configuration; docs/CONFIG.md shows one")?;
             runtime.block_on(pipeline::run(&config, pipeline, shutdown_signal()))?;
         }
-        Command::Monitor | Command::Backfill | Command::Archive => {
-            eprintln!("error: this subcommand is not yet implemented");
-            return Ok(ExitCode::from(2));
-        }
+        Command::Archive => runtime.block_on(archive::run(&config, shutdown_signal()))?,
+        Command::Monitor => runtime.block_on(reliability::monitor::run(&config, shutdown_signal()))?,
+        Command::Backfill(args) => return runtime.block_on(run_backfill(&config, args)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -137,7 +170,7 @@ fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {
         None => ProgressBar::no_length(),
     };
     let template = format!(
-        "{{spinner}} {what} {{human_pos}}{} [{{elapsed}}, {{per_sec}}]",
+        "{{spinner}} {what} {{human_pos}}{} [{{elapsed}}, {{per_sec}}] {{msg}}",
         if len.is_some() { "/{human_len} {wide_bar}" } else { "" }
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
@@ -160,6 +193,13 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
         rate: a.rate,
         seed: a.seed,
         create_partitions: a.partitions,
+        archive: a.archive,
+        loss: generate::LossPlan {
+            random: a.drop_random,
+            run: a.drop_run,
+            tail: a.drop_tail,
+            unrecoverable: a.lose,
+        },
     };
     let bar = progress_bar(Some(opts.count), "producing");
     let report = generate::run(config, &opts, |n| bar.set_position(n)).await;
@@ -179,7 +219,94 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
         secs,
         report.produced as f64 / secs,
     );
+    if !report.withheld.is_empty() {
+        let lost = report.withheld.iter().filter(|w| w.3 == generate::Fate::Lost).count();
+        println!(
+            "withheld from Kafka: {} events ({} of them also kept out of the archive)",
+            report.withheld.len(),
+            lost
+        );
+    }
+    for key in &report.archive_files {
+        println!("archived: {key}");
+    }
     Ok(())
+}
+
+async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCode> {
+    let pipeline = config
+        .pipeline
+        .clone()
+        .context("no [pipeline] in the configuration: a backfill writes through a pipeline's outputs")?;
+    let pool = state::connect(&config.state)
+        .await
+        .context("opening the state database")?;
+    let id = match a.id {
+        Some(id) => id,
+        None => {
+            let (Some(event_type), Some(from), Some(to)) = (a.event_type, a.from, a.to) else {
+                anyhow::bail!("--type, --from and --to are required without --id");
+            };
+            let from_hour = hours::parse_hour(&from, hours::Round::Down).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
+            let to_hour = hours::parse_hour(&to, hours::Round::Up).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
+            if from_hour >= to_hour {
+                anyhow::bail!("--from must be before --to");
+            }
+            let streams = a
+                .streams
+                .iter()
+                .map(|s| {
+                    let (host, pid) = s.rsplit_once(':').context("--stream must be host:pid")?;
+                    Ok(backfill::StreamRef {
+                        host: host.to_owned(),
+                        pid: pid
+                            .parse()
+                            .with_context(|| format!("--stream {s:?}: pid is not a number"))?,
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let req = backfill::NewBackfill {
+                event_type,
+                from_hour,
+                to_hour,
+                streams: (!streams.is_empty()).then_some(streams),
+                origin: "cli",
+            };
+            backfill::file(&pool, &pipeline.name, &req).await?
+        }
+    };
+    let mut backfiller = backfill::Backfiller::open(config, pipeline, pool).await?;
+    let bar = progress_bar(Some(0), &format!("backfill {id}: files"));
+    let row = backfiller
+        .run_id(id, |p| {
+            bar.set_length(p.files_total);
+            bar.set_position(p.files_read);
+            bar.set_message(format!("{} events read, {} written", p.events_read, p.written));
+        })
+        .await;
+    bar.finish_and_clear();
+    let row = row?;
+    println!(
+        "backfill {}: {} ({} to {}): {} of {} files read, {} events read, {} written, {} already there, {} invalid",
+        row.id,
+        row.state,
+        hours::hour_timestamp(row.from_hour),
+        hours::hour_timestamp(row.to_hour),
+        row.files_read,
+        row.files_total,
+        row.events_read,
+        row.written,
+        row.duplicates,
+        row.invalid
+    );
+    if let Some(e) = &row.error {
+        println!("  {e}");
+    }
+    Ok(if row.state == "done" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 async fn run_inspect(config: &Config, a: InspectArgs) -> anyhow::Result<()> {

@@ -52,6 +52,15 @@ pub enum StateError {
 /// A stream: (type, host, pid).
 pub type StreamKey = (String, String, i32);
 
+/// What one batch received of one stream in one hour (hours since the Unix epoch, UTC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamHourUpdate {
+    pub stream: StreamKey,
+    pub hour: i64,
+    pub received: OffsetRanges,
+    pub duplicates: i64,
+}
+
 /// Opens the pool lazily (the worker starts while the database is down) and migrates if configured.
 pub async fn connect(config: &StateConfig) -> Result<PgPool, StateError> {
     let pool = PgPoolOptions::new()
@@ -205,9 +214,21 @@ impl Commit {
         Ok(())
     }
 
-    /// The offsets already received of these streams, locked until the commit.
+    /// The offsets already received of these streams, locked until the commit. Streams not seen yet
+    /// are created empty first, so two transactions taking the same new stream also serialize.
     pub async fn received(&mut self, streams: &[StreamKey]) -> Result<HashMap<StreamKey, OffsetRanges>, StateError> {
         let (types, hosts, pids) = columns(streams);
+        sqlx::query(
+            "INSERT INTO sink_streams (pipeline, event_type, host, pid) \
+             SELECT $1, t, h, p FROM unnest($2::text[], $3::text[], $4::int4[]) AS k(t, h, p) ORDER BY 2, 3, 4 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.pipeline)
+        .bind(&types)
+        .bind(&hosts)
+        .bind(&pids)
+        .execute(&mut *self.tx)
+        .await?;
         let rows: Vec<(String, String, i32, String)> = sqlx::query_as(
             "SELECT s.event_type, s.host, s.pid, s.received::text FROM sink_streams s \
              JOIN unnest($2::text[], $3::text[], $4::int4[]) AS k(event_type, host, pid) \
@@ -231,19 +252,27 @@ impl Commit {
         Ok(out)
     }
 
-    /// Adds newly received offsets and duplicate counts to the streams.
-    pub async fn add_received(&mut self, updates: &[(StreamKey, OffsetRanges, i64)]) -> Result<(), StateError> {
+    /// Adds newly received offsets and duplicate counts, per stream and hour of the events' own
+    /// timestamps, to both the per-stream totals and the per-hour split.
+    pub async fn add_received(&mut self, updates: &[StreamHourUpdate]) -> Result<(), StateError> {
         if updates.is_empty() {
             return Ok(());
         }
-        let keys: Vec<StreamKey> = updates.iter().map(|(k, _, _)| k.clone()).collect();
+        let keys: Vec<StreamKey> = updates.iter().map(|u| u.stream.clone()).collect();
         let (types, hosts, pids) = columns(&keys);
-        let ranges: Vec<String> = updates.iter().map(|(_, r, _)| to_multirange(r)).collect();
-        let dups: Vec<i64> = updates.iter().map(|(_, _, d)| *d).collect();
+        let hours: Vec<i64> = updates.iter().map(|u| u.hour).collect();
+        let ranges: Vec<String> = updates.iter().map(|u| to_multirange(&u.received)).collect();
+        let dups: Vec<i64> = updates.iter().map(|u| u.duplicates).collect();
         sqlx::query(
-            "INSERT INTO sink_streams (pipeline, event_type, host, pid, received, duplicates) \
-             SELECT $1, t, h, p, r::int8multirange, d FROM unnest($2::text[], $3::text[], $4::int4[], $5::text[], $6::int8[]) \
-               AS u(t, h, p, r, d) \
+            "WITH u AS (SELECT * FROM unnest($2::text[], $3::text[], $4::int4[], $5::int8[], $6::text[], $7::int8[]) \
+               AS u(t, h, p, hr, r, d)), \
+             hours AS (INSERT INTO sink_stream_hours (pipeline, event_type, host, pid, hour, received, duplicates) \
+               SELECT $1, t, h, p, hr, r::int8multirange, d FROM u ORDER BY t, hr, h, p \
+               ON CONFLICT (pipeline, event_type, hour, host, pid) DO UPDATE SET \
+                 received = sink_stream_hours.received + EXCLUDED.received, \
+                 duplicates = sink_stream_hours.duplicates + EXCLUDED.duplicates) \
+             INSERT INTO sink_streams (pipeline, event_type, host, pid, received, duplicates) \
+             SELECT $1, t, h, p, range_agg(r::int8multirange), sum(d) FROM u GROUP BY t, h, p ORDER BY t, h, p \
              ON CONFLICT (pipeline, event_type, host, pid) DO UPDATE SET \
                received = sink_streams.received + EXCLUDED.received, \
                duplicates = sink_streams.duplicates + EXCLUDED.duplicates, updated_at = now()",
@@ -252,6 +281,7 @@ impl Commit {
         .bind(types)
         .bind(hosts)
         .bind(pids)
+        .bind(hours)
         .bind(ranges)
         .bind(dups)
         .execute(&mut *self.tx)

@@ -3,7 +3,7 @@
 //!
 //! Hot path: [`decode`] runs once per consumed event and allocates nothing.
 
-mod codec;
+pub(crate) mod codec;
 mod signature;
 
 pub use signature::{DEFAULT_KEY_ID, KEY_TAG, KeyRing, SignatureError};
@@ -122,6 +122,16 @@ pub fn split_wire_format(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
 /// Decodes a Kafka record value: the envelope schema id it was written with, and the envelope.
 pub fn decode(value: &[u8]) -> Result<(u32, Envelope<'_>), DecodeError> {
     let (schema_id, datum) = split_wire_format(value)?;
+    let (envelope, used) = decode_datum(datum)?;
+    if used != datum.len() {
+        return Err(DecodeError::TrailingBytes(datum.len() - used));
+    }
+    Ok((schema_id, envelope))
+}
+
+/// Decodes one envelope datum (Avro binary, no framing) from the start of `datum`, as in an Avro
+/// container file's block; returns it and the number of bytes it took.
+pub fn decode_datum(datum: &[u8]) -> Result<(Envelope<'_>, usize), DecodeError> {
     let mut r = Reader::new(datum);
     let envelope = Envelope {
         timestamp: r.long()?,
@@ -133,10 +143,7 @@ pub fn decode(value: &[u8]) -> Result<(u32, Envelope<'_>), DecodeError> {
         signature: r.string()?,
         tags: Tags { raw: r.string_map()? },
     };
-    if !r.is_empty() {
-        return Err(DecodeError::TrailingBytes(datum.len() - r.position()));
-    }
-    Ok((schema_id, envelope))
+    Ok((envelope, r.position()))
 }
 
 /// The fields of an envelope to be written; [`NewEnvelope::encode_signed`] adds the signature.

@@ -17,10 +17,13 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
 pub use payload::{PayloadGenerator, SplitMix64, UnsupportedSchema};
 
+use crate::archive::ocf;
 use crate::config::Config;
 use crate::envelope::{KEY_TAG, MAGIC_BYTE, NewEnvelope, SignatureError};
+use crate::hours::hour_partition;
 use crate::kafka;
 use crate::registry::{RegistryClient, RegistryError};
+use crate::sink::object_store::ObjectStore;
 
 /// The envelope contract, registered under [`ENVELOPE_SUBJECT`] by every producer.
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");
@@ -46,6 +49,90 @@ pub struct GenOptions {
     pub seed: u64,
     /// Create the topic with this many partitions if it does not exist.
     pub create_partitions: Option<i32>,
+    /// Also write every generated event to the archive (`[archive]`), as an upstream archiver would.
+    pub archive: bool,
+    /// Events to leave out of Kafka (they reach the archive only), to exercise loss and repair.
+    pub loss: LossPlan,
+}
+
+/// Which events of a run to withhold, all chosen up front from the seed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LossPlan {
+    /// This many single events at random, over all streams.
+    pub random: u64,
+    /// A run of this many consecutive offsets from the middle of the first stream.
+    pub run: u64,
+    /// The last this many offsets of the last stream: tail loss, visible only through the archive.
+    pub tail: u64,
+    /// A run of this many offsets of the second stream (the first if there is one) left out of both
+    /// Kafka and the archive: a loss no backfill can repair.
+    pub unrecoverable: u64,
+}
+
+/// What happened to one generated event, when not simply produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Fate {
+    /// In the archive, not in Kafka.
+    Dropped,
+    /// In neither.
+    Lost,
+}
+
+impl LossPlan {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// The withheld events as (stream index, offset) -> fate, for `per_stream` events per stream
+    /// starting at `start`.
+    pub fn choose(
+        &self,
+        streams: u32,
+        per_stream: u64,
+        start: i64,
+        seed: u64,
+    ) -> Result<std::collections::BTreeMap<(u32, i64), Fate>, GenError> {
+        let wanted = self.random + self.run + self.tail + self.unrecoverable;
+        if wanted > 0 && wanted * 2 > per_stream * u64::from(streams) {
+            return Err(GenError::Options(format!(
+                "withholding {wanted} of {} events would leave too few to notice the loss",
+                per_stream * u64::from(streams)
+            )));
+        }
+        if self.run.max(self.tail).max(self.unrecoverable) * 4 > per_stream {
+            return Err(GenError::Options(format!(
+                "a run, tail or unrecoverable loss must be at most a quarter of a stream ({per_stream} events)"
+            )));
+        }
+        let mut out = std::collections::BTreeMap::new();
+        let last = streams - 1;
+        let lossy = if streams > 1 { 1 } else { 0 };
+        let begin = start + (per_stream / 2) as i64;
+        for o in 0..self.run as i64 {
+            out.insert((0, begin + o), Fate::Dropped);
+        }
+        let end = start + per_stream as i64;
+        for o in 0..self.tail as i64 {
+            out.insert((last, end - 1 - o), Fate::Dropped);
+        }
+        let quarter = start + (per_stream / 4) as i64;
+        for o in 0..self.unrecoverable as i64 {
+            out.insert((lossy, quarter + o), Fate::Lost);
+        }
+        let mut rng = SplitMix64::new(seed ^ 0x6c6f_7373);
+        let mut chosen = 0;
+        while chosen < self.random {
+            let key = (
+                rng.below(u64::from(streams)) as u32,
+                start + rng.below(per_stream) as i64,
+            );
+            if let std::collections::btree_map::Entry::Vacant(e) = out.entry(key) {
+                e.insert(Fate::Dropped);
+                chosen += 1;
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// What was generated.
@@ -57,6 +144,10 @@ pub struct GenReport {
     pub payload_schema_id: u32,
     pub payload_schema_version: i32,
     pub elapsed: Duration,
+    /// Events withheld from Kafka: (host, pid, offset, fate).
+    pub withheld: Vec<(String, i32, i64, Fate)>,
+    /// Archive files written.
+    pub archive_files: Vec<String>,
 }
 
 /// Why generation stopped.
@@ -78,6 +169,8 @@ pub enum GenError {
     Undelivered { failed: u64, total: u64, first: String },
     #[error("invalid options: {0}")]
     Options(String),
+    #[error("archive: {0}")]
+    Archive(String),
 }
 
 /// Produces `opts.count` events; `progress` is called with the number produced so far.
@@ -109,6 +202,24 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
     let mut rng = SplitMix64::new(opts.seed);
     let tag_storage = opts.key_id.as_ref().map(|k| [(KEY_TAG, k.as_str())]);
     let tags: &[(&str, &str)] = tag_storage.as_ref().map_or(&[], |t| &t[..]);
+    let withheld = opts.loss.choose(
+        opts.streams,
+        opts.count / u64::from(opts.streams),
+        opts.start_offset,
+        opts.seed,
+    )?;
+    let archive_store = if opts.archive {
+        Some(
+            ObjectStore::open(&config.archive.store_config())
+                .await
+                .map_err(|e| GenError::Archive(e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    // (hour) -> datums, for the archive.
+    let mut archived: std::collections::BTreeMap<i64, Vec<u8>> = std::collections::BTreeMap::new();
+    let mut archived_counts: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
     let streams: Vec<(String, i32, String)> = (0..opts.streams)
         .map(|i| {
             let host = format!("{}-{i}", opts.host_prefix);
@@ -154,6 +265,17 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
             tags,
         }
         .encode_signed(envelope_schema_id, &keys, &mut value)?;
+        let fate = withheld.get(&(stream as u32, offset)).copied();
+        if archive_store.is_some() && fate != Some(Fate::Lost) {
+            let hour = timestamp.div_euclid(3_600_000_000);
+            let buf = archived.entry(hour).or_default();
+            archived_counts.entry(hour).or_default().push(buf.len());
+            buf.extend_from_slice(&value[5..]);
+        }
+        if let Some(fate) = fate {
+            report.withheld.push((host.clone(), *pid, offset, fate));
+            continue;
+        }
         report.bytes += value.len() as u64;
 
         let mut record = FutureRecord::to(&opts.topic)
@@ -177,7 +299,7 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         {
             failures.check(oldest.await);
         }
-        report.produced = n + 1;
+        report.produced = n + 1 - report.withheld.len() as u64;
         if report.produced.is_multiple_of(1_000) {
             progress(report.produced);
             if let Some(rate) = opts.rate.filter(|r| *r > 0) {
@@ -192,6 +314,31 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         failures.check(delivery.await);
     }
     producer.flush(Duration::from_secs(30))?;
+    if let Some(store) = &archive_store {
+        for (hour, buf) in &archived {
+            let starts = &archived_counts[hour];
+            let datums = starts
+                .iter()
+                .enumerate()
+                .map(|(i, &s)| &buf[s..starts.get(i + 1).copied().unwrap_or(buf.len())]);
+            let mut sync = [0u8; 16];
+            sync[..8].copy_from_slice(&opts.seed.to_le_bytes());
+            sync[8..].copy_from_slice(&hour.to_le_bytes());
+            let body = ocf::write(config.archive.codec, sync, datums).map_err(|e| GenError::Archive(e.to_string()))?;
+            let key = format!(
+                "{}/{}/{}/gen-{}-{now_micros}.avro",
+                config.archive.prefix.trim_matches('/'),
+                opts.event_type,
+                hour_partition(*hour),
+                opts.seed
+            );
+            store
+                .put(&key, body)
+                .await
+                .map_err(|e| GenError::Archive(e.to_string()))?;
+            report.archive_files.push(key);
+        }
+    }
     progress(report.produced);
     report.elapsed = started.elapsed();
     match failures.first {

@@ -40,8 +40,12 @@ pub struct Segment {
 pub type PartitionKey = (Arc<str>, i32);
 
 /// Events buffered since the last flush.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Batch {
+    /// Kafka records claim and move their partitions' commit points. A backfill's batch (records read
+    /// from archive files) has none: its segments only name the files, and deduplication alone makes
+    /// it exactly once.
+    pub from_kafka: bool,
     pub segments: BTreeMap<PartitionKey, Segment>,
     /// Records consumed into this batch (valid, dead, skipped).
     pub records: usize,
@@ -49,7 +53,27 @@ pub struct Batch {
     pub opened_at: Option<Instant>,
 }
 
+impl Default for Batch {
+    fn default() -> Self {
+        Self {
+            from_kafka: true,
+            segments: BTreeMap::new(),
+            records: 0,
+            bytes: 0,
+            opened_at: None,
+        }
+    }
+}
+
 impl Batch {
+    /// A batch of records read from the archive.
+    pub fn from_archive() -> Self {
+        Self {
+            from_kafka: false,
+            ..Self::default()
+        }
+    }
+
     /// The segment of `key`, opened at commit point `start` if new.
     pub fn segment(&mut self, key: &PartitionKey, start: i64) -> &mut Segment {
         self.opened_at.get_or_insert_with(Instant::now);
@@ -77,7 +101,10 @@ impl Batch {
             self.records = self.records.saturating_sub(s.valid.len() + s.dead.len());
         }
         if self.segments.is_empty() {
-            *self = Batch::default();
+            *self = Batch {
+                from_kafka: self.from_kafka,
+                ..Batch::default()
+            };
         }
     }
 

@@ -15,6 +15,7 @@
 //! ```
 
 mod batch;
+mod check;
 mod convert;
 mod run;
 mod schemas;
@@ -29,8 +30,13 @@ use crate::sink::kafka_topic::KafkaTopicConfig;
 use crate::sink::object_store::{LocalConfig, S3Config, StoreConfig};
 use crate::sink::warehouse::WarehouseConfig;
 
+pub(crate) use batch::{Batch, Event};
+pub(crate) use check::{Checker, Verdict};
 pub use convert::Format;
+pub(crate) use run::backoff_delay;
 pub use run::{RunError, run};
+pub(crate) use schemas::SchemaCache;
+pub(crate) use write::{WriteError, Writer, Written};
 
 /// One pipeline: what to read, what to keep, where to write.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -55,6 +61,17 @@ pub struct Pipeline {
     /// store, or of `./data` when the pipeline has none.
     #[serde(default)]
     pub dead_letter: Option<DeadLetter>,
+    /// Set by `sink-worker archive` only: keep every decodable envelope as it came, in the archive.
+    #[serde(skip)]
+    pub(crate) archive_to: Option<ArchiveTarget>,
+}
+
+/// Where and how the archiver writes (the `[archive]` configuration, resolved).
+#[derive(Debug, Clone)]
+pub(crate) struct ArchiveTarget {
+    pub store: StoreConfig,
+    pub prefix: String,
+    pub codec: crate::archive::ocf::Codec,
 }
 
 fn one() -> u32 {
@@ -144,18 +161,7 @@ impl Output {
     pub fn store_config(&self) -> Option<StoreConfig> {
         match self {
             Output::Local(f) => Some(StoreConfig::Local(f.store.clone())),
-            Output::S3(f) => {
-                let mut s3 = f.store.clone();
-                for (value, var) in [
-                    (&mut s3.access_key_id, "AWS_ACCESS_KEY_ID"),
-                    (&mut s3.secret_access_key, "AWS_SECRET_ACCESS_KEY"),
-                ] {
-                    if value.is_empty() {
-                        *value = std::env::var(var).unwrap_or_default();
-                    }
-                }
-                Some(StoreConfig::S3(s3))
-            }
+            Output::S3(f) => Some(StoreConfig::S3(f.store.clone().with_env_credentials())),
             Output::Postgres(_) | Output::Kafka(_) => None,
         }
     }
@@ -176,6 +182,7 @@ impl Pipeline {
             flush: FlushPolicy::default(),
             outputs: Vec::new(),
             dead_letter: None,
+            archive_to: None,
         }
     }
 
@@ -251,7 +258,7 @@ impl Pipeline {
         if self.input.topics.is_empty() {
             return Err(("pipeline.input.topics", "at least one topic is required".into()));
         }
-        if self.outputs.is_empty() {
+        if self.outputs.is_empty() && self.archive_to.is_none() {
             return Err(("pipeline.outputs", "at least one output is required".into()));
         }
         if self.outputs.iter().filter(|o| matches!(o, Output::Kafka(_))).count() > 1 {

@@ -17,11 +17,11 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::Pipeline;
 use super::batch::{Batch, DeadEvent, Event, PartitionKey};
-use super::schemas::{Lookup, PayloadSchema, SchemaCache};
+use super::check::{Checker, Verdict};
+use super::schemas::SchemaCache;
 use super::write::{WriteError, Writer};
 use crate::admin::{self, Readiness};
 use crate::config::Config;
-use crate::envelope::{self, KeyRing};
 use crate::registry::RegistryClient;
 use crate::source::{self, Assignment, Consumer, SourceContext};
 use crate::state::{self, State};
@@ -48,22 +48,13 @@ struct PartitionState {
     next: Option<i64>,
 }
 
-/// What a check decided about a record.
-enum Verdict {
-    Valid(u32),
-    Dead(&'static str, String),
-    Skip,
-}
-
 struct Runner {
     pipeline: Pipeline,
     consumer: Consumer,
     context: SourceContext,
     state: State,
     writer: Writer,
-    keys: KeyRing,
-    schemas: SchemaCache,
-    used_schemas: HashMap<u32, Arc<PayloadSchema>>,
+    checker: Checker,
     partitions: HashMap<PartitionKey, PartitionState>,
     topics: HashMap<String, Arc<str>>,
     batch: Batch,
@@ -80,7 +71,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         .validate()
         .map_err(|(key, reason)| RunError::Config(format!("{key}: {reason}")))?;
     let keys = config.key_ring();
-    if keys.is_empty() {
+    if keys.is_empty() && pipeline.archive_to.is_none() {
         return Err(RunError::Config(
             "keys: no signing keys configured; set SINK_WORKER_KEYS__DEFAULT (every event would be dead-lettered)"
                 .into(),
@@ -120,14 +111,12 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
 
     let limiter = pipeline.rate_limit_per_second.map(RateLimiter::new);
     let mut runner = Runner {
+        checker: Checker::new(&pipeline, keys, SchemaCache::new(registry), readiness.clone()),
         pipeline,
         consumer,
         context,
         state,
         writer,
-        keys,
-        schemas: SchemaCache::new(registry),
-        used_schemas: HashMap::new(),
         partitions: HashMap::new(),
         topics: HashMap::new(),
         batch: Batch::default(),
@@ -256,7 +245,7 @@ impl Runner {
         }
         let value = msg.payload().unwrap_or(&[]);
         metrics::counter!("murron_sink_consumed_total").increment(1);
-        let verdict = self.check(value).await;
+        let verdict = self.checker.check(value).await;
         let segment = self.batch.consumed(&key, next, offset, value.len());
         match verdict {
             Verdict::Valid(schema_id) => {
@@ -283,84 +272,11 @@ impl Runner {
         }
     }
 
-    async fn check(&mut self, value: &[u8]) -> Verdict {
-        let env = match envelope::decode(value) {
-            Ok((_, env)) => env,
-            Err(e) => return Verdict::Dead(e.reason(), e.to_string()),
-        };
-        if !self.pipeline.filter_type.is_empty() && !self.pipeline.filter_type.iter().any(|t| t == env.event_type) {
-            return Verdict::Skip;
-        }
-        if let Err(e) = self.keys.verify(&env) {
-            return Verdict::Dead(e.reason(), e.to_string());
-        }
-        // Stream identity the state database must store: a NUL cannot be in PostgreSQL text, and
-        // offsets count up from 0 (the received ranges are half-open, so i64::MAX has no end).
-        if env.host.contains('\0') || env.event_type.contains('\0') {
-            return Verdict::Dead("invalid_stream", "host or type contains a NUL character".into());
-        }
-        if !(0..i64::MAX).contains(&env.offset) {
-            return Verdict::Dead("invalid_stream", format!("offset {} is outside 0..2^63-1", env.offset));
-        }
-        let (schema_id, datum) = match envelope::split_wire_format(env.message) {
-            Ok(x) => x,
-            Err(e) => return Verdict::Dead("invalid_payload", format!("payload wire format: {e}")),
-        };
-        let lookup = match self.schemas.cached(schema_id) {
-            Some(l) => l,
-            None => {
-                let schemas = &mut self.schemas;
-                let readiness = &self.readiness;
-                let mut attempt = 0u32;
-                loop {
-                    match schemas.fetch(schema_id).await {
-                        Ok(l) => {
-                            readiness.set(true);
-                            break l;
-                        }
-                        Err(e) => {
-                            // Our outage, not a bad event: wait, never dead-letter.
-                            readiness.set(false);
-                            attempt += 1;
-                            metrics::counter!("murron_sink_retries_total", "op" => "registry").increment(1);
-                            tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");
-                            tokio::time::sleep(backoff_delay(attempt)).await;
-                        }
-                    }
-                }
-            }
-        };
-        let schema = match lookup {
-            Lookup::Found(s) => s,
-            Lookup::Unknown => {
-                return Verdict::Dead(
-                    "unknown_schema",
-                    format!("schema id {schema_id} is not in the registry"),
-                );
-            }
-            Lookup::Unusable(reason) => return Verdict::Dead("unusable_schema", reason),
-        };
-        if !schema.subjects.iter().any(|s| s == env.event_type) {
-            return Verdict::Dead(
-                "wrong_type",
-                format!(
-                    "schema id {schema_id} is registered under {:?}, not the envelope's type {:?}",
-                    schema.subjects, env.event_type
-                ),
-            );
-        }
-        if let Err(e) = schema.validator.validate(datum) {
-            return Verdict::Dead("invalid_payload", format!("{}: {e}", e.reason()));
-        }
-        self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());
-        Verdict::Valid(schema_id)
-    }
-
     /// Writes the batch (retrying outages), then tells Kafka the new offsets as a hint.
     async fn flush(&mut self) -> Result<(), RunError> {
         let mut attempt = 0u32;
         while !self.batch.is_empty() {
-            match self.writer.write(&self.batch, &self.used_schemas).await {
+            match self.writer.write(&self.batch, &self.checker.used_schemas).await {
                 Ok(w) => {
                     self.readiness.set(true);
                     tracing::debug!(?w, "batch written");
@@ -427,7 +343,7 @@ impl Runner {
 }
 
 /// Exponential backoff with full jitter, capped at 30 s.
-fn backoff_delay(attempt: u32) -> Duration {
+pub(crate) fn backoff_delay(attempt: u32) -> Duration {
     let cap = Duration::from_secs(30);
     let base = Duration::from_millis(100)
         .saturating_mul(1u32 << attempt.min(10))

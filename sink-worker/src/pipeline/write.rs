@@ -19,13 +19,15 @@ use super::batch::{Batch, DeadEvent, PartitionKey};
 use super::convert::{self, ConvertError, Format, RowMeta};
 use super::schemas::PayloadSchema;
 use super::{Output, Pipeline};
+use crate::archive::ocf::{self, Codec};
 use crate::config::KafkaConfig;
 use crate::envelope;
+use crate::hours::hour_partition;
 use crate::reliability::OffsetRanges;
 use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
 use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::sink::warehouse::{Warehouse, WarehouseError};
-use crate::state::{NewFile, State, StateError, StreamKey};
+use crate::state::{NewFile, State, StateError, StreamHourUpdate, StreamKey};
 
 /// Why a batch was not written. Everything but `Fatal` is retried with the same batch.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +78,12 @@ enum Sink {
     },
     Warehouse(Warehouse),
     Topic(TopicRoute),
+    /// The raw archive: envelopes as they came, in Avro container files (`sink-worker archive`).
+    Archive {
+        store: ObjectStore,
+        prefix: String,
+        codec: Codec,
+    },
 }
 
 /// Writes batches of one pipeline.
@@ -91,6 +99,8 @@ pub struct Writer {
     routes: HashMap<String, TopicRoute>,
     instance: String,
     sequence: u64,
+    /// Archive mode: every decodable envelope is kept as it is; no stream tracking or deduplication.
+    raw: bool,
 }
 
 impl std::fmt::Debug for Writer {
@@ -133,6 +143,15 @@ impl Writer {
             stores.insert(store.describe(), store.clone());
             sinks.push(Sink::Files { store, prefix, format });
         }
+        if let Some(target) = &pipeline.archive_to {
+            let store = ObjectStore::open(&target.store).await?;
+            stores.insert(store.describe(), store.clone());
+            sinks.push(Sink::Archive {
+                store,
+                prefix: target.prefix.clone(),
+                codec: target.codec,
+            });
+        }
         let dl = pipeline.dead_letter_or_default();
         let dl_store = ObjectStore::open(&dl.store).await?;
         stores.insert(dl_store.describe(), dl_store.clone());
@@ -148,6 +167,7 @@ impl Writer {
             routes,
             instance: hex::encode(rand),
             sequence: 0,
+            raw: pipeline.archive_to.is_some(),
         })
     }
 
@@ -230,7 +250,7 @@ impl Writer {
         let mut commit = self.state.begin().await?;
         let mut lost = Vec::new();
         for (key, seg) in &batch.segments {
-            if !commit.claim(&key.0, key.1, seg.start).await? {
+            if batch.from_kafka && !commit.claim(&key.0, key.1, seg.start).await? {
                 lost.push(key.clone());
             }
         }
@@ -261,29 +281,37 @@ impl Writer {
             .collect();
         stream_keys.sort();
         stream_keys.dedup();
-        let received = commit.received(&stream_keys).await?;
+        let received = if self.raw {
+            HashMap::new()
+        } else {
+            commit.received(&stream_keys).await?
+        };
 
         let mut written = Written::default();
-        let mut fresh: HashMap<StreamKey, (OffsetRanges, i64)> = HashMap::new();
+        // Per stream: the offsets new in this batch; per stream and hour: what to add to the state.
+        let mut fresh: HashMap<StreamKey, OffsetRanges> = HashMap::new();
+        let mut hourly: HashMap<(StreamKey, i64), (OffsetRanges, i64)> = HashMap::new();
         // (type, schema id, hour) -> rows, in Kafka order.
         let mut groups: BTreeMap<(&str, u32, i64), Vec<usize>> = BTreeMap::new();
         for (i, (_, _, schema_id, env, _)) in rows.iter().enumerate() {
-            let key: StreamKey = (env.event_type.to_owned(), env.host.to_owned(), env.pid);
-            let seen_before = received.get(&key).is_some_and(|r| r.contains(env.offset));
-            let entry = fresh.entry(key).or_default();
-            if seen_before || !entry.0.insert(env.offset) {
-                entry.1 += 1;
-                written.duplicates += 1;
-                continue;
+            let hour = env.timestamp.div_euclid(3_600_000_000);
+            if !self.raw {
+                let key: StreamKey = (env.event_type.to_owned(), env.host.to_owned(), env.pid);
+                let seen_before = received.get(&key).is_some_and(|r| r.contains(env.offset));
+                let new = !seen_before && fresh.entry(key.clone()).or_default().insert(env.offset);
+                let entry = hourly.entry((key, hour)).or_default();
+                if !new {
+                    entry.1 += 1;
+                    written.duplicates += 1;
+                    continue;
+                }
+                entry.0.insert(env.offset);
+                if !super::sample_keeps(env.event_type, env.host, env.pid, env.offset, self.sample_rate) {
+                    written.sampled_out += 1;
+                    continue;
+                }
             }
-            if !super::sample_keeps(env.event_type, env.host, env.pid, env.offset, self.sample_rate) {
-                written.sampled_out += 1;
-                continue;
-            }
-            groups
-                .entry((env.event_type, *schema_id, env.timestamp.div_euclid(3_600_000_000)))
-                .or_default()
-                .push(i);
+            groups.entry((env.event_type, *schema_id, hour)).or_default().push(i);
         }
 
         // Convert and encode each group once, for every output. A group that cannot be converted or
@@ -303,7 +331,7 @@ impl Writer {
             f
         };
         let mut converted = Vec::new();
-        for ((event_type, schema_id, hour), idx) in &groups {
+        for ((event_type, schema_id, hour), idx) in groups.iter().filter(|_| !self.raw) {
             let Some(schema) = schemas.get(schema_id) else {
                 return Err(WriteError::Fatal(format!("schema {schema_id} missing from the cache")));
             };
@@ -386,6 +414,40 @@ impl Writer {
                         ));
                     }
                 }
+                Sink::Archive { store, prefix, codec } => {
+                    for ((event_type, _, hour), idx) in &groups {
+                        let datums = idx.iter().map(|&i| rows[i].4.get(5..).unwrap_or_default());
+                        let mut sync = [0u8; 16];
+                        getrandom::fill(&mut sync).map_err(|e| WriteError::Fatal(format!("no randomness: {e}")))?;
+                        let body = ocf::write(*codec, sync, datums).map_err(|e| WriteError::Fatal(e.to_string()))?;
+                        file_no += 1;
+                        let staging = format!("_murron/staging/{}/{batch_id}/{file_no}.avro", self.pipeline);
+                        let final_key = join(
+                            prefix,
+                            &format!("{event_type}/{}/{batch_id}.avro", hour_partition(*hour)),
+                        );
+                        let bytes = body.len() as i64;
+                        store.put(&staging, body).await?;
+                        metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe())
+                            .increment(bytes as u64);
+                        metrics::counter!("murron_sink_written_events_total", "output" => store.describe())
+                            .increment(idx.len() as u64);
+                        written.events += idx.len() as u64;
+                        files.push((
+                            store.clone(),
+                            NewFile {
+                                store: store.describe(),
+                                staging_key: staging,
+                                final_key,
+                                events: idx.len() as i64,
+                                bytes,
+                            },
+                        ));
+                    }
+                }
+                // Only what came from Kafka is routed: the routing group's offsets are what makes a
+                // publish idempotent, and a backfill has none (docs/RELIABILITY.md, "Known limits").
+                Sink::Topic(_) if !batch.from_kafka => {}
                 Sink::Topic(route) => {
                     let mut blob = Vec::new();
                     let mut events = 0i64;
@@ -480,15 +542,25 @@ impl Writer {
 
         let new_files: Vec<NewFile> = files.into_iter().map(|(_, f)| f).collect();
         commit.record_files(&new_files).await?;
-        let updates: Vec<(StreamKey, OffsetRanges, i64)> = fresh.into_iter().map(|(k, (r, d))| (k, r, d)).collect();
+        let updates: Vec<StreamHourUpdate> = hourly
+            .into_iter()
+            .map(|((stream, hour), (received, duplicates))| StreamHourUpdate {
+                stream,
+                hour,
+                received,
+                duplicates,
+            })
+            .collect();
         commit.add_received(&updates).await?;
-        for (key, seg) in &batch.segments {
-            commit.advance(&key.0, key.1, seg.end).await?;
+        if batch.from_kafka {
+            for (key, seg) in &batch.segments {
+                commit.advance(&key.0, key.1, seg.end).await?;
+            }
         }
         commit.commit().await?;
 
         // Committed: the batch is durable. Publishing (Runner::publish) makes it visible.
-        written.events = converted.iter().map(|c| c.3.num_rows() as u64).sum();
+        written.events += converted.iter().map(|c| c.3.num_rows() as u64).sum::<u64>();
         written.files = new_files.len() as u64;
         metrics::histogram!("murron_sink_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("murron_sink_duplicates_total").increment(written.duplicates);
@@ -553,28 +625,6 @@ fn join(prefix: &str, key: &str) -> String {
     }
 }
 
-/// `dt=YYYY-MM-DD/hr=HH` of an hour counted from the Unix epoch (UTC).
-pub fn hour_partition(hours_since_epoch: i64) -> String {
-    let days = hours_since_epoch.div_euclid(24);
-    let hour = hours_since_epoch.rem_euclid(24);
-    let (y, m, d) = civil_from_days(days);
-    format!("dt={y:04}-{m:02}-{d:02}/hr={hour:02}")
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 /// Inserts `rb` into the warehouse; rows PostgreSQL refuses as data (a NUL in a string, say) are
 /// isolated by halving under savepoints and returned with the reason, so one such event becomes a dead
 /// letter of the warehouse instead of stopping the pipeline. Retryable errors are returned as is.
@@ -629,17 +679,6 @@ fn push_record_for(blob: &mut Vec<u8>, env: &envelope::Envelope<'_>, value: &[u8
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hours_map_to_utc_date_and_hour_partitions() {
-        assert_eq!(hour_partition(0), "dt=1970-01-01/hr=00");
-        // 2025-11-26T00:00:00Z is 1764115200 s.
-        assert_eq!(hour_partition(1_764_115_200 / 3600), "dt=2025-11-26/hr=00");
-        assert_eq!(hour_partition(1_764_115_200 / 3600 + 23), "dt=2025-11-26/hr=23");
-        assert_eq!(hour_partition(-1), "dt=1969-12-31/hr=23");
-        // 2024-02-29 exists.
-        assert_eq!(hour_partition(1_709_164_800 / 3600), "dt=2024-02-29/hr=00");
-    }
 
     #[tokio::test]
     async fn only_old_staged_objects_of_this_pipeline_are_removed_as_orphans() {

@@ -1,6 +1,11 @@
-//! Reliability tracking: which per-stream offsets arrived, which are missing, which came twice.
-//! Issue 5 makes this durable and shared; for now it backs `inspect`.
+//! Reliability: which per-stream offsets arrived, which are missing, which came twice
+//! (docs/RELIABILITY.md). [`gaps`] is the pure model; [`monitor`] keeps it current in the state
+//! database, serves it over HTTP and files backfills.
 
+pub mod api;
+pub mod gaps;
+pub mod monitor;
 mod ranges;
 
+pub use monitor::MonitorConfig;
 pub use ranges::OffsetRanges;

@@ -116,6 +116,20 @@ fn default_timeout_ms() -> u64 {
 
 impl S3Config {
     /// An S3 config for `bucket` with every other field at its default.
+    /// Fills empty credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, so secrets can
+    /// stay out of the configuration file.
+    pub fn with_env_credentials(mut self) -> Self {
+        for (value, var) in [
+            (&mut self.access_key_id, "AWS_ACCESS_KEY_ID"),
+            (&mut self.secret_access_key, "AWS_SECRET_ACCESS_KEY"),
+        ] {
+            if value.is_empty() {
+                *value = std::env::var(var).unwrap_or_default();
+            }
+        }
+        self
+    }
+
     pub fn new(bucket: impl Into<String>) -> Self {
         Self {
             bucket: bucket.into(),

@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+pub mod outputs;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -263,38 +265,60 @@ pub struct SinkRun {
 impl SinkRun {
     /// Writes `config` (TOML) to a file and starts `sink-worker run` on it; waits for `/readyz`.
     pub async fn start(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
+        Self::start_command(registry, keys, config, "run").await
+    }
+
+    /// `sink-worker monitor` on its own port (in `admin`); waits for `/healthz`.
+    pub async fn monitor(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
+        Self::start_command(registry, keys, config, "monitor").await
+    }
+
+    async fn start_command(registry: &Registry, keys: &[(&str, &str)], config: &str, command: &str) -> SinkRun {
         let port = free_port();
         let dir = std::env::temp_dir().join(unique("murron-sink-config"));
         std::fs::create_dir_all(&dir).expect("config dir");
         let path = dir.join("sink.toml");
         std::fs::write(&path, config).expect("write config");
         let mut cmd = Command::new(binary("sink-worker"));
-        cmd.args(["--config", path.to_str().expect("utf-8 path"), "run"])
+        let (listen_var, ready) = match command {
+            "monitor" => ("SINK_WORKER_MONITOR__LISTEN", "healthz"),
+            _ => ("SINK_WORKER_ADMIN__LISTEN", "readyz"),
+        };
+        cmd.args(["--config", path.to_str().expect("utf-8 path"), command])
             .env("SINK_WORKER_REGISTRY__URL", &registry.url)
             .env("SINK_WORKER_KAFKA__BROKERS", kafka_brokers())
             .env("SINK_WORKER_STATE__URL", &registry.database_url)
-            .env("SINK_WORKER_ADMIN__LISTEN", format!("127.0.0.1:{port}"))
+            .env(listen_var, format!("127.0.0.1:{port}"))
             .env("RUST_LOG", std::env::var("SINK_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null());
         for (id, secret) in keys {
             cmd.env(format!("SINK_WORKER_KEYS__{}", id.to_uppercase()), secret);
         }
-        let mut child = cmd.spawn().expect("spawn sink-worker run");
+        let mut child = cmd.spawn().expect("spawn sink-worker");
         let admin = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(resp) = reqwest::get(format!("{admin}/readyz")).await
+            if let Ok(resp) = reqwest::get(format!("{admin}/{ready}")).await
                 && resp.status().is_success()
             {
                 break;
             }
             if let Ok(Some(status)) = child.try_wait() {
-                panic!("sink-worker run exited during start-up with {status}");
+                panic!("sink-worker {command} exited during start-up with {status}");
             }
-            assert!(Instant::now() < deadline, "sink-worker run not ready within 60 s");
+            assert!(Instant::now() < deadline, "sink-worker {command} not ready within 60 s");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         SinkRun { admin, child }
+    }
+
+    /// GETs a JSON document from the process's port.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        let resp = reqwest::get(format!("{}{path}", self.admin)).await.expect("request");
+        let status = resp.status();
+        let body = resp.text().await.expect("body");
+        assert!(status.is_success(), "GET {path}: {status}: {body}");
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {body}"))
     }
 
     /// Sends SIGTERM and waits for a clean exit.

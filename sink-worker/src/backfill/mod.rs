@@ -1,0 +1,443 @@
+//! Backfills: repairing gaps from the raw archive (docs/RELIABILITY.md, "Backfill").
+//!
+//! A request names a type, an hour range and optionally streams. It lives in `backfills`; a worker
+//! claims it with `FOR UPDATE SKIP LOCKED` and holds a session advisory lock on it while it runs, on a
+//! connection of its own, so a crashed run's lock goes with its connection and another worker resumes
+//! it. A run indexes only the archive partitions of its range, reads only the files whose indexed
+//! offsets are not all received yet, and sends the events not received through the pipeline's own
+//! checks and writer. The writer's per-stream lock and deduplication make it exactly once: a run
+//! repeated, or racing live consumption, writes nothing twice.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sqlx::{Connection, PgConnection, PgPool};
+
+use crate::admin::Readiness;
+use crate::archive::index::{ArchiveIndex, IndexError};
+use crate::archive::ocf::{ContainerFile, OcfError};
+use crate::config::Config;
+use crate::envelope::MAGIC_BYTE;
+use crate::pipeline::{
+    Batch, Checker, Event, Pipeline, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
+};
+use crate::registry::RegistryClient;
+use crate::sink::object_store::StoreError;
+use crate::state::{State, StateError};
+
+/// Advisory-lock namespace of backfill runs (the first key of `pg_try_advisory_lock(int, int)`).
+const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"
+
+/// Why a backfill could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error("state database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("archive: {0}")]
+    Index(#[from] IndexError),
+    #[error("archive store: {0}")]
+    Store(#[from] StoreError),
+    #[error("writing: {0}")]
+    Write(#[from] WriteError),
+    #[error("archive file {0}: {1}")]
+    File(String, OcfError),
+    #[error("{0}")]
+    Config(String),
+    #[error("backfill {0} does not exist")]
+    NotFound(i64),
+    #[error("backfill {0} is being run by another worker")]
+    Busy(i64),
+}
+
+/// A stream named in a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamRef {
+    pub host: String,
+    pub pid: i32,
+}
+
+/// A backfill to file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewBackfill {
+    pub event_type: String,
+    /// Hours since the Unix epoch; `to_hour` is exclusive.
+    pub from_hour: i64,
+    pub to_hour: i64,
+    pub streams: Option<Vec<StreamRef>>,
+    pub origin: &'static str,
+}
+
+/// A backfill as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct BackfillRow {
+    pub id: i64,
+    pub pipeline: String,
+    pub event_type: String,
+    pub from_hour: i64,
+    pub to_hour: i64,
+    pub streams: Option<sqlx::types::Json<Vec<StreamRef>>>,
+    pub origin: String,
+    pub state: String,
+    pub files_total: i64,
+    pub files_read: i64,
+    pub events_read: i64,
+    pub written: i64,
+    pub duplicates: i64,
+    pub invalid: i64,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+/// The columns of a [`BackfillRow`], timestamps as RFC 3339 text.
+macro_rules! row_columns {
+    () => {
+        "id, pipeline, event_type, from_hour, to_hour, streams, origin, state, files_total, \
+         files_read, events_read, written, duplicates, invalid, error, \
+         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at, \
+         to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at, \
+         to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at"
+    };
+}
+
+/// Files a request; returns its id.
+pub async fn file(pool: &PgPool, pipeline: &str, req: &NewBackfill) -> Result<i64, BackfillError> {
+    if req.from_hour >= req.to_hour {
+        return Err(BackfillError::Config("from must be before to".into()));
+    }
+    Ok(sqlx::query_scalar(
+        "INSERT INTO backfills (pipeline, event_type, from_hour, to_hour, streams, origin) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+    )
+    .bind(pipeline)
+    .bind(&req.event_type)
+    .bind(req.from_hour)
+    .bind(req.to_hour)
+    .bind(req.streams.clone().map(sqlx::types::Json))
+    .bind(req.origin)
+    .fetch_one(pool)
+    .await?)
+}
+
+/// One request.
+pub async fn get(pool: &PgPool, id: i64) -> Result<Option<BackfillRow>, BackfillError> {
+    Ok(
+        sqlx::query_as(concat!("SELECT ", row_columns!(), " FROM backfills WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}
+
+/// The newest requests of a pipeline, newest first.
+pub async fn list(pool: &PgPool, pipeline: &str, limit: i64) -> Result<Vec<BackfillRow>, BackfillError> {
+    Ok(sqlx::query_as(concat!(
+        "SELECT ",
+        row_columns!(),
+        " FROM backfills WHERE pipeline = $1 ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(pipeline)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Progress of a run, for a progress bar.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub files_total: u64,
+    pub files_read: u64,
+    pub events_read: u64,
+    pub written: u64,
+}
+
+/// Runs backfills of one pipeline through that pipeline's checks and outputs.
+pub struct Backfiller {
+    pool: PgPool,
+    pipeline: Pipeline,
+    index: ArchiveIndex,
+    checker: Checker,
+    writer: Writer,
+}
+
+impl std::fmt::Debug for Backfiller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Backfiller")
+            .field("pipeline", &self.pipeline.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backfiller {
+    pub async fn open(config: &Config, pipeline: Pipeline, pool: PgPool) -> Result<Self, BackfillError> {
+        pipeline
+            .validate()
+            .map_err(|(key, reason)| BackfillError::Config(format!("{key}: {reason}")))?;
+        let keys = config.key_ring();
+        if keys.is_empty() {
+            return Err(BackfillError::Config(
+                "keys: no signing keys configured; set SINK_WORKER_KEYS__DEFAULT".into(),
+            ));
+        }
+        let registry = RegistryClient::new(&config.registry).map_err(|e| BackfillError::Config(e.to_string()))?;
+        let state = State::new(pool.clone(), &pipeline.name);
+        let writer = Writer::open(&pipeline, &config.kafka, state).await?;
+        writer.publish().await?;
+        Ok(Self {
+            index: ArchiveIndex::open(pool.clone(), &config.archive).await?,
+            checker: Checker::new(&pipeline, keys, SchemaCache::new(registry), Readiness::default()),
+            writer,
+            pool,
+            pipeline,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline.name
+    }
+
+    /// Claims the oldest queued (or abandoned running) request and runs it; None when there is none.
+    pub async fn run_next(&mut self, progress: impl FnMut(Progress)) -> Result<Option<BackfillRow>, BackfillError> {
+        self.run_claimed(None, progress).await
+    }
+
+    /// Runs request `id` (it must not be running elsewhere); returns it finished.
+    pub async fn run_id(&mut self, id: i64, progress: impl FnMut(Progress)) -> Result<BackfillRow, BackfillError> {
+        match self.run_claimed(Some(id), progress).await? {
+            Some(row) => Ok(row),
+            None => match get(&self.pool, id).await? {
+                None => Err(BackfillError::NotFound(id)),
+                Some(row) if row.state == "done" || row.state == "failed" => Ok(row),
+                Some(_) => Err(BackfillError::Busy(id)),
+            },
+        }
+    }
+
+    async fn run_claimed(
+        &mut self,
+        only: Option<i64>,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<Option<BackfillRow>, BackfillError> {
+        // The run's own connection, never returned to the pool: its session lock lives exactly as
+        // long as the run, or the process.
+        let mut conn = self.pool.acquire().await?.detach();
+        let Some(row) = claim(&mut conn, &self.pipeline.name, only).await? else {
+            return Ok(None);
+        };
+        let id = row.id;
+        tracing::info!(id, event_type = %row.event_type, from_hour = row.from_hour, to_hour = row.to_hour, "backfill started");
+        let outcome = self.execute(&row, &mut progress).await;
+        let (state, error) = match &outcome {
+            Ok(()) => ("done", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        sqlx::query("UPDATE backfills SET state = $2, error = coalesce($3, error), finished_at = now() WHERE id = $1")
+            .bind(id)
+            .bind(state)
+            .bind(&error)
+            .execute(&mut conn)
+            .await?;
+        let _ = conn.close().await;
+        metrics::counter!("murron_backfills_total", "state" => state).increment(1);
+        let done = get(&self.pool, id).await?.ok_or(BackfillError::NotFound(id))?;
+        tracing::info!(
+            id,
+            state,
+            written = done.written,
+            duplicates = done.duplicates,
+            invalid = done.invalid,
+            "backfill finished"
+        );
+        Ok(Some(done))
+    }
+
+    async fn execute(&mut self, row: &BackfillRow, progress: &mut impl FnMut(Progress)) -> Result<(), BackfillError> {
+        let report = self
+            .index
+            .refresh(Some((&row.event_type, row.from_hour, row.to_hour)))
+            .await?;
+        tracing::debug!(?report, "archive partitions indexed");
+        let streams = row.streams.as_ref().and_then(|s| serde_json::to_value(&s.0).ok());
+        // Only files holding offsets that some stream has not received.
+        let keys: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT a.key FROM archive_ranges a \
+             JOIN archive_files f ON f.store = a.store AND f.key = a.key AND f.error IS NULL \
+             LEFT JOIN sink_streams s ON s.pipeline = $2 AND s.event_type = a.event_type AND s.host = a.host AND s.pid = a.pid \
+             WHERE a.store = $1 AND a.event_type = $3 AND a.hour >= $4 AND a.hour < $5 \
+               AND NOT (a.offsets <@ coalesce(s.received, '{}'::int8multirange)) \
+               AND ($6::jsonb IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements($6) e \
+                    WHERE e->>'host' = a.host AND (e->>'pid')::int = a.pid)) \
+             ORDER BY a.key",
+        )
+        .bind(self.index.store().describe())
+        .bind(&self.pipeline.name)
+        .bind(&row.event_type)
+        .bind(row.from_hour)
+        .bind(row.to_hour)
+        .bind(&streams)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut p = Progress {
+            files_total: keys.len() as u64,
+            ..Progress::default()
+        };
+        let mut totals = (0i64, 0i64); // duplicates, invalid
+        self.record(row.id, &p, totals).await?;
+        progress(p);
+        let wanted = |host: &str, pid: i32| {
+            row.streams
+                .as_ref()
+                .is_none_or(|s| s.0.iter().any(|r| r.host == host && r.pid == pid))
+        };
+        let mut first_invalid: Option<String> = None;
+        for key in keys {
+            let body = self.index.store().get(&key).await?;
+            let source: Arc<str> = Arc::from(format!("archive:{key}"));
+            let file_error = |e| BackfillError::File(key.clone(), e);
+            let mut batch = Batch::from_archive();
+            let mut c = ContainerFile::open(&body).map_err(file_error)?;
+            let mut n = 0i64;
+            let mut value = Vec::new();
+            while let Some(block) = c.next_block().map_err(file_error)? {
+                for (env, datum) in block.records().map_err(file_error)? {
+                    n += 1;
+                    let hour = env.timestamp.div_euclid(3_600_000_000);
+                    if env.event_type != row.event_type
+                        || !(row.from_hour..row.to_hour).contains(&hour)
+                        || !wanted(env.host, env.pid)
+                    {
+                        continue;
+                    }
+                    p.events_read += 1;
+                    // Framed as a Kafka record value; the envelope schema id is not read past here.
+                    value.clear();
+                    value.push(MAGIC_BYTE);
+                    value.extend_from_slice(&0u32.to_be_bytes());
+                    value.extend_from_slice(datum);
+                    match self.checker.check(&value).await {
+                        Verdict::Valid(schema_id) => {
+                            let seg = batch.consumed(&(source.clone(), -1), 0, n - 1, value.len());
+                            seg.valid.push(Event {
+                                value: value.as_slice().into(),
+                                kafka_offset: n - 1,
+                                schema_id,
+                            });
+                        }
+                        Verdict::Dead(reason, detail) => {
+                            // Not dead-lettered again: the live path did, if it ever came through Kafka.
+                            totals.1 += 1;
+                            first_invalid.get_or_insert_with(|| format!("{key}: {reason}: {detail}"));
+                        }
+                        Verdict::Skip => {}
+                    }
+                    if batch.records >= self.pipeline.flush.max_events {
+                        let w = self.write(&batch).await?;
+                        p.written += w.events;
+                        totals.0 += w.duplicates as i64;
+                        batch = Batch::from_archive();
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let w = self.write(&batch).await?;
+                p.written += w.events;
+                totals.0 += w.duplicates as i64;
+            }
+            p.files_read += 1;
+            self.record(row.id, &p, totals).await?;
+            progress(p);
+        }
+        if let Some(first) = first_invalid {
+            sqlx::query("UPDATE backfills SET error = $2 WHERE id = $1")
+                .bind(row.id)
+                .bind(format!("{} archived events are invalid; first: {first}", totals.1))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Writes and publishes one batch, waiting out short outages of the outputs.
+    async fn write(&mut self, batch: &Batch) -> Result<Written, BackfillError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.writer.write(batch, &self.checker.used_schemas).await {
+                Ok(w) => {
+                    self.writer.publish().await?;
+                    return Ok(w);
+                }
+                Err(e) if e.is_retryable() && attempt < 10 => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e, "backfill write failed; retrying");
+                    tokio::time::sleep(backoff_delay(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn record(&self, id: i64, p: &Progress, (dups, invalid): (i64, i64)) -> Result<(), BackfillError> {
+        sqlx::query(
+            "UPDATE backfills SET files_total = $2, files_read = $3, events_read = $4, written = $5, \
+             duplicates = $6, invalid = $7 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(p.files_total as i64)
+        .bind(p.files_read as i64)
+        .bind(p.events_read as i64)
+        .bind(p.written as i64)
+        .bind(dups)
+        .bind(invalid)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// Picks a queued or abandoned request (SKIP LOCKED passes over rows another worker is claiming
+/// right now) whose session lock is free, takes that lock on `conn`, and marks the request running.
+async fn claim(
+    conn: &mut PgConnection,
+    pipeline: &str,
+    only: Option<i64>,
+) -> Result<Option<BackfillRow>, BackfillError> {
+    let mut tx = conn.begin().await?;
+    let candidates: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM backfills WHERE pipeline = $1 AND state IN ('queued', 'running') \
+         AND ($2::int8 IS NULL OR id = $2) ORDER BY id FOR UPDATE SKIP LOCKED",
+    )
+    .bind(pipeline)
+    .bind(only)
+    .fetch_all(&mut *tx)
+    .await?;
+    for id in candidates {
+        // Session-level: it outlives this transaction and ends with the run or its connection.
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(LOCK_NAMESPACE)
+            .bind((id & 0x7fff_ffff) as i32)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            continue;
+        }
+        sqlx::query("UPDATE backfills SET state = 'running', started_at = coalesce(started_at, now()) WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let row = sqlx::query_as(concat!("SELECT ", row_columns!(), " FROM backfills WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+        return Ok(Some(row));
+    }
+    Ok(None)
+}

@@ -1,0 +1,127 @@
+//! The checks every event passes before it is written, live from Kafka or backfilled from the
+//! archive: decode the envelope, keep only the configured types, verify the signature, resolve the
+//! payload schema by id (cached), check the schema belongs to the envelope's type, validate the datum.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::Pipeline;
+use super::run::backoff_delay;
+use super::schemas::{Lookup, PayloadSchema, SchemaCache};
+use crate::admin::Readiness;
+use crate::envelope::{self, KeyRing};
+
+/// What a check decided about a record.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Valid, with its payload schema id.
+    Valid(u32),
+    /// Invalid: the stable reason code and a human detail.
+    Dead(&'static str, String),
+    /// Not this pipeline's type.
+    Skip,
+}
+
+/// Checks records for one pipeline.
+#[derive(Debug)]
+pub struct Checker {
+    filter_type: Vec<String>,
+    /// Archive mode: an envelope that decodes is kept as it is, whatever else is wrong with it.
+    raw: bool,
+    keys: KeyRing,
+    schemas: SchemaCache,
+    /// The schemas of the events checked valid, for the writer.
+    pub used_schemas: HashMap<u32, Arc<PayloadSchema>>,
+    readiness: Readiness,
+}
+
+impl Checker {
+    pub fn new(pipeline: &Pipeline, keys: KeyRing, schemas: SchemaCache, readiness: Readiness) -> Self {
+        Self {
+            filter_type: pipeline.filter_type.clone(),
+            raw: pipeline.archive_to.is_some(),
+            keys,
+            schemas,
+            used_schemas: HashMap::new(),
+            readiness,
+        }
+    }
+
+    /// Checks one record value (Confluent-framed envelope). Waits out a registry outage: an outage
+    /// is ours, never the event's fault.
+    pub async fn check(&mut self, value: &[u8]) -> Verdict {
+        let env = match envelope::decode(value) {
+            Ok((_, env)) => env,
+            Err(e) => return Verdict::Dead(e.reason(), e.to_string()),
+        };
+        if !self.filter_type.is_empty() && !self.filter_type.iter().any(|t| t == env.event_type) {
+            return Verdict::Skip;
+        }
+        if self.raw {
+            return Verdict::Valid(0);
+        }
+        if let Err(e) = self.keys.verify(&env) {
+            return Verdict::Dead(e.reason(), e.to_string());
+        }
+        // Stream identity the state database must store: a NUL cannot be in PostgreSQL text, and
+        // offsets count up from 0 (the received ranges are half-open, so i64::MAX has no end).
+        if env.host.contains('\0') || env.event_type.contains('\0') {
+            return Verdict::Dead("invalid_stream", "host or type contains a NUL character".into());
+        }
+        if !(0..i64::MAX).contains(&env.offset) {
+            return Verdict::Dead("invalid_stream", format!("offset {} is outside 0..2^63-1", env.offset));
+        }
+        let (schema_id, datum) = match envelope::split_wire_format(env.message) {
+            Ok(x) => x,
+            Err(e) => return Verdict::Dead("invalid_payload", format!("payload wire format: {e}")),
+        };
+        let lookup = match self.schemas.cached(schema_id) {
+            Some(l) => l,
+            None => {
+                let schemas = &mut self.schemas;
+                let readiness = &self.readiness;
+                let mut attempt = 0u32;
+                loop {
+                    match schemas.fetch(schema_id).await {
+                        Ok(l) => {
+                            readiness.set(true);
+                            break l;
+                        }
+                        Err(e) => {
+                            // Our outage, not a bad event: wait, never dead-letter.
+                            readiness.set(false);
+                            attempt += 1;
+                            metrics::counter!("murron_sink_retries_total", "op" => "registry").increment(1);
+                            tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");
+                            tokio::time::sleep(backoff_delay(attempt)).await;
+                        }
+                    }
+                }
+            }
+        };
+        let schema = match lookup {
+            Lookup::Found(s) => s,
+            Lookup::Unknown => {
+                return Verdict::Dead(
+                    "unknown_schema",
+                    format!("schema id {schema_id} is not in the registry"),
+                );
+            }
+            Lookup::Unusable(reason) => return Verdict::Dead("unusable_schema", reason),
+        };
+        if !schema.subjects.iter().any(|s| s == env.event_type) {
+            return Verdict::Dead(
+                "wrong_type",
+                format!(
+                    "schema id {schema_id} is registered under {:?}, not the envelope's type {:?}",
+                    schema.subjects, env.event_type
+                ),
+            );
+        }
+        if let Err(e) = schema.validator.validate(datum) {
+            return Verdict::Dead("invalid_payload", format!("{}: {e}", e.reason()));
+        }
+        self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());
+        Verdict::Valid(schema_id)
+    }
+}

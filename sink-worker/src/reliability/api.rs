@@ -1,0 +1,326 @@
+//! The monitor's HTTP API (`openapi-monitor.json` describes it), the dashboard page and Prometheus
+//! metrics. Times are RFC 3339 in UTC; ranges are whole hours, `from` inclusive and `to` exclusive.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::gaps::rep_score;
+use super::monitor::Monitor;
+use crate::admin::metrics_handle;
+use crate::backfill::{self, NewBackfill, StreamRef};
+use crate::hours::{Round, hour_timestamp, now_hour, parse_hour};
+
+const OPENAPI: &str = include_str!("../../openapi-monitor.json");
+const DASHBOARD: &str = include_str!("dashboard.html");
+/// The widest range one request may ask for: 31 days.
+const MAX_HOURS: i64 = 31 * 24;
+
+/// The router of the monitor's port.
+pub fn router(monitor: Monitor) -> Router {
+    Router::new()
+        .route("/", get(|| async { Html(DASHBOARD) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route(
+            "/metrics",
+            get(|| async {
+                match metrics_handle() {
+                    Some(h) => (StatusCode::OK, h.render()),
+                    None => (StatusCode::NOT_FOUND, "metrics recorder not installed".to_owned()),
+                }
+            }),
+        )
+        .route("/api/reliability", get(reliability))
+        .route("/api/gaps", get(gaps))
+        .route("/api/backfills", get(list_backfills).post(create_backfill))
+        .route("/api/backfills/{id}", get(get_backfill))
+        .with_state(monitor)
+}
+
+/// An error answer: `{"error": "..."}` with a precise status.
+#[derive(Debug)]
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, message.into())
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "monitor API request failed");
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("state database unavailable: {e}"),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    host: Option<String>,
+    pid: Option<i32>,
+}
+
+impl RangeQuery {
+    /// The hour range; the last 24 hours by default.
+    fn hours(&self) -> Result<(i64, i64), ApiError> {
+        let to = match &self.to {
+            Some(t) => parse_hour(t, Round::Up).map_err(|e| bad(format!("to: {e}")))?,
+            None => now_hour() + 1,
+        };
+        let from = match &self.from {
+            Some(f) => parse_hour(f, Round::Down).map_err(|e| bad(format!("from: {e}")))?,
+            None => to - 24,
+        };
+        if from >= to {
+            return Err(bad("from must be before to"));
+        }
+        if to - from > MAX_HOURS {
+            return Err(bad(format!("at most {MAX_HOURS} hours per request")));
+        }
+        Ok((from, to))
+    }
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q).map_err(|e| bad(e.body_text()))
+}
+
+/// Counts of one group of events.
+#[derive(Debug, Default, Clone, Serialize)]
+struct Counts {
+    received: u64,
+    missing: u64,
+    pending: u64,
+    duplicates: u64,
+    /// Expected events: received + missing + pending.
+    total: u64,
+    /// `((total - missing) / total) * 100`; null when nothing was expected.
+    rep_score: Option<f64>,
+}
+
+impl Counts {
+    fn finish(mut self) -> Self {
+        self.total = self.received + self.missing + self.pending;
+        self.rep_score = rep_score(self.total, self.missing);
+        self
+    }
+}
+
+async fn reliability(
+    State(m): State<Monitor>,
+    q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let (from, to) = q.hours()?;
+    let received: Vec<(String, i64, String, i32, i64, i64)> = sqlx::query_as(
+        "SELECT event_type, hour, host, pid, \
+           (SELECT coalesce(sum(upper(x) - lower(x)), 0) FROM unnest(received) x)::int8, duplicates \
+         FROM sink_stream_hours WHERE pipeline = $1 AND ($2::text IS NULL OR event_type = $2) \
+           AND hour >= $3 AND hour < $4",
+    )
+    .bind(m.pipeline())
+    .bind(&q.event_type)
+    .bind(from)
+    .bind(to)
+    .fetch_all(m.pool())
+    .await
+    .map_err(internal)?;
+    let gaps: Vec<(String, i64, String, i32, i64, bool)> = sqlx::query_as(
+        "SELECT event_type, hour, host, pid, last_offset - first_offset + 1, \
+           state = 'open' AND first_seen > now() - make_interval(secs => $5) \
+         FROM reliability_gaps WHERE pipeline = $1 AND ($2::text IS NULL OR event_type = $2) \
+           AND hour >= $3 AND hour < $4",
+    )
+    .bind(m.pipeline())
+    .bind(&q.event_type)
+    .bind(from)
+    .bind(to)
+    .bind(m.grace_secs() as f64)
+    .fetch_all(m.pool())
+    .await
+    .map_err(internal)?;
+    let mut overall = Counts::default();
+    let mut types: BTreeMap<String, Counts> = BTreeMap::new();
+    let mut hours: BTreeMap<(String, i64), Counts> = BTreeMap::new();
+    let mut streams: BTreeMap<(String, String, i32), Counts> = BTreeMap::new();
+    let mut add = |t: &str, hour: i64, host: &str, pid: i32, f: &dyn Fn(&mut Counts)| {
+        f(&mut overall);
+        f(types.entry(t.to_owned()).or_default());
+        f(hours.entry((t.to_owned(), hour)).or_default());
+        f(streams.entry((t.to_owned(), host.to_owned(), pid)).or_default());
+    };
+    for (t, hour, host, pid, n, dups) in &received {
+        add(t, *hour, host, *pid, &|c| {
+            c.received += *n as u64;
+            c.duplicates += *dups as u64;
+        });
+    }
+    for (t, hour, host, pid, n, pending) in &gaps {
+        add(t, *hour, host, *pid, &|c| {
+            if *pending {
+                c.pending += *n as u64;
+            } else {
+                c.missing += *n as u64;
+            }
+        });
+    }
+    Ok(Json(json!({
+        "pipeline": m.pipeline(),
+        "from": hour_timestamp(from),
+        "to": hour_timestamp(to),
+        "grace_seconds": m.grace_secs(),
+        "overall": overall.finish(),
+        "types": types.into_iter().map(|(t, c)| json!({"type": t, "counts": c.finish()})).collect::<Vec<_>>(),
+        "hours": hours.into_iter().map(|((t, h), c)| json!({"type": t, "hour": hour_timestamp(h), "counts": c.finish()})).collect::<Vec<_>>(),
+        "streams": streams.into_iter().map(|((t, host, pid), c)| json!({"type": t, "host": host, "pid": pid, "counts": c.finish()})).collect::<Vec<_>>(),
+    })))
+}
+
+async fn gaps(
+    State(m): State<Monitor>,
+    q: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    let (from, to) = q.hours()?;
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        String,
+        String,
+        i32,
+        i64,
+        i64,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+    )> = sqlx::query_as(
+        "SELECT event_type, host, pid, first_offset, last_offset, hour, \
+           to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+           CASE WHEN state = 'open' AND first_seen > now() - make_interval(secs => $7) THEN 'pending' \
+                WHEN state = 'open' THEN 'missing' ELSE state END, backfill_id, reason \
+         FROM reliability_gaps WHERE pipeline = $1 AND ($2::text IS NULL OR event_type = $2) \
+           AND ($3::text IS NULL OR host = $3) AND ($4::int4 IS NULL OR pid = $4) AND hour >= $5 AND hour < $6 \
+         ORDER BY event_type, host, pid, first_offset LIMIT 10000",
+    )
+    .bind(m.pipeline())
+    .bind(&q.event_type)
+    .bind(&q.host)
+    .bind(q.pid)
+    .bind(from)
+    .bind(to)
+    .bind(m.grace_secs() as f64)
+    .fetch_all(m.pool())
+    .await
+    .map_err(internal)?;
+    let gaps: Vec<_> = rows
+        .into_iter()
+        .map(
+            |(t, host, pid, first, last, hour, first_seen, status, backfill_id, reason)| {
+                json!({
+                    "type": t, "host": host, "pid": pid,
+                    "first_offset": first, "last_offset": last, "count": last - first + 1,
+                    "hour": hour_timestamp(hour), "first_seen": first_seen,
+                    "status": status, "backfill_id": backfill_id, "reason": reason,
+                })
+            },
+        )
+        .collect();
+    Ok(Json(json!({ "pipeline": m.pipeline(), "gaps": gaps })))
+}
+
+/// The body of `POST /api/backfills`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackfillRequest {
+    #[serde(rename = "type")]
+    event_type: String,
+    from: String,
+    to: String,
+    #[serde(default)]
+    streams: Option<Vec<StreamRef>>,
+}
+
+async fn create_backfill(
+    State(m): State<Monitor>,
+    body: Result<Json<BackfillRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<backfill::BackfillRow>), ApiError> {
+    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+    if req.event_type.trim().is_empty() || req.event_type.contains('\0') {
+        return Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "type must be a non-empty event type".into(),
+        ));
+    }
+    let unprocessable = |e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e);
+    let from = parse_hour(&req.from, Round::Down).map_err(|e| unprocessable(format!("from: {e}")))?;
+    let to = parse_hour(&req.to, Round::Up).map_err(|e| unprocessable(format!("to: {e}")))?;
+    if from >= to {
+        return Err(unprocessable("from must be before to".into()));
+    }
+    if to - from > MAX_HOURS {
+        return Err(unprocessable(format!("at most {MAX_HOURS} hours per backfill")));
+    }
+    if req.streams.as_ref().is_some_and(|s| s.is_empty()) {
+        return Err(unprocessable(
+            "streams, when given, must name at least one stream".into(),
+        ));
+    }
+    let id = backfill::file(
+        m.pool(),
+        m.pipeline(),
+        &NewBackfill {
+            event_type: req.event_type,
+            from_hour: from,
+            to_hour: to,
+            streams: req.streams,
+            origin: "api",
+        },
+    )
+    .await
+    .map_err(internal)?;
+    metrics::counter!("murron_backfills_filed_total", "origin" => "api").increment(1);
+    let row = backfill::get(m.pool(), id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| internal("the new backfill vanished"))?;
+    Ok((StatusCode::CREATED, Json(row)))
+}
+
+async fn list_backfills(State(m): State<Monitor>) -> Result<Json<serde_json::Value>, ApiError> {
+    let rows = backfill::list(m.pool(), m.pipeline(), 100).await.map_err(internal)?;
+    Ok(Json(json!({ "backfills": rows })))
+}
+
+async fn get_backfill(
+    State(m): State<Monitor>,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+) -> Result<Json<backfill::BackfillRow>, ApiError> {
+    let Path(id) = id.map_err(|e| bad(format!("backfill id: {}", e.body_text())))?;
+    match backfill::get(m.pool(), id).await.map_err(internal)? {
+        Some(row) if row.pipeline == m.pipeline() => Ok(Json(row)),
+        _ => Err(ApiError(StatusCode::NOT_FOUND, format!("backfill {id} does not exist"))),
+    }
+}

@@ -1,0 +1,490 @@
+//! `sink-worker monitor`: keeps the gaps of one pipeline current, files backfills for gaps that stay
+//! missing past the grace period, runs backfills, and serves the reliability API and dashboard
+//! ([`super::api`]).
+//!
+//! Each sweep indexes new archive files, recomputes every stream's gaps from the received offsets and
+//! the archive ([`super::gaps`]), and replaces the pipeline's rows in `reliability_gaps`, keeping each
+//! gap's first-seen time and state across sweeps. Replicas may run side by side: a transaction-level
+//! advisory lock lets one sweep at a time, and backfills are claimed safely.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+
+use super::OffsetRanges;
+use super::gaps::{Gap, StreamOffsets, rep_score};
+use crate::archive::index::{ArchiveIndex, IndexError};
+use crate::backfill::{BackfillError, Backfiller};
+use crate::config::Config;
+use crate::pipeline::backoff_delay;
+use crate::state::{self, StateError, StreamKey, parse_multirange};
+
+/// The `[monitor]` configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorConfig {
+    /// The API, dashboard and metrics.
+    pub listen: SocketAddr,
+    /// A gap younger than this is pending (late data may fill it), not missing.
+    pub grace_secs: u64,
+    /// Seconds between sweeps.
+    pub interval_secs: f64,
+    /// File a backfill for every gap still missing after the grace period.
+    pub auto_backfill: bool,
+    /// Run queued backfills in this process.
+    pub run_backfills: bool,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9470)),
+            grace_secs: 300,
+            interval_secs: 15.0,
+            auto_backfill: true,
+            run_backfills: true,
+        }
+    }
+}
+
+/// Why the monitor stopped or a sweep failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MonitorError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("state database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("archive: {0}")]
+    Index(#[from] IndexError),
+    #[error("backfill: {0}")]
+    Backfill(#[from] BackfillError),
+    #[error("listening on {0}: {1}")]
+    Listen(SocketAddr, std::io::Error),
+}
+
+/// Advisory-lock namespace of sweeps.
+const SWEEP_LOCK: i32 = 0x4d53_5731; // "MSW1"
+
+/// What one sweep found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// False when another replica holds the sweep lock.
+    pub swept: bool,
+    pub streams: u64,
+    pub gaps: u64,
+    pub missing_events: u64,
+    pub backfills_filed: Vec<i64>,
+    pub marked_unrecoverable: u64,
+}
+
+/// One pipeline's monitor.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pool: PgPool,
+    pipeline: String,
+    types: Vec<String>,
+    index: ArchiveIndex,
+    config: MonitorConfig,
+}
+
+/// A gap as stored in `reliability_gaps`.
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct StoredGap {
+    event_type: String,
+    host: String,
+    pid: i32,
+    first: i64,
+    last: i64,
+    first_seen: f64,
+    state: String,
+    backfill_id: Option<i64>,
+    reason: Option<String>,
+}
+
+/// A gap found by this sweep, with what it inherits from the stored ones it overlaps.
+#[derive(Debug, Clone)]
+struct TrackedGap {
+    stream: StreamKey,
+    gap: Gap,
+    /// Seconds since the Unix epoch.
+    first_seen: f64,
+    state: String,
+    backfill_id: Option<i64>,
+    reason: Option<String>,
+}
+
+impl Monitor {
+    pub async fn open(config: &Config, pool: PgPool) -> Result<Self, MonitorError> {
+        let pipeline = config.pipeline.as_ref().ok_or_else(|| {
+            MonitorError::Config("no [pipeline] in the configuration: the monitor watches one".into())
+        })?;
+        if !(config.monitor.interval_secs.is_finite() && config.monitor.interval_secs > 0.0) {
+            return Err(MonitorError::Config("monitor.interval_secs must be positive".into()));
+        }
+        Ok(Self {
+            index: ArchiveIndex::open(pool.clone(), &config.archive).await?,
+            pool,
+            pipeline: pipeline.name.clone(),
+            types: pipeline.filter_type.clone(),
+            config: config.monitor.clone(),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn pipeline(&self) -> &str {
+        &self.pipeline
+    }
+
+    pub fn grace_secs(&self) -> u64 {
+        self.config.grace_secs
+    }
+
+    /// Indexes new archive files, recomputes the gaps, resolves finished backfills and files new ones.
+    pub async fn sweep(&self) -> Result<SweepReport, MonitorError> {
+        self.index.refresh(None).await?;
+        let mut streams: BTreeMap<StreamKey, StreamOffsets> = BTreeMap::new();
+        let received: Vec<(String, String, i32, i64, String)> = sqlx::query_as(
+            "SELECT event_type, host, pid, hour, received::text FROM sink_stream_hours WHERE pipeline = $1",
+        )
+        .bind(&self.pipeline)
+        .fetch_all(&self.pool)
+        .await?;
+        for (t, h, p, hour, text) in received {
+            let key = (t, h, p);
+            let r = parse_multirange(&text).ok_or_else(|| StateError::Corrupt(key.clone(), text))?;
+            streams.entry(key).or_default().received.push((hour, r));
+        }
+        let archived: Vec<(String, String, i32, i64, String)> = sqlx::query_as(
+            "SELECT a.event_type, a.host, a.pid, a.hour, range_agg(a.offsets)::text FROM archive_ranges a \
+             JOIN archive_files f ON f.store = a.store AND f.key = a.key AND f.error IS NULL \
+             WHERE a.store = $1 AND (cardinality($2::text[]) = 0 OR a.event_type = ANY($2)) \
+             GROUP BY 1, 2, 3, 4",
+        )
+        .bind(self.index.store().describe())
+        .bind(&self.types)
+        .fetch_all(&self.pool)
+        .await?;
+        for (t, h, p, hour, text) in archived {
+            let key = (t, h, p);
+            let r = parse_multirange(&text).ok_or_else(|| StateError::Corrupt(key.clone(), text))?;
+            streams.entry(key).or_default().archived.push((hour, r));
+        }
+
+        let mut tx = self.pool.begin().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, hashtext($2))")
+            .bind(SWEEP_LOCK)
+            .bind(&self.pipeline)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !locked {
+            return Ok(SweepReport::default());
+        }
+        let now: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8")
+            .fetch_one(&mut *tx)
+            .await?;
+        let rows: Vec<StoredGap> = sqlx::query_as(
+            "SELECT event_type, host, pid, first_offset AS first, last_offset AS last, \
+             extract(epoch FROM first_seen)::float8 AS first_seen, state, backfill_id, reason \
+             FROM reliability_gaps WHERE pipeline = $1",
+        )
+        .bind(&self.pipeline)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut old: HashMap<StreamKey, Vec<StoredGap>> = HashMap::new();
+        for g in rows {
+            old.entry((g.event_type.clone(), g.host.clone(), g.pid))
+                .or_default()
+                .push(g);
+        }
+        let finished: HashMap<i64, (String, Option<String>)> = sqlx::query_as::<_, (i64, String, Option<String>)>(
+            "SELECT id, state, error FROM backfills WHERE pipeline = $1 AND state IN ('done', 'failed') \
+             AND id IN (SELECT backfill_id FROM reliability_gaps WHERE pipeline = $1 AND state = 'backfilling')",
+        )
+        .bind(&self.pipeline)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|(id, state, error)| (id, (state, error)))
+        .collect();
+
+        let mut report = SweepReport {
+            swept: true,
+            streams: streams.len() as u64,
+            ..SweepReport::default()
+        };
+        let mut next: Vec<TrackedGap> = Vec::new();
+        for (key, offsets) in &streams {
+            let archived = union(&offsets.archived);
+            for gap in offsets.gaps() {
+                let overlapping: Vec<&StoredGap> = old
+                    .get(key)
+                    .map(|v| {
+                        v.iter()
+                            .filter(|o| o.first <= gap.last && o.last >= gap.first)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let first_seen = overlapping.iter().map(|o| o.first_seen).fold(now, f64::min);
+                let (mut state, mut backfill_id, mut reason) = ("open".to_string(), None, None);
+                if let Some(u) = overlapping.iter().find(|o| o.state == "unrecoverable") {
+                    state = u.state.clone();
+                    reason = u.reason.clone();
+                    backfill_id = u.backfill_id;
+                } else if let Some(b) = overlapping.iter().find(|o| o.state == "backfilling") {
+                    state = b.state.clone();
+                    backfill_id = b.backfill_id;
+                    if let Some((bf_state, error)) = b.backfill_id.and_then(|id| finished.get(&id)) {
+                        // The backfill ended and this gap is still here: the archive cannot fill it.
+                        let id = b.backfill_id.unwrap_or_default();
+                        let in_archive = (gap.first..=gap.last).any(|o| archived.contains(o));
+                        state = "unrecoverable".into();
+                        reason = Some(match (in_archive, bf_state.as_str(), error) {
+                            (false, _, _) => format!("not in the archive (backfill {id} found nothing to repair it)"),
+                            (true, "failed", Some(e)) => format!("backfill {id} failed: {e}"),
+                            (true, _, Some(e)) => format!("the archived copy was not accepted (backfill {id}): {e}"),
+                            (true, _, None) => format!("backfill {id} ended without writing it"),
+                        });
+                        report.marked_unrecoverable += 1;
+                        metrics::counter!("murron_gaps_unrecoverable_total").increment(1);
+                    }
+                }
+                report.gaps += 1;
+                report.missing_events += gap.len();
+                next.push(TrackedGap {
+                    stream: key.clone(),
+                    gap,
+                    first_seen,
+                    state,
+                    backfill_id,
+                    reason,
+                });
+            }
+        }
+
+        // Auto-backfill: one request per type for the gaps missing past the grace period.
+        if self.config.auto_backfill {
+            let cutoff = now - self.config.grace_secs as f64;
+            let mut due: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+            for (i, g) in next.iter().enumerate() {
+                if g.state == "open" && g.first_seen <= cutoff {
+                    due.entry(g.stream.0.clone()).or_default().push(i);
+                }
+            }
+            for (event_type, idx) in due {
+                let from = idx.iter().map(|&i| next[i].gap.hour).min().unwrap_or_default();
+                let to = idx.iter().map(|&i| next[i].gap.hour).max().unwrap_or_default() + 1;
+                let mut streams: Vec<serde_json::Value> = idx
+                    .iter()
+                    .map(|&i| serde_json::json!({"host": next[i].stream.1, "pid": next[i].stream.2}))
+                    .collect();
+                streams.sort_by_key(|v| v.to_string());
+                streams.dedup();
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO backfills (pipeline, event_type, from_hour, to_hour, streams, origin) \
+                     VALUES ($1, $2, $3, $4, $5, 'auto') RETURNING id",
+                )
+                .bind(&self.pipeline)
+                .bind(&event_type)
+                .bind(from)
+                .bind(to)
+                .bind(serde_json::Value::Array(streams))
+                .fetch_one(&mut *tx)
+                .await?;
+                tracing::info!(id, %event_type, gaps = idx.len(), "gaps missing past the grace period: backfill filed");
+                metrics::counter!("murron_backfills_filed_total", "origin" => "auto").increment(1);
+                for i in idx {
+                    next[i].state = "backfilling".into();
+                    next[i].backfill_id = Some(id);
+                }
+                report.backfills_filed.push(id);
+            }
+        }
+
+        sqlx::query("DELETE FROM reliability_gaps WHERE pipeline = $1")
+            .bind(&self.pipeline)
+            .execute(&mut *tx)
+            .await?;
+        for chunk in next.chunks(5_000) {
+            let mut c = (
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+                vec![],
+            );
+            for g in chunk {
+                c.0.push(g.stream.0.as_str());
+                c.1.push(g.stream.1.as_str());
+                c.2.push(g.stream.2);
+                c.3.push(g.gap.first);
+                c.4.push(g.gap.last);
+                c.5.push(g.gap.hour);
+                c.6.push(g.first_seen);
+                c.7.push(g.state.as_str());
+                c.8.push(g.backfill_id);
+                c.9.push(g.reason.as_deref());
+            }
+            sqlx::query(
+                "INSERT INTO reliability_gaps (pipeline, event_type, host, pid, first_offset, last_offset, hour, \
+                 first_seen, state, backfill_id, reason) \
+                 SELECT $1, t, h, p, f, l, hr, to_timestamp(fs), s, b, r FROM unnest($2::text[], $3::text[], \
+                 $4::int4[], $5::int8[], $6::int8[], $7::int8[], $8::float8[], $9::text[], $10::int8[], $11::text[]) \
+                 AS u(t, h, p, f, l, hr, fs, s, b, r)",
+            )
+            .bind(&self.pipeline)
+            .bind(c.0)
+            .bind(c.1)
+            .bind(c.2)
+            .bind(c.3)
+            .bind(c.4)
+            .bind(c.5)
+            .bind(c.6)
+            .bind(c.7)
+            .bind(c.8)
+            .bind(c.9)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        self.export_gauges(&streams, &next, now);
+        Ok(report)
+    }
+
+    fn export_gauges(&self, streams: &BTreeMap<StreamKey, StreamOffsets>, gaps: &[TrackedGap], now: f64) {
+        #[derive(Default)]
+        struct Totals {
+            received: u64,
+            missing: u64,
+            pending: u64,
+            open: u64,
+            unrecoverable: u64,
+        }
+        let mut by_type: BTreeMap<&str, Totals> = BTreeMap::new();
+        for (key, s) in streams {
+            by_type.entry(&key.0).or_default().received += s.received.iter().map(|(_, r)| r.len()).sum::<u64>();
+        }
+        let cutoff = now - self.config.grace_secs as f64;
+        for g in gaps {
+            let t = by_type.entry(&g.stream.0).or_default();
+            if g.state == "open" && g.first_seen > cutoff {
+                t.pending += g.gap.len();
+            } else {
+                t.missing += g.gap.len();
+            }
+            match g.state.as_str() {
+                "unrecoverable" => t.unrecoverable += 1,
+                _ => t.open += 1,
+            }
+        }
+        for (t, v) in by_type {
+            let total = v.received + v.missing + v.pending;
+            let labels = [("type", t.to_owned())];
+            metrics::gauge!("murron_rep_score", &labels).set(rep_score(total, v.missing).unwrap_or(100.0));
+            metrics::gauge!("murron_events_received", &labels).set(v.received as f64);
+            metrics::gauge!("murron_events_missing", &labels).set(v.missing as f64);
+            metrics::gauge!("murron_events_pending", &labels).set(v.pending as f64);
+            metrics::gauge!("murron_gaps_open", &labels).set(v.open as f64);
+            metrics::gauge!("murron_gaps_unrecoverable", &labels).set(v.unrecoverable as f64);
+        }
+    }
+}
+
+fn union(parts: &[(i64, OffsetRanges)]) -> OffsetRanges {
+    let mut all = OffsetRanges::default();
+    for (_, r) in parts {
+        for (s, e) in r.ranges() {
+            all.insert_range(s, e);
+        }
+    }
+    all
+}
+
+/// `sink-worker monitor`: serves the API and sweeps until `shutdown` resolves.
+pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<(), MonitorError> {
+    let pipeline = config
+        .pipeline
+        .clone()
+        .ok_or_else(|| MonitorError::Config("no [pipeline] in the configuration: the monitor watches one".into()))?;
+    // Install the recorder before the first sweep sets a gauge.
+    let _ = crate::admin::metrics_handle();
+    let pool = state::connect(&config.state).await?;
+    let monitor = Monitor::open(config, pool.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(config.monitor.listen)
+        .await
+        .map_err(|e| MonitorError::Listen(config.monitor.listen, e))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| MonitorError::Listen(config.monitor.listen, e))?;
+    tracing::info!(%addr, pipeline = %monitor.pipeline(), "reliability monitor listening; dashboard at http://{addr}/");
+    let app = super::api::router(monitor.clone());
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "monitor HTTP server stopped");
+        }
+    });
+    let mut backfiller = if config.monitor.run_backfills {
+        Some(Backfiller::open(config, pipeline, pool).await?)
+    } else {
+        None
+    };
+    let interval = Duration::from_secs_f64(config.monitor.interval_secs);
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    loop {
+        let delay = match monitor.sweep().await {
+            Ok(r) => {
+                failures = 0;
+                tracing::debug!(?r, "swept");
+                if let Some(b) = backfiller.as_mut()
+                    && run_queued(b, &mut shutdown).await
+                {
+                    break;
+                }
+                interval
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, failures, "sweep failed; retrying");
+                backoff_delay(failures).min(interval.max(Duration::from_secs(1)))
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => break,
+            () = tokio::time::sleep(delay) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Runs queued backfills one after another until none is left; true when shutdown came first (a run
+/// cut short is resumed by whoever claims it next).
+async fn run_queued(b: &mut Backfiller, shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>) -> bool {
+    loop {
+        tokio::select! {
+            biased;
+            () = shutdown.as_mut() => return true,
+            r = b.run_next(|_| {}) => match r {
+                Ok(Some(_)) => continue,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "running a backfill failed; will retry");
+                    return false;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The reliability monitor and backfill end to end, against real Kafka, PostgreSQL and the registry:
+//! events withheld from Kafka but archived are reported as gaps with their exact offsets, repaired
+//! by the automatic backfill until the REP score is 100, and every output then holds the generated
+//! set exactly once. Events in neither Kafka nor the archive end as an unrecoverable gap.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::outputs::{Uid, assert_exactly, eventually, generated, parquet_uids, warehouse_uids};
+use common::{Registry, SinkRun};
+use sink_worker::config::Config;
+use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
+use sqlx::postgres::PgPool;
+
+const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
+const BILLING: &str = "billing.member_active";
+const API: &str = "client.api_call";
+
+/// One test's world: a registry with both types, a topic, output and archive folders, and one
+/// configuration file for every command.
+struct World {
+    registry: Registry,
+    topic: String,
+    out: PathBuf,
+    archive: PathBuf,
+    config_path: PathBuf,
+}
+
+impl World {
+    async fn new() -> World {
+        common::require_service("Kafka", &common::kafka_brokers());
+        let registry = Registry::start().await;
+        registry.register_file(BILLING, "billing/member_active.avsc").await;
+        registry.register_file(API, "client/api_call.avsc").await;
+        let topic = common::unique("events.rel");
+        common::create_topic(&topic, 4).await;
+        let root = std::env::temp_dir().join(common::unique("murron-rel"));
+        let world = World {
+            out: root.join("out"),
+            archive: root.join("archive-store"),
+            config_path: root.join("sink.toml"),
+            registry,
+            topic,
+        };
+        std::fs::create_dir_all(&root).expect("test dir");
+        world.write_config(false);
+        world
+    }
+
+    /// The configuration; `auto_backfill` switches the monitor's repairs on.
+    fn write_config(&self, auto_backfill: bool) {
+        let config = format!(
+            r#"
+[kafka]
+brokers = "{brokers}"
+
+[registry]
+url = "{registry}"
+
+[keys]
+default = "s3cret"
+
+[state]
+url = "{database}"
+
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = 5000, max_age_ms = 500 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{out}"
+format = "parquet"
+
+[[pipeline.outputs]]
+kind = "postgres"
+
+[archive]
+prefix = "archive"
+codec = "snappy"
+store = {{ kind = "local", path = "{archive}" }}
+
+[monitor]
+grace_secs = 2
+interval_secs = 0.5
+auto_backfill = {auto_backfill}
+"#,
+            brokers = common::kafka_brokers(),
+            registry = self.registry.url,
+            database = self.registry.database_url,
+            topic = self.topic,
+            out = self.out.display(),
+            archive = self.archive.display(),
+        );
+        std::fs::write(&self.config_path, config).expect("write config");
+    }
+
+    fn config(&self) -> Config {
+        Config::load(Some(&self.config_path)).expect("config loads")
+    }
+
+    fn config_text(&self) -> String {
+        std::fs::read_to_string(&self.config_path).expect("config")
+    }
+
+    /// Generates signed events into Kafka and (all but the lost ones) into the archive.
+    async fn generate(
+        &self,
+        event_type: &str,
+        count: u64,
+        streams: u32,
+        prefix: &str,
+        pid_base: i32,
+        loss: LossPlan,
+    ) -> generate::GenReport {
+        let opts = GenOptions {
+            topic: self.topic.clone(),
+            event_type: event_type.into(),
+            count,
+            streams,
+            host_prefix: prefix.into(),
+            pid_base,
+            start_offset: 0,
+            key_id: None,
+            rate: None,
+            seed: 7,
+            create_partitions: None,
+            archive: true,
+            loss,
+        };
+        generate::run(&self.config(), &opts, |_| {}).await.expect("generate")
+    }
+
+    fn cli(&self, args: &[&str]) -> String {
+        let mut all = vec!["--config", self.config_path.to_str().expect("utf-8 path")];
+        all.extend_from_slice(args);
+        common::sink_worker(&self.registry, &KEYS, &all)
+    }
+}
+
+fn uid_set(uids: &[Uid]) -> BTreeSet<Uid> {
+    uids.iter().cloned().collect()
+}
+
+/// Every offset the monitor lists as a gap, as UIDs, with the gaps' statuses.
+fn gap_uids(gaps: &serde_json::Value) -> (BTreeSet<Uid>, BTreeSet<String>) {
+    let mut uids = BTreeSet::new();
+    let mut statuses = BTreeSet::new();
+    for g in gaps["gaps"].as_array().expect("gaps array") {
+        let t = g["type"].as_str().expect("type").to_owned();
+        let host = g["host"].as_str().expect("host").to_owned();
+        let pid = g["pid"].as_i64().expect("pid") as i32;
+        for o in g["first_offset"].as_i64().expect("first")..=g["last_offset"].as_i64().expect("last") {
+            uids.insert((t.clone(), host.clone(), pid, o));
+        }
+        statuses.insert(g["status"].as_str().expect("status").to_owned());
+    }
+    (uids, statuses)
+}
+
+fn all_parquet(out: &Path) -> Vec<Uid> {
+    parquet_uids(out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep_score_of_100() {
+    let world = World::new().await;
+    // Billing: random single events, a run of 1,000 and the tail of one stream reach only the archive.
+    let billing = world
+        .generate(
+            BILLING,
+            20_000,
+            4,
+            "bill",
+            100,
+            LossPlan {
+                random: 25,
+                run: 1_000,
+                tail: 40,
+                unrecoverable: 0,
+            },
+        )
+        .await;
+    // API calls: a run that reaches neither Kafka nor the archive.
+    let api = world
+        .generate(
+            API,
+            2_000,
+            2,
+            "api",
+            300,
+            LossPlan {
+                unrecoverable: 30,
+                ..LossPlan::default()
+            },
+        )
+        .await;
+    let withheld = |r: &generate::GenReport, t: &str, fate: Fate| -> BTreeSet<Uid> {
+        r.withheld
+            .iter()
+            .filter(|w| w.3 == fate)
+            .map(|(h, p, o, _)| (t.to_owned(), h.clone(), *p, *o))
+            .collect()
+    };
+    let dropped = withheld(&billing, BILLING, Fate::Dropped);
+    let lost = withheld(&api, API, Fate::Lost);
+    assert_eq!(dropped.len(), 25 + 1_000 + 40);
+    assert_eq!(lost.len(), 30);
+
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    let in_kafka = 20_000 + 2_000 - dropped.len() - lost.len();
+    eventually(120, "every event Kafka has in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() + warehouse_uids(&pool, API).await.len() >= in_kafka
+    })
+    .await;
+
+    // The monitor, repairs off: the gaps are exactly the withheld events.
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    let expected_gaps: BTreeSet<Uid> = dropped.union(&lost).cloned().collect();
+    let mut last = serde_json::Value::Null;
+    eventually(60, "the withheld events reported as missing gaps", async || {
+        last = monitor.get_json("/api/gaps").await;
+        let (uids, statuses) = gap_uids(&last);
+        uids == expected_gaps && statuses == BTreeSet::from(["missing".to_owned()])
+    })
+    .await;
+    let rel = monitor.get_json(&format!("/api/reliability?type={BILLING}")).await;
+    let overall = &rel["overall"];
+    assert_eq!(overall["total"], 20_000, "{rel}");
+    assert_eq!(overall["missing"], dropped.len(), "{rel}");
+    assert_eq!(overall["received"], 20_000 - dropped.len(), "{rel}");
+    let expected_score = (20_000 - dropped.len()) as f64 / 20_000.0 * 100.0;
+    assert!(
+        (overall["rep_score"].as_f64().expect("score") - expected_score).abs() < 1e-9,
+        "{rel}"
+    );
+    assert_eq!(rel["streams"].as_array().expect("streams").len(), 4, "{rel}");
+    let metrics = reqwest::get(format!("{}/metrics", monitor.admin))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    assert!(
+        metrics.contains(&format!("murron_rep_score{{type=\"{BILLING}\"}}")),
+        "no REP gauge in:\n{metrics}"
+    );
+    monitor.kill();
+
+    // Repairs on: the automatic backfill fills every archived gap; the lost run is unrecoverable.
+    world.write_config(true);
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    eventually(
+        120,
+        "REP 100 for billing and an unrecoverable gap for API calls",
+        async || {
+            let rel = monitor.get_json(&format!("/api/reliability?type={BILLING}")).await;
+            let gaps = monitor.get_json(&format!("/api/gaps?type={API}")).await;
+            let (uids, statuses) = gap_uids(&gaps);
+            rel["overall"]["rep_score"] == 100.0
+                && rel["overall"]["missing"] == 0
+                && uids == lost
+                && statuses == BTreeSet::from(["unrecoverable".to_owned()])
+        },
+    )
+    .await;
+    let gaps = monitor.get_json(&format!("/api/gaps?type={API}")).await;
+    let reason = gaps["gaps"][0]["reason"].as_str().expect("reason");
+    assert!(reason.contains("not in the archive"), "{gaps}");
+    let backfills = monitor.get_json("/api/backfills").await;
+    let auto: Vec<_> = backfills["backfills"]
+        .as_array()
+        .expect("backfills")
+        .iter()
+        .filter(|b| b["origin"] == "auto")
+        .collect();
+    assert!(!auto.is_empty(), "{backfills}");
+    assert!(auto.iter().all(|b| b["state"] == "done"), "{backfills}");
+    let written: i64 = auto.iter().map(|b| b["written"].as_i64().expect("written")).sum();
+    assert_eq!(written as usize, dropped.len(), "{backfills}");
+    // The unrecoverable gap is not retried: no new backfill is filed for it.
+    let filed = auto.len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let again = monitor.get_json("/api/backfills").await;
+    let filed_now = again["backfills"]
+        .as_array()
+        .expect("backfills")
+        .iter()
+        .filter(|b| b["origin"] == "auto")
+        .count();
+    assert_eq!(filed_now, filed, "{again}");
+
+    // Every output holds exactly the generated set, once each.
+    let mut expected = generated(BILLING, 20_000, 4, "bill", 100);
+    expected.extend(
+        generated(API, 2_000, 2, "api", 300)
+            .into_iter()
+            .filter(|u| !lost.contains(u)),
+    );
+    let mut wh = warehouse_uids(&pool, BILLING).await;
+    wh.extend(warehouse_uids(&pool, API).await);
+    assert_exactly("warehouse", &wh, &expected);
+    assert_exactly("parquet", &all_parquet(&world.out), &expected);
+
+    // The same backfill again, from the CLI, writes nothing new.
+    let summary = world.cli(&[
+        "backfill",
+        "--type",
+        BILLING,
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2100-01-01",
+    ]);
+    assert!(summary.contains(" 0 written"), "{summary}");
+    let mut wh = warehouse_uids(&pool, BILLING).await;
+    wh.extend(warehouse_uids(&pool, API).await);
+    assert_exactly("warehouse after a second backfill", &wh, &expected);
+    assert_eq!(uid_set(&all_parquet(&world.out)).len(), expected.len());
+    monitor.kill();
+    sink.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restarted_producer_is_a_new_stream_and_its_resent_events_are_counted_as_duplicates() {
+    let world = World::new().await;
+    let none = LossPlan::default();
+    // pid 500 sends 0..999, restarts as pid 501 and sends 0..999 again, and its retry queue resends
+    // pid 500's first 300 events.
+    world.generate(BILLING, 1_000, 1, "svc", 500, none.clone()).await;
+    world.generate(BILLING, 1_000, 1, "svc", 501, none.clone()).await;
+    world.generate(BILLING, 300, 1, "svc", 500, none).await;
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    eventually(60, "both streams in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() >= 2_000
+    })
+    .await;
+    eventually(30, "the resent events counted", async || {
+        sink.metric("murron_sink_duplicates_total").await >= 300.0
+    })
+    .await;
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    eventually(30, "a report of two complete streams", async || {
+        let rel = monitor.get_json("/api/reliability").await;
+        rel["overall"]["received"] == 2_000 && rel["streams"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await;
+    let rel = monitor.get_json("/api/reliability").await;
+    assert_eq!(rel["overall"]["duplicates"], 300, "{rel}");
+    assert_eq!(rel["overall"]["missing"], 0, "{rel}");
+    assert_eq!(rel["overall"]["rep_score"], 100.0, "{rel}");
+    let gaps = monitor.get_json("/api/gaps").await;
+    assert_eq!(gaps["gaps"], serde_json::json!([]), "{gaps}");
+    let mut expected = generated(BILLING, 1_000, 1, "svc", 500);
+    expected.extend(generated(BILLING, 1_000, 1, "svc", 501));
+    assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
+    assert_exactly("parquet", &all_parquet(&world.out), &expected);
+    assert_eq!(sink.metric("murron_sink_duplicates_total").await, 300.0);
+    monitor.kill();
+    sink.stop();
+}
