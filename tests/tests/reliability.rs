@@ -365,3 +365,179 @@ async fn a_restarted_producer_is_a_new_stream_and_its_resent_events_are_counted_
     monitor.kill();
     sink.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
+    let world = World::new().await;
+    let report = world
+        .generate(
+            BILLING,
+            8_000,
+            2,
+            "race",
+            700,
+            LossPlan {
+                run: 1_000,
+                ..LossPlan::default()
+            },
+        )
+        .await;
+    let first = report.withheld.iter().map(|w| w.2).min().expect("a withheld run");
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    eventually(60, "what Kafka has in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() >= 7_000
+    })
+    .await;
+    // The late events arrive through Kafka while a backfill repairs the same offsets from the archive.
+    let late = GenOptions {
+        topic: world.topic.clone(),
+        event_type: BILLING.into(),
+        count: 1_000,
+        streams: 1,
+        host_prefix: "race".into(),
+        pid_base: 700,
+        start_offset: first,
+        key_id: None,
+        rate: Some(2_000),
+        seed: 9,
+        create_partitions: None,
+        archive: false,
+        loss: LossPlan::default(),
+    };
+    let config = world.config();
+    let live = tokio::spawn(async move { generate::run(&config, &late, |_| {}).await.expect("late events") });
+    let summary = world.cli(&[
+        "backfill",
+        "--type",
+        BILLING,
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2100-01-01",
+    ]);
+    live.await.expect("producer task");
+    eventually(60, "every event in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() >= 8_000
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let expected = generated(BILLING, 8_000, 2, "race", 700);
+    assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
+    assert_exactly("parquet", &all_parquet(&world.out), &expected);
+    // Each late event was written once: what the backfill wrote, the live path dropped as a
+    // duplicate, and what the live path wrote first, the backfill found already there.
+    let count = |what: &str| -> u64 {
+        summary
+            .split([',', ':'])
+            .find_map(|p| p.trim().strip_suffix(what)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {what:?} count in {summary:?}"))
+    };
+    let (backfilled, already) = (count("written"), count("already there"));
+    let live_dups = sink.metric("murron_sink_duplicates_total").await as u64;
+    assert_eq!(live_dups, backfilled, "{summary}");
+    assert_eq!(already, 7_000 + (1_000 - backfilled), "{summary}");
+    sink.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_monitor_api_answers_bad_requests_precisely_and_runs_what_it_accepts() {
+    let world = World::new().await;
+    world.generate(BILLING, 200, 2, "api", 900, LossPlan::default()).await;
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    let http = reqwest::Client::new();
+    let call = async |method: reqwest::Method, path: &str, body: Option<&str>| -> (u16, serde_json::Value) {
+        let mut req = http.request(method, format!("{}{path}", monitor.admin));
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b.to_owned());
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+        )
+    };
+    use reqwest::Method;
+    for (path, status, needle) in [
+        ("/api/reliability?from=yesterday", 400, "from"),
+        ("/api/reliability?from=2026-11-27&to=2026-11-26", 400, "before"),
+        ("/api/reliability?from=2020-01-01&to=2026-01-01", 400, "at most"),
+        ("/api/reliability?colour=blue", 400, "colour"),
+        ("/api/gaps?pid=seven", 400, "pid"),
+        ("/api/backfills/seven", 400, "backfill id"),
+        ("/api/backfills/999999", 404, "does not exist"),
+    ] {
+        let (got, body) = call(Method::GET, path, None).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(
+            body["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{path}: {body}"
+        );
+    }
+    for (body, status, needle) in [
+        ("{not json", 400, ""),
+        (r#"{"type": "t"}"#, 422, "from"),
+        (
+            r#"{"type": "t", "from": "2026-11-26", "to": "2026-11-25"}"#,
+            422,
+            "before",
+        ),
+        (
+            r#"{"type": "t", "from": "2026-01-01", "to": "2026-03-01"}"#,
+            422,
+            "at most",
+        ),
+        (r#"{"type": "", "from": "2026-11-26", "to": "2026-11-27"}"#, 422, "type"),
+        (
+            r#"{"type": "t", "from": "2026-11-26", "to": "2026-11-27", "streams": []}"#,
+            422,
+            "streams",
+        ),
+        (r#"{"type": "t", "from": "soon", "to": "2026-11-27"}"#, 422, "from"),
+        (
+            r#"{"type": "t", "from": "2026-11-26", "to": "2026-11-27", "extra": 1}"#,
+            422,
+            "extra",
+        ),
+    ] {
+        let (got, resp) = call(Method::POST, "/api/backfills", Some(body)).await;
+        assert_eq!(got, status, "{body}: {resp}");
+        assert!(
+            resp["error"].as_str().is_some_and(|e| e.contains(needle)),
+            "{body}: {resp}"
+        );
+    }
+    let resp = http
+        .post(format!("{}/api/backfills", monitor.admin))
+        .header("content-type", "text/plain")
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 415);
+
+    // A valid request is filed, and the monitor runs it: the events are all received already.
+    let body = format!(
+        r#"{{"type": "{BILLING}", "from": "2020-01-01", "to": "2020-01-02", "streams": [{{"host": "api-0", "pid": 900}}]}}"#
+    );
+    let (status, filed) = call(Method::POST, "/api/backfills", Some(&body)).await;
+    assert_eq!(status, 201, "{filed}");
+    assert_eq!(filed["origin"], "api");
+    assert_eq!(filed["streams"], serde_json::json!([{"host": "api-0", "pid": 900}]));
+    let id = filed["id"].as_i64().expect("id");
+    eventually(30, "the API's backfill done", async || {
+        monitor.get_json(&format!("/api/backfills/{id}")).await["state"] == "done"
+    })
+    .await;
+
+    let openapi = monitor.get_json("/openapi.json").await;
+    for path in ["/api/reliability", "/api/gaps", "/api/backfills", "/api/backfills/{id}"] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    monitor.kill();
+}
