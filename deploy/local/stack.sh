@@ -15,7 +15,14 @@ case "${1:-}" in
     for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" start || die "$s did not start"; done
     bash "$0" status
     ;;
-  down) for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" stop; done ;;
+  down)
+    # The demo leaves its reliability monitor running for the dashboard.
+    if [ -f "$MURRON_STATE/demo-monitor.pid" ]; then
+      kill "$(cat "$MURRON_STATE/demo-monitor.pid")" 2>/dev/null || true
+      rm -f "$MURRON_STATE/demo-monitor.pid"
+    fi
+    for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" stop; done
+    ;;
   status)
     rc=0
     for s in "${SERVICES[@]}"; do bash "$HERE/$s.sh" status || rc=1; done

@@ -269,6 +269,12 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
         },
     )
     .await;
+    let rel = monitor.get_json(&format!("/api/reliability?type={BILLING}")).await;
+    assert_eq!(rel["overall"]["total"], 20_000, "{rel}");
+    assert_eq!(
+        rel["overall"]["duplicates"], 0,
+        "a backfill's re-reads are not duplicates: {rel}"
+    );
     let gaps = monitor.get_json(&format!("/api/gaps?type={API}")).await;
     let reason = gaps["gaps"][0]["reason"].as_str().expect("reason");
     assert!(reason.contains("not in the archive"), "{gaps}");

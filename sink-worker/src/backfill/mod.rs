@@ -8,6 +8,7 @@
 //! checks and writer. The writer's per-stream lock and deduplication make it exactly once: a run
 //! repeated, or racing live consumption, writes nothing twice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -22,8 +23,9 @@ use crate::pipeline::{
     Batch, Checker, Event, Pipeline, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
 };
 use crate::registry::RegistryClient;
+use crate::reliability::OffsetRanges;
 use crate::sink::object_store::StoreError;
-use crate::state::{State, StateError};
+use crate::state::{State, StateError, parse_multirange};
 
 /// Advisory-lock namespace of backfill runs (the first key of `pg_try_advisory_lock(int, int)`).
 const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"
@@ -299,6 +301,9 @@ impl Backfiller {
         };
         let mut first_invalid: Option<String> = None;
         for key in keys {
+            // What is received already is skipped here, so only missing events reach the writer
+            // (which still checks under its lock, for events arriving live meanwhile).
+            let received = self.received(&row.event_type).await?;
             let body = self.index.store().get(&key).await?;
             let source: Arc<str> = Arc::from(format!("archive:{key}"));
             let file_error = |e| BackfillError::File(key.clone(), e);
@@ -317,6 +322,13 @@ impl Backfiller {
                         continue;
                     }
                     p.events_read += 1;
+                    if received
+                        .get(&(env.host.to_owned(), env.pid))
+                        .is_some_and(|r| r.contains(env.offset))
+                    {
+                        totals.0 += 1;
+                        continue;
+                    }
                     // Framed as a Kafka record value; the envelope schema id is not read past here.
                     value.clear();
                     value.push(MAGIC_BYTE);
@@ -363,6 +375,24 @@ impl Backfiller {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The offsets of `event_type` this pipeline has received, per (host, pid).
+    async fn received(&self, event_type: &str) -> Result<HashMap<(String, i32), OffsetRanges>, BackfillError> {
+        let rows: Vec<(String, i32, String)> = sqlx::query_as(
+            "SELECT host, pid, received::text FROM sink_streams WHERE pipeline = $1 AND event_type = $2",
+        )
+        .bind(&self.pipeline.name)
+        .bind(event_type)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = HashMap::with_capacity(rows.len());
+        for (host, pid, text) in rows {
+            let r = parse_multirange(&text)
+                .ok_or_else(|| StateError::Corrupt((event_type.to_owned(), host.clone(), pid), text))?;
+            out.insert((host, pid), r);
+        }
+        Ok(out)
     }
 
     /// Writes and publishes one batch, waiting out short outages of the outputs.

@@ -57,6 +57,10 @@ impl Checker {
         if !self.filter_type.is_empty() && !self.filter_type.iter().any(|t| t == env.event_type) {
             return Verdict::Skip;
         }
+        // The type names a folder of every file output and of the archive.
+        if let Some(why) = unsafe_as_folder(env.event_type) {
+            return Verdict::Dead("invalid_stream", format!("type {:?} {why}", env.event_type));
+        }
         if self.raw {
             return Verdict::Valid(0);
         }
@@ -123,5 +127,34 @@ impl Checker {
         }
         self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());
         Verdict::Valid(schema_id)
+    }
+}
+
+/// Why a type cannot be one segment of an object key, if it cannot.
+fn unsafe_as_folder(event_type: &str) -> Option<&'static str> {
+    if event_type.is_empty() || event_type == "." || event_type == ".." {
+        Some("cannot name a folder")
+    } else if event_type.contains(['/', '\\', '\0']) {
+        Some("contains '/', '\\' or NUL")
+    } else if event_type.len() > 255 {
+        Some("is longer than 255 bytes")
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unsafe_as_folder;
+
+    #[test]
+    fn types_that_cannot_name_a_folder_are_refused() {
+        for bad in ["", ".", "..", "a/b", "a\\b", "a\0b"] {
+            assert!(unsafe_as_folder(bad).is_some(), "{bad:?}");
+        }
+        assert!(unsafe_as_folder(&"t".repeat(256)).is_some());
+        for good in ["billing.member_active", "client.api_call", "a..b", "x-y_z"] {
+            assert_eq!(unsafe_as_folder(good), None, "{good:?}");
+        }
     }
 }
