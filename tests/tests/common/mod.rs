@@ -273,6 +273,11 @@ impl SinkRun {
         Self::start_command(registry, keys, config, "monitor").await
     }
 
+    /// `sink-worker archive`; waits for `/readyz` on its admin port.
+    pub async fn archive(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
+        Self::start_command(registry, keys, config, "archive").await
+    }
+
     async fn start_command(registry: &Registry, keys: &[(&str, &str)], config: &str, command: &str) -> SinkRun {
         let port = free_port();
         let dir = std::env::temp_dir().join(unique("murron-sink-config"));
