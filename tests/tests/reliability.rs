@@ -626,3 +626,90 @@ async fn the_archiver_writes_every_record_once_across_a_crash() {
     // 30,000 distinct events in 30,000 records: none is archived twice.
     assert_eq!(records, 30_000);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_events() {
+    let world = World::new().await;
+    world
+        .generate(
+            BILLING,
+            2_000,
+            2,
+            "one",
+            10,
+            LossPlan {
+                run: 200,
+                ..LossPlan::default()
+            },
+        )
+        .await;
+    world.generate(BILLING, 2_000, 2, "two", 20, LossPlan::default()).await;
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    eventually(60, "what Kafka has in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() >= 3_800
+    })
+    .await;
+
+    // A request whose worker died after claiming it: running, with no session holding its lock.
+    let id = sink_worker::backfill::file(
+        &pool,
+        &world.topic,
+        &sink_worker::backfill::NewBackfill {
+            event_type: BILLING.into(),
+            from_hour: 0,
+            to_hour: sink_worker::hours::now_hour() + 2,
+            streams: None,
+            origin: "api",
+        },
+    )
+    .await
+    .expect("file a backfill");
+    sqlx::query("UPDATE backfills SET state = 'running', started_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .expect("mark running");
+    let run = |id: i64| {
+        std::process::Command::new(common::binary("sink-worker"))
+            .args([
+                "--config",
+                world.config_path.to_str().expect("path"),
+                "backfill",
+                "--id",
+                &id.to_string(),
+            ])
+            .env("RUST_LOG", "warn")
+            .output()
+            .expect("run backfill")
+    };
+    // While another worker's session holds it, it is not taken.
+    let mut holder = pool.acquire().await.expect("connection");
+    sqlx::query("SELECT pg_advisory_lock($1, $2)")
+        .bind(sink_worker::backfill::LOCK_NAMESPACE)
+        .bind(id as i32)
+        .execute(&mut *holder)
+        .await
+        .expect("lock");
+    let busy = run(id);
+    assert!(!busy.status.success());
+    let stderr = String::from_utf8_lossy(&busy.stderr);
+    assert!(stderr.contains("being run by another worker"), "{stderr}");
+    // Its worker is gone: the next one resumes it.
+    drop(holder.detach());
+    let done = run(id);
+    let summary = String::from_utf8_lossy(&done.stdout);
+    assert!(
+        done.status.success(),
+        "{summary}\n{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(summary.contains(": done ("), "{summary}");
+    // Two archive files, one of them complete: only the other is read.
+    assert!(summary.contains("1 of 1 files read"), "{summary}");
+    assert!(summary.contains(" 200 written"), "{summary}");
+    let mut expected = generated(BILLING, 2_000, 2, "one", 10);
+    expected.extend(generated(BILLING, 2_000, 2, "two", 20));
+    assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
+    sink.stop();
+}

@@ -28,7 +28,7 @@ use crate::sink::object_store::StoreError;
 use crate::state::{State, StateError, parse_multirange};
 
 /// Advisory-lock namespace of backfill runs (the first key of `pg_try_advisory_lock(int, int)`).
-const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"
+pub const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"
 
 /// Why a backfill could not run.
 #[derive(Debug, thiserror::Error)]
