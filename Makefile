@@ -3,19 +3,21 @@
 SHELL := bash
 .DEFAULT_GOAL := help
 VENV := .local/venv
+BROWSER := tests/browser
 
-.PHONY: help demo test up down status build lint venv
+.PHONY: help demo test up down status build lint venv browser
 
 help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
 	@echo "make test    set up, start the local stack, lint, and run every test"
 	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
+	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
 
 demo: up build venv
 	bash deploy/local/demo.sh
 
-test: up lint build venv
+test: up lint build venv browser
 	bash deploy/test.sh
 
 up:
@@ -40,4 +42,11 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: tests/interop/requirements.txt
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	touch $@
+
+# Headless Chromium and playwright-core, for the dashboard test (tests/tests/dashboard.rs).
+browser: $(BROWSER)/node_modules/.installed
+
+$(BROWSER)/node_modules/.installed: $(BROWSER)/package.json $(BROWSER)/package-lock.json deploy/local/browser.sh
+	bash deploy/local/browser.sh
 	touch $@

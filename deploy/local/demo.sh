@@ -240,7 +240,7 @@ curl -fsS "$MONITOR/api/backfills" | python3 -c '
 import json, sys
 for b in json.load(sys.stdin)["backfills"]:
     print("  backfill %d (%s): %s, %d/%d archive files read, %d events written, %d already there"
-          % (b["id"], b["origin"], b["state"], b["files_read"], b["files_total"], b["written"], b["duplicates"]))'
+          % (b["id"], b["origin"], b["state"], b["files_read"], b["files_total"], b["written"], b["already_received"]))'
 [ "$(loss_count)" = 20000 ] || die "the warehouse does not hold all 20,000 events after the backfill"
 echo "warehouse $LOSS_WAREHOUSE.billing_member_active: $(loss_count) rows, $(psql "$DB_URL" -At -c "SELECT count(DISTINCT (_murron_host, _murron_pid, _murron_offset)) FROM $LOSS_WAREHOUSE.billing_member_active") distinct events"
 kill -TERM $SINK_PID; wait $SINK_PID || die "sink-worker did not stop cleanly on SIGTERM"

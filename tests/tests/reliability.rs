@@ -6,150 +6,16 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use common::SinkRun;
 use common::outputs::{Uid, assert_exactly, eventually, generated, parquet_uids, warehouse_uids};
-use common::{Registry, SinkRun};
-use sink_worker::config::Config;
 use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
 use sink_worker::reliability::OffsetRanges;
 use sqlx::postgres::PgPool;
 
-const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
-const BILLING: &str = "billing.member_active";
-const API: &str = "client.api_call";
-
-/// One test's world: a registry with both types, a topic, output and archive folders, and one
-/// configuration file for every command.
-struct World {
-    registry: Registry,
-    topic: String,
-    out: PathBuf,
-    archive: PathBuf,
-    config_path: PathBuf,
-}
-
-impl World {
-    async fn new() -> World {
-        common::require_service("Kafka", &common::kafka_brokers());
-        let registry = Registry::start().await;
-        registry.register_file(BILLING, "billing/member_active.avsc").await;
-        registry.register_file(API, "client/api_call.avsc").await;
-        let topic = common::unique("events.rel");
-        common::create_topic(&topic, 4).await;
-        let root = std::env::temp_dir().join(common::unique("murron-rel"));
-        let world = World {
-            out: root.join("out"),
-            archive: root.join("archive-store"),
-            config_path: root.join("sink.toml"),
-            registry,
-            topic,
-        };
-        std::fs::create_dir_all(&root).expect("test dir");
-        world.write_config(false);
-        world
-    }
-
-    /// The configuration; `auto_backfill` switches the monitor's repairs on.
-    fn write_config(&self, auto_backfill: bool) {
-        let config = format!(
-            r#"
-[kafka]
-brokers = "{brokers}"
-
-# A killed member's partitions wait for its session to time out; keep that short here.
-[kafka.properties]
-"session.timeout.ms" = "6000"
-"heartbeat.interval.ms" = "1000"
-
-[registry]
-url = "{registry}"
-
-[keys]
-default = "s3cret"
-
-[state]
-url = "{database}"
-
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_events = 5000, max_age_ms = 500 }}
-
-[[pipeline.outputs]]
-kind = "local"
-path = "{out}"
-format = "parquet"
-
-[[pipeline.outputs]]
-kind = "postgres"
-
-[archive]
-prefix = "archive"
-codec = "snappy"
-topics = ["{topic}"]
-name = "{topic}"
-flush = {{ max_events = 3000, max_age_ms = 500 }}
-store = {{ kind = "local", path = "{archive}" }}
-
-[monitor]
-grace_secs = 2
-interval_secs = 0.5
-auto_backfill = {auto_backfill}
-"#,
-            brokers = common::kafka_brokers(),
-            registry = self.registry.url,
-            database = self.registry.database_url,
-            topic = self.topic,
-            out = self.out.display(),
-            archive = self.archive.display(),
-        );
-        std::fs::write(&self.config_path, config).expect("write config");
-    }
-
-    fn config(&self) -> Config {
-        Config::load(Some(&self.config_path)).expect("config loads")
-    }
-
-    fn config_text(&self) -> String {
-        std::fs::read_to_string(&self.config_path).expect("config")
-    }
-
-    /// Generates signed events into Kafka and (all but the lost ones) into the archive.
-    async fn generate(
-        &self,
-        event_type: &str,
-        count: u64,
-        streams: u32,
-        prefix: &str,
-        pid_base: i32,
-        loss: LossPlan,
-    ) -> generate::GenReport {
-        let opts = GenOptions {
-            topic: self.topic.clone(),
-            event_type: event_type.into(),
-            count,
-            streams,
-            host_prefix: prefix.into(),
-            pid_base,
-            start_offset: 0,
-            key_id: None,
-            rate: None,
-            seed: 7,
-            create_partitions: None,
-            archive: true,
-            loss,
-        };
-        generate::run(&self.config(), &opts, |_| {}).await.expect("generate")
-    }
-
-    fn cli(&self, args: &[&str]) -> String {
-        let mut all = vec!["--config", self.config_path.to_str().expect("utf-8 path")];
-        all.extend_from_slice(args);
-        common::sink_worker(&self.registry, &KEYS, &all)
-    }
-}
+use common::world::{API, BILLING, KEYS, World};
 
 fn uid_set(uids: &[Uid]) -> BTreeSet<Uid> {
     uids.iter().cloned().collect()
@@ -262,7 +128,7 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     monitor.kill();
 
     // Repairs on: the automatic backfill fills every archived gap; the lost run is unrecoverable.
-    world.write_config(true);
+    world.write_config(true, 2);
     let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
     eventually(
         120,

@@ -80,6 +80,11 @@ pub struct BackfillRow {
     pub event_type: String,
     pub from_hour: i64,
     pub to_hour: i64,
+    /// `from_hour` and `to_hour` as RFC 3339 times.
+    #[serde(rename = "from")]
+    pub from_time: String,
+    #[serde(rename = "to")]
+    pub to_time: String,
     pub streams: Option<sqlx::types::Json<Vec<StreamRef>>>,
     pub origin: String,
     pub state: String,
@@ -87,6 +92,8 @@ pub struct BackfillRow {
     pub files_read: i64,
     pub events_read: i64,
     pub written: i64,
+    /// Archived events this pipeline had received already, so not written again.
+    #[serde(rename = "already_received")]
     pub duplicates: i64,
     pub invalid: i64,
     pub error: Option<String>,
@@ -98,7 +105,10 @@ pub struct BackfillRow {
 /// The columns of a [`BackfillRow`], timestamps as RFC 3339 text.
 macro_rules! row_columns {
     () => {
-        "id, pipeline, event_type, from_hour, to_hour, streams, origin, state, files_total, \
+        "id, pipeline, event_type, from_hour, to_hour, \
+         to_char(to_timestamp(from_hour * 3600) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS from_time, \
+         to_char(to_timestamp(to_hour * 3600) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS to_time, \
+         streams, origin, state, files_total, \
          files_read, events_read, written, duplicates, invalid, error, \
          to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at, \
          to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at, \

@@ -21,6 +21,8 @@ use crate::hours::{Round, hour_timestamp, now_hour, parse_hour};
 
 const OPENAPI: &str = include_str!("../../openapi-monitor.json");
 const DASHBOARD: &str = include_str!("dashboard.html");
+/// Gaps listed at most per request; `truncated` says when there were more.
+const MAX_GAPS: i64 = 10_000;
 /// The widest range one request may ask for: 31 days.
 const MAX_HOURS: i64 = 31 * 24;
 
@@ -227,7 +229,7 @@ async fn gaps(
                 WHEN state = 'open' THEN 'missing' ELSE state END, backfill_id, reason \
          FROM reliability_gaps WHERE pipeline = $1 AND ($2::text IS NULL OR event_type = $2) \
            AND ($3::text IS NULL OR host = $3) AND ($4::int4 IS NULL OR pid = $4) AND hour >= $5 AND hour < $6 \
-         ORDER BY event_type, host, pid, first_offset LIMIT 10000",
+         ORDER BY event_type, host, pid, first_offset LIMIT $8",
     )
     .bind(m.pipeline())
     .bind(&q.event_type)
@@ -236,9 +238,11 @@ async fn gaps(
     .bind(from)
     .bind(to)
     .bind(m.grace_secs() as f64)
+    .bind(MAX_GAPS + 1)
     .fetch_all(m.pool())
     .await
     .map_err(internal)?;
+    let truncated = rows.len() as i64 > MAX_GAPS;
     let gaps: Vec<_> = rows
         .into_iter()
         .map(
@@ -251,8 +255,11 @@ async fn gaps(
                 })
             },
         )
+        .take(MAX_GAPS as usize)
         .collect();
-    Ok(Json(json!({ "pipeline": m.pipeline(), "gaps": gaps })))
+    Ok(Json(
+        json!({ "pipeline": m.pipeline(), "gaps": gaps, "truncated": truncated }),
+    ))
 }
 
 /// The body of `POST /api/backfills`.

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod outputs;
+pub mod world;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
