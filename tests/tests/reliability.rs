@@ -579,3 +579,51 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
     assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
     sink.stop();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_archive_in_s3_is_indexed_and_repairs_gaps() {
+    common::require_service("S3 server", &common::s3_endpoint());
+    let (access, secret) = common::s3_credentials();
+    let bucket = common::unique("archive").replace('.', "-").to_lowercase();
+    let store = format!(
+        r#"{{ kind = "s3", bucket = "{bucket}", endpoint = "{}", access_key_id = "{access}", secret_access_key = "{secret}", create_bucket = true }}"#,
+        common::s3_endpoint()
+    );
+    let world = World::with_archive_store(Some(store)).await;
+    let report = world
+        .generate(
+            BILLING,
+            3_000,
+            3,
+            "s3",
+            60,
+            LossPlan {
+                random: 5,
+                run: 200,
+                tail: 15,
+                unrecoverable: 0,
+            },
+        )
+        .await;
+    assert_eq!(report.withheld.len(), 220);
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    eventually(60, "what Kafka has in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() >= 2_780
+    })
+    .await;
+    world.write_config(true, 1);
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    eventually(60, "REP 100 after the backfill from S3", async || {
+        let rel = monitor.get_json("/api/reliability").await;
+        rel["overall"]["rep_score"] == 100.0 && rel["overall"]["received"] == 3_000
+    })
+    .await;
+    assert_exactly(
+        "warehouse",
+        &warehouse_uids(&pool, BILLING).await,
+        &generated(BILLING, 3_000, 3, "s3", 60),
+    );
+    monitor.kill();
+    sink.stop();
+}

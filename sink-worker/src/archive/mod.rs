@@ -23,7 +23,9 @@ use ocf::Codec;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ArchiveConfig {
-    pub store: StoreConfig,
+    /// A local folder or S3; `./data` when unset. (Optional rather than defaulted, so that a store
+    /// of another kind in the file is not merged into the default's keys.)
+    pub store: Option<StoreConfig>,
     /// Key prefix of the archive in the store.
     pub prefix: String,
     /// Codec of the files the archiver writes (null, deflate, snappy, zstandard). Readers take any.
@@ -38,9 +40,7 @@ pub struct ArchiveConfig {
 impl Default for ArchiveConfig {
     fn default() -> Self {
         Self {
-            store: StoreConfig::Local(LocalConfig {
-                path: PathBuf::from("./data"),
-            }),
+            store: None,
             prefix: "archive".into(),
             codec: Codec::default(),
             topics: Vec::new(),
@@ -54,8 +54,11 @@ impl ArchiveConfig {
     /// The store with S3 credentials filled from the environment when empty.
     pub fn store_config(&self) -> StoreConfig {
         match &self.store {
-            StoreConfig::S3(s3) => StoreConfig::S3(s3.clone().with_env_credentials()),
-            other => other.clone(),
+            Some(StoreConfig::S3(s3)) => StoreConfig::S3(s3.clone().with_env_credentials()),
+            Some(local) => local.clone(),
+            None => StoreConfig::Local(LocalConfig {
+                path: PathBuf::from("./data"),
+            }),
         }
     }
 

@@ -19,11 +19,18 @@ pub struct World {
     pub topic: String,
     pub out: PathBuf,
     pub archive: PathBuf,
+    /// The archive's store as a TOML inline table; the `archive` folder unless set.
+    pub archive_store: String,
     pub config_path: PathBuf,
 }
 
 impl World {
     pub async fn new() -> World {
+        Self::with_archive_store(None).await
+    }
+
+    /// A world whose archive is in `store` (a TOML inline table) instead of a local folder.
+    pub async fn with_archive_store(store: Option<String>) -> World {
         super::require_service("Kafka", &super::kafka_brokers());
         let registry = Registry::start().await;
         registry.register_file(BILLING, "billing/member_active.avsc").await;
@@ -33,6 +40,12 @@ impl World {
         let root = std::env::temp_dir().join(super::unique("murron-rel"));
         let world = World {
             out: root.join("out"),
+            archive_store: store.unwrap_or_else(|| {
+                format!(
+                    r#"{{ kind = "local", path = "{}" }}"#,
+                    root.join("archive-store").display()
+                )
+            }),
             archive: root.join("archive-store"),
             config_path: root.join("sink.toml"),
             registry,
@@ -84,7 +97,7 @@ codec = "snappy"
 topics = ["{topic}"]
 name = "{topic}"
 flush = {{ max_events = 3000, max_age_ms = 500 }}
-store = {{ kind = "local", path = "{archive}" }}
+store = {archive}
 
 [monitor]
 grace_secs = {grace_secs}
@@ -96,7 +109,7 @@ auto_backfill = {auto_backfill}
             database = self.registry.database_url,
             topic = self.topic,
             out = self.out.display(),
-            archive = self.archive.display(),
+            archive = self.archive_store,
         );
         std::fs::write(&self.config_path, config).expect("write config");
     }
