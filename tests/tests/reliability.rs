@@ -581,7 +581,7 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn an_archive_in_s3_is_indexed_and_repairs_gaps() {
+async fn an_archive_in_s3_repairs_gaps_in_every_output_kafka_included() {
     common::require_service("S3 server", &common::s3_endpoint());
     let (access, secret) = common::s3_credentials();
     let bucket = common::unique("archive").replace('.', "-").to_lowercase();
@@ -589,7 +589,11 @@ async fn an_archive_in_s3_is_indexed_and_repairs_gaps() {
         r#"{{ kind = "s3", bucket = "{bucket}", endpoint = "{}", access_key_id = "{access}", secret_access_key = "{secret}", create_bucket = true }}"#,
         common::s3_endpoint()
     );
-    let world = World::with_archive_store(Some(store)).await;
+    let mut world = World::with_archive_store(Some(store)).await;
+    let routed = format!("{}.routed", world.topic);
+    common::create_topic(&routed, 3).await;
+    world.extra_outputs = format!("\n[[pipeline.outputs]]\nkind = \"kafka\"\ntopic = \"{routed}\"\n");
+    world.write_config(false, 2);
     let report = world
         .generate(
             BILLING,
@@ -619,11 +623,9 @@ async fn an_archive_in_s3_is_indexed_and_repairs_gaps() {
         rel["overall"]["rep_score"] == 100.0 && rel["overall"]["received"] == 3_000
     })
     .await;
-    assert_exactly(
-        "warehouse",
-        &warehouse_uids(&pool, BILLING).await,
-        &generated(BILLING, 3_000, 3, "s3", 60),
-    );
+    let expected = generated(BILLING, 3_000, 3, "s3", 60);
+    assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
+    assert_exactly("routed topic", &common::routed_uids(&routed, 3_000, 60), &expected);
     monitor.kill();
     sink.stop();
 }

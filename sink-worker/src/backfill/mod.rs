@@ -53,6 +53,17 @@ pub enum BackfillError {
     Busy(i64),
 }
 
+impl BackfillError {
+    /// A configuration error will not fix itself; anything else may be an outage.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BackfillError::Config(_) | BackfillError::NotFound(_) | BackfillError::Busy(_) => false,
+            BackfillError::Write(e) => e.is_retryable(),
+            _ => true,
+        }
+    }
+}
+
 /// A stream named in a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -198,7 +209,6 @@ impl Backfiller {
         let registry = RegistryClient::new(&config.registry).map_err(|e| BackfillError::Config(e.to_string()))?;
         let state = State::new(pool.clone(), &pipeline.name);
         let writer = Writer::open(&pipeline, &config.kafka, state).await?;
-        writer.publish().await?;
         Ok(Self {
             index: ArchiveIndex::open(pool.clone(), &config.archive).await?,
             checker: Checker::new(&pipeline, keys, SchemaCache::new(registry), Readiness::default()),
@@ -411,12 +421,29 @@ impl Backfiller {
         loop {
             match self.writer.write(batch, &self.checker.used_schemas).await {
                 Ok(w) => {
-                    self.writer.publish().await?;
+                    self.publish().await?;
                     return Ok(w);
                 }
                 Err(e) if e.is_retryable() && attempt < 10 => {
                     attempt += 1;
                     tracing::warn!(attempt, error = %e, "backfill write failed; retrying");
+                    tokio::time::sleep(backoff_delay(attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Publishes what is committed (this batch, and anything a stopped worker left), retrying:
+    /// another worker publishing the same Kafka blob fences this one for a moment.
+    async fn publish(&self) -> Result<(), BackfillError> {
+        let mut attempt = 0u32;
+        loop {
+            match self.writer.publish().await {
+                Ok(_) => return Ok(()),
+                Err(e) if e.is_retryable() && attempt < 10 => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e, "publishing backfilled output failed; retrying");
                     tokio::time::sleep(backoff_delay(attempt)).await;
                 }
                 Err(e) => return Err(e.into()),

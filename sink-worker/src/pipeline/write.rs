@@ -189,7 +189,11 @@ impl Writer {
                     Err(StoreError::NotFound { .. }) => None,
                     Err(e) => return Err(e.into()),
                 };
-                let sources = kafka_topic::parse_sources(&f.final_key)?;
+                let sources = if f.final_key == kafka_topic::BACKFILL_SOURCES {
+                    route.backfill_marker(f.id)
+                } else {
+                    kafka_topic::parse_sources(&f.final_key)?
+                };
                 let (route, id) = (route.clone(), f.id);
                 let produced = tokio::task::spawn_blocking(move || route.publish(id, blob.as_deref(), &sources))
                     .await
@@ -448,9 +452,6 @@ impl Writer {
                         ));
                     }
                 }
-                // Only what came from Kafka is routed: the routing group's offsets are what makes a
-                // publish idempotent, and a backfill has none (docs/RELIABILITY.md, "Known limits").
-                Sink::Topic(_) if !batch.from_kafka => {}
                 Sink::Topic(route) => {
                     let mut blob = Vec::new();
                     let mut events = 0i64;
@@ -465,11 +466,16 @@ impl Writer {
                     if events > 0 {
                         file_no += 1;
                         let staging = format!("_murron/staging/{}/{batch_id}/{file_no}.kafka", self.pipeline);
-                        let ends: Vec<kafka_topic::SourceEnd> = batch
-                            .segments
-                            .iter()
-                            .map(|(k, seg)| (k.0.to_string(), k.1, seg.end))
-                            .collect();
+                        let sources = if batch.from_kafka {
+                            let ends: Vec<kafka_topic::SourceEnd> = batch
+                                .segments
+                                .iter()
+                                .map(|(k, seg)| (k.0.to_string(), k.1, seg.end))
+                                .collect();
+                            kafka_topic::sources_text(&ends)
+                        } else {
+                            kafka_topic::BACKFILL_SOURCES.to_owned()
+                        };
                         let (store, _) = &self.dead_letter;
                         let bytes = blob.len() as i64;
                         store.put(&staging, blob).await?;
@@ -478,7 +484,7 @@ impl Writer {
                             NewFile {
                                 store: route.describe(),
                                 staging_key: staging,
-                                final_key: kafka_topic::sources_text(&ends),
+                                final_key: sources,
                                 events,
                                 bytes,
                             },

@@ -436,11 +436,21 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
             tracing::error!(error = %e, "monitor HTTP server stopped");
         }
     });
-    let mut backfiller = if config.monitor.run_backfills {
-        Some(Backfiller::open(config, pipeline, pool).await?)
-    } else {
-        None
-    };
+    let mut backfiller = None;
+    if config.monitor.run_backfills {
+        let mut attempt = 0u32;
+        backfiller = loop {
+            match Backfiller::open(config, pipeline.clone(), pool.clone()).await {
+                Ok(b) => break Some(b),
+                Err(e) if !e.is_retryable() => return Err(e.into()),
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(attempt, error = %e, "opening the backfill outputs failed; retrying");
+                    tokio::time::sleep(backoff_delay(attempt)).await;
+                }
+            }
+        };
+    }
     let interval = Duration::from_secs_f64(config.monitor.interval_secs);
     tokio::pin!(shutdown);
     let mut failures = 0u32;

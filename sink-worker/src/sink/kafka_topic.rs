@@ -9,6 +9,11 @@
 //! publishing the same blob fence each other instead of both producing it. Blobs are published in
 //! manifest order, which per source partition is commit order, so a later batch never marks an
 //! earlier one as done.
+//!
+//! A backfill's blob has no source partitions. Its manifest entry is marked [`BACKFILL_SOURCES`], and
+//! its publish commits instead the entry's id + 1 as the routing group's offset of the output topic's
+//! partition 0, a partition the group never reads: ids grow in manifest order too, so the same
+//! "committed at least this far" test tells whether it is done.
 
 use std::time::Duration;
 
@@ -50,6 +55,9 @@ impl RouteError {
 
 /// A source partition's end offset: (topic, partition, end).
 pub type SourceEnd = (String, i32, i64);
+
+/// The manifest's sources text of a blob written by a backfill.
+pub const BACKFILL_SOURCES: &str = "backfill";
 
 /// The manifest's text for a blob's source ends: `topic:partition:end` joined by `;`.
 pub fn sources_text(ends: &[SourceEnd]) -> String {
@@ -167,6 +175,11 @@ impl TopicRoute {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
             _ => Err(RouteError::MissingTopic(self.topic.clone())),
         }
+    }
+
+    /// The marker a backfill's blob `id` commits to the routing group (see the module docs).
+    pub fn backfill_marker(&self, id: i64) -> Vec<SourceEnd> {
+        vec![(self.topic.clone(), 0, id + 1)]
     }
 
     /// The manifest's store name of this output.

@@ -21,6 +21,8 @@ pub struct World {
     pub archive: PathBuf,
     /// The archive's store as a TOML inline table; the `archive` folder unless set.
     pub archive_store: String,
+    /// More `[[pipeline.outputs]]` tables, appended as they are.
+    pub extra_outputs: String,
     pub config_path: PathBuf,
 }
 
@@ -47,6 +49,7 @@ impl World {
                 )
             }),
             archive: root.join("archive-store"),
+            extra_outputs: String::new(),
             config_path: root.join("sink.toml"),
             registry,
             topic,
@@ -90,6 +93,7 @@ format = "parquet"
 
 [[pipeline.outputs]]
 kind = "postgres"
+{extra_outputs}
 
 [archive]
 prefix = "archive"
@@ -110,6 +114,7 @@ auto_backfill = {auto_backfill}
             topic = self.topic,
             out = self.out.display(),
             archive = self.archive_store,
+            extra_outputs = self.extra_outputs,
         );
         std::fs::write(&self.config_path, config).expect("write config");
     }
