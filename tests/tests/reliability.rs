@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::SinkRun;
-use common::outputs::{Uid, assert_exactly, eventually, generated, parquet_uids, warehouse_uids};
+use common::outputs::{Uid, assert_exactly, eventually, files, generated, parquet_uids, warehouse_uids};
 use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
 use sink_worker::reliability::OffsetRanges;
 use sqlx::postgres::PgPool;
@@ -35,10 +35,6 @@ fn gap_uids(gaps: &serde_json::Value) -> (BTreeSet<Uid>, BTreeSet<String>) {
         statuses.insert(g["status"].as_str().expect("status").to_owned());
     }
     (uids, statuses)
-}
-
-fn all_parquet(out: &Path) -> Vec<Uid> {
-    parquet_uids(out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -186,7 +182,7 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     let mut wh = warehouse_uids(&pool, BILLING).await;
     wh.extend(warehouse_uids(&pool, API).await);
     assert_exactly("warehouse", &wh, &expected);
-    assert_exactly("parquet", &all_parquet(&world.out), &expected);
+    assert_exactly("parquet", &parquet_uids(&world.out), &expected);
 
     // The same backfill again, from the CLI, writes nothing new.
     let summary = world.cli(&[
@@ -202,7 +198,7 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     let mut wh = warehouse_uids(&pool, BILLING).await;
     wh.extend(warehouse_uids(&pool, API).await);
     assert_exactly("warehouse after a second backfill", &wh, &expected);
-    assert_eq!(uid_set(&all_parquet(&world.out)).len(), expected.len());
+    assert_eq!(uid_set(&parquet_uids(&world.out)).len(), expected.len());
     monitor.kill();
     sink.stop();
 }
@@ -241,7 +237,7 @@ async fn a_restarted_producer_is_a_new_stream_and_its_resent_events_are_counted_
     let mut expected = generated(BILLING, 1_000, 1, "svc", 500);
     expected.extend(generated(BILLING, 1_000, 1, "svc", 501));
     assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
-    assert_exactly("parquet", &all_parquet(&world.out), &expected);
+    assert_exactly("parquet", &parquet_uids(&world.out), &expected);
     assert_eq!(sink.metric("murron_sink_duplicates_total").await, 300.0);
     monitor.kill();
     sink.stop();
@@ -305,7 +301,7 @@ async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let expected = generated(BILLING, 8_000, 2, "race", 700);
     assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
-    assert_exactly("parquet", &all_parquet(&world.out), &expected);
+    assert_exactly("parquet", &parquet_uids(&world.out), &expected);
     // Each late event was written once: what the backfill wrote, the live path dropped as a
     // duplicate, and what the live path wrote first, the backfill found already there.
     let count = |what: &str| -> u64 {
@@ -428,26 +424,14 @@ async fn the_monitor_api_answers_bad_requests_precisely_and_runs_what_it_accepts
 fn archived(root: &Path) -> (u64, std::collections::BTreeMap<(String, String, i32), OffsetRanges>) {
     let mut records = 0;
     let mut streams: std::collections::BTreeMap<(String, String, i32), OffsetRanges> = Default::default();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.file_name().is_some_and(|n| n == "_murron") {
-                continue;
-            }
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "avro") {
-                let body = std::fs::read(&p).expect("read archive file");
-                let summary = sink_worker::archive::index::summarize(&body).expect("archive file parses");
-                records += summary.events;
-                for ((stream, _), r) in summary.ranges {
-                    let all = streams.entry(stream).or_default();
-                    for (lo, hi) in r.ranges() {
-                        all.insert_range(lo, hi);
-                    }
-                }
+    for path in files(root, "avro") {
+        let body = std::fs::read(&path).expect("read archive file");
+        let summary = sink_worker::archive::index::summarize(&body).expect("archive file parses");
+        records += summary.events;
+        for ((stream, _), r) in summary.ranges {
+            let all = streams.entry(stream).or_default();
+            for (lo, hi) in r.ranges() {
+                all.insert_range(lo, hi);
             }
         }
     }
