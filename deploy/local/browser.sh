@@ -14,7 +14,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   apt_install nodejs npm
 fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || die "playwright-core needs Node.js 20 or later; $(command -v node) is $(node --version)"
+[ "$node_major" -ge 18 ] || die "playwright-core needs Node.js 18 or later; $(command -v node) is $(node --version)"
 
 log "installing tests/browser's packages (npm ci)"
 cd "$MURRON_ROOT/tests/browser"
