@@ -32,7 +32,8 @@ impl Gap {
     }
 }
 
-fn union(parts: &[(i64, OffsetRanges)]) -> OffsetRanges {
+/// The union of per-hour offsets.
+pub fn union(parts: &[(i64, OffsetRanges)]) -> OffsetRanges {
     let mut all = OffsetRanges::default();
     for (_, r) in parts {
         for (s, e) in r.ranges() {

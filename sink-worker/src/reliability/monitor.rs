@@ -15,8 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
-use super::OffsetRanges;
-use super::gaps::{Gap, StreamOffsets, rep_score};
+use super::gaps::{Gap, StreamOffsets, rep_score, union};
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
 use crate::config::Config;
@@ -401,16 +400,6 @@ impl Monitor {
             metrics::gauge!("murron_gaps_unrecoverable", &labels).set(v.unrecoverable as f64);
         }
     }
-}
-
-fn union(parts: &[(i64, OffsetRanges)]) -> OffsetRanges {
-    let mut all = OffsetRanges::default();
-    for (_, r) in parts {
-        for (s, e) in r.ranges() {
-            all.insert_range(s, e);
-        }
-    }
-    all
 }
 
 /// `sink-worker monitor`: serves the API and sweeps until `shutdown` resolves.
