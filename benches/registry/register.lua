@@ -1,6 +1,8 @@
--- wrk script: every request registers a new version of one subject. Each body is the base schema
--- (the subject's 100 preloaded fields) plus one field with a default that no other request uses,
--- so every registration is BACKWARD_TRANSITIVE-compatible and really new (never the idempotent path).
+-- wrk script: every request registers a new version. Each body is the base schema (the subject's 100
+-- preloaded fields) plus one field with a default that no other request uses, so every registration
+-- is BACKWARD_TRANSITIVE-compatible and really new (never the idempotent path).
+-- Arguments: base fields, subject, and a subject count n: with n = 1 every request goes to `subject`;
+-- otherwise requests take turns over `subject.0` .. `subject.(n-1)`.
 local counter = 0
 local tid = 0
 local threads = 0
@@ -13,6 +15,7 @@ end
 function init(args)
   base_fields = args[1]
   subject = args[2]
+  subjects = tonumber(args[3] or "1")
 end
 
 function request()
@@ -22,7 +25,11 @@ function request()
   local schema = '{"type":"record","name":"Bench","fields":[' .. fields .. ']}'
   local escaped = schema:gsub('\\', '\\\\'):gsub('"', '\\"')
   local body = '{"schema":"' .. escaped .. '"}'
-  return wrk.format("POST", "/subjects/" .. subject .. "/versions",
+  local target = subject
+  if subjects > 1 then
+    target = subject .. "." .. ((counter + tid) % subjects)
+  end
+  return wrk.format("POST", "/subjects/" .. target .. "/versions",
     {["Content-Type"] = "application/vnd.schemaregistry.v1+json"}, body)
 end
 

@@ -23,15 +23,25 @@ PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; psql "$MURRON_DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $DB" 2>/dev/null' EXIT
 for _ in $(seq 1 100); do curl -fsS "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 
-post() { curl -fsS -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json' --data "$2" "$URL$1" >/dev/null; }
-echo "preloading 100 versions of bench.transitive (BACKWARD_TRANSITIVE)..." >&2
-curl -fsS -X PUT -H 'Content-Type: application/json' --data '{"compatibility":"BACKWARD_TRANSITIVE"}' "$URL/config/bench.transitive" >/dev/null
-fields='{"name":"id","type":"long"}'
-for i in $(seq 1 99); do
-  post /subjects/bench.transitive/versions "$(python3 -c 'import json,sys; print(json.dumps({"schema": json.dumps({"type":"record","name":"Bench","fields": json.loads("["+sys.argv[1]+"]")})}))' "$fields")"
-  fields="$fields,{\"name\":\"f$i\",\"type\":\"string\",\"default\":\"\"}"
-done
-post /subjects/bench.transitive/versions "$(python3 -c 'import json,sys; print(json.dumps({"schema": json.dumps({"type":"record","name":"Bench","fields": json.loads("["+sys.argv[1]+"]")})}))' "$fields")"
+SUBJECTS=${SUBJECTS:-16}
+echo "preloading 100 versions of bench.transitive and of bench.many.0..$((SUBJECTS - 1)) (BACKWARD_TRANSITIVE)..." >&2
+# Version n has n fields, all but the first with a default; prints the 100th version's field list.
+fields=$(python3 - "$URL" "$SUBJECTS" <<'PY'
+import json, sys, urllib.request
+url, n = sys.argv[1], int(sys.argv[2])
+def call(method, path, body):
+    req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method,
+                                 headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    urllib.request.urlopen(req).read()
+fields = [{"name": "id", "type": "long"}] + [{"name": f"f{i}", "type": "string", "default": ""} for i in range(1, 100)]
+for subject in ["bench.transitive"] + [f"bench.many.{k}" for k in range(n)]:
+    call("PUT", f"/config/{subject}", {"compatibility": "BACKWARD_TRANSITIVE"})
+    for v in range(1, 101):
+        schema = {"type": "record", "name": "Bench", "fields": fields[:v]}
+        call("POST", f"/subjects/{subject}/versions", {"schema": json.dumps(schema)})
+print(",".join(json.dumps(f, separators=(",", ":")) for f in fields))
+PY
+)
 versions_before=$(curl -fsS "$URL/subjects/bench.transitive/versions" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 id=$(curl -fsS "$URL/subjects/bench.transitive/versions/1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 
@@ -39,8 +49,11 @@ run_wrk() { wrk --latency "$@" 2>&1; }
 echo "GET /schemas/ids/$id for ${SECS}s..." >&2
 lookup=$(run_wrk -t2 -c64 -d"${SECS}s" "$URL/schemas/ids/$id")
 echo "registrations for ${SECS}s..." >&2
-register=$(run_wrk -t2 -c16 -d"${SECS}s" -s benches/registry/register.lua "$URL" -- "$fields" bench.transitive)
+register=$(run_wrk -t2 -c16 -d"${SECS}s" -s benches/registry/register.lua "$URL" -- "$fields" bench.transitive 1)
 versions_after=$(curl -fsS "$URL/subjects/bench.transitive/versions" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+echo "registrations across $SUBJECTS subjects for ${SECS}s..." >&2
+many=$(run_wrk -t2 -c16 -d"${SECS}s" -s benches/registry/register.lua "$URL" -- "$fields" bench.many "$SUBJECTS")
+many_after=$(curl -fsS "$URL/subjects/bench.many.0/versions" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 
 field() { awk -v k="$2" '$1 == k { print $2 }' <<<"$1"; }
 rps() { awk '/^Requests\/sec/ { print $2 }' <<<"$1"; }
@@ -50,3 +63,4 @@ echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | x
 printf '%-58s %12s %10s %10s %10s\n' "benchmark" "req/s" "p50" "p99" "non-2xx"
 printf '%-58s %12s %10s %10s %10s\n' "GET /schemas/ids/{id} (2 threads, 64 connections)" "$(rps "$lookup")" "$(field "$lookup" 50%)" "$(field "$lookup" 99%)" "$(errors "$lookup")"
 printf '%-58s %12s %10s %10s %10s\n' "register, BACKWARD_TRANSITIVE, $versions_before -> $versions_after versions" "$(rps "$register")" "$(field "$register" 50%)" "$(field "$register" 99%)" "$(errors "$register")"
+printf '%-58s %12s %10s %10s %10s\n' "register, same, $SUBJECTS subjects, each 100 -> ~$many_after versions" "$(rps "$many")" "$(field "$many" 50%)" "$(field "$many" 99%)" "$(errors "$many")"
