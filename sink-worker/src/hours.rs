@@ -63,10 +63,11 @@ pub fn parse_hour(text: &str, round: Round) -> Result<i64, String> {
         if !(0..24).contains(&h) || !(0..60).contains(&mi) || !(0.0..61.0).contains(&s) {
             return Err(bad());
         }
-        secs += h * SECS_PER_HOUR
-            + mi * 60
-            + s.ceil() as i64 * i64::from(round == Round::Up)
-            + s as i64 * i64::from(round == Round::Down);
+        let s = match round {
+            Round::Down => s.floor(),
+            Round::Up => s.ceil(),
+        } as i64;
+        secs += h * SECS_PER_HOUR + mi * 60 + s;
         match offset {
             "" | "Z" | "z" => {}
             o => {

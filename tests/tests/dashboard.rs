@@ -14,7 +14,7 @@ use std::process::Command;
 
 use common::SinkRun;
 use common::outputs::{eventually, warehouse_uids};
-use common::world::{BILLING, KEYS, World};
+use common::world::{BILLING, KEYS, World, auto_backfills};
 use sink_worker::generate::{Fate, LossPlan};
 use sqlx::postgres::PgPool;
 
@@ -103,12 +103,7 @@ async fn the_dashboard_shows_gaps_repaired_to_a_rep_score_of_100_and_the_apis_er
     let rel = monitor.get_json(&format!("/api/reliability?type={BILLING}")).await;
     assert_eq!(rel["overall"]["rep_score"], 100.0, "{rel}");
     let backfills = monitor.get_json("/api/backfills").await;
-    let auto: Vec<_> = backfills["backfills"]
-        .as_array()
-        .expect("backfills")
-        .iter()
-        .filter(|b| b["origin"] == "auto")
-        .collect();
+    let auto = auto_backfills(&backfills);
     assert!(
         !auto.is_empty() && auto.iter().all(|b| b["state"] == "done"),
         "{backfills}"

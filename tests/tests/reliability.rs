@@ -15,7 +15,7 @@ use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
 use sink_worker::reliability::OffsetRanges;
 use sqlx::postgres::PgPool;
 
-use common::world::{API, BILLING, KEYS, World};
+use common::world::{API, BILLING, KEYS, World, auto_backfills};
 
 fn uid_set(uids: &[Uid]) -> BTreeSet<Uid> {
     uids.iter().cloned().collect()
@@ -150,12 +150,7 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     let reason = gaps["gaps"][0]["reason"].as_str().expect("reason");
     assert!(reason.contains("not in the archive"), "{gaps}");
     let backfills = monitor.get_json("/api/backfills").await;
-    let auto: Vec<_> = backfills["backfills"]
-        .as_array()
-        .expect("backfills")
-        .iter()
-        .filter(|b| b["origin"] == "auto")
-        .collect();
+    let auto = auto_backfills(&backfills);
     assert!(!auto.is_empty(), "{backfills}");
     assert!(auto.iter().all(|b| b["state"] == "done"), "{backfills}");
     let written: i64 = auto.iter().map(|b| b["written"].as_i64().expect("written")).sum();
@@ -164,12 +159,7 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     let filed = auto.len();
     tokio::time::sleep(Duration::from_secs(3)).await;
     let again = monitor.get_json("/api/backfills").await;
-    let filed_now = again["backfills"]
-        .as_array()
-        .expect("backfills")
-        .iter()
-        .filter(|b| b["origin"] == "auto")
-        .count();
+    let filed_now = auto_backfills(&again).len();
     assert_eq!(filed_now, filed, "{again}");
 
     // Every output holds exactly the generated set, once each.

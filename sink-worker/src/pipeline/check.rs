@@ -67,10 +67,11 @@ impl Checker {
         if let Err(e) = self.keys.verify(&env) {
             return Verdict::Dead(e.reason(), e.to_string());
         }
-        // Stream identity the state database must store: a NUL cannot be in PostgreSQL text, and
-        // offsets count up from 0 (the received ranges are half-open, so i64::MAX has no end).
-        if env.host.contains('\0') || env.event_type.contains('\0') {
-            return Verdict::Dead("invalid_stream", "host or type contains a NUL character".into());
+        // Stream identity the state database must store: a NUL cannot be in PostgreSQL text (the
+        // type was checked above), and offsets count up from 0 (the received ranges are half-open,
+        // so i64::MAX has no end).
+        if env.host.contains('\0') {
+            return Verdict::Dead("invalid_stream", "host contains a NUL character".into());
         }
         if !(0..i64::MAX).contains(&env.offset) {
             return Verdict::Dead("invalid_stream", format!("offset {} is outside 0..2^63-1", env.offset));

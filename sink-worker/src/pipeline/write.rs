@@ -279,31 +279,40 @@ impl Writer {
             }
             dead.extend(seg.dead.iter().map(|d| (key, d)));
         }
-        let mut stream_keys: Vec<StreamKey> = rows
-            .iter()
-            .map(|(_, _, _, e, _)| (e.event_type.to_owned(), e.host.to_owned(), e.pid))
-            .collect();
-        stream_keys.sort();
-        stream_keys.dedup();
+        // The batch's streams, each copied into an owned key once; events find theirs by borrowed key.
+        let mut stream_index: HashMap<(&str, &str, i32), usize> = HashMap::new();
+        let mut stream_keys: Vec<StreamKey> = Vec::new();
+        if !self.raw {
+            for (_, _, _, e, _) in &rows {
+                stream_index.entry((e.event_type, e.host, e.pid)).or_insert_with(|| {
+                    stream_keys.push((e.event_type.to_owned(), e.host.to_owned(), e.pid));
+                    stream_keys.len() - 1
+                });
+            }
+        }
         let received = if self.raw {
             HashMap::new()
         } else {
             commit.received(&stream_keys).await?
         };
+        let mut tracked: Vec<Tracked<'_>> = stream_keys
+            .iter()
+            .map(|k| Tracked {
+                received: received.get(k),
+                fresh: OffsetRanges::default(),
+                hours: HashMap::new(),
+            })
+            .collect();
 
         let mut written = Written::default();
-        // Per stream: the offsets new in this batch; per stream and hour: what to add to the state.
-        let mut fresh: HashMap<StreamKey, OffsetRanges> = HashMap::new();
-        let mut hourly: HashMap<(StreamKey, i64), (OffsetRanges, i64)> = HashMap::new();
         // (type, schema id, hour) -> rows, in Kafka order.
         let mut groups: BTreeMap<(&str, u32, i64), Vec<usize>> = BTreeMap::new();
         for (i, (_, _, schema_id, env, _)) in rows.iter().enumerate() {
             let hour = env.timestamp.div_euclid(3_600_000_000);
-            if !self.raw {
-                let key: StreamKey = (env.event_type.to_owned(), env.host.to_owned(), env.pid);
-                let seen_before = received.get(&key).is_some_and(|r| r.contains(env.offset));
-                let new = !seen_before && fresh.entry(key.clone()).or_default().insert(env.offset);
-                let entry = hourly.entry((key, hour)).or_default();
+            if let Some(&s) = stream_index.get(&(env.event_type, env.host, env.pid)) {
+                let stream = &mut tracked[s];
+                let new = !stream.received.is_some_and(|r| r.contains(env.offset)) && stream.fresh.insert(env.offset);
+                let entry = stream.hours.entry(hour).or_default();
                 if !new {
                     // A backfill re-reading what arrived live is not a duplicate delivery.
                     if batch.from_kafka {
@@ -403,22 +412,7 @@ impl Writer {
                                 format.extension()
                             ),
                         );
-                        let bytes = body.len() as i64;
-                        store.put(&staging, body).await?;
-                        metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe())
-                            .increment(bytes as u64);
-                        metrics::counter!("murron_sink_written_events_total", "output" => store.describe())
-                            .increment(rb.num_rows() as u64);
-                        files.push((
-                            store.clone(),
-                            NewFile {
-                                store: store.describe(),
-                                staging_key: staging,
-                                final_key,
-                                events: rb.num_rows() as i64,
-                                bytes,
-                            },
-                        ));
+                        files.push(stage(store, staging, final_key, body, rb.num_rows()).await?);
                     }
                 }
                 Sink::Archive { store, prefix, codec } => {
@@ -433,23 +427,8 @@ impl Writer {
                             prefix,
                             &format!("{event_type}/{}/{batch_id}.avro", hour_partition(*hour)),
                         );
-                        let bytes = body.len() as i64;
-                        store.put(&staging, body).await?;
-                        metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe())
-                            .increment(bytes as u64);
-                        metrics::counter!("murron_sink_written_events_total", "output" => store.describe())
-                            .increment(idx.len() as u64);
                         written.events += idx.len() as u64;
-                        files.push((
-                            store.clone(),
-                            NewFile {
-                                store: store.describe(),
-                                staging_key: staging,
-                                final_key,
-                                events: idx.len() as i64,
-                                bytes,
-                            },
-                        ));
+                        files.push(stage(store, staging, final_key, body, idx.len()).await?);
                     }
                 }
                 Sink::Topic(route) => {
@@ -479,16 +458,13 @@ impl Writer {
                         let (store, _) = &self.dead_letter;
                         let bytes = blob.len() as i64;
                         store.put(&staging, blob).await?;
-                        files.push((
-                            store.clone(),
-                            NewFile {
-                                store: route.describe(),
-                                staging_key: staging,
-                                final_key: sources,
-                                events,
-                                bytes,
-                            },
-                        ));
+                        files.push(NewFile {
+                            store: route.describe(),
+                            staging_key: staging,
+                            final_key: sources,
+                            events,
+                            bytes,
+                        });
                     }
                 }
                 Sink::Warehouse(wh) => {
@@ -537,27 +513,28 @@ impl Writer {
             );
             let bytes = lines.len() as i64;
             store.put(&staging, lines).await?;
-            files.push((
-                store.clone(),
-                NewFile {
-                    store: store.describe(),
-                    staging_key: staging,
-                    final_key,
-                    events: written.dead as i64,
-                    bytes,
-                },
-            ));
+            files.push(NewFile {
+                store: store.describe(),
+                staging_key: staging,
+                final_key,
+                events: written.dead as i64,
+                bytes,
+            });
         }
 
-        let new_files: Vec<NewFile> = files.into_iter().map(|(_, f)| f).collect();
-        commit.record_files(&new_files).await?;
-        let updates: Vec<StreamHourUpdate> = hourly
-            .into_iter()
-            .map(|((stream, hour), (received, duplicates))| StreamHourUpdate {
-                stream,
-                hour,
-                received,
-                duplicates,
+        commit.record_files(&files).await?;
+        let updates: Vec<StreamHourUpdate> = stream_keys
+            .iter()
+            .zip(tracked)
+            .flat_map(|(stream, t)| {
+                t.hours
+                    .into_iter()
+                    .map(|(hour, (received, duplicates))| StreamHourUpdate {
+                        stream: stream.clone(),
+                        hour,
+                        received,
+                        duplicates,
+                    })
             })
             .collect();
         commit.add_received(&updates).await?;
@@ -570,12 +547,41 @@ impl Writer {
 
         // Committed: the batch is durable. Publishing (Runner::publish) makes it visible.
         written.events += converted.iter().map(|c| c.3.num_rows() as u64).sum::<u64>();
-        written.files = new_files.len() as u64;
+        written.files = files.len() as u64;
         metrics::histogram!("murron_sink_flush_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("murron_sink_duplicates_total").increment(written.duplicates);
         metrics::counter!("murron_sink_sampled_out_total").increment(written.sampled_out);
         Ok(written)
     }
+}
+
+/// One stream's part of a batch: what it had received before, what is new, and what to add per hour
+/// (offsets and duplicates).
+struct Tracked<'r> {
+    received: Option<&'r OffsetRanges>,
+    fresh: OffsetRanges,
+    hours: HashMap<i64, (OffsetRanges, i64)>,
+}
+
+/// Uploads a file output's `body` to its staging key, counts it, and returns its manifest entry.
+async fn stage(
+    store: &ObjectStore,
+    staging_key: String,
+    final_key: String,
+    body: Vec<u8>,
+    events: usize,
+) -> Result<NewFile, StoreError> {
+    let bytes = body.len() as i64;
+    store.put(&staging_key, body).await?;
+    metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe()).increment(bytes as u64);
+    metrics::counter!("murron_sink_written_events_total", "output" => store.describe()).increment(events as u64);
+    Ok(NewFile {
+        store: store.describe(),
+        staging_key,
+        final_key,
+        events: events as i64,
+        bytes,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -23,12 +23,9 @@ pub struct Gap {
 }
 
 impl Gap {
-    pub fn len(&self) -> u64 {
+    /// How many offsets are missing (never zero).
+    pub fn count(&self) -> u64 {
         (self.last - self.first) as u64 + 1
-    }
-
-    pub fn is_empty(&self) -> bool {
-        false
     }
 }
 
@@ -212,7 +209,7 @@ mod tests {
                 }
             ]
         );
-        let total: u64 = s.gaps().iter().map(Gap::len).sum();
+        let total: u64 = s.gaps().iter().map(Gap::count).sum();
         assert_eq!(total, 9);
     }
 

@@ -67,6 +67,9 @@ pub enum MonitorError {
     Listen(SocketAddr, std::io::Error),
 }
 
+/// A stream's offsets in one hour, as stored: (type, host, pid, hour, multirange text).
+type HourRanges = (String, String, i32, i64, String);
+
 /// Advisory-lock namespace of sweeps.
 const SWEEP_LOCK: i32 = 0x4d53_5731; // "MSW1"
 
@@ -151,18 +154,13 @@ impl Monitor {
     pub async fn sweep(&self) -> Result<SweepReport, MonitorError> {
         self.index.refresh(None).await?;
         let mut streams: BTreeMap<StreamKey, StreamOffsets> = BTreeMap::new();
-        let received: Vec<(String, String, i32, i64, String)> = sqlx::query_as(
+        let received: Vec<HourRanges> = sqlx::query_as(
             "SELECT event_type, host, pid, hour, received::text FROM sink_stream_hours WHERE pipeline = $1",
         )
         .bind(&self.pipeline)
         .fetch_all(&self.pool)
         .await?;
-        for (t, h, p, hour, text) in received {
-            let key = (t, h, p);
-            let r = parse_multirange(&text).ok_or_else(|| StateError::Corrupt(key.clone(), text))?;
-            streams.entry(key).or_default().received.push((hour, r));
-        }
-        let archived: Vec<(String, String, i32, i64, String)> = sqlx::query_as(
+        let archived: Vec<HourRanges> = sqlx::query_as(
             "SELECT a.event_type, a.host, a.pid, a.hour, range_agg(a.offsets)::text FROM archive_ranges a \
              JOIN archive_files f ON f.store = a.store AND f.key = a.key AND f.error IS NULL \
              WHERE a.store = $1 AND (cardinality($2::text[]) = 0 OR a.event_type = ANY($2)) \
@@ -172,10 +170,18 @@ impl Monitor {
         .bind(&self.types)
         .fetch_all(&self.pool)
         .await?;
-        for (t, h, p, hour, text) in archived {
-            let key = (t, h, p);
-            let r = parse_multirange(&text).ok_or_else(|| StateError::Corrupt(key.clone(), text))?;
-            streams.entry(key).or_default().archived.push((hour, r));
+        for (rows, archive) in [(received, false), (archived, true)] {
+            for (t, h, p, hour, text) in rows {
+                let key = (t, h, p);
+                let r = parse_multirange(&text).ok_or_else(|| StateError::Corrupt(key.clone(), text))?;
+                let offsets = streams.entry(key).or_default();
+                if archive {
+                    &mut offsets.archived
+                } else {
+                    &mut offsets.received
+                }
+                .push((hour, r));
+            }
         }
 
         let mut tx = self.pool.begin().await?;
@@ -244,7 +250,7 @@ impl Monitor {
                     if let Some((bf_state, error)) = b.backfill_id.and_then(|id| finished.get(&id)) {
                         // The backfill ended and this gap is still here: the archive cannot fill it.
                         let id = b.backfill_id.unwrap_or_default();
-                        let in_archive = (gap.first..=gap.last).any(|o| archived.contains(o));
+                        let in_archive = archived.intersects(gap.first, gap.last);
                         state = "unrecoverable".into();
                         reason = Some(match (in_archive, bf_state.as_str(), error) {
                             (false, _, _) => format!("not in the archive (backfill {id} found nothing to repair it)"),
@@ -257,7 +263,7 @@ impl Monitor {
                     }
                 }
                 report.gaps += 1;
-                report.missing_events += gap.len();
+                report.missing_events += gap.count();
                 next.push(TrackedGap {
                     stream: key.clone(),
                     gap,
@@ -380,9 +386,9 @@ impl Monitor {
         for g in gaps {
             let t = by_type.entry(&g.stream.0).or_default();
             if g.state == "open" && g.first_seen > cutoff {
-                t.pending += g.gap.len();
+                t.pending += g.gap.count();
             } else {
-                t.missing += g.gap.len();
+                t.missing += g.gap.count();
             }
             match g.state.as_str() {
                 "unrecoverable" => t.unrecoverable += 1,

@@ -35,6 +35,11 @@ impl OffsetRanges {
             .is_some_and(|(_, end)| *end >= offset)
     }
 
+    /// True when any offset of `start..=end` was received.
+    pub fn intersects(&self, start: i64, end: i64) -> bool {
+        self.ranges.range(..=end).next_back().is_some_and(|(_, e)| *e >= start)
+    }
+
     /// Adds the inclusive range `start..=end`; returns how many of its offsets were new.
     pub fn insert_range(&mut self, start: i64, end: i64) -> u64 {
         // Ranges come from our own state (few and wide), so walking them is cheap.
@@ -118,6 +123,14 @@ impl OffsetRanges {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn intersects_tells_whether_any_offset_of_a_range_is_there() {
+        let mut r = OffsetRanges::default();
+        r.insert_range(10, 19);
+        assert!(r.intersects(0, 10) && r.intersects(19, 30) && r.intersects(12, 13) && r.intersects(0, 100));
+        assert!(!r.intersects(0, 9) && !r.intersects(20, 30));
+    }
 
     #[test]
     fn contiguous_offsets_in_any_order_collapse_to_one_range() {

@@ -161,3 +161,13 @@ auto_backfill = {auto_backfill}
         super::sink_worker(&self.registry, &KEYS, &all)
     }
 }
+
+/// The backfills the monitor filed itself, from a `GET /api/backfills` answer.
+pub fn auto_backfills(backfills: &serde_json::Value) -> Vec<&serde_json::Value> {
+    backfills["backfills"]
+        .as_array()
+        .expect("backfills")
+        .iter()
+        .filter(|b| b["origin"] == "auto")
+        .collect()
+}
