@@ -106,6 +106,14 @@ pub(crate) struct MapBlocks {
 }
 
 impl MapBlocks {
+    /// Blocks already read to the end marker: the walker of a map known to be empty.
+    pub(crate) fn ended() -> Self {
+        Self {
+            remaining: 0,
+            done: true,
+        }
+    }
+
     /// Advances past block headers; true when one more entry follows.
     pub(crate) fn next_entry(&mut self, r: &mut Reader<'_>) -> Result<bool, DecodeError> {
         while self.remaining == 0 {

@@ -71,11 +71,22 @@ pub struct Tags<'a> {
 }
 
 impl<'a> Tags<'a> {
+    /// True when the map has no entries. Reads only the length of the encoding: an empty map is the
+    /// single byte 0, and any entry takes more. Most events have no tags, and their last bytes are
+    /// often no longer in the CPU cache when the batch is converted.
+    pub fn is_empty(&self) -> bool {
+        self.raw.len() <= 1
+    }
+
     /// Iterates over the entries in encoding order.
     pub fn iter(&self) -> TagsIter<'a> {
         TagsIter {
             reader: Reader::new(self.raw),
-            blocks: MapBlocks::default(),
+            blocks: if self.is_empty() {
+                MapBlocks::ended()
+            } else {
+                MapBlocks::default()
+            },
         }
     }
 
@@ -239,6 +250,17 @@ mod tests {
         );
         assert_eq!(env.tags.get("region"), Some("eu"));
         keys().verify(&env).unwrap();
+    }
+
+    #[test]
+    fn tags_are_empty_exactly_when_the_map_has_no_entries() {
+        let bytes = sample(&[]);
+        let tags = decode(&bytes).unwrap().1.tags;
+        assert!(tags.is_empty() && tags.iter().next().is_none() && tags.get("murron.key").is_none());
+        let bytes = sample(&[("region", "eu")]);
+        let tags = decode(&bytes).unwrap().1.tags;
+        assert!(!tags.is_empty());
+        assert_eq!(tags.iter().collect::<Vec<_>>(), vec![("region", "eu")]);
     }
 
     #[test]

@@ -93,11 +93,37 @@ impl KeyRing {
         let key_id = e.tags.get(KEY_TAG).unwrap_or(DEFAULT_KEY_ID);
         let mut mac = self.mac(key_id)?;
         let hex_sig = e.signature.strip_prefix(PREFIX).ok_or(SignatureError::Malformed)?;
-        let mut expected = [0u8; 32];
-        hex::decode_to_slice(hex_sig, &mut expected).map_err(|_| SignatureError::Malformed)?;
+        let expected = decode_hex_32(hex_sig).ok_or(SignatureError::Malformed)?;
         feed_canonical(&mut mac, e.timestamp, e.host, e.event_type, e.pid, e.offset, e.message);
         mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
     }
+}
+
+/// The value of each byte as a hex digit (either case); `0xff` for bytes that are not hex digits.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        table[b"0123456789ABCDEF"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// Decodes exactly 64 hex digits (either case), as `hex::decode_to_slice` does, but by table lookup
+/// without a branch per digit: signature digits are random, so per-digit branches mispredict.
+fn decode_hex_32(digits: &str) -> Option<[u8; 32]> {
+    let digits: &[u8; 64] = digits.as_bytes().try_into().ok()?;
+    let mut out = [0u8; 32];
+    // A digit's value is below 16; a non-digit's 0xff sets high bits that stay set in `seen`.
+    let mut seen = 0u8;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        let (high, low) = (HEX_VALUES[usize::from(pair[0])], HEX_VALUES[usize::from(pair[1])]);
+        seen |= high | low;
+        *byte = (high << 4) | low;
+    }
+    (seen < 16).then_some(out)
 }
 
 fn feed_canonical(mac: &mut HmacSha256, timestamp: i64, host: &str, ty: &str, pid: i32, offset: i64, message: &[u8]) {
@@ -175,6 +201,25 @@ mod tests {
         let (_, mut env) = decode(&bytes).unwrap();
         env.signature = "v1=zz";
         assert_eq!(ring().verify(&env), Err(SignatureError::Malformed));
+    }
+
+    #[test]
+    fn hex_digits_decode_as_the_hex_crate_does() {
+        let lower = "00ff10a9b8c7d6e5f4030201aabbccddeeff0123456789abcdef0123456789ab";
+        let mut expected = [0u8; 32];
+        hex::decode_to_slice(lower, &mut expected).unwrap();
+        assert_eq!(decode_hex_32(lower), Some(expected));
+        assert_eq!(decode_hex_32(&lower.to_uppercase()), Some(expected));
+        assert_eq!(decode_hex_32(&lower[..62]), None);
+        assert_eq!(decode_hex_32(&format!("{lower}00")), None);
+        for bad in ['g', 'G', ' ', '-', '/', ':', '@', '`', '\0', 'é'] {
+            let digits = format!("{}{bad}", &lower[..63]);
+            assert_eq!(decode_hex_32(&digits), None, "{bad:?}");
+            let mut expected = [0u8; 32];
+            assert!(hex::decode_to_slice(&digits, &mut expected).is_err());
+        }
+        // 64 bytes, but not 64 digits.
+        assert_eq!(decode_hex_32(&format!("{}é", &lower[..62])), None);
     }
 
     /// The worked example of docs/PROTOCOL.md. The expected signature was computed independently
