@@ -16,7 +16,7 @@
 
 mod batch;
 mod check;
-mod convert;
+pub mod convert;
 mod run;
 mod schemas;
 mod write;

@@ -1,0 +1,277 @@
+//! Per-stage micro-benchmarks of the sink's hot path, on one in-memory data set: 10,000 signed
+//! `client.api_call` events over 100 streams, built once outside the timed loops.
+//!
+//! Each group reports events per second on one thread (one core):
+//! `envelope_decode_verify`, `payload_validate`, `avro_to_arrow`, `parquet_encode`,
+//! `decode_validate_convert` (the first three end to end) and `gap_tracker_insert`.
+//!
+//! `cargo bench -p sink-worker --bench stages -- --warm-up-time 1 --measurement-time 3`
+
+use std::collections::HashMap;
+use std::hint::black_box;
+
+use apache_avro::Schema;
+use apache_avro::writer::datum::GenericDatumWriter;
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
+use sink_worker::envelope::{self, Envelope, KeyRing, MAGIC_BYTE, NewEnvelope};
+use sink_worker::generate::{PayloadGenerator, SplitMix64};
+use sink_worker::pipeline::Format;
+use sink_worker::pipeline::convert::{self, RowMeta};
+use sink_worker::reliability::OffsetRanges;
+use sink_worker::validate::Validator;
+
+const EVENT_TYPE: &str = "client.api_call";
+const SCHEMA_TEXT: &str = include_str!("../../schemas/client/api_call.avsc");
+const ENVELOPE_SCHEMA_ID: u32 = 1;
+const PAYLOAD_SCHEMA_ID: u32 = 7;
+const EVENTS: usize = 10_000;
+const STREAMS: usize = 100;
+/// Streams that have been running a while: each has received `0..START_OFFSET` in earlier batches.
+const START_OFFSET: i64 = 1_000_000;
+/// 2025-11-26T00:00:00Z, in microseconds; events arrive 100 µs apart, so the batch spans one second.
+const BASE_MICROS: i64 = 1_764_115_200_000_000;
+const SEED: u64 = 42;
+const KAFKA_TOPIC: &str = "events.client";
+
+/// The record values of one batch, as Kafka hands them to the sink.
+struct DataSet {
+    keys: KeyRing,
+    validator: Validator,
+    values: Vec<Vec<u8>>,
+}
+
+fn data_set() -> DataSet {
+    let schema = Schema::parse_str(SCHEMA_TEXT).expect("the example schema parses");
+    let writer = GenericDatumWriter::builder(&schema)
+        .build()
+        .expect("the example schema has a writer");
+    let generator = PayloadGenerator::new(&schema, BASE_MICROS);
+    let mut rng = SplitMix64::new(SEED);
+    let keys = KeyRing::new([("default".to_string(), b"bench-signing-key".to_vec())]);
+    let hosts: Vec<String> = (0..STREAMS).map(|i| format!("bench-host-{i}")).collect();
+
+    let mut message = Vec::with_capacity(256);
+    let mut values = Vec::with_capacity(EVENTS);
+    for n in 0..EVENTS {
+        // As `sink-worker gen` does: round-robin over the streams, offsets counting up per stream.
+        let stream = n % STREAMS;
+        message.clear();
+        message.push(MAGIC_BYTE);
+        message.extend_from_slice(&PAYLOAD_SCHEMA_ID.to_be_bytes());
+        let sample = generator.sample(&mut rng).expect("the example schema can be sampled");
+        writer
+            .write_value_ref(&mut message, &sample)
+            .expect("a sample encodes with its own schema");
+        let mut value = Vec::with_capacity(message.len() + 160);
+        NewEnvelope {
+            timestamp: BASE_MICROS + 100 * n as i64,
+            host: &hosts[stream],
+            event_type: EVENT_TYPE,
+            offset: START_OFFSET + (n / STREAMS) as i64,
+            pid: 1000 + stream as i32,
+            message: &message,
+            tags: &[],
+        }
+        .encode_signed(ENVELOPE_SCHEMA_ID, &keys, &mut value)
+        .expect("the default key is in the ring");
+        values.push(value);
+    }
+    DataSet {
+        keys,
+        validator: Validator::new(&schema).expect("the example schema compiles"),
+        values,
+    }
+}
+
+fn decode_all(values: &[Vec<u8>]) -> Vec<Envelope<'_>> {
+    values
+        .iter()
+        .map(|v| envelope::decode(v).expect("generated events decode").1)
+        .collect()
+}
+
+/// The rows of one conversion group, as `pipeline/write.rs` builds them from decoded envelopes.
+fn row_metas<'a>(envelopes: &[Envelope<'a>]) -> Vec<RowMeta<'a>> {
+    envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, env)| RowMeta {
+            envelope: *env,
+            datum: envelope::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
+            kafka_topic: KAFKA_TOPIC,
+            kafka_partition: 0,
+            kafka_offset: i as i64,
+        })
+        .collect()
+}
+
+/// One stream's part of a batch, shaped as `Tracked` in `pipeline/write.rs`.
+struct Tracked<'r> {
+    received: Option<&'r OffsetRanges>,
+    fresh: OffsetRanges,
+    hours: HashMap<i64, (OffsetRanges, i64)>,
+}
+
+/// A group whose every iteration handles the whole data set, so it reports events per second.
+fn group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    g.throughput(Throughput::Elements(EVENTS as u64));
+    // Every iteration is a whole 10,000-event batch: flat sampling needs far fewer iterations.
+    g.sampling_mode(SamplingMode::Flat);
+    g.sample_size(30);
+    g
+}
+
+fn stages(c: &mut Criterion) {
+    let data = data_set();
+    let envelopes = decode_all(&data.values);
+    let framed: usize = data.values.iter().map(Vec::len).sum();
+    let payload: usize = envelopes.iter().map(|e| e.message.len()).sum();
+    eprintln!(
+        "data set: {EVENTS} {EVENT_TYPE} events over {STREAMS} streams; mean framed record {:.1} bytes \
+         (envelope with signature, payload {:.1} bytes of it in wire format)",
+        framed as f64 / EVENTS as f64,
+        payload as f64 / EVENTS as f64,
+    );
+    let rows = row_metas(&envelopes);
+    let batch = convert::to_record_batch(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows).expect("valid events convert");
+    let parquet = convert::encode(Format::Parquet, &batch).expect("the batch encodes as Parquet");
+    eprintln!(
+        "record batch: {} rows x {} columns, {} bytes in memory; Parquet file {} bytes ({:.1} per event)",
+        batch.num_rows(),
+        batch.num_columns(),
+        batch.get_array_memory_size(),
+        parquet.len(),
+        parquet.len() as f64 / EVENTS as f64,
+    );
+
+    let mut g = group(c, "envelope_decode_verify");
+    g.bench_function("10k", |b| {
+        b.iter(|| {
+            for value in &data.values {
+                let (_, env) = envelope::decode(black_box(value)).expect("generated events decode");
+                data.keys.verify(&env).expect("generated events are signed");
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = group(c, "payload_validate");
+    g.bench_function("10k", |b| {
+        b.iter(|| {
+            for env in black_box(&envelopes) {
+                let (_, datum) = envelope::split_wire_format(env.message).expect("generated payloads are framed");
+                data.validator.validate(datum).expect("generated payloads are valid");
+            }
+        })
+    });
+    g.finish();
+
+    let mut g = group(c, "avro_to_arrow");
+    g.bench_function("10k", |b| {
+        b.iter(|| {
+            let rows = row_metas(black_box(&envelopes));
+            convert::to_record_batch(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows).expect("valid events convert")
+        })
+    });
+    g.finish();
+
+    let mut g = group(c, "parquet_encode");
+    g.bench_function("10k", |b| {
+        b.iter(|| convert::encode(Format::Parquet, black_box(&batch)).expect("the batch encodes as Parquet"))
+    });
+    g.finish();
+
+    let mut g = group(c, "decode_validate_convert");
+    g.bench_function("10k", |b| {
+        b.iter(|| {
+            let mut rows = Vec::with_capacity(EVENTS);
+            for (i, value) in black_box(&data.values).iter().enumerate() {
+                let (_, env) = envelope::decode(value).expect("generated events decode");
+                data.keys.verify(&env).expect("generated events are signed");
+                let (_, datum) = envelope::split_wire_format(env.message).expect("generated payloads are framed");
+                data.validator.validate(datum).expect("generated payloads are valid");
+                rows.push(RowMeta {
+                    envelope: env,
+                    datum,
+                    kafka_topic: KAFKA_TOPIC,
+                    kafka_partition: 0,
+                    kafka_offset: i as i64,
+                });
+            }
+            convert::to_record_batch(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows).expect("valid events convert")
+        })
+    });
+    g.finish();
+
+    // What `Writer::write` does per batch to track reliability: index the batch's streams by borrowed
+    // key (one owned copy each), then per event find the stream, check what the state database
+    // already had, and add the offset to the batch's fresh offsets and to its hour.
+    let received: HashMap<(&str, &str, i32), OffsetRanges> = envelopes
+        .iter()
+        .map(|e| {
+            let mut r = OffsetRanges::default();
+            r.insert_range(0, START_OFFSET - 1);
+            ((e.event_type, e.host, e.pid), r)
+        })
+        .collect();
+    let mut g = group(c, "gap_tracker_insert");
+    g.bench_function("write_rs_batch", |b| {
+        b.iter(|| {
+            let envelopes = black_box(&envelopes);
+            let mut stream_index: HashMap<(&str, &str, i32), usize> = HashMap::new();
+            let mut stream_keys: Vec<(String, String, i32)> = Vec::new();
+            for e in envelopes {
+                stream_index.entry((e.event_type, e.host, e.pid)).or_insert_with(|| {
+                    stream_keys.push((e.event_type.to_owned(), e.host.to_owned(), e.pid));
+                    stream_keys.len() - 1
+                });
+            }
+            let mut tracked: Vec<Tracked<'_>> = stream_keys
+                .iter()
+                .map(|k| Tracked {
+                    received: received.get(&(k.0.as_str(), k.1.as_str(), k.2)),
+                    fresh: OffsetRanges::default(),
+                    hours: HashMap::new(),
+                })
+                .collect();
+            let mut duplicates = 0u64;
+            for env in envelopes {
+                let hour = env.timestamp.div_euclid(3_600_000_000);
+                if let Some(&s) = stream_index.get(&(env.event_type, env.host, env.pid)) {
+                    let stream = &mut tracked[s];
+                    let new =
+                        !stream.received.is_some_and(|r| r.contains(env.offset)) && stream.fresh.insert(env.offset);
+                    let entry = stream.hours.entry(hour).or_default();
+                    if !new {
+                        entry.1 += 1;
+                        duplicates += 1;
+                        continue;
+                    }
+                    entry.0.insert(env.offset);
+                }
+            }
+            (tracked.len(), duplicates)
+        })
+    });
+    // The core of it alone: lookup by borrowed key and `OffsetRanges::insert`, index built beforehand.
+    let index: HashMap<(&str, &str, i32), usize> = received.keys().enumerate().map(|(i, k)| (*k, i)).collect();
+    g.bench_function("lookup_insert", |b| {
+        b.iter_batched_ref(
+            || vec![OffsetRanges::default(); index.len()],
+            |fresh| {
+                for env in black_box(&envelopes) {
+                    if let Some(&s) = index.get(&(env.event_type, env.host, env.pid)) {
+                        fresh[s].insert(env.offset);
+                    }
+                }
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
