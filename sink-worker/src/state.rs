@@ -124,13 +124,17 @@ impl State {
         .await?)
     }
 
-    /// Files committed but not yet published (a worker stopped between commit and promotion).
-    pub async fn unpublished(&self) -> Result<Vec<FileRecord>, StateError> {
+    /// Files committed but not yet published (a worker may have stopped between commit and
+    /// promotion), oldest first; with `staged_by`, only those whose staging key contains it (one
+    /// writer's batches).
+    pub async fn unpublished(&self, staged_by: Option<&str>) -> Result<Vec<FileRecord>, StateError> {
         let rows: Vec<(i64, String, String, String, i64)> = sqlx::query_as(
             "SELECT id, store, staging_key, final_key, events FROM sink_files \
-             WHERE pipeline = $1 AND published_at IS NULL ORDER BY id",
+             WHERE pipeline = $1 AND published_at IS NULL \
+               AND ($2::text IS NULL OR strpos(staging_key, $2) > 0) ORDER BY id",
         )
         .bind(&self.pipeline)
+        .bind(staged_by)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows

@@ -20,7 +20,7 @@ use crate::archive::ocf::{ContainerFile, OcfError};
 use crate::config::Config;
 use crate::envelope::MAGIC_BYTE;
 use crate::pipeline::{
-    Batch, Checker, Event, Pipeline, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
+    Batch, Checker, Event, Pipeline, Publish, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
 };
 use crate::registry::RegistryClient;
 use crate::reliability::OffsetRanges;
@@ -439,7 +439,7 @@ impl Backfiller {
     async fn publish(&self) -> Result<(), BackfillError> {
         let mut attempt = 0u32;
         loop {
-            match self.writer.publish().await {
+            match self.writer.publish(Publish::All).await {
                 Ok(_) => return Ok(()),
                 Err(e) if e.is_retryable() && attempt < 10 => {
                     attempt += 1;

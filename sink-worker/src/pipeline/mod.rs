@@ -36,7 +36,7 @@ pub use convert::Format;
 pub(crate) use run::backoff_delay;
 pub use run::{RunError, run};
 pub(crate) use schemas::SchemaCache;
-pub(crate) use write::{WriteError, Writer, Written};
+pub(crate) use write::{Publish, WriteError, Writer, Written};
 
 /// One pipeline: what to read, what to keep, where to write.
 #[derive(Debug, Clone, Serialize, Deserialize)]

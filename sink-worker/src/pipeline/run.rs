@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use backon::{ExponentialBuilder, Retryable};
 use rdkafka::Message;
 use rdkafka::consumer::{CommitMode, Consumer as _};
+use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
 use super::Pipeline;
 use super::batch::{Batch, DeadEvent, Event, PartitionKey};
 use super::check::{Checker, Verdict};
 use super::schemas::SchemaCache;
-use super::write::{WriteError, Writer};
+use super::write::{Publish, WriteError, Writer};
 use crate::admin::{self, Readiness};
 use crate::config::Config;
 use crate::registry::RegistryClient;
@@ -50,7 +51,8 @@ struct PartitionState {
 
 struct Runner {
     pipeline: Pipeline,
-    consumer: Consumer,
+    /// Shared with the receive loop, so a received message can borrow it while the runner changes.
+    consumer: Arc<Consumer>,
     context: SourceContext,
     state: State,
     writer: Writer,
@@ -63,6 +65,26 @@ struct Runner {
     /// Set by a rebalance: publish what a previous owner committed before reading further, so
     /// Kafka-output blobs are published in commit order.
     publish_due: bool,
+    /// Records counted since the metrics were last updated: per-record counter updates cost a
+    /// registry lookup each, so they are added up and published every 1,024 records and on the tick.
+    counted: Counted,
+}
+
+/// Record counts not yet added to the metrics.
+#[derive(Debug, Default)]
+struct Counted {
+    consumed: u64,
+    valid: u64,
+    skipped: u64,
+}
+
+impl Counted {
+    fn publish(&mut self) {
+        let c = std::mem::take(self);
+        metrics::counter!("murron_sink_consumed_total").increment(c.consumed);
+        metrics::counter!("murron_sink_valid_total").increment(c.valid);
+        metrics::counter!("murron_sink_skipped_total", "reason" => "filtered_type").increment(c.skipped);
+    }
 }
 
 /// Runs the pipeline until `shutdown` resolves; then writes what is buffered and leaves the group.
@@ -96,7 +118,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
             }
         }
     };
-    retry_forever("publishing committed files", || writer.publish()).await;
+    retry_forever("publishing committed files", || writer.publish(Publish::All)).await;
     if let Err(e) = writer.remove_orphans(Duration::from_secs(3600)).await {
         tracing::warn!(error = %e, "could not remove orphaned staged objects; will try at the next start");
     }
@@ -113,7 +135,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
     let mut runner = Runner {
         checker: Checker::new(&pipeline, keys, SchemaCache::new(registry), readiness.clone()),
         pipeline,
-        consumer,
+        consumer: Arc::new(consumer),
         context,
         state,
         writer,
@@ -123,6 +145,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         readiness,
         limiter,
         publish_due: false,
+        counted: Counted::default(),
     };
     runner.run(shutdown).await
 }
@@ -131,28 +154,37 @@ impl Runner {
     async fn run(&mut self, shutdown: impl Future<Output = ()>) -> Result<(), RunError> {
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         tokio::pin!(shutdown);
+        let consumer = self.consumer.clone();
         loop {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                msg = async { self.consumer.recv().await.map(|m| m.detach()) } => {
+                msg = consumer.recv() => {
                     self.apply_assignment_changes();
                     match msg {
                         Ok(m) => self.process(&m).await,
                         Err(e) => tracing::warn!(error = %e, "kafka consumer error"),
                     }
-                    if self.flush_due() {
+                    // While records keep coming the tick below never wins the select, so every 1,024
+                    // records publish the counts and look at the batch's age here.
+                    let periodic = self.counted.consumed >= 1024;
+                    if periodic {
+                        self.counted.publish();
+                    }
+                    if self.flush_due_by_size() || (periodic && self.flush_due_by_age()) {
                         self.flush().await?;
                     }
                 }
                 _ = tick.tick() => {
+                    self.counted.publish();
                     self.apply_assignment_changes();
-                    if self.flush_due() {
+                    if self.flush_due_by_size() || self.flush_due_by_age() {
                         self.flush().await?;
                     }
                 }
             }
         }
+        self.counted.publish();
         tracing::info!("shutting down: writing the last batch");
         self.apply_assignment_changes();
         self.flush().await?;
@@ -182,19 +214,21 @@ impl Runner {
             .clone()
     }
 
-    fn flush_due(&self) -> bool {
+    fn flush_due_by_size(&self) -> bool {
         let f = &self.pipeline.flush;
-        self.batch.records >= f.max_events
-            || self.batch.bytes >= f.max_bytes
-            || self
-                .batch
-                .opened_at
-                .is_some_and(|t| t.elapsed() >= Duration::from_millis(f.max_age_ms))
+        self.batch.records >= f.max_events || self.batch.bytes >= f.max_bytes
     }
 
-    async fn process(&mut self, msg: &rdkafka::message::OwnedMessage) {
+    /// Checked every 1,024 records and on the tick, not per record: reading the clock is measurable.
+    fn flush_due_by_age(&self) -> bool {
+        self.batch
+            .opened_at
+            .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.pipeline.flush.max_age_ms))
+    }
+
+    async fn process(&mut self, msg: &BorrowedMessage<'_>) {
         if self.publish_due {
-            self.publish().await;
+            self.publish(Publish::All).await;
         }
         if let Some(l) = &mut self.limiter {
             l.acquire().await;
@@ -244,12 +278,12 @@ impl Runner {
             return; // Committed already: Kafka's hint lagged the state database.
         }
         let value = msg.payload().unwrap_or(&[]);
-        metrics::counter!("murron_sink_consumed_total").increment(1);
+        self.counted.consumed += 1;
         let verdict = self.checker.check(value).await;
         let segment = self.batch.consumed(&key, next, offset, value.len());
         match verdict {
             Verdict::Valid(schema_id) => {
-                metrics::counter!("murron_sink_valid_total").increment(1);
+                self.counted.valid += 1;
                 segment.valid.push(Event {
                     value: value.into(),
                     kafka_offset: offset,
@@ -267,7 +301,7 @@ impl Runner {
                 });
             }
             Verdict::Skip => {
-                metrics::counter!("murron_sink_skipped_total", "reason" => "filtered_type").increment(1);
+                self.counted.skipped += 1;
             }
         }
     }
@@ -288,7 +322,7 @@ impl Runner {
                         let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(seg.end));
                     }
                     self.batch = Batch::default();
-                    self.publish().await;
+                    self.publish(Publish::Own).await;
                     if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
                         tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
                     }
@@ -320,13 +354,17 @@ impl Runner {
 
 impl Runner {
     /// Publishes committed files and blobs, retrying until it succeeds: the batch is durable already,
-    /// and the next batch must not be published before it.
-    async fn publish(&mut self) {
+    /// and the next batch must not be published before it. After a rebalance, everything the
+    /// pipeline left unpublished; otherwise `scope`.
+    async fn publish(&mut self, scope: Publish) {
+        let scope = if self.publish_due { Publish::All } else { scope };
         let mut attempt = 0u32;
         loop {
-            match self.writer.publish().await {
+            match self.writer.publish(scope).await {
                 Ok(_) => {
-                    self.publish_due = false;
+                    if scope == Publish::All {
+                        self.publish_due = false;
+                    }
                     self.readiness.set(true);
                     return;
                 }

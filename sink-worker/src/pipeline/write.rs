@@ -171,10 +171,18 @@ impl Writer {
         })
     }
 
-    /// Publishes every committed but unpublished file and Kafka blob of the pipeline, oldest first:
-    /// this batch's, and any a stopped worker left behind. Idempotent, so several workers may run it.
-    pub async fn publish(&self) -> Result<u64, WriteError> {
-        let pending = self.state.unpublished().await?;
+    /// Publishes committed but unpublished files and Kafka blobs of the pipeline, oldest first: all
+    /// of them, including any a stopped worker left behind, or only this writer's own. Idempotent, so
+    /// several workers may run it.
+    pub async fn publish(&self, scope: Publish) -> Result<u64, WriteError> {
+        let own = format!("-{}-", self.instance);
+        let pending = self
+            .state
+            .unpublished(match scope {
+                Publish::All => None,
+                Publish::Own => Some(&own),
+            })
+            .await?;
         let mut done = 0;
         for f in &pending {
             if let Some(store) = self.stores.get(&f.store) {
@@ -553,6 +561,17 @@ impl Writer {
         metrics::counter!("murron_sink_sampled_out_total").increment(written.sampled_out);
         Ok(written)
     }
+}
+
+/// Which committed output [`Writer::publish`] moves to its final place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Everything of the pipeline: at start-up and after a rebalance, when another worker may have
+    /// stopped between its commit and its publish.
+    All,
+    /// Only what this writer committed (its batch ids are in the staging keys): after each of its
+    /// own batches, so that workers sharing a pipeline do not each copy every worker's files.
+    Own,
 }
 
 /// One stream's part of a batch: what it had received before, what is new, and what to add per hour
