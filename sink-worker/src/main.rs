@@ -89,6 +89,10 @@ struct GenArgs {
     /// Leave a run of this many offsets of the second stream out of Kafka and the archive.
     #[arg(long, default_value_t = 0)]
     lose: u64,
+    /// Spread timestamps evenly over this many whole hours before the current one (one archive
+    /// partition each) instead of using the time of sending.
+    #[arg(long, default_value_t = 0)]
+    spread_hours: u32,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +204,7 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
             tail: a.drop_tail,
             unrecoverable: a.lose,
         },
+        spread_hours: a.spread_hours,
     };
     let bar = progress_bar(Some(opts.count), "producing");
     let report = generate::run(config, &opts, |n| bar.set_position(n)).await;
@@ -287,13 +292,14 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     bar.finish_and_clear();
     let row = row?;
     println!(
-        "backfill {}: {} ({} to {}): {} of {} files read, {} events read, {} written, {} already there, {} invalid",
+        "backfill {}: {} ({} to {}): {} of {} files read ({:.1} MB), {} events read, {} written, {} already there, {} invalid",
         row.id,
         row.state,
         hours::hour_timestamp(row.from_hour),
         hours::hour_timestamp(row.to_hour),
         row.files_read,
         row.files_total,
+        row.bytes_read as f64 / 1e6,
         row.events_read,
         row.written,
         row.duplicates,

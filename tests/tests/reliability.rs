@@ -271,6 +271,7 @@ async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
         create_partitions: None,
         archive: false,
         loss: LossPlan::default(),
+        spread_hours: 0,
     };
     let config = world.config();
     let live = tokio::spawn(async move { generate::run(&config, &late, |_| {}).await.expect("late events") });
@@ -446,6 +447,7 @@ async fn the_archiver_writes_every_record_once_across_a_crash() {
             create_partitions: None,
             archive: false,
             loss: LossPlan::default(),
+            spread_hours: 0,
         };
         let config = world.config();
         tokio::spawn(async move { generate::run(&config, &opts, |_| {}).await.expect("produce") })
@@ -548,6 +550,21 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
     // Two archive files, one of them complete: only the other is read.
     assert!(summary.contains("1 of 1 files read"), "{summary}");
     assert!(summary.contains(" 200 written"), "{summary}");
+    // The bytes it reports are exactly that one file's.
+    let bytes_read: i64 = sqlx::query_scalar("SELECT bytes_read FROM backfills WHERE id = $1")
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .expect("bytes read");
+    let sizes: Vec<i64> = sqlx::query_scalar("SELECT size FROM archive_files ORDER BY key")
+        .fetch_all(&pool)
+        .await
+        .expect("archive file sizes");
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    assert!(
+        sizes.contains(&bytes_read),
+        "read {bytes_read} bytes; files are {sizes:?}"
+    );
     let mut expected = generated(BILLING, 2_000, 2, "one", 10);
     expected.extend(generated(BILLING, 2_000, 2, "two", 20));
     assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);

@@ -101,6 +101,8 @@ pub struct BackfillRow {
     pub state: String,
     pub files_total: i64,
     pub files_read: i64,
+    /// Bytes of the archive files read so far.
+    pub bytes_read: i64,
     pub events_read: i64,
     pub written: i64,
     /// Archived events this pipeline had received already, so not written again.
@@ -120,7 +122,7 @@ macro_rules! row_columns {
          to_char(to_timestamp(from_hour * 3600) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS from_time, \
          to_char(to_timestamp(to_hour * 3600) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS to_time, \
          streams, origin, state, files_total, \
-         files_read, events_read, written, duplicates, invalid, error, \
+         files_read, bytes_read, events_read, written, duplicates, invalid, error, \
          to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at, \
          to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at, \
          to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at"
@@ -174,6 +176,7 @@ pub async fn list(pool: &PgPool, pipeline: &str, limit: i64) -> Result<Vec<Backf
 pub struct Progress {
     pub files_total: u64,
     pub files_read: u64,
+    pub bytes_read: u64,
     pub events_read: u64,
     pub written: u64,
 }
@@ -384,6 +387,7 @@ impl Backfiller {
                 totals.0 += w.duplicates as i64;
             }
             p.files_read += 1;
+            p.bytes_read += body.len() as u64;
             self.record(row.id, &p, totals).await?;
             progress(p);
         }
@@ -454,7 +458,7 @@ impl Backfiller {
     async fn record(&self, id: i64, p: &Progress, (dups, invalid): (i64, i64)) -> Result<(), BackfillError> {
         sqlx::query(
             "UPDATE backfills SET files_total = $2, files_read = $3, events_read = $4, written = $5, \
-             duplicates = $6, invalid = $7 WHERE id = $1",
+             duplicates = $6, invalid = $7, bytes_read = $8 WHERE id = $1",
         )
         .bind(id)
         .bind(p.files_total as i64)
@@ -463,6 +467,7 @@ impl Backfiller {
         .bind(p.written as i64)
         .bind(dups)
         .bind(invalid)
+        .bind(p.bytes_read as i64)
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -53,6 +53,9 @@ pub struct GenOptions {
     pub archive: bool,
     /// Events to leave out of Kafka (they reach the archive only), to exercise loss and repair.
     pub loss: LossPlan,
+    /// Spread the events' timestamps evenly over this many whole hours before the current one (0: the
+    /// time of sending), so that a data set fills exactly that many hourly partitions.
+    pub spread_hours: u32,
 }
 
 /// Which events of a run to withhold, all chosen up front from the seed.
@@ -254,7 +257,14 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
             .map_err(|e| GenError::Encode(e.to_string()))?;
 
         value.clear();
-        let timestamp = now_micros + started.elapsed().as_micros() as i64;
+        let timestamp = if opts.spread_hours > 0 {
+            // The hours before the current one, whole: exactly `spread_hours` hourly partitions.
+            let span = i64::from(opts.spread_hours) * 3_600_000_000;
+            let start = now_micros - now_micros.rem_euclid(3_600_000_000) - span;
+            start + (i128::from(span) * i128::from(n) / i128::from(opts.count)) as i64
+        } else {
+            now_micros + started.elapsed().as_micros() as i64
+        };
         NewEnvelope {
             timestamp,
             host,

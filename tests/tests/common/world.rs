@@ -151,6 +151,7 @@ auto_backfill = {auto_backfill}
             create_partitions: None,
             archive: true,
             loss,
+            spread_hours: 0,
         };
         generate::run(&self.config(), &opts, |_| {}).await.expect("generate")
     }
