@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv
 BROWSER := tests/browser
 
-.PHONY: help demo test up down status build lint venv browser
+.PHONY: help demo test up down status build lint venv browser bench
 
 help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
@@ -13,12 +13,16 @@ help:
 	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
 	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
+	@echo "make bench    the benchmark suite on the local stack, release build (BENCHMARKS.md)"
 
 demo: up build venv
 	bash deploy/local/demo.sh
 
 test: up lint build venv browser
 	bash deploy/test.sh
+
+bench: up
+	bash benches/run.sh
 
 up:
 	bash deploy/local/stack.sh up

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite against the local stack (started by `make test`) and ends with one summary
-# line over all of them: the Rust unit and end-to-end tests (cargo test) and the interoperability
-# tests with third-party clients (pytest).
+# line over all of them: the Rust unit and end-to-end tests (cargo test), the interoperability
+# tests with third-party clients (pytest), and a seconds-long smoke run of the benchmark harness
+# (benches/run.sh --smoke), so that it cannot rot.
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -18,11 +19,15 @@ py_rc=${PIPESTATUS[0]}
 p_pass=$(grep -Eo '[0-9]+ passed' "$LOG" | tail -n 1 | grep -Eo '[0-9]+' || echo 0)
 p_fail=$(grep -Eo '[0-9]+ (failed|error)' "$LOG" | awk '{ s += $1 } END { print s+0 }')
 
+bash benches/run.sh --smoke 2>&1 | tee "$LOG"
+bench_rc=${PIPESTATUS[0]}
+if [ "$bench_rc" -eq 0 ]; then b_pass=1 b_fail=0; else b_pass=0 b_fail=1; fi
+
 echo
-echo "cargo test: $c_pass passed, $c_fail failed (exit $cargo_rc); pytest: $p_pass passed, $p_fail failed (exit $py_rc)"
-total_fail=$((c_fail + p_fail))
+echo "cargo test: $c_pass passed, $c_fail failed (exit $cargo_rc); pytest: $p_pass passed, $p_fail failed (exit $py_rc); benchmark smoke: exit $bench_rc"
+total_fail=$((c_fail + p_fail + b_fail))
 # A runner that died without counting is a failure too.
 if [ "$cargo_rc" -ne 0 ] && [ "$c_fail" -eq 0 ]; then total_fail=$((total_fail + 1)); fi
 if [ "$py_rc" -ne 0 ] && [ "$p_fail" -eq 0 ]; then total_fail=$((total_fail + 1)); fi
-echo "total: $((c_pass + p_pass)) passed, $total_fail failed"
-[ "$cargo_rc" -eq 0 ] && [ "$py_rc" -eq 0 ]
+echo "total: $((c_pass + p_pass + b_pass)) passed, $total_fail failed"
+[ "$cargo_rc" -eq 0 ] && [ "$py_rc" -eq 0 ] && [ "$bench_rc" -eq 0 ]

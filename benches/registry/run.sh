@@ -2,33 +2,22 @@
 # Registry benchmarks (issue 3 targets): GET /schemas/ids/{id} throughput and p99, and registrations
 # per second with a BACKWARD_TRANSITIVE check against a subject with 100 versions, and p99.
 # Load comes from wrk on the same machine, so load generator and registry share its cores.
-# Usage: benches/registry/run.sh [seconds]   (needs the local stack: `make up`)
-set -euo pipefail
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-cd "$ROOT"
+# Usage: benches/registry/run.sh [seconds]   (SUBJECTS=16 VERSIONS=100 by default; starts the local stack)
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 SECS=${1:-10}
+VERSIONS=${VERSIONS:-100}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-bash deploy/local/stack.sh up >/dev/null
-eval "$(bash deploy/local/stack.sh env)"
-
-echo "building the registry (release)..." >&2
-cargo build --release -q -p schema-registry
-DB="bench_$(date +%s)"
-psql "$MURRON_DATABASE_URL" -q -c "CREATE DATABASE $DB"
-PORT=18081
-URL=http://127.0.0.1:$PORT
-SCHEMA_REGISTRY_SERVER__LISTEN=127.0.0.1:$PORT SCHEMA_REGISTRY_DATABASE__URL="${MURRON_DATABASE_URL%/*}/$DB" RUST_LOG=warn \
-  target/release/schema-registry &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; psql "$MURRON_DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $DB" 2>/dev/null' EXIT
-for _ in $(seq 1 100); do curl -fsS "$URL/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+bench_build -p schema-registry
+bench_database
+bench_registry
+URL=$BENCH_REGISTRY
 
 SUBJECTS=${SUBJECTS:-16}
-echo "preloading 100 versions of bench.transitive and of bench.many.0..$((SUBJECTS - 1)) (BACKWARD_TRANSITIVE)..." >&2
+echo "preloading $VERSIONS versions of bench.transitive and of bench.many.0..$((SUBJECTS - 1)) (BACKWARD_TRANSITIVE)..." >&2
 # Version n has n fields, all but the first with a default; prints the 100th version's field list.
-fields=$(python3 - "$URL" "$SUBJECTS" <<'PY'
+fields=$(python3 - "$URL" "$SUBJECTS" "$VERSIONS" <<'PY'
 import json, sys, urllib.request
-url, n = sys.argv[1], int(sys.argv[2])
+url, n, versions = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 def call(method, path, body):
     req = urllib.request.Request(url + path, data=json.dumps(body).encode(), method=method,
                                  headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
@@ -36,7 +25,7 @@ def call(method, path, body):
 fields = [{"name": "id", "type": "long"}] + [{"name": f"f{i}", "type": "string", "default": ""} for i in range(1, 100)]
 for subject in ["bench.transitive"] + [f"bench.many.{k}" for k in range(n)]:
     call("PUT", f"/config/{subject}", {"compatibility": "BACKWARD_TRANSITIVE"})
-    for v in range(1, 101):
+    for v in range(1, versions + 1):
         schema = {"type": "record", "name": "Bench", "fields": fields[:v]}
         call("POST", f"/subjects/{subject}/versions", {"schema": json.dumps(schema)})
 print(",".join(json.dumps(f, separators=(",", ":")) for f in fields))
@@ -59,8 +48,8 @@ field() { awk -v k="$2" '$1 == k { print $2 }' <<<"$1"; }
 rps() { awk '/^Requests\/sec/ { print $2 }' <<<"$1"; }
 errors() { awk '/Non-2xx/ { print $NF } END { }' <<<"$1"; }
 echo
-echo "== $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), wrk and registry on one machine, ${SECS}s each"
+echo "== registry: $(machine); wrk and registry on one machine, ${SECS}s each"
 printf '%-58s %12s %10s %10s %10s\n' "benchmark" "req/s" "p50" "p99" "non-2xx"
 printf '%-58s %12s %10s %10s %10s\n' "GET /schemas/ids/{id} (2 threads, 64 connections)" "$(rps "$lookup")" "$(field "$lookup" 50%)" "$(field "$lookup" 99%)" "$(errors "$lookup")"
 printf '%-58s %12s %10s %10s %10s\n' "register, BACKWARD_TRANSITIVE, $versions_before -> $versions_after versions" "$(rps "$register")" "$(field "$register" 50%)" "$(field "$register" 99%)" "$(errors "$register")"
-printf '%-58s %12s %10s %10s %10s\n' "register, same, $SUBJECTS subjects, each 100 -> ~$many_after versions" "$(rps "$many")" "$(field "$many" 50%)" "$(field "$many" 99%)" "$(errors "$many")"
+printf '%-58s %12s %10s %10s %10s\n' "register, same, $SUBJECTS subjects, each $VERSIONS -> ~$many_after versions" "$(rps "$many")" "$(field "$many" 50%)" "$(field "$many" 99%)" "$(errors "$many")"

@@ -1,7 +1,9 @@
-//! Murron sink worker. The modules follow the data flow: Kafka records are decoded and verified
-//! ([`envelope`]), their payload schemas resolved through the registry's HTTP API ([`registry`]),
-//! and per-stream offsets tracked ([`reliability`]). `generate` (the `gen` command) produces signed events; `inspect` reads
-//! a topic and reports what is in it. Sink pipelines, the monitor and backfill arrive in later issues.
+//! Murron sink worker. The modules follow the data flow: Kafka records ([`source`]) are decoded and
+//! verified ([`envelope`]), their payload schemas resolved through the registry's HTTP API
+//! ([`registry`]) and validated ([`validate`]), and written exactly once by a [`pipeline`] to its
+//! outputs ([`sink`]), with per-stream offsets tracked in the [`state`] database. [`archive`] keeps raw
+//! envelopes, [`reliability`] finds gaps and serves the monitor, [`backfill`] repairs gaps from the
+//! archive. [`generate`] (the `gen` command) produces signed events; [`inspect`] reads a topic back.
 
 pub mod admin;
 pub mod archive;

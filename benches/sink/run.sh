@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Sink throughput (issue 6, items 1, 2 and 7): the consume-only ceiling, the full sink with one worker
+# and with two, each run RUNS times over one preloaded topic, and the ratio of sink to ceiling.
+#
+# The full sink path: verify each envelope's signature, validate its payload against the registry's
+# schema, track every stream's offsets, convert to Parquet (zstd), write to the local S3 server and
+# commit. Rates are measured from 10% of the topic committed to 100%, so start-up and the consumer
+# group's join are left out of both the sink's and (first record to last) the ceiling's figure.
+#
+# Usage: benches/sink/run.sh   (EVENTS=2000000 RUNS=3 PARTITIONS=8 STREAMS=64 FLUSH_EVENTS=100000
+# WORKERS="1 2" by default; a flush commits at most FLUSH_EVENTS events)
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+EVENTS=${EVENTS:-2000000}
+RUNS=${RUNS:-3}
+PARTITIONS=${PARTITIONS:-8}
+STREAMS=${STREAMS:-64}
+FLUSH_EVENTS=${FLUSH_EVENTS:-100000}
+WORKERS=${WORKERS:-1 2}
+# Stream counts for the durable tracker's scaling runs (one worker, SCALING_EVENTS events each).
+SCALING_STREAMS=${SCALING_STREAMS:-1000 100000}
+SCALING_EVENTS=${SCALING_EVENTS:-1000000}
+TYPE=client.api_call
+export SINK_WORKER_KEYS__DEFAULT=bench-secret SINK_WORKER_KAFKA__BROKERS=$MURRON_KAFKA_BROKERS \
+  SINK_WORKER_REGISTRY__URL=$BENCH_REGISTRY RUST_LOG=${RUST_LOG:-warn}
+
+bench_build -p schema-registry -p sink-worker --bins --example consume_ceiling
+bench_database
+export SINK_WORKER_STATE__URL=$BENCH_DATABASE_URL
+bench_registry
+bench_register "$TYPE" schemas/client/api_call.avsc
+
+TOPIC="bench.sink.$BENCH_RUN"
+bench_log "preloading $EVENTS events of $TYPE over $STREAMS streams into $TOPIC ($PARTITIONS partitions)"
+"$BIN/sink-worker" gen --topic "$TOPIC" --type "$TYPE" --count "$EVENTS" --streams "$STREAMS" \
+  --partitions "$PARTITIONS" >"$BENCH_TMP/gen.out"
+cat "$BENCH_TMP/gen.out" >&2
+
+# sink_config NAME PREFIX: a pipeline writing Parquet to the local S3 server.
+sink_config() {
+  cat <<TOML
+[kafka.properties]
+"session.timeout.ms" = "10000"
+[pipeline]
+name = "$1"
+input = { topics = ["$TOPIC"] }
+flush = { max_events = $FLUSH_EVENTS, max_bytes = 67108864, max_age_ms = 10000 }
+$(bench_s3_output "$2")
+TOML
+}
+
+committed() {
+  psql "$BENCH_DATABASE_URL" -Atc "SELECT coalesce(sum(next_offset), 0) FROM sink_partitions WHERE pipeline = '$1'"
+}
+
+# sink_run NAME WORKERS: runs WORKERS sink processes of one pipeline until the whole topic is committed;
+# prints "events_per_sec peak_rss_mib" (the largest worker's peak).
+sink_run() {
+  local name=$1 workers=$2 pids=() t0="" c0=0 t1 n rss=0 r
+  sink_config "$name" "sink-$BENCH_RUN/$name" >"$BENCH_TMP/$name.toml"
+  for w in $(seq 1 "$workers"); do
+    SINK_WORKER_ADMIN__LISTEN=127.0.0.1:$((19464 + w)) "$BIN/sink-worker" -c "$BENCH_TMP/$name.toml" run \
+      >"$BENCH_TMP/$name-$w.log" 2>&1 &
+    pids+=($!)
+  done
+  local deadline=$((SECONDS + 900))
+  while :; do
+    n=$(committed "$name")
+    now=$(date +%s.%N)
+    if [ -z "$t0" ] && [ "$n" -ge $((EVENTS / 10)) ]; then t0=$now; c0=$n; fi
+    [ "$n" -ge "$EVENTS" ] && { t1=$now; break; }
+    for pid in "${pids[@]}"; do
+      kill -0 "$pid" 2>/dev/null || { cat "$BENCH_TMP/$name"-*.log >&2; echo "a worker exited" >&2; return 1; }
+    done
+    [ $SECONDS -lt $deadline ] || { echo "timed out at $n of $EVENTS committed" >&2; return 1; }
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do
+    r=$(peak_rss_mib "$pid"); [ "$r" -gt "$rss" ] && rss=$r
+    kill "$pid"
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || true; done
+  python3 -c '
+import sys
+e, c0, t0, t1, rss = sys.argv[1:]
+if float(t1) - float(t0) < 0.5:
+    sys.exit(f"the run took under 0.5 s from 10% to 100% committed: too few events (EVENTS) for a rate")
+print(f"{(int(e) - int(c0)) / (float(t1) - float(t0)):.0f} {rss}")' \
+    "$EVENTS" "$c0" "$t0" "$t1" "$rss"
+}
+
+# Each round measures the ceiling and then the sink on the same topic, one right after the other, so
+# each ratio compares figures taken under the same conditions; the table reports the median ratio.
+declare -A rate rss ratio
+ceiling=()
+bytes=0
+for run in $(seq 1 "$RUNS"); do
+  out=$("$BIN/examples/consume_ceiling" "$TOPIC" "$EVENTS")
+  bench_log "ceiling, run $run: $out"
+  c=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["events_per_sec"])' "$out")
+  ceiling+=("$c")
+  bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$out")
+  for workers in $WORKERS; do
+    read -r r m < <(sink_run "bench-w$workers-r$run" "$workers")
+    bench_log "sink, $workers worker(s), run $run: $r events/s ($(python3 -c "print(f'{$r / $c:.2f}')") of the ceiling), peak RSS $m MiB"
+    rate[$workers]+="$r "; rss[$workers]+="$m "
+    ratio[$workers]+="$(python3 -c "print($r / $c)") "
+  done
+done
+# Every event written exactly once: the manifest of each run holds the whole topic.
+for workers in $WORKERS; do
+  for run in $(seq 1 "$RUNS"); do
+    n=$(psql "$BENCH_DATABASE_URL" -Atc "SELECT coalesce(sum(events), 0) FROM sink_files WHERE pipeline = 'bench-w$workers-r$run'")
+    [ "$n" -eq "$EVENTS" ] || { echo "run bench-w$workers-r$run wrote $n events, not $EVENTS" >&2; exit 1; }
+  done
+done
+
+# The durable tracker's cost per stream count: every batch reads and extends one row per stream and
+# hour in PostgreSQL, so more streams per batch means more rows per commit.
+declare -A scaling scaling_rss
+main_topic=$TOPIC main_events=$EVENTS
+for n in $SCALING_STREAMS; do
+  TOPIC="bench.sink.$BENCH_RUN.streams$n" EVENTS=$SCALING_EVENTS
+  bench_log "preloading $EVENTS events over $n streams into $TOPIC"
+  "$BIN/sink-worker" gen --topic "$TOPIC" --type "$TYPE" --count "$EVENTS" --streams "$n" \
+    --partitions "$PARTITIONS" >/dev/null
+  read -r r m < <(sink_run "bench-streams$n" 1)
+  bench_log "sink, $n streams: $r events/s, peak RSS $m MiB"
+  scaling[$n]=$r scaling_rss[$n]=$m
+done
+TOPIC=$main_topic EVENTS=$main_events
+
+record=$(python3 -c "print($bytes / $EVENTS)")
+ceil=$(median "${ceiling[@]}")
+echo
+echo "== sink throughput: $EVENTS events of $TYPE ($(printf '%.0f' "$record") bytes framed), $PARTITIONS partitions, $STREAMS streams, $RUNS runs; $(machine)"
+printf '%-34s %28s %8s %24s %14s\n' "what" "events/s median (min-max)" "MB/s" "ratio to ceiling, paired" "peak RSS MiB"
+printf '%-34s %28s %8.1f %24s %14s\n' "consume only (ceiling)" "$(stats "${ceiling[@]}")" \
+  "$(python3 -c "print($ceil * $record / 1e6)")" "1" "-"
+for workers in $WORKERS; do
+  # shellcheck disable=SC2086
+  med=$(median ${rate[$workers]})
+  # shellcheck disable=SC2086
+  printf '%-34s %28s %8.1f %24s %14s\n' "full sink, $workers worker(s)" "$(stats ${rate[$workers]})" \
+    "$(python3 -c "print($med * $record / 1e6)")" "$(ratios ${ratio[$workers]})" "$(stats ${rss[$workers]})"
+done
+if [ -n "$SCALING_STREAMS" ]; then
+  echo
+  echo "== durable stream tracking: $SCALING_EVENTS events, one worker, one run each"
+  printf '%-34s %28s %8s %24s %14s\n' "streams" "events/s" "" "" "peak RSS MiB"
+  for n in $SCALING_STREAMS; do
+    printf '%-34s %28s %8s %24s %14s\n' "$n" "$(python3 -c "print(f'{${scaling[$n]}:,}')")" "" "" "${scaling_rss[$n]}"
+  done
+fi
