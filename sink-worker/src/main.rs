@@ -292,14 +292,14 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     bar.finish_and_clear();
     let row = row?;
     println!(
-        "backfill {}: {} ({} to {}): {} of {} files read ({:.1} MB), {} events read, {} written, {} already there, {} invalid",
+        "backfill {}: {} ({} to {}): {} of {} files read ({}), {} events read, {} written, {} already there, {} invalid",
         row.id,
         row.state,
         hours::hour_timestamp(row.from_hour),
         hours::hour_timestamp(row.to_hour),
         row.files_read,
         row.files_total,
-        row.bytes_read as f64 / 1e6,
+        human_bytes(row.bytes_read),
         row.events_read,
         row.written,
         row.duplicates,
@@ -313,6 +313,17 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Bytes as "512 B", "12.3 kB", "227.9 MB" or "1.2 GB".
+fn human_bytes(n: i64) -> String {
+    let n = n as f64;
+    match n {
+        n if n < 1e3 => format!("{n} B"),
+        n if n < 1e6 => format!("{:.1} kB", n / 1e3),
+        n if n < 1e9 => format!("{:.1} MB", n / 1e6),
+        n => format!("{:.1} GB", n / 1e9),
+    }
 }
 
 async fn run_inspect(config: &Config, a: InspectArgs) -> anyhow::Result<()> {

@@ -27,7 +27,7 @@ from test_sink_output_interop import fresh_database
 TYPE = "billing.member_active"
 ENVELOPE = fastavro.parse_schema(json.loads((ROOT / "schemas/murron/Envelope.avsc").read_text()))
 HOUR_US = 3_600_000_000
-SUMMARY = re.compile(r"backfill (\d+): (\w+) \((\S+) to (\S+)\): (\d+) of (\d+) files read, (\d+) events read, "
+SUMMARY = re.compile(r"backfill (\d+): (\w+) \((\S+) to (\S+)\): (\d+) of (\d+) files read \([\d.]+ k?[MG]?B\), (\d+) events read, "
                      r"(\d+) written, (\d+) already there, (\d+) invalid")
 
 
