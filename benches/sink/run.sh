@@ -4,8 +4,10 @@
 #
 # The full sink path: verify each envelope's signature, validate its payload against the registry's
 # schema, track every stream's offsets, convert to Parquet (zstd), write to the local S3 server and
-# commit. Rates are measured from 10% of the topic committed to 100%, so start-up and the consumer
-# group's join are left out of both the sink's and (first record to last) the ceiling's figure.
+# commit. The sink's rate is measured in its steady state: from the first poll where every worker has
+# committed a batch and 10% of the topic is committed, to the first where 90% is. That leaves out
+# start-up, the group's join and rebalance, and the last partial batches, which wait for the flush age
+# (flush.max_age_ms) once the topic is drained. The ceiling's rate is from its first record to its last.
 #
 # Usage: benches/sink/run.sh   (EVENTS=2000000 RUNS=3 PARTITIONS=8 STREAMS=64 FLUSH_EVENTS=100000
 # WORKERS="1 2" by default; a flush commits at most FLUSH_EVENTS events)
@@ -16,8 +18,9 @@ PARTITIONS=${PARTITIONS:-8}
 STREAMS=${STREAMS:-64}
 FLUSH_EVENTS=${FLUSH_EVENTS:-100000}
 WORKERS=${WORKERS:-1 2}
-# Stream counts for the durable tracker's scaling runs (one worker, SCALING_EVENTS events each).
-SCALING_STREAMS=${SCALING_STREAMS:-1000 100000}
+# Stream counts for the durable tracker's scaling runs (one worker, SCALING_EVENTS events each; empty
+# skips them).
+SCALING_STREAMS=${SCALING_STREAMS-1000 100000}
 SCALING_EVENTS=${SCALING_EVENTS:-1000000}
 TYPE=client.api_call
 export SINK_WORKER_KEYS__DEFAULT=bench-secret SINK_WORKER_KAFKA__BROKERS=$MURRON_KAFKA_BROKERS \
@@ -48,26 +51,32 @@ $(bench_s3_output "$2")
 TOML
 }
 
-committed() {
-  psql "$BENCH_DATABASE_URL" -Atc "SELECT coalesce(sum(next_offset), 0) FROM sink_partitions WHERE pipeline = '$1'"
+# progress NAME: "committed writers": events committed so far, and how many workers have committed a
+# batch (the writer's instance is in every file's batch id: {ms}-{instance}-{seq}).
+progress() {
+  psql "$BENCH_DATABASE_URL" -AtF' ' -c "
+    SELECT (SELECT coalesce(sum(next_offset), 0) FROM sink_partitions WHERE pipeline = '$1'),
+           (SELECT count(DISTINCT split_part(split_part(final_key, '/', -1), '-', 2)) FROM sink_files
+             WHERE pipeline = '$1')"
 }
 
 # sink_run NAME WORKERS: runs WORKERS sink processes of one pipeline until the whole topic is committed;
 # prints "events_per_sec peak_rss_mib" (the largest worker's peak).
 sink_run() {
-  local name=$1 workers=$2 pids=() t0="" c0=0 t1 n rss=0 r
+  local name=$1 workers=$2 pids=() t0="" c0=0 t1="" n rss=0 r
   sink_config "$name" "sink-$BENCH_RUN/$name" >"$BENCH_TMP/$name.toml"
   for w in $(seq 1 "$workers"); do
     SINK_WORKER_ADMIN__LISTEN=127.0.0.1:$((19464 + w)) "$BIN/sink-worker" -c "$BENCH_TMP/$name.toml" run \
       >"$BENCH_TMP/$name-$w.log" 2>&1 &
     pids+=($!)
   done
-  local deadline=$((SECONDS + 900))
+  local deadline=$((SECONDS + 900)) c1=0 writers
   while :; do
-    n=$(committed "$name")
+    read -r n writers < <(progress "$name")
     now=$(date +%s.%N)
-    if [ -z "$t0" ] && [ "$n" -ge $((EVENTS / 10)) ]; then t0=$now; c0=$n; fi
-    [ "$n" -ge "$EVENTS" ] && { t1=$now; break; }
+    if [ -z "$t0" ] && [ "$writers" -ge "$workers" ] && [ "$n" -ge $((EVENTS / 10)) ]; then t0=$now; c0=$n; fi
+    if [ -n "$t0" ] && [ -z "$t1" ] && [ "$n" -ge $((EVENTS * 9 / 10)) ]; then t1=$now; c1=$n; fi
+    [ "$n" -ge "$EVENTS" ] && break
     for pid in "${pids[@]}"; do
       kill -0 "$pid" 2>/dev/null || { cat "$BENCH_TMP/$name"-*.log >&2; echo "a worker exited" >&2; return 1; }
     done
@@ -81,11 +90,11 @@ sink_run() {
   for pid in "${pids[@]}"; do wait "$pid" || true; done
   python3 -c '
 import sys
-e, c0, t0, t1, rss = sys.argv[1:]
-if float(t1) - float(t0) < 0.5:
-    sys.exit(f"the run took under 0.5 s from 10% to 100% committed: too few events (EVENTS) for a rate")
-print(f"{(int(e) - int(c0)) / (float(t1) - float(t0)):.0f} {rss}")' \
-    "$EVENTS" "$c0" "$t0" "$t1" "$rss"
+c1, c0, t0, t1, rss = sys.argv[1:]
+if not t1 or float(t1) - float(t0) < 0.5:
+    sys.exit("under 0.5 s between the ends of the measured window: too few events (EVENTS) for a rate")
+print(f"{(int(c1) - int(c0)) / (float(t1) - float(t0)):.0f} {rss}")' \
+    "$c1" "$c0" "$t0" "$t1" "$rss"
 }
 
 # Each round measures the ceiling and then the sink on the same topic, one right after the other, so
