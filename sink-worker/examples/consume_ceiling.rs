@@ -21,6 +21,9 @@ async fn main() -> anyhow::Result<()> {
         bail!("usage: consume_ceiling TOPIC COUNT [CONFIG]");
     };
     let count: u64 = count.parse().context("COUNT must be a number")?;
+    if count == 0 {
+        bail!("COUNT must be at least 1");
+    }
     let config = Config::load(args.next().map(PathBuf::from).as_deref())?;
     let group = format!("murron-ceiling-{}", std::process::id());
     let consumer = source::consumer(&config.kafka, &group, SourceContext::default())?;

@@ -299,7 +299,7 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
         hours::hour_timestamp(row.to_hour),
         row.files_read,
         row.files_total,
-        human_bytes(row.bytes_read),
+        indicatif::DecimalBytes(row.bytes_read.max(0) as u64),
         row.events_read,
         row.written,
         row.duplicates,
@@ -313,17 +313,6 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     } else {
         ExitCode::FAILURE
     })
-}
-
-/// Bytes as "512 B", "12.3 kB", "227.9 MB" or "1.2 GB".
-fn human_bytes(n: i64) -> String {
-    let n = n as f64;
-    match n {
-        n if n < 1e3 => format!("{n} B"),
-        n if n < 1e6 => format!("{:.1} kB", n / 1e3),
-        n if n < 1e9 => format!("{:.1} MB", n / 1e6),
-        n => format!("{:.1} GB", n / 1e9),
-    }
 }
 
 async fn run_inspect(config: &Config, a: InspectArgs) -> anyhow::Result<()> {

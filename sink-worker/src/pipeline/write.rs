@@ -242,7 +242,8 @@ impl Writer {
         Ok(removed)
     }
 
-    /// A name unique to this batch that sorts by time.
+    /// A name unique to this batch that sorts by time. `publish(Publish::Own)` finds this writer's
+    /// files by the `-{instance}-` in it.
     fn batch_id(&mut self) -> String {
         self.sequence += 1;
         let ms = SystemTime::now()
