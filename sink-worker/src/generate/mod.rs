@@ -29,6 +29,8 @@ use crate::sink::object_store::ObjectStore;
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");
 /// The registry subject of the envelope schema.
 pub const ENVELOPE_SUBJECT: &str = "murron.Envelope";
+/// The widest `--spread-hours`: ten years keeps every timestamp after the epoch and in range.
+const MAX_SPREAD_HOURS: u32 = 10 * 366 * 24;
 /// Deliveries awaited at most at once; bounds the producer's memory.
 const MAX_IN_FLIGHT: usize = 50_000;
 
@@ -180,6 +182,11 @@ pub enum GenError {
 pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u64)) -> Result<GenReport, GenError> {
     if opts.streams == 0 {
         return Err(GenError::Options("--streams must be at least 1".into()));
+    }
+    if opts.spread_hours > MAX_SPREAD_HOURS {
+        return Err(GenError::Options(format!(
+            "--spread-hours must be at most {MAX_SPREAD_HOURS} (ten years)"
+        )));
     }
     let keys = config.key_ring();
     let registry = RegistryClient::new(&config.registry)?;
