@@ -39,6 +39,8 @@ enum Command {
     Gen(GenArgs),
     /// Read a topic from the beginning and report streams, gaps, duplicates and invalid events.
     Inspect(InspectArgs),
+    /// Check the configuration (file and environment) and print what it sets up, without connecting.
+    Check,
 }
 
 #[derive(Debug, Args)]
@@ -164,8 +166,53 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive => runtime.block_on(archive::run(&config, shutdown_signal()))?,
         Command::Monitor => runtime.block_on(reliability::monitor::run(&config, shutdown_signal()))?,
         Command::Backfill(args) => return runtime.block_on(run_backfill(&config, args)),
+        Command::Check => print_check(&config),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `check` prints: the settings that differ between deployments, never a secret.
+fn print_check(config: &Config) {
+    let keys: Vec<&str> = config.keys.keys().map(String::as_str).collect();
+    println!("configuration ok");
+    println!("kafka brokers: {}", config.kafka.brokers);
+    println!("registry: {}", config.registry.url);
+    println!(
+        "signing keys: {}",
+        if keys.is_empty() {
+            "none".into()
+        } else {
+            keys.join(", ")
+        }
+    );
+    match &config.pipeline {
+        Some(p) => {
+            let outputs: Vec<&str> = p.outputs.iter().map(pipeline::Output::kind).collect();
+            println!(
+                "pipeline {}: topics {}, group {}, types {}, outputs {}",
+                p.name,
+                p.input.topics.join(", "),
+                p.group(),
+                if p.filter_type.is_empty() {
+                    "all".into()
+                } else {
+                    p.filter_type.join(", ")
+                },
+                outputs.join(", ")
+            );
+        }
+        None => println!("pipeline: none (`run`, `monitor` and `backfill` need one)"),
+    }
+    let a = &config.archive;
+    if !a.topics.is_empty() {
+        println!(
+            "archive {}: topics {}, prefix {}",
+            a.name,
+            a.topics.join(", "),
+            a.prefix
+        );
+    }
+    println!("monitor: {}", config.monitor.listen);
 }
 
 fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {

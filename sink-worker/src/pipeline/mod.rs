@@ -165,6 +165,16 @@ impl Output {
             Output::Postgres(_) | Output::Kafka(_) => None,
         }
     }
+
+    /// The `kind` that selects this output in the configuration.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Output::Local(_) => "local",
+            Output::S3(_) => "s3",
+            Output::Postgres(_) => "postgres",
+            Output::Kafka(_) => "kafka",
+        }
+    }
 }
 
 impl Pipeline {

@@ -32,6 +32,15 @@ pub fn router(monitor: Monitor) -> Router {
         .route("/", get(|| async { Html(DASHBOARD) }))
         .route("/healthz", get(|| async { "ok" }))
         .route(
+            "/readyz",
+            get(|State(m): State<Monitor>| async move {
+                match database_ready(m.pool()).await {
+                    Ok(()) => (StatusCode::OK, "ready".to_owned()),
+                    Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}")),
+                }
+            }),
+        )
+        .route(
             "/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
@@ -49,6 +58,16 @@ pub fn router(monitor: Monitor) -> Router {
         .route("/api/backfills", get(list_backfills).post(create_backfill))
         .route("/api/backfills/{id}", get(get_backfill))
         .with_state(monitor)
+}
+
+/// The monitor is ready when its state database answers within two seconds: every page and the
+/// API read from it.
+async fn database_ready(pool: &sqlx::PgPool) -> Result<(), String> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("state database: {e}")),
+        Err(_) => Err("state database: no answer within 2 s".into()),
+    }
 }
 
 /// An error answer: `{"error": "..."}` with a precise status.
@@ -333,5 +352,21 @@ async fn get_backfill(
     match backfill::get(m.pool(), id).await.map_err(internal)? {
         Some(row) if row.pipeline == m.pipeline() => Ok(Json(row)),
         _ => Err(ApiError(StatusCode::NOT_FOUND, format!("backfill {id} does not exist"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn not_ready_while_the_state_database_is_unreachable() {
+        // Nothing listens on port 1: what a stopped PostgreSQL looks like to the pool.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(500))
+            .connect_lazy("postgres://murron:murron@127.0.0.1:1/murron")
+            .expect("lazy pool");
+        let reason = super::database_ready(&pool).await.expect_err("no database, not ready");
+        assert!(reason.starts_with("state database"), "{reason}");
     }
 }

@@ -269,7 +269,7 @@ impl SinkRun {
         Self::start_command(registry, keys, config, "run").await
     }
 
-    /// `sink-worker monitor` on its own port (in `admin`); waits for `/healthz`.
+    /// `sink-worker monitor` on its own port (in `admin`); waits for `/readyz`.
     pub async fn monitor(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
         Self::start_command(registry, keys, config, "monitor").await
     }
@@ -287,7 +287,7 @@ impl SinkRun {
         std::fs::write(&path, config).expect("write config");
         let mut cmd = Command::new(binary("sink-worker"));
         let (listen_var, ready) = match command {
-            "monitor" => ("SINK_WORKER_MONITOR__LISTEN", "healthz"),
+            "monitor" => ("SINK_WORKER_MONITOR__LISTEN", "readyz"),
             _ => ("SINK_WORKER_ADMIN__LISTEN", "readyz"),
         };
         cmd.args(["--config", path.to_str().expect("utf-8 path"), command])
