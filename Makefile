@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv
 BROWSER := tests/browser
 
-.PHONY: help demo test up down status build lint venv browser bench
+.PHONY: help demo test up down status build lint venv browser bench deploy-check
 
 help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
 	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
 	@echo "make bench    the benchmark suite on the local stack, release build (BENCHMARKS.md)"
+	@echo "make deploy-check    render and validate deploy/k8s and deploy/compose.yaml (docs/OPERATIONS.md)"
 
 demo: up build venv
 	bash deploy/local/demo.sh
@@ -23,6 +24,9 @@ test: up lint build venv browser
 
 bench: up
 	bash benches/run.sh
+
+deploy-check: venv
+	bash deploy/k8s/check.sh
 
 up:
 	bash deploy/local/stack.sh up

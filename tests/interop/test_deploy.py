@@ -1,0 +1,304 @@
+"""The deployment under deploy/: Kubernetes manifests rendered by kustomize and validated by
+kubeconform against the Kubernetes and KEDA API schemas, the configuration they carry loaded by the real
+binaries, the one-command event type, and deploy/compose.yaml read by docker compose. The tools come
+from the Go module proxy (deploy/k8s/tools.sh); nothing here needs a cluster or a Docker engine."""
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import DATABASE_URL, ROOT, binary
+
+K8S = ROOT / "deploy" / "k8s"
+COMPOSE = ROOT / "deploy" / "compose.yaml"
+# Stand-ins for the Secrets an operator creates (docs/OPERATIONS.md); only their shape matters here.
+SECRETS = {
+    "murron-secrets": {
+        "DATABASE_URL": "postgres://murron:secret@db.example:5432/murron",
+        "REGISTRY_ADMIN_TOKEN": "an-admin-token-of-32-characters!",
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+        "AWS_SECRET_ACCESS_KEY": "example-secret",
+    },
+    "murron-hmac-keys": {"default": "hmac-secret-one", "k2026": "hmac-secret-two"},
+}
+
+
+@pytest.fixture(scope="module")
+def tools() -> Path:
+    res = subprocess.run(["bash", K8S / "tools.sh"], capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.fail(f"deploy/k8s/tools.sh failed:\n{res.stderr}")
+    return Path(res.stdout.strip())
+
+
+def render(tools: Path, overlay: Path) -> list[dict]:
+    res = subprocess.run([tools / "bin" / "kustomize", "build", overlay], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return [d for d in yaml.safe_load_all(res.stdout) if d]
+
+
+def by_kind(docs: list[dict], kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in docs if d["kind"] == kind}
+
+
+def check(k8s_dir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", K8S / "check.sh", k8s_dir], capture_output=True, text=True)
+
+
+def test_every_overlay_renders_and_validates_strictly(tools):
+    res = check(K8S)
+    assert res.returncode == 0, res.stdout + res.stderr
+    lines = res.stdout.splitlines()
+    for overlay in ("production", "production-hpa"):
+        line = next(l for l in lines if f"overlays/{overlay}:" in l)
+        assert line.startswith("ok"), line
+        assert "Invalid: 0, Errors: 0, Skipped: 0" in line, line
+    assert any(l.startswith("ok") and "compose.yaml" in l for l in lines), res.stdout
+
+
+def test_validation_rejects_a_misspelt_field_and_a_wrong_type(tools, tmp_path):
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    worker = copy / "event-type" / "sink-worker.yaml"
+    worker.write_text(worker.read_text().replace("terminationGracePeriodSeconds", "terminationGracePeriodSecond"))
+    scaling = copy / "event-type" / "autoscaling.yaml"
+    scaling.write_text(scaling.read_text().replace("maxReplicaCount: 8", "maxReplicaCount: eight"))
+    res = check(copy)
+    assert res.returncode != 0, res.stdout
+    assert "terminationGracePeriodSecond' not allowed" in res.stdout, res.stdout
+    assert "/spec/maxReplicaCount': got string, want integer" in res.stdout, res.stdout
+
+
+def test_each_production_overlay_keeps_exactly_one_autoscaler(tools):
+    keda = render(tools, K8S / "overlays" / "production")
+    hpa = render(tools, K8S / "overlays" / "production-hpa")
+    assert set(by_kind(keda, "ScaledObject")) == {"sink-worker-billing"}
+    assert by_kind(keda, "HorizontalPodAutoscaler") == {}
+    assert set(by_kind(hpa, "HorizontalPodAutoscaler")) == {"sink-worker-billing"}
+    assert by_kind(hpa, "ScaledObject") == {}
+    scaled = by_kind(keda, "ScaledObject")["sink-worker-billing"]
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "sink-worker-billing"
+    assert by_kind(hpa, "HorizontalPodAutoscaler")["sink-worker-billing"]["spec"]["scaleTargetRef"]["name"] == (
+        "sink-worker-billing"
+    )
+    # KEDA reads the brokers and the group from the worker's own environment: both must be set there.
+    worker = by_kind(keda, "Deployment")["sink-worker-billing"]
+    env = container_env(worker["spec"]["template"]["spec"]["containers"][0], keda)
+    trigger = scaled["spec"]["triggers"][0]["metadata"]
+    assert env[trigger["consumerGroupFromEnv"]] == "murron-sink-billing"
+    assert env[trigger["bootstrapServersFromEnv"]] == "kafka-kafka-bootstrap.kafka.svc:9092"
+
+
+def test_registry_is_highly_available_and_probed(tools):
+    docs = render(tools, K8S / "overlays" / "production")
+    registry = by_kind(docs, "Deployment")["schema-registry"]
+    spec = registry["spec"]
+    assert spec["replicas"] >= 2
+    pod = spec["template"]["spec"]
+    assert pod["initContainers"][0]["command"][-1] == "--migrate-only"
+    main = pod["containers"][0]
+    assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    pdb = by_kind(docs, "PodDisruptionBudget")["schema-registry"]
+    assert pdb["spec"]["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    for d in by_kind(docs, "Deployment").values():
+        annotations = d["spec"]["template"]["metadata"]["annotations"]
+        assert annotations["prometheus.io/scrape"] == "true", d["metadata"]["name"]
+        ports = {p["containerPort"] for c in d["spec"]["template"]["spec"]["containers"] for p in c["ports"]}
+        assert int(annotations["prometheus.io/port"]) in ports, d["metadata"]["name"]
+
+
+def container_env(container: dict, docs: list[dict]) -> dict[str, str]:
+    """The environment Kubernetes would give the container, with SECRETS for the Secrets."""
+    config_maps = {name: d.get("data", {}) for name, d in by_kind(docs, "ConfigMap").items()}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        prefix = source.get("prefix", "")
+        if "configMapRef" in source:
+            data = config_maps[source["configMapRef"]["name"]]
+        else:
+            data = SECRETS[source["secretRef"]["name"]]
+        env.update({prefix + k: v for k, v in data.items()})
+    for var in container.get("env", []):
+        if "value" in var:
+            env[var["name"]] = var["value"]
+        elif "configMapKeyRef" in var["valueFrom"]:
+            ref = var["valueFrom"]["configMapKeyRef"]
+            env[var["name"]] = config_maps[ref["name"]][ref["key"]]
+        else:
+            ref = var["valueFrom"]["secretKeyRef"]
+            env[var["name"]] = SECRETS[ref["name"]][ref["key"]]
+    return env
+
+
+def mount_config(pod: dict, docs: list[dict], root: Path) -> dict[str, str]:
+    """Writes the ConfigMap volumes under root; returns mount path -> local folder."""
+    config_maps = by_kind(docs, "ConfigMap")
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {}
+    for container in pod["containers"] + pod.get("initContainers", []):
+        for m in container.get("volumeMounts", []):
+            volume = volumes[m["name"]]
+            if "configMap" not in volume:
+                continue
+            local = root / m["name"]
+            local.mkdir(parents=True, exist_ok=True)
+            for key, text in config_maps[volume["configMap"]["name"]]["data"].items():
+                (local / key).write_text(text)
+            mounts[m["mountPath"]] = str(local)
+    return mounts
+
+
+def run_container(container: dict, env: dict[str, str], mounts: dict[str, str], extra_env: dict[str, str]):
+    for var in ("SINK_WORKER_CONFIG", "SCHEMA_REGISTRY_CONFIG"):
+        if var in env:
+            for mount, local in mounts.items():
+                env[var] = env[var].replace(mount, local)
+    command = container["command"] + container.get("args", [])
+    exe = binary(Path(command[0]).name)
+    base = {"PATH": os.environ["PATH"], "RUST_LOG": "warn"}
+    return subprocess.run([exe, *command[1:]], env={**base, **env, **extra_env}, capture_output=True, text=True)
+
+
+def test_the_rendered_configuration_loads_in_the_binaries(tools, tmp_path):
+    """Every sink-worker container passes `sink-worker check` with exactly the files and variables the
+    manifests give it, and the registry's migration step runs with its own against a real database."""
+    docs = render(tools, K8S / "overlays" / "production")
+    checked = {}
+    for name, deployment in by_kind(docs, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        mounts = mount_config(pod, docs, tmp_path / name)
+        for container in pod["containers"]:
+            if Path(container["command"][0]).name != "sink-worker":
+                continue
+            env = container_env(container, docs)
+            check_container = {**container, "args": ["check"]}
+            res = run_container(check_container, env, mounts, {})
+            assert res.returncode == 0, f"{name}: {res.stderr}"
+            checked[name] = res.stdout
+    assert set(checked) == {"sink-worker-billing", "archiver-billing", "monitor-billing"}
+    out = checked["sink-worker-billing"]
+    assert "kafka brokers: kafka-kafka-bootstrap.kafka.svc:9092" in out, out
+    assert "signing keys: default, k2026" in out, out
+    assert (
+        "pipeline billing: topics events.billing, group murron-sink-billing, types billing.member_active, "
+        "outputs s3, postgres" in out
+    ), out
+    assert "archive archive-billing: topics events.billing" in out, out
+    assert "monitor: 0.0.0.0:9470" in out, out
+    # No secret is printed.
+    for secret in [*SECRETS["murron-secrets"].values(), *SECRETS["murron-hmac-keys"].values()]:
+        assert secret not in out
+
+    registry = by_kind(docs, "Deployment")["schema-registry"]["spec"]["template"]["spec"]
+    mounts = mount_config(registry, docs, tmp_path / "registry")
+    migrate = registry["initContainers"][0]
+    db = "deploy_" + uuid.uuid4().hex[:12]
+    subprocess.run(["psql", DATABASE_URL, "-q", "-c", f"CREATE DATABASE {db}"], check=True)
+    url = DATABASE_URL.rsplit("/", 1)[0] + "/" + db
+    res = run_container(migrate, container_env(migrate, docs), mounts, {"SCHEMA_REGISTRY_DATABASE__URL": url})
+    assert res.returncode == 0, res.stderr
+    assert "migrations applied" in res.stdout
+    tables = subprocess.run(
+        ["psql", url, "-tAc", "SELECT count(*) FROM _sqlx_migrations WHERE success"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    assert int(tables) == len(list((ROOT / "migrations").glob("*.sql")))
+
+
+def test_a_new_event_type_is_one_file_and_one_command(tools, tmp_path):
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    before = {p.relative_to(copy) for p in copy.rglob("*") if p.is_file()}
+    res = subprocess.run(
+        ["bash", K8S / "event-type.sh", "client.api_call", "--topic", "events.client", "--dir", copy],
+        capture_output=True, text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    after = {p.relative_to(copy) for p in copy.rglob("*") if p.is_file()}
+    assert after - before == {Path("event-types/client-api-call/kustomization.yaml")}
+    assert "- client-api-call" in (copy / "event-types" / "kustomization.yaml").read_text()
+
+    printed = [d for d in yaml.safe_load_all(res.stdout) if d]
+    names = {(d["kind"], d["metadata"]["name"]) for d in printed}
+    assert {
+        ("Deployment", "sink-worker-client-api-call"),
+        ("Deployment", "archiver-client-api-call"),
+        ("Deployment", "monitor-client-api-call"),
+        ("Service", "monitor-client-api-call"),
+        ("ScaledObject", "sink-worker-client-api-call"),
+        ("PodDisruptionBudget", "sink-worker-client-api-call"),
+    } <= names, names
+    assert all(d["metadata"]["namespace"] == "murron" for d in printed)
+    assert not any(name.endswith("-billing") for _, name in names), "only the new event type is printed"
+    config = next(d for d in printed if d["kind"] == "ConfigMap")["data"]
+    assert config["SINK_WORKER_PIPELINE__INPUT__GROUP"] == "murron-sink-client-api-call"
+    assert config["SINK_WORKER_PIPELINE__FILTER_TYPE"] == '["client.api_call"]'
+    # Both event types validate together, and the billing one is untouched.
+    res = check(copy)
+    assert res.returncode == 0, res.stdout
+    assert "overlays/production: 20 resources" in res.stdout, res.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["billing.member_active", "--topic", "events.billing", "--name", "billing"], "already there"),
+        (["not a type", "--topic", "t"], "is not an event type name"),
+        (["client.api_call"], "--topic is required"),
+        (["client.api_call", "--topic", "bad topic"], "is not a Kafka topic name"),
+        (["client.api_call", "--topic", "t", "--name", "Bad_Name"], "is not a valid name"),
+    ],
+)
+def test_event_type_command_refuses_bad_input_and_writes_nothing(tools, tmp_path, args, message):
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    before = {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+    res = subprocess.run(["bash", K8S / "event-type.sh", *args, "--dir", copy], capture_output=True, text=True)
+    assert res.returncode == 2, res.stdout + res.stderr
+    assert message in res.stderr, res.stderr
+    assert before == {p.relative_to(copy): p.read_bytes() for p in copy.rglob("*") if p.is_file()}
+
+
+def compose_config(tools: Path) -> dict:
+    res = subprocess.run(
+        [tools / "bin" / "docker-compose", "-f", COMPOSE, "--profile", "demo", "config", "--format", "json"],
+        capture_output=True, text=True,
+    )
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_compose_runs_the_whole_platform_with_two_workers(tools, tmp_path):
+    services = compose_config(tools)["services"]
+    assert {"kafka", "postgres", "s3", "schema-registry", "sink-worker", "archiver", "monitor"} <= set(services)
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["sink-worker"]["deploy"]["replicas"] == 2
+    # The workers' configuration, as compose passes it, loads in the real binary.
+    worker = services["sink-worker"]
+    env = dict(worker["environment"])
+    env["SINK_WORKER_CONFIG"] = str(ROOT / "deploy" / "compose" / "sink-worker.toml")
+    res = subprocess.run(
+        [binary("sink-worker"), "check"], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    assert "pipeline billing: topics events.billing" in res.stdout, res.stdout
+    assert "outputs s3, postgres" in res.stdout, res.stdout
+
+
+def test_compose_registers_the_example_event_types(registry_url):
+    res = subprocess.run(
+        ["python3", ROOT / "deploy" / "compose" / "register.py", registry_url, ROOT / "schemas"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    with urllib.request.urlopen(f"{registry_url}/subjects") as r:
+        subjects = json.load(r)
+    assert sorted(subjects) == ["billing.member_active", "client.api_call"]
