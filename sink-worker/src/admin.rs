@@ -43,15 +43,33 @@ impl Readiness {
     }
 }
 
-/// The process-wide Prometheus recorder, installed on first use.
+/// Installs the process-wide Prometheus recorder with a `pipeline` label on every series, so the
+/// processes of many event types can share one dashboard whatever the scrape configuration. The first
+/// call installs; later calls (and [`metrics_handle`]) return the same recorder.
+pub fn install_metrics(pipeline: &str) -> Option<PrometheusHandle> {
+    recorder(Some(pipeline))
+}
+
+/// The process-wide Prometheus recorder, installed on first use (without a pipeline label when
+/// [`install_metrics`] did not come first).
 pub fn metrics_handle() -> Option<PrometheusHandle> {
+    recorder(None)
+}
+
+fn recorder(pipeline: Option<&str>) -> Option<PrometheusHandle> {
     static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
     HANDLE
-        .get_or_init(|| match PrometheusBuilder::new().install_recorder() {
-            Ok(handle) => Some(handle),
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics recorder not installed; /metrics will answer 404");
-                None
+        .get_or_init(|| {
+            let mut builder = PrometheusBuilder::new();
+            if let Some(name) = pipeline {
+                builder = builder.add_global_label("pipeline", name);
+            }
+            match builder.install_recorder() {
+                Ok(handle) => Some(handle),
+                Err(e) => {
+                    tracing::warn!(error = %e, "metrics recorder not installed; /metrics will answer 404");
+                    None
+                }
             }
         })
         .clone()

@@ -117,9 +117,14 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
         .text()
         .await
         .expect("body");
+    // Every series names its pipeline, so one dashboard serves every event type.
+    let rep_line = metrics
+        .lines()
+        .find(|l| l.starts_with("murron_rep_score{") && l.contains(&format!("type=\"{BILLING}\"")));
+    let rep_line = rep_line.unwrap_or_else(|| panic!("no REP gauge in:\n{metrics}"));
     assert!(
-        metrics.contains(&format!("murron_rep_score{{type=\"{BILLING}\"}}")),
-        "no REP gauge in:\n{metrics}"
+        rep_line.contains(&format!("pipeline=\"{}\"", world.topic)),
+        "{rep_line}"
     );
     monitor.kill();
 

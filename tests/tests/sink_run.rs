@@ -121,6 +121,13 @@ topic = "{topic}.routed"
     })
     .await;
     assert_eq!(worker.metric("murron_sink_duplicates_total").await, 300.0);
+    // Every series names its pipeline, so one dashboard serves every event type.
+    let metrics = worker.metrics_text().await;
+    let consumed = metrics.lines().find(|l| l.starts_with("murron_sink_consumed_total"));
+    assert!(
+        consumed.is_some_and(|l| l.contains(&format!("pipeline=\"{topic}\""))),
+        "{metrics}"
+    );
     worker.stop();
 
     assert_exactly("local parquet", &parquet_uids(&out_dir), &expected);

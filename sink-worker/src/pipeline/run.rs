@@ -99,6 +99,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
                 .into(),
         ));
     }
+    let _ = admin::install_metrics(&pipeline.name);
     let readiness = Readiness::default();
     let admin_addr = admin::spawn(&config.admin, readiness.clone()).await?;
     tracing::info!(%admin_addr, "admin endpoints listening");

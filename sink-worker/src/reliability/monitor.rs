@@ -415,7 +415,7 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
         .clone()
         .ok_or_else(|| MonitorError::Config("no [pipeline] in the configuration: the monitor watches one".into()))?;
     // Install the recorder before the first sweep sets a gauge.
-    let _ = crate::admin::metrics_handle();
+    let _ = crate::admin::install_metrics(&pipeline.name);
     let pool = state::connect(&config.state).await?;
     let monitor = Monitor::open(config, pool.clone()).await?;
     let listener = tokio::net::TcpListener::bind(config.monitor.listen)

@@ -312,7 +312,12 @@ impl SinkRun {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("sink-worker {command} exited during start-up with {status}");
             }
-            assert!(Instant::now() < deadline, "sink-worker {command} not ready within 60 s");
+            if Instant::now() >= deadline {
+                // Not left running after the test fails.
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("sink-worker {command} not ready within 60 s");
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         SinkRun { admin, child }
@@ -342,15 +347,21 @@ impl SinkRun {
         let _ = self.child.wait();
     }
 
-    /// The value of a Prometheus counter or gauge line starting with `name` (labels included).
-    pub async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(format!("{}/metrics", self.admin))
+    /// The Prometheus exposition of the process.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin))
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("metrics body");
-        text.lines()
+            .expect("metrics body")
+    }
+
+    /// The value of a Prometheus counter or gauge line starting with `name` (labels included).
+    pub async fn metric(&self, name: &str) -> f64 {
+        self.metrics_text()
+            .await
+            .lines()
             .filter(|l| l.starts_with(name))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
