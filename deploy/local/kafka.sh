@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Apache Kafka 4.x, single node in KRaft mode, on 127.0.0.1:$KAFKA_PORT.
+# Apache Kafka 4.x, single node in KRaft mode, on 127.0.0.1:$KAFKA_PORT (plaintext) and
+# 127.0.0.1:$KAFKA_SSL_PORT (TLS with SASL/PLAIN).
 # The jars come from Maven Central (deploy/local/kafka/pom.xml); Java 17+ runs them.
 # Usage: kafka.sh install|start|stop|status|topic NAME PARTITIONS
 SERVICE=kafka
@@ -26,15 +27,38 @@ install() {
   touch "$LIB/.complete"
 }
 
+# tls: a self-signed certificate for 127.0.0.1 in a PKCS12 keystore, and its PEM for clients (ca.pem).
+TLS_DIR=$DIR/tls
+TLS_PASSWORD=murron-local-tls
+tls() {
+  [ -f "$TLS_DIR/ca.pem" ] && return 0
+  local keytool
+  keytool=$(dirname "$(readlink -f "$(java_bin)")")/keytool
+  mkdir -p "$TLS_DIR"
+  rm -f "$TLS_DIR/broker.p12"
+  "$keytool" -genkeypair -alias broker -keyalg RSA -keysize 2048 -validity 3650 \
+    -dname "CN=127.0.0.1" -ext "SAN=ip:127.0.0.1,dns:localhost" \
+    -keystore "$TLS_DIR/broker.p12" -storetype PKCS12 -storepass "$TLS_PASSWORD" >/dev/null 2>&1 \
+    || die "keytool could not create the broker's certificate"
+  "$keytool" -exportcert -rfc -alias broker -keystore "$TLS_DIR/broker.p12" -storepass "$TLS_PASSWORD" \
+    >"$TLS_DIR/ca.pem.tmp" 2>/dev/null || die "keytool could not export the broker's certificate"
+  mv "$TLS_DIR/ca.pem.tmp" "$TLS_DIR/ca.pem"
+}
+
 run_class() { "$(java_bin)" -Xmx256m -cp "$LIB/*" -Dlog4j2.configurationFile="$HERE/log4j2.yaml" -Dkafka.logs.dir="$DIR/logs/tools" "$@"; }
 
 start() {
   install
   if pid_alive "$PIDFILE" && port_open "$KAFKA_PORT"; then log "already running"; return 0; fi
   port_open "$KAFKA_PORT" && die "127.0.0.1:$KAFKA_PORT is taken by another process"
+  port_open "$KAFKA_SSL_PORT" && die "127.0.0.1:$KAFKA_SSL_PORT is taken by another process"
   mkdir -p "$DIR/data" "$DIR/logs"
+  tls
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-      -e "s|@DATA_DIR@|$DIR/data|g" "$HERE/server.properties.in" >"$DIR/server.properties"
+      -e "s|@KAFKA_SSL_PORT@|$KAFKA_SSL_PORT|g" -e "s|@KAFKA_SASL_USER@|$KAFKA_SASL_USER|g" \
+      -e "s|@KAFKA_SASL_PASSWORD@|$KAFKA_SASL_PASSWORD|g" -e "s|@TLS_DIR@|$TLS_DIR|g" \
+      -e "s|@TLS_PASSWORD@|$TLS_PASSWORD|g" -e "s|@DATA_DIR@|$DIR/data|g" \
+      "$HERE/server.properties.in" >"$DIR/server.properties"
   if [ ! -f "$DIR/data/meta.properties" ]; then
     local cluster_id
     cluster_id=$(run_class kafka.tools.StorageTool random-uuid)
@@ -60,7 +84,7 @@ stop() { stop_pid "$PIDFILE"; }
 
 status() {
   if pid_alive "$PIDFILE" && port_open "$KAFKA_PORT"; then
-    echo "kafka      up    127.0.0.1:$KAFKA_PORT (KRaft, pid $(cat "$PIDFILE"), data $DIR/data)"
+    echo "kafka      up    127.0.0.1:$KAFKA_PORT (KRaft, pid $(cat "$PIDFILE"), data $DIR/data; SASL_SSL on $KAFKA_SSL_PORT)"
   else
     echo "kafka      down  127.0.0.1:$KAFKA_PORT"; return 1
   fi

@@ -3,6 +3,7 @@
 //! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apache_avro::reader::datum::GenericDatumReader;
@@ -49,6 +50,8 @@ pub enum InspectError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
     #[error(transparent)]
+    KafkaUnreachable(#[from] kafka::Unreachable),
+    #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("no signing keys configured: set SINK_WORKER_KEYS__DEFAULT (or keys.<id> in the config file)")]
     NoKeys,
@@ -74,7 +77,12 @@ pub async fn run(
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest");
-    let consumer: StreamConsumer = consumer_config.create()?;
+    let consumer: Arc<StreamConsumer> = Arc::new(consumer_config.create()?);
+    let (probe, topic) = (Arc::clone(&consumer), opts.topic.clone());
+    kafka::check_reachable(&config.kafka, move |timeout| {
+        probe.fetch_metadata(Some(&topic), timeout)
+    })
+    .await?;
     consumer.subscribe(&[&opts.topic])?;
 
     let mut checker = Checker {

@@ -36,6 +36,32 @@ pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
     c
 }
 
+/// Kafka did not answer a metadata request: a wrong address, TLS setting or password.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "Kafka at {brokers} did not answer a metadata request within 30 s; check kafka.brokers and, \
+     for TLS or SASL, kafka.properties (security.protocol, sasl.*, ssl.ca.location)"
+)]
+pub struct Unreachable {
+    pub brokers: String,
+    pub source: KafkaError,
+}
+
+/// Runs `fetch` (a metadata request) off the async threads, so that an unreachable cluster or refused
+/// credentials are an error at start-up instead of records that wait in the client until they time out.
+pub async fn check_reachable<F>(config: &KafkaConfig, fetch: F) -> Result<(), Unreachable>
+where
+    F: FnOnce(Duration) -> Result<rdkafka::metadata::Metadata, KafkaError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || fetch(Duration::from_secs(30)).map(drop))
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
+        .map_err(|source| Unreachable {
+            brokers: config.brokers.clone(),
+            source,
+        })
+}
+
 /// Creates `topic` with `partitions` partitions unless it exists already.
 pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;

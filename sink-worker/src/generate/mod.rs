@@ -170,6 +170,8 @@ pub enum GenError {
     Sign(#[from] SignatureError),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error(transparent)]
+    KafkaUnreachable(#[from] kafka::Unreachable),
     #[error("{failed} of {total} events were not delivered; first error: {first}")]
     Undelivered { failed: u64, total: u64, first: String },
     #[error("invalid options: {0}")]
@@ -204,6 +206,11 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         kafka::ensure_topic(&config.kafka, &opts.topic, partitions).await?;
     }
     let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
+    let (probe, topic) = (producer.clone(), opts.topic.clone());
+    kafka::check_reachable(&config.kafka, move |timeout| {
+        probe.client().fetch_metadata(Some(&topic), timeout)
+    })
+    .await?;
 
     let now_micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
