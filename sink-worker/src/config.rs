@@ -18,6 +18,21 @@ use crate::state::StateConfig;
 /// Environment variables with this prefix override the file.
 pub const ENV_PREFIX: &str = "SINK_WORKER_";
 
+/// `SINK_WORKER_KAFKA_PROPERTY__SASL_PASSWORD=…` sets the librdkafka property `sasl.password`: the
+/// rest of the name, lower-cased, with `_` for `.`. This is how secrets such as SASL passwords reach
+/// `kafka.properties` from the environment (a Kubernetes Secret), since their names hold dots.
+pub const KAFKA_PROPERTY_PREFIX: &str = "SINK_WORKER_KAFKA_PROPERTY__";
+
+/// The librdkafka properties set by `SINK_WORKER_KAFKA_PROPERTY__*` variables among `vars`.
+fn kafka_properties_from_env(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+    vars.filter_map(|(k, v)| {
+        let name = k.strip_prefix(KAFKA_PROPERTY_PREFIX)?;
+        Some((name.to_ascii_lowercase().replace('_', "."), v))
+    })
+    .filter(|(name, _)| !name.is_empty())
+    .collect()
+}
+
 /// Why the configuration could not be loaded. Not retryable: fix the file or the environment.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -106,11 +121,19 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file.
+        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file, and Kafka
+        // properties have their own prefix.
+        let property_prefix = KAFKA_PROPERTY_PREFIX[ENV_PREFIX.len()..].to_ascii_lowercase();
         let env = Env::prefixed(ENV_PREFIX)
-            .filter(|k| k.as_str().contains("__"))
+            .filter(move |k| {
+                k.as_str().contains("__") && !k.as_str().to_ascii_lowercase().starts_with(&property_prefix)
+            })
             .split("__");
-        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        let mut config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config
+            .kafka
+            .properties
+            .extend(kafka_properties_from_env(std::env::vars()));
         config.validate()?;
         Ok(config)
     }
@@ -155,6 +178,24 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kafka_properties_come_from_their_own_variables() {
+        let vars = [
+            ("SINK_WORKER_KAFKA_PROPERTY__SASL_PASSWORD", "s3cret"),
+            ("SINK_WORKER_KAFKA_PROPERTY__SSL_CA_LOCATION", "/etc/ca.pem"),
+            ("SINK_WORKER_KAFKA_PROPERTY__", "ignored: no name"),
+            ("SINK_WORKER_KAFKA__BROKERS", "not a property"),
+        ];
+        let props = kafka_properties_from_env(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        assert_eq!(
+            props,
+            BTreeMap::from([
+                ("sasl.password".to_string(), "s3cret".to_string()),
+                ("ssl.ca.location".to_string(), "/etc/ca.pem".to_string()),
+            ])
+        );
+    }
 
     #[test]
     fn defaults_point_at_the_local_stack() {

@@ -28,6 +28,7 @@ SECRETS = {
         "AWS_SECRET_ACCESS_KEY": "example-secret",
     },
     "murron-hmac-keys": {"default": "hmac-secret-one", "k2026": "hmac-secret-two"},
+    "murron-kafka": {"SASL_PASSWORD": "kafka-sasl-secret"},
 }
 
 

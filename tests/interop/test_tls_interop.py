@@ -22,7 +22,8 @@ USER = os.environ.get("MURRON_KAFKA_SASL_USER", "murron")
 PASSWORD = os.environ.get("MURRON_KAFKA_SASL_PASSWORD", "murron-kafka-secret")
 
 
-def sasl_ssl_config(work: Path, password: str) -> Path:
+def sasl_ssl_config(work: Path) -> Path:
+    """A configuration for the SASL_SSL listener; the password comes from the environment (`run`)."""
     config = work / "tls.toml"
     config.write_text(f"""
 [kafka]
@@ -32,15 +33,16 @@ brokers = "{SASL_SSL}"
 "security.protocol" = "SASL_SSL"
 "sasl.mechanisms" = "PLAIN"
 "sasl.username" = "{USER}"
-"sasl.password" = "{password}"
 "ssl.ca.location" = "{CA}"
 """)
     return config
 
 
-def run(registry_url: str, config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(registry_url: str, config: Path, *args: str, password: str = PASSWORD,
+        timeout: float = 120) -> subprocess.CompletedProcess:
+    # The password as a Kubernetes Secret gives it: an environment variable, not the file.
     env = {"PATH": os.environ["PATH"], "SINK_WORKER_REGISTRY__URL": registry_url, "RUST_LOG": "warn",
-           "SINK_WORKER_KEYS__DEFAULT": KEY.decode()}
+           "SINK_WORKER_KEYS__DEFAULT": KEY.decode(), "SINK_WORKER_KAFKA_PROPERTY__SASL_PASSWORD": password}
     return subprocess.run([binary("sink-worker"), "--config", str(config), *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
 
@@ -50,7 +52,7 @@ def test_events_go_through_kafka_over_sasl_ssl(registry_url, kafka):
     register_payload_schema(registry_url)
     topic = create_topic(kafka, 2)
     work = Path(tempfile.mkdtemp(prefix="murron-tls-"))
-    config = sasl_ssl_config(work, PASSWORD)
+    config = sasl_ssl_config(work)
 
     res = run(registry_url, config, "gen", "--topic", topic, "--type", TYPE, "--count", "500", "--streams", "2")
     assert res.returncode == 0, res.stderr
@@ -66,8 +68,9 @@ def test_a_wrong_kafka_password_is_an_error_not_a_hang(registry_url, kafka):
     require("Kafka's SASL_SSL listener", SASL_SSL)
     register_payload_schema(registry_url)
     topic = create_topic(kafka, 1)
-    config = sasl_ssl_config(Path(tempfile.mkdtemp(prefix="murron-tls-")), "not-the-password")
-    res = run(registry_url, config, "gen", "--topic", topic, "--type", TYPE, "--count", "10", timeout=90)
+    config = sasl_ssl_config(Path(tempfile.mkdtemp(prefix="murron-tls-")))
+    res = run(registry_url, config, "gen", "--topic", topic, "--type", TYPE, "--count", "10",
+              password="not-the-password", timeout=90)
     assert res.returncode != 0, res.stdout
     assert f"Kafka at {SASL_SSL} did not answer a metadata request" in res.stderr, res.stderr
     # librdkafka's own reason reaches the log.
