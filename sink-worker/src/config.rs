@@ -146,10 +146,17 @@ impl Config {
             });
         }
         let url = &self.registry.url;
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        if url.starts_with("https://") {
+            // Said at start-up rather than found as endless retries: the client has no TLS.
             return Err(ConfigError::Value {
                 key: "registry.url",
-                reason: format!("{url:?} is not an http(s) URL"),
+                reason: format!("{url:?}: https is not supported yet; reach the registry over http (in-cluster)"),
+            });
+        }
+        if !url.starts_with("http://") {
+            return Err(ConfigError::Value {
+                key: "registry.url",
+                reason: format!("{url:?} is not an http URL"),
             });
         }
         if let Some(p) = &self.pipeline {
@@ -289,5 +296,11 @@ mod tests {
         let mut c = Config::default();
         c.registry.url = "localhost:8081".into();
         assert!(c.validate().unwrap_err().to_string().contains("registry.url"));
+        c.registry.url = "https://registry.example".into();
+        let err = c.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("registry.url") && err.contains("https is not supported"),
+            "{err}"
+        );
     }
 }
