@@ -122,7 +122,7 @@ echo
 echo "metrics (http://127.0.0.1:$ADMIN_PORT/metrics):"
 metrics=$(curl -fsS "http://127.0.0.1:$ADMIN_PORT/metrics")
 grep -E '^murron_sink_(consumed|valid|invalid|duplicates)_total' <<<"$metrics" | sed 's/^/  /'
-grep -q 'murron_sink_invalid_total{reason="bad_signature"} 25' <<<"$metrics" || die "the forged events were not dead-lettered"
+grep -q "murron_sink_invalid_total{pipeline=\"demo-$RUN\",reason=\"bad_signature\"} 25" <<<"$metrics" || die "the forged events were not dead-lettered"
 kill -TERM $SINK_PID; wait $SINK_PID || die "sink-worker did not stop cleanly on SIGTERM"
 echo "stopped cleanly on SIGTERM; files:"
 (cd "$DATA" && find . -name '*.parquet' -o -name '*.jsonl' | sort | head -8 | sed 's/^/  /'; echo "  … $(find . -type f | grep -vc _murron) files in all")

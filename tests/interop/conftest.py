@@ -41,6 +41,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_ready(proc: subprocess.Popen, url: str, name: str, seconds: float) -> None:
+    """Waits for `url`/readyz to answer 200; fails the test if the process exits or time runs out."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            pytest.fail(f"{name} exited with {proc.returncode} during start-up")
+        if time.time() > deadline:
+            pytest.fail(f"{name} not ready within {seconds:.0f} s")
+        time.sleep(0.1)
+
+
 @pytest.fixture
 def kafka() -> str:
     require("Kafka", KAFKA)
@@ -61,19 +78,7 @@ def registry_url():
     proc = subprocess.Popen([binary("schema-registry")], env=env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/readyz", timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                pytest.fail(f"schema-registry exited with {proc.returncode} during start-up")
-            if time.time() > deadline:
-                pytest.fail("schema-registry not ready within 30 s")
-            time.sleep(0.1)
+        wait_ready(proc, url, "schema-registry", 30)
         yield url
     finally:
         proc.terminate()

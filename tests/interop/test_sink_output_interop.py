@@ -97,7 +97,7 @@ kind = "postgres"
             time.sleep(0.5)
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
             metrics = r.read().decode()
-        assert 'murron_sink_invalid_total{reason="bad_magic"} 1' in metrics, metrics
+        assert 'murron_sink_invalid_total{pipeline="interop",reason="bad_magic"} 1' in metrics, metrics
     finally:
         proc.terminate()
         assert proc.wait(timeout=60) == 0

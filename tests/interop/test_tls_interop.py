@@ -5,14 +5,12 @@ with a client no one here wrote: the confluent-kafka consumer and PostgreSQL's o
 import os
 import subprocess
 import tempfile
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import DATABASE_URL, KAFKA, binary, free_port, require
+from conftest import DATABASE_URL, KAFKA, binary, free_port, require, wait_ready
 from test_archive_interop import TYPE, register_payload_schema
 from test_envelope_interop import KEY, consume_all, create_topic
 
@@ -116,17 +114,7 @@ run_backfills = false
         args = ["--config", str(config), "monitor"]
     proc = subprocess.Popen([binary(binary_name), *args], env={"PATH": os.environ["PATH"], "RUST_LOG": "warn", **env})
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            assert proc.poll() is None, f"{binary_name} exited with {proc.returncode}"
-            assert time.time() < deadline, f"{binary_name} not ready over TLS within 60 s"
-            time.sleep(0.2)
+        wait_ready(proc, f"http://127.0.0.1:{port}", f"{binary_name} over TLS", 60)
         tls, plain = ssl_connections(db)
         assert tls >= 1 and plain == 0, f"{tls} TLS and {plain} plaintext connections"
     finally:
