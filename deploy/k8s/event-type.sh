@@ -42,9 +42,15 @@ done
 [ -d "$k8s/overlays/$overlay" ] || die "no overlay $k8s/overlays/$overlay"
 file=$k8s/event-types/$name/kustomization.yaml
 [ ! -e "$file" ] || die "$file exists: event type $name is already there"
+# Each event type archives its topics: two on one topic would archive it twice.
+for t in "${topics[@]}"; do
+  taken=$(grep -l "SINK_WORKER_ARCHIVE__TOPICS=.*\"$t\"" "$k8s"/event-types/*/kustomization.yaml 2>/dev/null | head -n 1 || true)
+  [ -z "$taken" ] || die "topic $t is already archived by $(basename "$(dirname "$taken")"): give each event type its own topic"
+done
+PY=${PYTHON:-$HERE/../../.local/venv/bin/python}
+"$PY" -c 'import yaml' 2>/dev/null || die "$PY with PyYAML is needed to print the manifests (\`make venv\` makes it)"
 
 TOOLS=$(bash "$HERE/tools.sh")
-PY=${PYTHON:-$HERE/../../.local/venv/bin/python}
 
 json_list() { printf '"%s",' "$@" | sed 's/,$//; s/^/[/; s/$/]/'; }
 mkdir -p "$(dirname "$file")"

@@ -28,7 +28,13 @@ def strict(node):
     if node.get("format") == "int-or-string" or node.get("x-kubernetes-int-or-string"):
         rest = {k: v for k, v in node.items() if k not in ("type", "format", "x-kubernetes-int-or-string")}
         return {**rest, **INT_OR_STRING}
-    out = {k: strict(v) for k, v in node.items()}
+    out = {}
+    for key, value in node.items():
+        if key in ("properties", "patternProperties", "definitions") and isinstance(value, dict):
+            # A map of names to schemas, not a schema: close each schema, never the map.
+            out[key] = {name: strict(schema) for name, schema in value.items()}
+        else:
+            out[key] = strict(value)
     if (
         "properties" in out
         and "additionalProperties" not in out

@@ -49,7 +49,8 @@ mkdir -p "$DIR/docker/cli-plugins"
 ln -sf "$DIR/docker-compose-$COMPOSE_VERSION" "$DIR/docker/cli-plugins/docker-compose"
 ln -sf "$DIR/docker-compose-$COMPOSE_VERSION" "$BIN/docker-compose"
 
-SCHEMAS=$DIR/schemas-$KUBERNETES_VERSION-keda-$KEDA_VERSION
+# Named for its inputs, the converter included, so a change to any of them writes new schemas.
+SCHEMAS=$DIR/schemas-$KUBERNETES_VERSION-keda-$KEDA_VERSION-$(sha256sum "$MURRON_ROOT/deploy/k8s/schemas.py" | cut -c1-12)
 if [ ! -f "$SCHEMAS/.complete" ]; then
   log "writing JSON schemas for Kubernetes $KUBERNETES_VERSION and KEDA $KEDA_VERSION"
   [ -x "$PY" ] || die "$PY not found: \`make venv\` creates it"

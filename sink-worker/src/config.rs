@@ -23,11 +23,21 @@ pub const ENV_PREFIX: &str = "SINK_WORKER_";
 /// `kafka.properties` from the environment (a Kubernetes Secret), since their names hold dots.
 pub const KAFKA_PROPERTY_PREFIX: &str = "SINK_WORKER_KAFKA_PROPERTY__";
 
-/// The librdkafka properties set by `SINK_WORKER_KAFKA_PROPERTY__*` variables among `vars`.
-fn kafka_properties_from_env(vars: impl Iterator<Item = (String, String)>) -> BTreeMap<String, String> {
+/// `SINK_WORKER_KEYS__DEFAULT=…` sets the secret of signing key `default` (the id is lower-cased).
+pub const KEY_PREFIX: &str = "SINK_WORKER_KEYS__";
+
+/// The settings among `vars` whose names start with `prefix`: the rest of the name, lower-cased with
+/// `_` for `.` when `dots`, and the value exactly as given. Secrets are read this way rather than by
+/// the generic override, which would parse them as TOML values (trimming them, turning digits into
+/// numbers).
+fn settings_from_env(
+    vars: impl Iterator<Item = (String, String)>,
+    prefix: &str,
+    dots: bool,
+) -> BTreeMap<String, String> {
     vars.filter_map(|(k, v)| {
-        let name = k.strip_prefix(KAFKA_PROPERTY_PREFIX)?;
-        Some((name.to_ascii_lowercase().replace('_', "."), v))
+        let name = k.strip_prefix(prefix)?.to_ascii_lowercase();
+        Some((if dots { name.replace('_', ".") } else { name }, v))
     })
     .filter(|(name, _)| !name.is_empty())
     .collect()
@@ -121,19 +131,23 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file, and Kafka
-        // properties have their own prefix.
-        let property_prefix = KAFKA_PROPERTY_PREFIX[ENV_PREFIX.len()..].to_ascii_lowercase();
+        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file, and keys
+        // and Kafka properties are read as given, below.
+        let raw = [KEY_PREFIX, KAFKA_PROPERTY_PREFIX].map(|p| p[ENV_PREFIX.len()..].to_ascii_lowercase());
         let env = Env::prefixed(ENV_PREFIX)
             .filter(move |k| {
-                k.as_str().contains("__") && !k.as_str().to_ascii_lowercase().starts_with(&property_prefix)
+                let k = k.as_str().to_ascii_lowercase();
+                k.contains("__") && !raw.iter().any(|p| k.starts_with(p.as_str()))
             })
             .split("__");
         let mut config: Config = figment.merge(env).extract().map_err(Box::new)?;
         config
+            .keys
+            .extend(settings_from_env(std::env::vars(), KEY_PREFIX, false));
+        config
             .kafka
             .properties
-            .extend(kafka_properties_from_env(std::env::vars()));
+            .extend(settings_from_env(std::env::vars(), KAFKA_PROPERTY_PREFIX, true));
         config.validate()?;
         Ok(config)
     }
@@ -187,20 +201,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kafka_properties_come_from_their_own_variables() {
+    fn keys_and_kafka_properties_are_read_from_the_environment_as_given() {
         let vars = [
-            ("SINK_WORKER_KAFKA_PROPERTY__SASL_PASSWORD", "s3cret"),
+            ("SINK_WORKER_KAFKA_PROPERTY__SASL_PASSWORD", " s3cret "),
             ("SINK_WORKER_KAFKA_PROPERTY__SSL_CA_LOCATION", "/etc/ca.pem"),
             ("SINK_WORKER_KAFKA_PROPERTY__", "ignored: no name"),
             ("SINK_WORKER_KAFKA__BROKERS", "not a property"),
+            ("SINK_WORKER_KEYS__DEFAULT", "123456"),
+            ("SINK_WORKER_KEYS__K2026", "true"),
         ];
-        let props = kafka_properties_from_env(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let vars = || vars.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        let owned = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        };
         assert_eq!(
-            props,
-            BTreeMap::from([
-                ("sasl.password".to_string(), "s3cret".to_string()),
-                ("ssl.ca.location".to_string(), "/etc/ca.pem".to_string()),
-            ])
+            settings_from_env(vars(), KAFKA_PROPERTY_PREFIX, true),
+            owned(&[("sasl.password", " s3cret "), ("ssl.ca.location", "/etc/ca.pem")])
+        );
+        // Secrets stay strings, untrimmed: digits and `true` are not numbers or booleans here.
+        assert_eq!(
+            settings_from_env(vars(), KEY_PREFIX, false),
+            owned(&[("default", "123456"), ("k2026", "true")])
         );
     }
 

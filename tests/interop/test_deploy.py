@@ -259,6 +259,7 @@ def test_a_new_event_type_is_one_file_and_one_command(tools, tmp_path):
         (["client.api_call"], "--topic is required"),
         (["client.api_call", "--topic", "bad topic"], "is not a Kafka topic name"),
         (["client.api_call", "--topic", "t", "--name", "Bad_Name"], "is not a valid name"),
+        (["client.api_call", "--topic", "events.billing"], "already archived by billing"),
     ],
 )
 def test_event_type_command_refuses_bad_input_and_writes_nothing(tools, tmp_path, args, message):
