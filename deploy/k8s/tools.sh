@@ -2,7 +2,8 @@
 # Installs what deploy/k8s/check.sh needs, through the Go module proxy only, into $MURRON_TOOLS/k8s:
 #   kustomize and kubeconform (go install), the docker compose CLI plugin (built from its module),
 #   and kubeconform's JSON schemas, written by schemas.py from Kubernetes' OpenAPI document in the
-#   k8s.io/kubernetes module and KEDA's ScaledObject CRD in the kedacore/keda module.
+#   k8s.io/kubernetes module, KEDA's ScaledObject CRD in the kedacore/keda module and the Prometheus
+#   Operator's PodMonitor and PrometheusRule CRDs in its module.
 # Nothing is fetched at check time. Prints the tools folder on stdout.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../local/common.sh"
@@ -14,6 +15,7 @@ COMPOSE_VERSION=${COMPOSE_VERSION:-v5.6.0}
 # The Kubernetes API the manifests are validated against, and the KEDA release for ScaledObject.
 KUBERNETES_VERSION=${KUBERNETES_VERSION:-v1.34.4}
 KEDA_VERSION=${KEDA_VERSION:-v2.21.0}
+PROMETHEUS_OPERATOR_VERSION=${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}
 
 DIR=$MURRON_TOOLS/k8s
 BIN=$DIR/bin
@@ -50,16 +52,19 @@ ln -sf "$DIR/docker-compose-$COMPOSE_VERSION" "$DIR/docker/cli-plugins/docker-co
 ln -sf "$DIR/docker-compose-$COMPOSE_VERSION" "$BIN/docker-compose"
 
 # Named for its inputs, the converter included, so a change to any of them writes new schemas.
-SCHEMAS=$DIR/schemas-$KUBERNETES_VERSION-keda-$KEDA_VERSION-$(sha256sum "$MURRON_ROOT/deploy/k8s/schemas.py" | cut -c1-12)
+SCHEMAS=$DIR/schemas-$KUBERNETES_VERSION-keda-$KEDA_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-$(sha256sum "$MURRON_ROOT/deploy/k8s/schemas.py" | cut -c1-12)
 if [ ! -f "$SCHEMAS/.complete" ]; then
-  log "writing JSON schemas for Kubernetes $KUBERNETES_VERSION and KEDA $KEDA_VERSION"
+  log "writing JSON schemas for Kubernetes $KUBERNETES_VERSION, KEDA $KEDA_VERSION and the Prometheus Operator $PROMETHEUS_OPERATOR_VERSION"
   [ -x "$PY" ] || die "$PY not found: \`make venv\` creates it"
   k8s=$(module_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")
   keda=$(module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")
+  po=$(module_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   rm -rf "$SCHEMAS"
   "$PY" "$MURRON_ROOT/deploy/k8s/schemas.py" "$SCHEMAS" \
     --openapi "$k8s/api/openapi-spec/swagger.json" \
-    --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml"
+    --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" \
+    --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_podmonitors.yaml" \
+    --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
   touch "$SCHEMAS/.complete"
 fi
 ln -sfn "$SCHEMAS" "$DIR/schemas"

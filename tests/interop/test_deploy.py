@@ -330,6 +330,22 @@ def exported_metrics() -> dict[str, set[str]]:
     return metrics
 
 
+def check_query(where: str, expr: str, metrics: dict[str, set[str]]) -> set[str]:
+    """Fails unless `expr` names exported metrics and only their labels; returns the metrics named."""
+    names = set(re.findall(r"\bmurron_\w+", expr))
+    assert names, f"{where}: {expr}"
+    unknown = names - set(metrics)
+    assert not unknown, f"{where}: no such metric {unknown}"
+    labels = set().union(*(metrics[n] for n in names))
+    used = set()
+    for group in re.findall(r"by \(([^)]*)\)", expr):
+        used |= {label.strip() for label in group.split(",")}
+    for selector in re.findall(r"\{([^}]*)\}", expr):
+        used |= set(re.findall(r"(\w+)\s*(?:=~|!=|=)", selector))
+    assert used <= labels, f"{where}: {expr} uses {used - labels}, not labels of {names}"
+    return names
+
+
 def test_the_grafana_dashboard_queries_exported_metrics_and_labels():
     dashboard = json.loads((K8S / "base" / "dashboards" / "murron.json").read_text())
     metrics = exported_metrics()
@@ -341,19 +357,7 @@ def test_the_grafana_dashboard_queries_exported_metrics_and_labels():
     for panel in panels:
         assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
         for target in panel["targets"]:
-            expr = target["expr"]
-            names = set(re.findall(r"\bmurron_\w+", expr))
-            assert names, f"{panel['title']}: {expr}"
-            unknown = names - set(metrics)
-            assert not unknown, f"{panel['title']}: no such metric {unknown}"
-            labels = set().union(*(metrics[n] for n in names))
-            used = set()
-            for group in re.findall(r"by \(([^)]*)\)", expr):
-                used |= {l.strip() for l in group.split(",")}
-            for selector in re.findall(r"\{([^}]*)\}", expr):
-                used |= set(re.findall(r"(\w+)\s*(?:=~|!=|=)", selector))
-            assert used <= labels, f"{panel['title']}: {expr} uses {used - labels}, not labels of {names}"
-            queried |= names
+            queried |= check_query(panel["title"], target["expr"], metrics)
     # Throughput, lag, dead letters, REP score and backfills each have a panel.
     assert {
         "murron_sink_consumed_total",
@@ -362,3 +366,27 @@ def test_the_grafana_dashboard_queries_exported_metrics_and_labels():
         "murron_rep_score",
         "murron_backfills_total",
     } <= queried
+
+
+def test_the_alerts_query_exported_metrics_and_labels(tools):
+    docs = render(tools, K8S / "overlays" / "production")
+    rules = by_kind(docs, "PrometheusRule")["murron"]["spec"]["groups"][0]["rules"]
+    metrics = exported_metrics()
+    alerted = set()
+    for rule in rules:
+        alerted |= check_query(rule["alert"], rule["expr"], metrics)
+        # Templates in annotations name only labels the expression keeps.
+        kept = set()
+        for group in re.findall(r"by \(([^)]*)\)", rule["expr"]):
+            kept |= {label.strip() for label in group.split(",")}
+        for text in rule.get("annotations", {}).values():
+            assert set(re.findall(r"\$labels\.(\w+)", text)) <= kept, f"{rule['alert']}: {text}"
+    assert {"murron_rep_score", "murron_sink_invalid_total", "murron_sink_consumer_lag"} <= alerted
+    monitor = by_kind(docs, "PodMonitor")["murron"]
+    ports = {e["port"] for e in monitor["spec"]["podMetricsEndpoints"]}
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    for d in by_kind(docs, "Deployment").values():
+        template = d["spec"]["template"]
+        assert selector.items() <= template["metadata"]["labels"].items(), f"the PodMonitor misses {d['metadata']['name']}"
+        named = {p["name"] for c in template["spec"]["containers"] for p in c["ports"]}
+        assert named & ports, f"the PodMonitor scrapes no port of {d['metadata']['name']}"
