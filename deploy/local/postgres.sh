@@ -50,9 +50,10 @@ CONF
   fi
   wait_port "$PG_PORT" 30 "$DIR/postgresql.log"
   # Role and database: created once, password reset every time so the URL below always works.
+  # CREATEROLE: tests make roles with passwords of their own (tests/interop/test_secrets_interop.py).
   su postgres -c "psql -q -p $PG_PORT -v ON_ERROR_STOP=1" <<SQL
 SELECT 'CREATE ROLE $PG_USER LOGIN' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER')\gexec
-ALTER ROLE $PG_USER WITH LOGIN PASSWORD '$PG_PASSWORD' CREATEDB;
+ALTER ROLE $PG_USER WITH LOGIN PASSWORD '$PG_PASSWORD' CREATEDB CREATEROLE;
 SELECT 'CREATE DATABASE $PG_DB OWNER $PG_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_DB')\gexec
 SQL
 }
