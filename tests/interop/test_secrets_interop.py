@@ -16,7 +16,7 @@ from pathlib import Path
 from conftest import DATABASE_URL, KAFKA, binary, free_port, wait_ready
 from test_archive_interop import TYPE, register_payload_schema
 from test_envelope_interop import create_topic
-from test_tls_interop import CA, PASSWORD as KAFKA_PASSWORD, SASL_SSL, USER as KAFKA_USER
+from test_tls_interop import PASSWORD as KAFKA_PASSWORD, SASL_SSL, SASL_SSL_KAFKA
 
 S3_ENDPOINT = os.environ.get("MURRON_S3_ENDPOINT", "http://127.0.0.1:9000")
 S3_ACCESS_KEY = os.environ.get("MURRON_S3_ACCESS_KEY", "murron")
@@ -105,16 +105,7 @@ def test_the_sink_keeps_keys_passwords_and_the_s3_secret_out_of_logs_metrics_and
 
     # The worker reads Kafka over SASL_SSL and writes Parquet to S3, dead letters to a folder.
     config = work / "sink.toml"
-    config.write_text(f"""
-[kafka]
-brokers = "{SASL_SSL}"
-
-[kafka.properties]
-"security.protocol" = "SASL_SSL"
-"sasl.mechanisms" = "PLAIN"
-"sasl.username" = "{KAFKA_USER}"
-"ssl.ca.location" = "{CA}"
-
+    config.write_text(SASL_SSL_KAFKA + f"""
 [pipeline]
 name = "secrets"
 input = {{ topics = ["{topic}"] }}

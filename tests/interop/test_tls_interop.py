@@ -20,10 +20,8 @@ USER = os.environ.get("MURRON_KAFKA_SASL_USER", "murron")
 PASSWORD = os.environ.get("MURRON_KAFKA_SASL_PASSWORD", "murron-kafka-secret")
 
 
-def sasl_ssl_config(work: Path) -> Path:
-    """A configuration for the SASL_SSL listener; the password comes from the environment (`run`)."""
-    config = work / "tls.toml"
-    config.write_text(f"""
+# The [kafka] section for the SASL_SSL listener; the password comes from the environment.
+SASL_SSL_KAFKA = f"""
 [kafka]
 brokers = "{SASL_SSL}"
 
@@ -32,7 +30,12 @@ brokers = "{SASL_SSL}"
 "sasl.mechanisms" = "PLAIN"
 "sasl.username" = "{USER}"
 "ssl.ca.location" = "{CA}"
-""")
+"""
+
+
+def sasl_ssl_config(work: Path) -> Path:
+    config = work / "tls.toml"
+    config.write_text(SASL_SSL_KAFKA)
     return config
 
 
