@@ -282,20 +282,7 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
     common::create_topic(&topic, 2).await;
     produce(&topic, &values).await;
 
-    let config = format!(
-        r#"
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_age_ms = 500 }}
-
-[[pipeline.outputs]]
-kind = "local"
-path = "{}"
-format = "jsonl"
-"#,
-        out_dir.display()
-    );
+    let config = jsonl_pipeline(&topic, &out_dir);
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     let count_lines = |dir: &Path| -> usize {
         files(dir, "jsonl")
@@ -343,6 +330,116 @@ format = "jsonl"
         }
     }
     assert_eq!(reasons, expected_reasons);
+}
+
+/// Registry down: events whose schema the worker holds keep flowing; an event whose schema it must
+/// look up waits (not ready, retries counted, nothing dead-lettered) and is written once the registry
+/// is back. Nothing is lost or written twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_them() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let mut registry = Registry::start().await;
+    let id = async |subject: &str, schema: &str| {
+        registry.register(subject, schema).await.1["id"].as_u64().expect("id") as u32
+    };
+    let ping = id(
+        "test.ping",
+        r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#,
+    )
+    .await;
+    let pong = id(
+        "test.pong",
+        r#"{"type":"record","name":"Pong","fields":[{"name":"s","type":"string"}]}"#,
+    )
+    .await;
+    let topic = common::unique("events.outage");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-outage"));
+    let key = ("default", "s3cret");
+    let pings = |from: i64, to: i64| -> Vec<Vec<u8>> {
+        (from..to)
+            .map(|i| envelope("test.ping", i, ping, &[((i % 60) * 2) as u8], key, &[]))
+            .collect()
+    };
+    common::create_topic(&topic, 2).await;
+    produce(&topic, &pings(0, 100)).await;
+    let config = jsonl_pipeline(&topic, &out_dir);
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    let rows_of = |ty: &str| -> Vec<i64> {
+        jsonl_rows(&out_dir.join("events").join(ty))
+            .iter()
+            .map(|v| v["_murron_offset"].as_i64().expect("offset"))
+            .collect()
+    };
+    eventually(60, "the first 100 pings", async || rows_of("test.ping").len() >= 100).await;
+
+    registry
+        .restart_after(async || {
+            // The ping schema is cached: pings keep flowing without the registry.
+            produce(&topic, &pings(100, 200)).await;
+            eventually(60, "200 pings while the registry is down", async || {
+                rows_of("test.ping").len() >= 200
+            })
+            .await;
+            // A pong needs a lookup: it waits, and the worker says it is not ready.
+            let pongs: Vec<Vec<u8>> = (0..50)
+                .map(|i| envelope("test.pong", i, pong, &[2, b'a'], key, &[]))
+                .collect();
+            produce(&topic, &pongs).await;
+            eventually(
+                30,
+                "the worker not ready while it cannot resolve a schema",
+                async || !worker.ready().await,
+            )
+            .await;
+            eventually(30, "registry retries counted", async || {
+                let registry_retries = format!("murron_sink_retries_total{{pipeline=\"{topic}\",op=\"registry\"}}");
+                worker.metric(&registry_retries).await >= 2.0
+            })
+            .await;
+            assert!(
+                rows_of("test.pong").is_empty(),
+                "no pong can be written without its schema"
+            );
+            assert_eq!(
+                worker.metric("murron_sink_invalid_total").await,
+                0.0,
+                "an outage is not a bad event"
+            );
+        })
+        .await;
+
+    eventually(60, "the 50 pongs once the registry is back", async || {
+        rows_of("test.pong").len() >= 50
+    })
+    .await;
+    eventually(30, "ready again", async || worker.ready().await).await;
+    assert_eq!(worker.metric("murron_sink_invalid_total").await, 0.0);
+    worker.stop();
+    let mut got_pings = rows_of("test.ping");
+    got_pings.sort_unstable();
+    assert_eq!(got_pings, (0..200).collect::<Vec<_>>(), "every ping once");
+    let mut got_pongs = rows_of("test.pong");
+    got_pongs.sort_unstable();
+    assert_eq!(got_pongs, (0..50).collect::<Vec<_>>(), "every pong once");
+    assert!(files(&out_dir.join("dlq"), "jsonl").is_empty(), "nothing dead-lettered");
+}
+
+/// A pipeline named after `topic` that writes JSON lines (and dead letters) under `out_dir`.
+fn jsonl_pipeline(topic: &str, out_dir: &Path) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_age_ms = 500 }}
+
+[[pipeline.outputs]]
+kind = "local"
+path = "{}"
+format = "jsonl"
+"#,
+        out_dir.display()
+    )
 }
 
 fn jsonl_rows(dir: &Path) -> Vec<serde_json::Value> {
@@ -560,23 +657,7 @@ async fn a_row_the_warehouse_refuses_is_dead_lettered_and_the_rest_is_written() 
         .collect();
     common::create_topic(&topic, 1).await;
     produce(&topic, &values).await;
-    let config = format!(
-        r#"
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_age_ms = 500 }}
-
-[[pipeline.outputs]]
-kind = "local"
-path = "{}"
-format = "jsonl"
-
-[[pipeline.outputs]]
-kind = "postgres"
-"#,
-        out_dir.display()
-    );
+    let config = jsonl_pipeline(&topic, &out_dir) + "\n[[pipeline.outputs]]\nkind = \"postgres\"\n";
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     eventually(60, "20 rows in files and a dead letter", async || {
         jsonl_rows(&out_dir.join("events")).len() >= 20 && !jsonl_rows(&out_dir.join("dlq")).is_empty()

@@ -142,6 +142,30 @@ impl Registry {
     /// Starts a registry binary with extra `SCHEMA_REGISTRY_*` settings.
     pub async fn start_with(database_url: &str, settings: &[(&str, &str)]) -> Registry {
         let port = free_port();
+        let child = Self::spawn(port, database_url, settings).await;
+        Registry {
+            url: format!("http://127.0.0.1:{port}"),
+            database_url: database_url.to_string(),
+            _child: child,
+        }
+    }
+
+    /// Kills the registry process and starts a new one on the same port and database: `outage` runs
+    /// in between, while nothing answers at `url`.
+    pub async fn restart_after(&mut self, outage: impl AsyncFnOnce()) {
+        let _ = self._child.0.kill();
+        let _ = self._child.0.wait();
+        outage().await;
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("port in url");
+        self._child = Self::spawn(port, &self.database_url, &[]).await;
+    }
+
+    async fn spawn(port: u16, database_url: &str, settings: &[(&str, &str)]) -> ChildGuard {
         let mut cmd = Command::new(binary("schema-registry"));
         cmd.env("SCHEMA_REGISTRY_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("SCHEMA_REGISTRY_DATABASE__URL", database_url)
@@ -159,7 +183,7 @@ impl Registry {
             if let Ok(resp) = http.get(format!("{url}/readyz")).send().await
                 && resp.status().is_success()
             {
-                break;
+                return child;
             }
             if let Ok(Some(status)) = child.0.try_wait() {
                 panic!("schema-registry exited during start-up with {status}");
@@ -169,11 +193,6 @@ impl Registry {
                 "schema-registry did not become ready at {url} within 30 s"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Registry {
-            url,
-            database_url: database_url.to_string(),
-            _child: child,
         }
     }
 
@@ -345,6 +364,12 @@ impl SinkRun {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Whether `/readyz` answers 200.
+    pub async fn ready(&self) -> bool {
+        let ready = reqwest::get(format!("{}/readyz", self.admin)).await;
+        ready.is_ok_and(|r| r.status().is_success())
     }
 
     /// The Prometheus exposition of the process.
