@@ -424,6 +424,63 @@ async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_th
     assert!(files(&out_dir.join("dlq"), "jsonl").is_empty(), "nothing dead-lettered");
 }
 
+/// Key rotation: with the old and the new key both configured, events signed with either are accepted;
+/// once the old key is removed, events still signed with it are dead-lettered as `unknown_key` while
+/// the new key's events flow on.
+#[tokio::test(flavor = "multi_thread")]
+async fn rotating_keys_accepts_both_then_refuses_the_removed_one() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let registry = Registry::start().await;
+    let ping = registry
+        .register(
+            "test.ping",
+            r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#,
+        )
+        .await
+        .1["id"]
+        .as_u64()
+        .expect("id") as u32;
+    let (old, new) = (("k2025", "old-secret"), ("k2026", "new-secret"));
+    let signed = |offsets: std::ops::Range<i64>, key: (&str, &str)| -> Vec<Vec<u8>> {
+        offsets
+            .map(|i| envelope("test.ping", i, ping, &[2], key, &[("murron.key", key.0)]))
+            .collect()
+    };
+    let topic = common::unique("events.rotation");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-rotation"));
+    common::create_topic(&topic, 1).await;
+    let config = jsonl_pipeline(&topic, &out_dir);
+    let events = out_dir.join("events");
+
+    // Both keys active: the producers move from the old key to the new one.
+    produce(&topic, &[signed(0..50, old), signed(50..100, new)].concat()).await;
+    let worker = SinkRun::start(&registry, &[old, new], &config).await;
+    eventually(60, "100 events under either key", async || {
+        jsonl_rows(&events).len() >= 100
+    })
+    .await;
+    assert_eq!(worker.metric("murron_sink_invalid_total").await, 0.0);
+    worker.stop();
+
+    // The old key removed: a late event signed with it is refused, the new key's go on.
+    produce(&topic, &[signed(100..110, old), signed(110..130, new)].concat()).await;
+    let worker = SinkRun::start(&registry, &[new], &config).await;
+    eventually(60, "the new key's events and the old key's dead letters", async || {
+        jsonl_rows(&events).len() >= 120 && jsonl_rows(&out_dir.join("dlq")).len() >= 10
+    })
+    .await;
+    worker.stop();
+    let mut offsets: Vec<i64> = jsonl_rows(&events)
+        .iter()
+        .map(|v| v["_murron_offset"].as_i64().expect("offset"))
+        .collect();
+    offsets.sort_unstable();
+    assert_eq!(offsets, (0..100).chain(110..130).collect::<Vec<_>>());
+    let dead = jsonl_rows(&out_dir.join("dlq"));
+    assert_eq!(dead.len(), 10);
+    assert!(dead.iter().all(|v| v["reason"] == "unknown_key"), "{dead:?}");
+}
+
 /// A pipeline named after `topic` that writes JSON lines (and dead letters) under `out_dir`.
 fn jsonl_pipeline(topic: &str, out_dir: &Path) -> String {
     format!(
