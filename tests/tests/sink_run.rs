@@ -209,28 +209,28 @@ fn envelope(
     out
 }
 
+/// Registers `test.ping` (a record of one long `n`) and returns its id.
+async fn register_ping(registry: &Registry) -> u32 {
+    let schema = r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#;
+    registry.register("test.ping", schema).await.1["id"]
+        .as_u64()
+        .expect("id") as u32
+}
+
+/// Registers `test.pong` (a record of one string `s`) and returns its id.
+async fn register_pong(registry: &Registry) -> u32 {
+    let schema = r#"{"type":"record","name":"Pong","fields":[{"name":"s","type":"string"}]}"#;
+    registry.register("test.pong", schema).await.1["id"]
+        .as_u64()
+        .expect("id") as u32
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
     common::require_service("Kafka", &common::kafka_brokers());
     let registry = Registry::start().await;
-    let ping = registry
-        .register(
-            "test.ping",
-            r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#,
-        )
-        .await
-        .1["id"]
-        .as_u64()
-        .expect("id") as u32;
-    let pong = registry
-        .register(
-            "test.pong",
-            r#"{"type":"record","name":"Pong","fields":[{"name":"s","type":"string"}]}"#,
-        )
-        .await
-        .1["id"]
-        .as_u64()
-        .expect("id") as u32;
+    let ping = register_ping(&registry).await;
+    let pong = register_pong(&registry).await;
     let topic = common::unique("events.dlq");
     let out_dir = std::env::temp_dir().join(common::unique("murron-sink-dlq"));
     let good_key = ("default", "s3cret");
@@ -339,19 +339,8 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
 async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_them() {
     common::require_service("Kafka", &common::kafka_brokers());
     let mut registry = Registry::start().await;
-    let id = async |subject: &str, schema: &str| {
-        registry.register(subject, schema).await.1["id"].as_u64().expect("id") as u32
-    };
-    let ping = id(
-        "test.ping",
-        r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#,
-    )
-    .await;
-    let pong = id(
-        "test.pong",
-        r#"{"type":"record","name":"Pong","fields":[{"name":"s","type":"string"}]}"#,
-    )
-    .await;
+    let ping = register_ping(&registry).await;
+    let pong = register_pong(&registry).await;
     let topic = common::unique("events.outage");
     let out_dir = std::env::temp_dir().join(common::unique("murron-sink-outage"));
     let key = ("default", "s3cret");
@@ -431,15 +420,7 @@ async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_th
 async fn rotating_keys_accepts_both_then_refuses_the_removed_one() {
     common::require_service("Kafka", &common::kafka_brokers());
     let registry = Registry::start().await;
-    let ping = registry
-        .register(
-            "test.ping",
-            r#"{"type":"record","name":"Ping","fields":[{"name":"n","type":"long"}]}"#,
-        )
-        .await
-        .1["id"]
-        .as_u64()
-        .expect("id") as u32;
+    let ping = register_ping(&registry).await;
     let (old, new) = (("k2025", "old-secret"), ("k2026", "new-secret"));
     let signed = |offsets: std::ops::Range<i64>, key: (&str, &str)| -> Vec<Vec<u8>> {
         offsets
