@@ -141,13 +141,13 @@ impl Config {
             })
             .split("__");
         let mut config: Config = figment.merge(env).extract().map_err(Box::new)?;
-        config
-            .keys
-            .extend(settings_from_env(std::env::vars(), KEY_PREFIX, false));
+        // vars_os: a variable that is not UTF-8 is skipped here, where env::vars() would panic.
+        let vars = || std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        config.keys.extend(settings_from_env(vars(), KEY_PREFIX, false));
         config
             .kafka
             .properties
-            .extend(settings_from_env(std::env::vars(), KAFKA_PROPERTY_PREFIX, true));
+            .extend(settings_from_env(vars(), KAFKA_PROPERTY_PREFIX, true));
         config.validate()?;
         Ok(config)
     }
