@@ -1,23 +1,29 @@
-//! Exactly once under crashes: two `sink-worker run` processes share an 8-partition topic while
-//! events are produced; one of them is killed with SIGKILL at random moments and restarted, again and
-//! again. Afterwards every event is in S3 (Parquet) and in the warehouse exactly once.
+//! Exactly once under crashes: two `sink-worker run` processes (three in the full fault suite) share
+//! an 8-partition topic while events are produced; one of them is killed with SIGKILL at random
+//! moments and restarted, again and again (12 times; 60 in the full suite), so rebalances happen
+//! constantly. Afterwards every event is in S3 (Parquet), in the warehouse and in the routed topic
+//! exactly once.
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use arrow_array::cast::AsArray;
-use arrow_array::types::{Int32Type, Int64Type};
+use common::outputs::{Uid, generated, report_exactly, s3_parquet_uids, warehouse_uids};
 use common::{Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
+const EVENT_TYPE: &str = "billing.member_active";
 const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
-const EVENTS: u64 = 100_000;
 const STREAMS: u32 = 16;
-const KILLS: u32 = 12;
 
-type Uid = (String, i32, i64);
+/// (workers, kills, events) for the reduced and the full suite.
+fn size() -> (usize, u32, u64) {
+    if common::full_fault_suite() {
+        (3, 60, 400_000)
+    } else {
+        (2, 12, 100_000)
+    }
+}
 
 /// xorshift64*: enough randomness for kill timing, seeded from the clock and printed.
 struct Rng(u64);
@@ -64,71 +70,6 @@ topic = "{topic}.routed"
     )
 }
 
-fn assert_exactly(what: &str, got: &[Uid], expected: &BTreeSet<Uid>) {
-    let mut counts: BTreeMap<&Uid, u32> = BTreeMap::new();
-    for u in got {
-        *counts.entry(u).or_default() += 1;
-    }
-    let dups: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(5).collect();
-    let got: BTreeSet<&Uid> = counts.keys().copied().collect();
-    let missing: Vec<_> = expected.iter().filter(|u| !got.contains(u)).take(5).collect();
-    let extra: Vec<_> = got.iter().filter(|u| !expected.contains(**u)).take(5).collect();
-    assert!(
-        dups.is_empty() && missing.is_empty() && extra.is_empty(),
-        "{what}: {} expected, {} distinct got; duplicated e.g. {dups:?}; missing e.g. {missing:?}; unexpected e.g. {extra:?}",
-        expected.len(),
-        got.len()
-    );
-}
-
-async fn warehouse(pool: &PgPool) -> Vec<Uid> {
-    sqlx::query_as("SELECT _murron_host, _murron_pid, _murron_offset FROM warehouse.billing_member_active")
-        .fetch_all(pool)
-        .await
-        .unwrap_or_default()
-}
-
-async fn s3_parquet(bucket: &str) -> Vec<Uid> {
-    let store_config = common::s3_store(bucket);
-    let store = sink_worker::sink::object_store::ObjectStore::open(&store_config)
-        .await
-        .expect("open bucket");
-    let mut uids = Vec::new();
-    let tmp = std::env::temp_dir().join(common::unique("murron-crash-parquet"));
-    for obj in store.list("events/").await.expect("list") {
-        std::fs::write(&tmp, store.get(&obj.key).await.expect("get")).expect("write temp");
-        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-            std::fs::File::open(&tmp).expect("open temp"),
-        )
-        .expect("parquet footer")
-        .build()
-        .expect("reader");
-        for batch in reader {
-            let batch = batch.expect("batch");
-            let host = batch
-                .column_by_name("_murron_host")
-                .expect("host")
-                .as_string::<i32>()
-                .clone();
-            let pid = batch
-                .column_by_name("_murron_pid")
-                .expect("pid")
-                .as_primitive::<Int32Type>()
-                .clone();
-            let off = batch
-                .column_by_name("_murron_offset")
-                .expect("offset")
-                .as_primitive::<Int64Type>()
-                .clone();
-            for i in 0..batch.num_rows() {
-                uids.push((host.value(i).to_owned(), pid.value(i), off.value(i)));
-            }
-        }
-    }
-    let _ = std::fs::remove_file(&tmp);
-    uids
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkilled_workers_lose_and_duplicate_nothing() {
     common::require_service("Kafka", &common::kafka_brokers());
@@ -144,8 +85,9 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
     eprintln!("kill schedule seed: {seed}");
     let mut rng = Rng(seed);
+    let (worker_count, kills, events) = size();
 
-    // Produce while the workers run and crash: 100k events over about 25 s.
+    // Produce while the workers run and crash, at 4,000 events/s.
     let producer = {
         let (url, brokers) = (registry.url.clone(), common::kafka_brokers());
         let topic = topic.clone();
@@ -154,7 +96,7 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
                 .args(["gen", "--topic", &topic, "--type", "billing.member_active"])
                 .args([
                     "--count",
-                    &EVENTS.to_string(),
+                    &events.to_string(),
                     "--streams",
                     &STREAMS.to_string(),
                     "--rate",
@@ -174,14 +116,14 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     };
 
     let config = config(&topic, &bucket);
-    let mut workers = vec![
-        SinkRun::start(&registry, &KEYS, &config).await,
-        SinkRun::start(&registry, &KEYS, &config).await,
-    ];
+    let mut workers = Vec::new();
+    for _ in 0..worker_count {
+        workers.push(SinkRun::start(&registry, &KEYS, &config).await);
+    }
     let started = Instant::now();
-    for kill in 0..KILLS {
+    for kill in 0..kills {
         tokio::time::sleep(Duration::from_millis(300 + rng.next() % 2200)).await;
-        let victim = (rng.next() % 2) as usize;
+        let victim = (rng.next() % worker_count as u64) as usize;
         eprintln!(
             "kill {kill}: worker {victim} at {:.1}s",
             started.elapsed().as_secs_f64()
@@ -192,36 +134,30 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     }
     producer.join().expect("producer thread");
 
-    let expected: BTreeSet<Uid> = (0..EVENTS as i64)
-        .map(|i| {
-            let s = i % i64::from(STREAMS);
-            (format!("gen-{s}"), 1000 + s as i32, i / i64::from(STREAMS))
-        })
-        .collect();
+    let expected = generated(EVENT_TYPE, events as i64, i64::from(STREAMS), "gen", 1000);
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(300);
-    while warehouse(&pool).await.len() < expected.len() {
+    while warehouse_uids(&pool, EVENT_TYPE).await.len() < expected.len() {
         assert!(
             Instant::now() < deadline,
-            "the warehouse did not reach {EVENTS} events in time"
+            "the warehouse did not reach {events} events in time"
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for w in workers {
         w.stop();
     }
-    assert_exactly("warehouse", &warehouse(&pool).await, &expected);
+    let scenario = format!("worker SIGKILL, {worker_count} workers, 8 partitions, {kills} kills");
+    let notes = format!("kill seed {seed}");
+    let warehouse = warehouse_uids(&pool, EVENT_TYPE).await;
+    report_exactly(&scenario, "warehouse", &warehouse, &expected, &notes);
     let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
         .fetch_one(&pool)
         .await
         .expect("manifest");
     assert_eq!(unpublished, 0, "committed files left unpublished");
-    let in_s3: Vec<Uid> = s3_parquet(&bucket).await.into_iter().collect();
-    let expected_s3: BTreeSet<Uid> = expected.clone();
-    assert_exactly("s3 parquet", &in_s3, &expected_s3);
-    let routed: Vec<Uid> = common::routed_uids(&format!("{topic}.routed"), expected.len(), 120)
-        .into_iter()
-        .map(|(_, h, p, o)| (h, p, o))
-        .collect();
-    assert_exactly("routed topic", &routed, &expected);
+    let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+    report_exactly(&scenario, "S3 Parquet", &parquet, &expected, &notes);
+    let routed: Vec<Uid> = common::routed_uids(&format!("{topic}.routed"), expected.len(), 120);
+    report_exactly(&scenario, "routed topic", &routed, &expected, &notes);
 }

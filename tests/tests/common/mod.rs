@@ -6,6 +6,7 @@
 
 #![allow(dead_code)]
 
+pub mod fault_proxy;
 pub mod outputs;
 pub mod world;
 
@@ -54,6 +55,12 @@ pub fn require_postgres() {
     let url = database_url();
     let after_at = url.rsplit('@').next().unwrap_or(&url).to_string();
     require_service("PostgreSQL", after_at.split('/').next().unwrap_or(&after_at));
+}
+
+/// Whether to run the full-size fault scenarios (`make faults`, `MURRON_FAULT_SUITE=full`) rather than
+/// the reduced ones `make test` runs.
+pub fn full_fault_suite() -> bool {
+    std::env::var("MURRON_FAULT_SUITE").is_ok_and(|v| v == "full")
 }
 
 /// A name unique to this test process and call, for topics, groups, buckets and databases.

@@ -84,6 +84,25 @@ pub fn parquet_uids(root: &Path) -> Vec<Uid> {
     uids
 }
 
+/// Every event in the Parquet files of `event_type` in an S3 bucket (under `events/`).
+pub async fn s3_parquet_uids(bucket: &str, event_type: &str) -> Vec<Uid> {
+    let store = sink_worker::sink::object_store::ObjectStore::open(&super::s3_store(bucket))
+        .await
+        .expect("open bucket");
+    let mut uids = Vec::new();
+    for obj in store.list("events/").await.expect("list") {
+        let bytes = store.get(&obj.key).await.expect("get");
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .unwrap_or_else(|e| panic!("{} is not a complete Parquet file: {e}", obj.key))
+            .build()
+            .expect("parquet reader");
+        for batch in reader {
+            uids.extend(uids_of(event_type, &batch.expect("parquet batch")));
+        }
+    }
+    uids
+}
+
 pub async fn warehouse_uids(pool: &PgPool, event_type: &str) -> Vec<Uid> {
     let table = format!("warehouse.{}", event_type.replace('.', "_"));
     let sql = format!("SELECT _murron_host, _murron_pid, _murron_offset FROM {table}");
@@ -109,6 +128,24 @@ pub fn generated(event_type: &str, count: i64, streams: i64, prefix: &str, pid_b
             )
         })
         .collect()
+}
+
+/// Prints one row of the RELIABILITY.md table (`scenario | runs | events | lost | duplicated | notes`)
+/// for `got` against `expected`, then asserts that nothing was lost or duplicated. `deploy/faults.sh`
+/// collects the rows.
+pub fn report_exactly(scenario: &str, what: &str, got: &[Uid], expected: &[Uid], notes: &str) {
+    let mut counts: BTreeMap<&Uid, u32> = BTreeMap::new();
+    for u in got {
+        *counts.entry(u).or_default() += 1;
+    }
+    let expected_set: BTreeSet<&Uid> = expected.iter().collect();
+    let lost = expected_set.iter().filter(|u| !counts.contains_key(**u)).count();
+    let duplicated: u32 = counts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "RELIABILITY | {scenario} ({what}) | 1 | {} | {lost} | {duplicated} | {notes}",
+        expected.len()
+    );
+    assert_exactly(what, got, expected);
 }
 
 /// Asserts `got` holds each of `expected` exactly once and nothing else.

@@ -1,0 +1,170 @@
+//! S3 faults under load: a fault-injecting proxy (common/fault_proxy.rs) between `sink-worker run`
+//! and the S3 server answers 500 and 503, resets connections, stalls past the request timeout and
+//! throttles, phase after phase, while the generator produces; then S3 is down for longer than
+//! one request's whole retry budget. The worker retries (bounded per request, with jitter, counted
+//! in metrics), stops writing while S3 is down (backpressure) instead of dropping or dying, and at
+//! the end every event is in S3 and in the warehouse exactly once, in complete Parquet files.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fault_proxy::{Fault, FaultProxy};
+use common::outputs::{generated, report_exactly, s3_parquet_uids, warehouse_uids};
+use common::{Registry, SinkRun};
+use sqlx::postgres::PgPool;
+
+const EVENT_TYPE: &str = "billing.member_active";
+const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
+const STREAMS: i64 = 8;
+const RATE: u64 = 2_000;
+
+fn config(topic: &str, bucket: &str, endpoint: &str) -> String {
+    let (access, secret) = common::s3_credentials();
+    format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = 2000, max_age_ms = 500 }}
+
+# A short timeout and few attempts, so stalls time out and a long outage outlasts a request's budget.
+[[pipeline.outputs]]
+kind = "s3"
+bucket = "{bucket}"
+endpoint = "{endpoint}"
+access_key_id = "{access}"
+secret_access_key = "{secret}"
+create_bucket = true
+timeout_ms = 1500
+max_attempts = 4
+
+[[pipeline.outputs]]
+kind = "postgres"
+"#
+    )
+}
+
+/// The fault phases, each held for the given time while events flow.
+fn phases() -> Vec<(Fault, Duration)> {
+    let s = Duration::from_secs;
+    let mut phases = vec![
+        (Fault::Pass, s(2)),
+        (Fault::Status(503), s(3)),
+        (Fault::Pass, s(2)),
+        (Fault::Status(500), s(3)),
+        (Fault::Pass, s(1)),
+        (Fault::Reset, s(3)),
+        (Fault::Pass, s(1)),
+        (Fault::Stall, s(4)),
+        (Fault::Pass, s(1)),
+        (Fault::Slow(128 * 1024), s(5)),
+    ];
+    if common::full_fault_suite() {
+        // The same again, twice, in a different order.
+        let again = phases.clone();
+        phases.extend(again.iter().rev().copied());
+        phases.extend(again);
+    }
+    phases
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn s3_faults_cause_retries_and_backpressure_not_loss() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    common::require_service("S3 server", &common::s3_endpoint());
+    let registry = Registry::start().await;
+    registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
+    let topic = common::unique("events.s3faults");
+    let bucket = common::unique("s3faults").replace('.', "-").to_lowercase();
+    common::create_topic(&topic, 4).await;
+    let proxy = FaultProxy::start(&common::s3_endpoint()).await;
+    let mut worker = SinkRun::start(&registry, &KEYS, &config(&topic, &bucket, &proxy.url)).await;
+
+    let phases = phases();
+    let faulted: Duration = phases.iter().map(|(_, d)| *d).sum();
+    let outage = Duration::from_secs(if common::full_fault_suite() { 60 } else { 15 });
+    // Production spans the fault phases and the outage.
+    let events = RATE as i64 * (faulted + outage).as_secs() as i64;
+    let producer = {
+        let (url, brokers, topic) = (registry.url.clone(), common::kafka_brokers(), topic.clone());
+        std::thread::spawn(move || {
+            std::process::Command::new(common::binary("sink-worker"))
+                .args(["gen", "--topic", &topic, "--type", EVENT_TYPE])
+                .args(["--count", &events.to_string(), "--streams", &STREAMS.to_string()])
+                .args(["--rate", &RATE.to_string()])
+                .env("SINK_WORKER_REGISTRY__URL", url)
+                .env("SINK_WORKER_KAFKA__BROKERS", brokers)
+                .env("SINK_WORKER_KEYS__DEFAULT", KEYS[0].1)
+                .output()
+                .expect("run gen")
+        })
+    };
+
+    // Each failing fault must show as retries while it holds: proof that it met real requests.
+    let mut retried = worker.metric("murron_sink_store_retries_total").await;
+    for (fault, hold) in &phases {
+        proxy.set(*fault);
+        tokio::time::sleep(*hold).await;
+        let now = worker.metric("murron_sink_store_retries_total").await;
+        eprintln!("fault {fault:?} for {hold:?}: {} S3 request retries", now - retried);
+        if matches!(fault, Fault::Status(_) | Fault::Reset | Fault::Stall) {
+            assert!(now > retried, "{fault:?} for {hold:?} caused no retry");
+        }
+        retried = now;
+    }
+    let injected = proxy.injected();
+    assert!(injected > 0, "no connection met a fault: the proxy is not in the path");
+    let store_retries = worker.metric("murron_sink_store_retries_total").await;
+    assert!(store_retries > 0.0, "S3 faults caused no retries");
+
+    // A long outage: every request fails past its retry budget. The worker must neither die nor
+    // move on: it writes nothing until S3 is back.
+    eprintln!("fault: S3 down for {outage:?}");
+    proxy.set(Fault::Status(503));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let written_before = worker.metric("murron_sink_written_events_total").await;
+    let batch_retries_before = worker.metric("murron_sink_retries_total").await;
+    tokio::time::sleep(outage - Duration::from_secs(3)).await;
+    assert!(
+        worker.child.try_wait().expect("worker status").is_none(),
+        "the worker exited during the S3 outage"
+    );
+    assert_eq!(
+        worker.metric("murron_sink_written_events_total").await,
+        written_before,
+        "events were written while S3 was down"
+    );
+    let batch_retries = worker.metric("murron_sink_retries_total").await - batch_retries_before;
+    assert!(
+        batch_retries > 0.0,
+        "the outage outlasted a request's budget, yet the batch was not retried"
+    );
+    proxy.set(Fault::Pass);
+    let out = tokio::task::spawn_blocking(move || producer.join().expect("producer thread"))
+        .await
+        .expect("join");
+    assert!(
+        out.status.success(),
+        "gen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let expected = generated(EVENT_TYPE, events, STREAMS, "gen", 1000);
+    let pool = PgPool::connect(&registry.database_url).await.expect("connect");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while warehouse_uids(&pool, EVENT_TYPE).await.len() < expected.len() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let store_retries = worker.metric("murron_sink_store_retries_total").await;
+    worker.stop();
+    let scenario = "S3 faults: 500, 503, resets, stalls, throttling, then a long outage";
+    let notes = format!(
+        "{injected} connections faulted, {store_retries} S3 request retries, {batch_retries} batch retries in a {}s outage",
+        outage.as_secs()
+    );
+    let warehouse = warehouse_uids(&pool, EVENT_TYPE).await;
+    report_exactly(scenario, "warehouse", &warehouse, &expected, &notes);
+    let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+    report_exactly(scenario, "S3 Parquet", &parquet, &expected, &notes);
+}
