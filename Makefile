@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv
 BROWSER := tests/browser
 
-.PHONY: help demo test up down status build lint venv browser bench deploy-check
+.PHONY: help demo test faults up down status build lint venv browser bench deploy-check
 
 help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
@@ -13,6 +13,7 @@ help:
 	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
 	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
+	@echo "make faults    the full fault suite (crashes, outages, a full disk) with its table (RELIABILITY.md)"
 	@echo "make bench    the benchmark suite on the local stack, release build (BENCHMARKS.md)"
 	@echo "make deploy-check    render and validate deploy/k8s and deploy/compose.yaml (docs/OPERATIONS.md)"
 
@@ -21,6 +22,9 @@ demo: up build venv
 
 test: up lint build venv browser
 	bash deploy/test.sh
+
+faults: up build
+	bash deploy/faults.sh
 
 bench: up
 	bash benches/run.sh

@@ -1,6 +1,7 @@
 //! `sink-worker` binary: parses the command line, loads configuration, sets up logging and calls
 //! into the library.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -145,6 +146,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,rdkafka=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours only on a terminal: a log file or a container's log must stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if config.as_ref().is_ok_and(|c| c.log.json) {
         logs.json().init();

@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::fault_proxy::{Fault, FaultProxy};
 use common::outputs::{generated, report_exactly, s3_parquet_uids, warehouse_uids};
-use common::{Registry, SinkRun};
+use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
 const EVENT_TYPE: &str = "billing.member_active";
-const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
+const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
 const STREAMS: i64 = 8;
 const RATE: u64 = 2_000;
 
@@ -86,20 +86,7 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
     let outage = Duration::from_secs(if common::full_fault_suite() { 60 } else { 15 });
     // Production spans the fault phases and the outage.
     let events = RATE as i64 * (faulted + outage).as_secs() as i64;
-    let producer = {
-        let (url, brokers, topic) = (registry.url.clone(), common::kafka_brokers(), topic.clone());
-        std::thread::spawn(move || {
-            std::process::Command::new(common::binary("sink-worker"))
-                .args(["gen", "--topic", &topic, "--type", EVENT_TYPE])
-                .args(["--count", &events.to_string(), "--streams", &STREAMS.to_string()])
-                .args(["--rate", &RATE.to_string()])
-                .env("SINK_WORKER_REGISTRY__URL", url)
-                .env("SINK_WORKER_KAFKA__BROKERS", brokers)
-                .env("SINK_WORKER_KEYS__DEFAULT", KEYS[0].1)
-                .output()
-                .expect("run gen")
-        })
-    };
+    let generator = Generator::start(&registry, &common::kafka_brokers(), &topic, events, STREAMS, RATE);
 
     // Each failing fault must show as retries while it holds: proof that it met real requests.
     let mut retried = worker.metric("murron_sink_store_retries_total").await;
@@ -141,14 +128,7 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
         "the outage outlasted a request's budget, yet the batch was not retried"
     );
     proxy.set(Fault::Pass);
-    let out = tokio::task::spawn_blocking(move || producer.join().expect("producer thread"))
-        .await
-        .expect("join");
-    assert!(
-        out.status.success(),
-        "gen failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    generator.finish();
 
     let expected = generated(EVENT_TYPE, events, STREAMS, "gen", 1000);
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");

@@ -9,15 +9,15 @@ mod common;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::outputs::{Uid, generated, report_exactly, s3_parquet_uids, warehouse_uids};
-use common::{Registry, SinkRun};
+use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
 const EVENT_TYPE: &str = "billing.member_active";
-const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
-const STREAMS: u32 = 16;
+const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
+const STREAMS: i64 = 16;
 
 /// (workers, kills, events) for the reduced and the full suite.
-fn size() -> (usize, u32, u64) {
+fn size() -> (usize, u32, i64) {
     if common::full_fault_suite() {
         (3, 60, 400_000)
     } else {
@@ -88,32 +88,7 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     let (worker_count, kills, events) = size();
 
     // Produce while the workers run and crash, at 4,000 events/s.
-    let producer = {
-        let (url, brokers) = (registry.url.clone(), common::kafka_brokers());
-        let topic = topic.clone();
-        std::thread::spawn(move || {
-            let out = std::process::Command::new(common::binary("sink-worker"))
-                .args(["gen", "--topic", &topic, "--type", "billing.member_active"])
-                .args([
-                    "--count",
-                    &events.to_string(),
-                    "--streams",
-                    &STREAMS.to_string(),
-                    "--rate",
-                    "4000",
-                ])
-                .env("SINK_WORKER_REGISTRY__URL", url)
-                .env("SINK_WORKER_KAFKA__BROKERS", brokers)
-                .env("SINK_WORKER_KEYS__DEFAULT", KEYS[0].1)
-                .output()
-                .expect("run gen");
-            assert!(
-                out.status.success(),
-                "gen failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        })
-    };
+    let generator = Generator::start(&registry, &common::kafka_brokers(), &topic, events, STREAMS, 4000);
 
     let config = config(&topic, &bucket);
     let mut workers = Vec::new();
@@ -132,9 +107,9 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
         w.kill();
         workers.insert(victim, SinkRun::start(&registry, &KEYS, &config).await);
     }
-    producer.join().expect("producer thread");
+    generator.finish();
 
-    let expected = generated(EVENT_TYPE, events as i64, i64::from(STREAMS), "gen", 1000);
+    let expected = generated(EVENT_TYPE, events, STREAMS, "gen", 1000);
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(300);
     while warehouse_uids(&pool, EVENT_TYPE).await.len() < expected.len() {

@@ -104,7 +104,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
     let admin_addr = admin::spawn(&config.admin, readiness.clone()).await?;
     tracing::info!(%admin_addr, "admin endpoints listening");
 
-    let pool = retry_forever("opening the state database", || state::connect(&config.state)).await;
+    let pool = retry_forever("opening the state database", None, || state::connect(&config.state)).await;
     let state = State::new(pool, &pipeline.name);
     let mut attempt = 0u32;
     let writer = loop {
@@ -119,7 +119,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
             }
         }
     };
-    retry_forever("publishing committed files", || writer.publish(Publish::All)).await;
+    retry_forever("publishing committed files", None, || writer.publish(Publish::All)).await;
     if let Err(e) = writer.remove_orphans(Duration::from_secs(3600)).await {
         tracing::warn!(error = %e, "could not remove orphaned staged objects; will try at the next start");
     }
@@ -239,7 +239,10 @@ impl Runner {
         let next = match self.partitions.get(&key).and_then(|p| p.next) {
             Some(n) => n,
             None => {
-                let stored = retry_forever("reading a commit point", || self.state.next_offset(&key.0, key.1)).await;
+                let stored = retry_forever("reading a commit point", Some(&self.readiness), || {
+                    self.state.next_offset(&key.0, key.1)
+                })
+                .await;
                 match stored {
                     Some(n) if offset > n => {
                         // Kafka's committed offset is only a hint; the state database is the truth.
@@ -397,9 +400,12 @@ pub(crate) fn backoff_delay(attempt: u32) -> Duration {
 }
 
 /// Retries `f` with capped, jittered backoff until it succeeds: an outage of a dependency we cannot
-/// work without stops progress (backpressure) instead of losing anything.
+/// work without stops progress (backpressure) instead of losing anything. With `readiness`, the
+/// worker is not ready from the first failure until `f` succeeds (a running worker; at start-up it is
+/// not ready yet anyway).
 async fn retry_forever<T, E: std::fmt::Display, Fut: Future<Output = Result<T, E>>>(
     what: &str,
+    readiness: Option<&Readiness>,
     f: impl FnMut() -> Fut,
 ) -> T {
     let mut f = f;
@@ -407,16 +413,26 @@ async fn retry_forever<T, E: std::fmt::Display, Fut: Future<Output = Result<T, E
         .with_jitter()
         .with_max_delay(Duration::from_secs(30))
         .with_max_times(20);
+    let mut failed = false;
     loop {
         let result = (&mut f)
             .retry(backoff)
             .notify(|e: &E, after: Duration| {
+                failed = true;
+                if let Some(r) = readiness {
+                    r.set(false);
+                }
                 metrics::counter!("murron_sink_retries_total", "op" => what.to_owned()).increment(1);
                 tracing::warn!(error = %e, retry_in = ?after, "{what} failed");
             })
             .await;
         match result {
-            Ok(v) => return v,
+            Ok(v) => {
+                if failed && let Some(r) = readiness {
+                    r.set(true);
+                }
+                return v;
+            }
             Err(e) => tracing::error!(error = %e, "{what} still failing after 20 attempts; starting over"),
         }
     }
@@ -451,5 +467,30 @@ impl RateLimiter {
             self.last = Instant::now();
         }
         self.tokens -= 1.0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_failing_state_call_makes_the_worker_not_ready_until_it_succeeds() {
+        let readiness = Readiness::default();
+        readiness.set(true);
+        // Each attempt records whether the worker looked ready when it was made.
+        let seen = Mutex::new(Vec::new());
+        let value = retry_forever("reading a commit point", Some(&readiness), || {
+            let mut seen = seen.lock().expect("not poisoned");
+            seen.push(readiness.get());
+            let attempt = seen.len();
+            async move { if attempt < 3 { Err("connection refused") } else { Ok(7) } }
+        })
+        .await;
+        assert_eq!(value, 7);
+        assert_eq!(*seen.lock().expect("not poisoned"), [true, false, false]);
+        assert!(readiness.get(), "ready again once the call succeeded");
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod fault_proxy;
 pub mod outputs;
+pub mod private_stack;
 pub mod world;
 
 use std::net::{TcpListener, TcpStream};
@@ -287,25 +288,44 @@ pub fn sink_worker(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) ->
 pub struct SinkRun {
     pub admin: String,
     pub child: Child,
+    /// Where stderr goes when started with [`SinkRun::start_logged`].
+    pub log: Option<PathBuf>,
 }
 
 impl SinkRun {
     /// Writes `config` (TOML) to a file and starts `sink-worker run` on it; waits for `/readyz`.
     pub async fn start(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
-        Self::start_command(registry, keys, config, "run").await
+        Self::start_command(registry, keys, config, "run", &kafka_brokers(), false).await
+    }
+
+    /// As [`SinkRun::start`], with stderr (the log) captured to a file for [`SinkRun::log_text`].
+    pub async fn start_logged(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
+        Self::start_command(registry, keys, config, "run", &kafka_brokers(), true).await
+    }
+
+    /// As [`SinkRun::start`], consuming from `brokers` instead of the shared Kafka.
+    pub async fn start_on(brokers: &str, registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
+        Self::start_command(registry, keys, config, "run", brokers, false).await
     }
 
     /// `sink-worker monitor` on its own port (in `admin`); waits for `/readyz`.
     pub async fn monitor(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
-        Self::start_command(registry, keys, config, "monitor").await
+        Self::start_command(registry, keys, config, "monitor", &kafka_brokers(), false).await
     }
 
     /// `sink-worker archive`; waits for `/readyz` on its admin port.
     pub async fn archive(registry: &Registry, keys: &[(&str, &str)], config: &str) -> SinkRun {
-        Self::start_command(registry, keys, config, "archive").await
+        Self::start_command(registry, keys, config, "archive", &kafka_brokers(), false).await
     }
 
-    async fn start_command(registry: &Registry, keys: &[(&str, &str)], config: &str, command: &str) -> SinkRun {
+    async fn start_command(
+        registry: &Registry,
+        keys: &[(&str, &str)],
+        config: &str,
+        command: &str,
+        brokers: &str,
+        capture_log: bool,
+    ) -> SinkRun {
         let port = free_port();
         let dir = std::env::temp_dir().join(unique("murron-sink-config"));
         std::fs::create_dir_all(&dir).expect("config dir");
@@ -318,13 +338,19 @@ impl SinkRun {
         };
         cmd.args(["--config", path.to_str().expect("utf-8 path"), command])
             .env("SINK_WORKER_REGISTRY__URL", &registry.url)
-            .env("SINK_WORKER_KAFKA__BROKERS", kafka_brokers())
+            .env("SINK_WORKER_KAFKA__BROKERS", brokers)
             .env("SINK_WORKER_STATE__URL", &registry.database_url)
             .env(listen_var, format!("127.0.0.1:{port}"))
             .env("RUST_LOG", std::env::var("SINK_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::null());
         for (id, secret) in keys {
             cmd.env(format!("SINK_WORKER_KEYS__{}", id.to_uppercase()), secret);
+        }
+        let log = capture_log.then(|| dir.join("stderr.log"));
+        if let Some(log) = &log {
+            // A captured log is read by the test: warnings included, whatever SINK_LOG says.
+            cmd.stderr(std::fs::File::create(log).expect("log file"))
+                .env("RUST_LOG", "warn");
         }
         let mut child = cmd.spawn().expect("spawn sink-worker");
         let admin = format!("http://127.0.0.1:{port}");
@@ -346,7 +372,7 @@ impl SinkRun {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        SinkRun { admin, child }
+        SinkRun { admin, child, log }
     }
 
     /// GETs a JSON document from the process's port.
@@ -371,6 +397,14 @@ impl SinkRun {
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// The captured log so far (empty unless started with [`SinkRun::start_logged`]).
+    pub fn log_text(&self) -> String {
+        self.log
+            .as_ref()
+            .map(|p| std::fs::read_to_string(p).unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Whether `/readyz` answers 200.
@@ -406,6 +440,55 @@ impl Drop for SinkRun {
         let _ = self.child.wait();
     }
 }
+
+/// `sink-worker gen` in a thread, producing `count` `billing.member_active` events over `streams`
+/// streams (`gen-{i}`, pid `1000 + i`) at `rate` per second, signed with the key `default`.
+pub struct Generator {
+    started: Instant,
+    thread: std::thread::JoinHandle<std::process::Output>,
+}
+
+impl Generator {
+    pub fn start(registry: &Registry, brokers: &str, topic: &str, count: i64, streams: i64, rate: u64) -> Generator {
+        let mut cmd = Command::new(binary("sink-worker"));
+        cmd.args(["gen", "--topic", topic, "--type", "billing.member_active"])
+            .args(["--count", &count.to_string(), "--streams", &streams.to_string()])
+            .args(["--rate", &rate.to_string()])
+            .env("SINK_WORKER_REGISTRY__URL", &registry.url)
+            .env("SINK_WORKER_KAFKA__BROKERS", brokers)
+            .env("SINK_WORKER_KEYS__DEFAULT", GEN_KEY)
+            .env("RUST_LOG", "warn");
+        Generator {
+            started: Instant::now(),
+            thread: std::thread::spawn(move || cmd.output().expect("run sink-worker gen")),
+        }
+    }
+
+    /// Panics unless the generator is still producing: an outage after it finished tests nothing.
+    pub fn assert_running(&self, during: &str) {
+        assert!(
+            !self.thread.is_finished(),
+            "gen finished before {during}; the fault must happen under load (lower the rate)"
+        );
+    }
+
+    /// Waits for the generator and asserts it delivered everything; returns how long it ran and how
+    /// many lines it logged at warn or error level (librdkafka's complaints during an outage).
+    pub fn finish(self) -> (Duration, usize) {
+        let out = tokio::task::block_in_place(|| self.thread.join()).expect("gen thread");
+        let elapsed = self.started.elapsed();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "gen failed ({}): {stderr}", out.status);
+        let complaints = stderr
+            .lines()
+            .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+            .count();
+        (elapsed, complaints)
+    }
+}
+
+/// The signing secret of the key `default` that [`Generator`] uses.
+pub const GEN_KEY: &str = "s3cret";
 
 /// The store config of a bucket on the local S3 server.
 pub fn s3_store(bucket: &str) -> sink_worker::sink::object_store::StoreConfig {
