@@ -18,15 +18,17 @@ case "$runs" in ''|*[!0-9]*|0) echo "--runs must be a positive number" >&2; exit
 
 eval "$(bash deploy/local/stack.sh env)"
 export MURRON_FAULT_SUITE=full SINK_LOG=${SINK_LOG:-error}
-LOG=$(mktemp)
-trap 'rm -f "$LOG"' EXIT
+# The whole output, for the details of a failure.
+LOG=$ROOT/.local/faults.log
+mkdir -p "$(dirname "$LOG")" && : >"$LOG"
 
 # One scenario at a time: they share two cores, and the timing of faults matters.
 failed=0
 for run in $(seq 1 "$runs"); do
   echo "== fault suite run $run of $runs" >&2
-  cargo test -p murron-e2e --test sink_crash --test faults_s3 --test faults_disk --test faults_services \
-    -- --nocapture --test-threads=1 2>&1 | tee -a "$LOG" | grep -E '^(RELIABILITY|test |failures)' >&2
+  cargo test --no-fail-fast -p murron-e2e --test sink_crash --test faults_s3 --test faults_disk \
+    --test faults_services -- --nocapture --test-threads=1 2>&1 | tee -a "$LOG" \
+    | grep --line-buffered -E -A2 '^(RELIABILITY|test |thread .* panicked)' >&2
   [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
 done
 
@@ -40,4 +42,5 @@ grep '^RELIABILITY |' "$LOG" | awk -F' [|] ' '
     runs[key] += $3; events[key] += $4; lost[key] += $5; dup[key] += $6; notes[key] = $7 }
   END { for (i = 0; i < n; i++) { k = order[i]
     printf "| %s | %d | %d | %d | %d | %s |\n", k, runs[k], events[k], lost[k], dup[k], notes[k] } }'
+[ "$failed" -eq 0 ] || echo "some scenarios failed: the panics are above, the whole output in $LOG" >&2
 exit "$failed"

@@ -168,7 +168,7 @@ async fn registry_ready(registry: &Registry) -> Option<bool> {
 /// after, and nothing is lost or written twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_postgres_restart_under_load_flips_readiness_and_loses_and_duplicates_nothing() {
-    const EVENTS: i64 = 30_000;
+    const EVENTS: i64 = 60_000;
     const OUTAGE: Duration = Duration::from_secs(10);
     let scenario = "postgres restart (stop -m immediate, at least 10 s down)";
     common::require_service("Kafka", &common::kafka_brokers());

@@ -245,3 +245,46 @@ async fn two_replicas_on_one_database_never_duplicate_ids_or_versions() {
         );
     }
 }
+
+/// What schemathesis found (tests/interop/test_registry_schemathesis.py), pinned: each is a precise
+/// 4xx, never a 500 or a silent success.
+#[tokio::test]
+async fn inputs_schemathesis_found_get_precise_4xx_answers() {
+    let r = Registry::start().await;
+    let schema = json!({ "schema": "\"string\"" });
+    // A struct's fields as a JSON array: serde would take it; the API wants an object.
+    let (status, body) = r
+        .call("PUT", "/murron/subjects/a/metadata", None, Some(json!([null, null])))
+        .await;
+    assert_eq!((status, body["error_code"].as_i64()), (422, Some(422)), "{body}");
+    // NUL cannot be stored in PostgreSQL text: the request's fault.
+    let (status, body) = r.call("GET", "/subjects?subjectPrefix=%00a", None, None).await;
+    assert_eq!(status, 422, "{body}");
+    let token = json!({ "name": "t", "role": "owner", "subjects": ["billing.\u{0}"] });
+    let (status, body) = r.call("POST", "/murron/tokens", None, Some(token)).await;
+    assert_eq!(status, 422, "{body}");
+    let (status, body) = r
+        .call(
+            "PUT",
+            "/murron/subjects/a/metadata",
+            None,
+            Some(json!({ "description": "x\u{0}" })),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    // Query values outside their documented type or range.
+    for path in ["/subjects?offset=-1", "/subjects?offset=9223372036854775808"] {
+        assert_eq!(r.call("GET", path, None, None).await.0, 422, "{path}");
+    }
+    let (status, _) = r
+        .call("POST", "/subjects/a/versions?normalize=1.5", None, Some(schema.clone()))
+        .await;
+    assert_eq!(status, 422);
+    let (status, _) = r
+        .call("POST", "/subjects/a/versions?normalize=true", None, Some(schema))
+        .await;
+    assert_eq!(status, 200);
+    // Revoking a token that does not exist: not found.
+    let (status, body) = r.call("DELETE", "/murron/tokens/nobody", None, None).await;
+    assert_eq!((status, body["error_code"].as_i64()), (404, Some(404)), "{body}");
+}

@@ -160,6 +160,10 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, 40901, message)
     }
+    /// A Murron resource (a token) that does not exist.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, 404, message)
+    }
     pub fn not_found_route() -> Self {
         Self::new(StatusCode::NOT_FOUND, 404, "HTTP 404 Not Found")
     }
@@ -170,6 +174,10 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        // PostgreSQL text cannot hold NUL (SQLSTATE 22021): the request's fault, not the store's.
+        if e.is_unstorable_text() {
+            return Self::unprocessable("Text in the request must not contain NUL characters");
+        }
         tracing::warn!(error = %e, "store error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

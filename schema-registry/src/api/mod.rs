@@ -226,10 +226,15 @@ fn ok(body: serde_json::Value) -> Response {
 
 /// Parses a JSON request body into `T`: 400 when it is not JSON, 422 when it has the wrong shape.
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
+    let parsed = serde_json::from_slice(body).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::unprocessable(format!("Invalid request body: {e}")),
         _ => ApiError::bad_request(format!("Malformed JSON request body: {e}")),
-    })
+    })?;
+    // Every body is a JSON object; serde would also take a struct's fields as an array.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::unprocessable("Invalid request body: expected a JSON object"));
+    }
+    Ok(parsed)
 }
 
 /// `latest`, `-1` or a version number from 1 to 2^31-1.
@@ -269,10 +274,13 @@ struct Flags {
     default_to_global: bool,
     #[serde(default, deserialize_with = "lenient_bool")]
     force: bool,
+    /// Checked, then unused: every schema is normalized (stored in canonical form) anyway.
+    #[serde(default, rename = "normalize", deserialize_with = "lenient_bool")]
+    _normalize: bool,
     #[serde(default)]
     subject_prefix: Option<String>,
     #[serde(default)]
-    offset: Option<usize>,
+    offset: Option<i64>,
     #[serde(default)]
     limit: Option<i64>,
 }

@@ -23,8 +23,19 @@ struct NewToken {
 pub(super) async fn create_token(State(s): State<AppState>, caller: Caller, body: Bytes) -> Result<Response, ApiError> {
     caller.require_admin()?;
     let req: NewToken = parse_body(&body)?;
-    if req.name.is_empty() || req.name.len() > 128 {
-        return Err(ApiError::unprocessable("token names are 1 to 128 characters"));
+    if req.name.is_empty() || req.name.len() > 128 || req.name.chars().any(char::is_control) {
+        return Err(ApiError::unprocessable(
+            "token names are 1 to 128 characters without control characters",
+        ));
+    }
+    if let Some(bad) = req
+        .subjects
+        .iter()
+        .find(|p| p.is_empty() || p.len() > 255 || p.chars().any(char::is_control))
+    {
+        return Err(ApiError::unprocessable(format!(
+            "subject pattern {bad:?}: patterns are 1 to 255 characters without control characters"
+        )));
     }
     match req.role.as_str() {
         "admin" | "reader" if !req.subjects.is_empty() => {
@@ -75,7 +86,7 @@ pub(super) async fn revoke_token(
 ) -> Result<Response, ApiError> {
     caller.require_admin()?;
     if !s.store.revoke_token(&name, caller.actor()).await? {
-        return Err(ApiError::unprocessable(format!("no live token named {name:?}")));
+        return Err(ApiError::not_found(format!("no live token named {name:?}")));
     }
     Ok(ok(json!({ "revoked": name })))
 }

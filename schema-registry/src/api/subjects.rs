@@ -55,7 +55,10 @@ pub(super) async fn list(State(s): State<AppState>, caller: Caller, Q(f): Q) -> 
         .store
         .subjects(f.subject_prefix.as_deref().unwrap_or(""), f.deleted, f.deleted_only)
         .await?;
-    let start = f.offset.unwrap_or(0).min(all.len());
+    let start = match f.offset {
+        Some(n) if n < 0 => return Err(ApiError::unprocessable("offset must be 0 or more")),
+        n => usize::try_from(n.unwrap_or(0)).unwrap_or(usize::MAX).min(all.len()),
+    };
     let end = match f.limit {
         Some(limit) if limit >= 0 => start.saturating_add(limit as usize).min(all.len()),
         _ => all.len(),
@@ -81,6 +84,8 @@ pub(super) async fn register(
     State(s): State<AppState>,
     caller: Caller,
     Path(subject): Path<String>,
+    // Only checked: `normalize` must be a boolean if given.
+    Q(_): Q,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_subject(&subject)?;

@@ -24,6 +24,16 @@ pub const CHANGES_CHANNEL: &str = "murron_registry_changes";
 #[error("store error: {0}")]
 pub struct StoreError(#[from] sqlx::Error);
 
+impl StoreError {
+    /// Text PostgreSQL cannot store (a NUL character, SQLSTATE 22021), which a request sent.
+    pub fn is_unstorable_text(&self) -> bool {
+        self.0
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == "22021")
+    }
+}
+
 /// A schema as stored under its id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSchema {
