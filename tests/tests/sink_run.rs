@@ -190,13 +190,49 @@ fn envelope(
     key: (&str, &str),
     tags: &[(&str, &str)],
 ) -> Vec<u8> {
+    envelope_at(
+        1_764_115_200_000_000 + offset,
+        event_type,
+        offset,
+        schema_id,
+        datum,
+        key,
+        tags,
+    )
+}
+
+/// `record` (an encoded envelope) with its signature replaced by an empty string.
+fn without_signature(record: &[u8]) -> Vec<u8> {
+    let at = record.windows(3).position(|w| w == b"v1=").expect("a signature");
+    // The signature is "v1=" and 64 hex digits, 67 bytes, whose length is the varint 0x86 0x01.
+    assert_eq!(&record[at - 2..at], [0x86, 0x01]);
+    [&record[..at - 2], &[0u8][..], &record[at + 67..]].concat()
+}
+
+fn now_micros() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    i64::try_from(now.as_micros()).expect("micros fit an i64")
+}
+
+/// [`envelope`] with its timestamp (µs since the epoch) given.
+fn envelope_at(
+    timestamp: i64,
+    event_type: &str,
+    offset: i64,
+    schema_id: u32,
+    datum: &[u8],
+    key: (&str, &str),
+    tags: &[(&str, &str)],
+) -> Vec<u8> {
     let mut message = vec![0u8];
     message.extend_from_slice(&schema_id.to_be_bytes());
     message.extend_from_slice(datum);
     let ring = sink_worker::envelope::KeyRing::new([(key.0.to_owned(), key.1.as_bytes().to_vec())]);
     let mut out = Vec::new();
     sink_worker::envelope::NewEnvelope {
-        timestamp: 1_764_115_200_000_000 + offset,
+        timestamp,
         host: "test",
         event_type,
         offset,
@@ -272,8 +308,44 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
                 envelope("test.ping", 1005, ping, &[2, 2], good_key, &[]),
             )),
             90 => Some(("invalid_stream", envelope("test.ping", -1, ping, &[2], good_key, &[]))),
+            // Larger than the pipeline's max_event_bytes (64 KiB here).
+            15 => Some((
+                "oversized",
+                envelope(
+                    "test.ping",
+                    1006,
+                    ping,
+                    &[2],
+                    good_key,
+                    &[("padding", &"x".repeat(70_000))],
+                ),
+            )),
+            25 => Some((
+                "malformed_signature",
+                without_signature(&envelope("test.ping", 1007, ping, &[2], good_key, &[])),
+            )),
+            35 => Some((
+                "bad_timestamp",
+                envelope_at(
+                    now_micros() + 2 * 86_400_000_000,
+                    "test.ping",
+                    1008,
+                    ping,
+                    &[2],
+                    good_key,
+                    &[],
+                ),
+            )),
+            45 => Some((
+                "bad_timestamp",
+                envelope_at(1, "test.ping", 1009, ping, &[2], good_key, &[]),
+            )),
             _ => None,
         };
+        // A replay of an event already sent: deduplicated, not dead-lettered.
+        if i == 95 {
+            values.push(envelope("test.ping", 5, ping, &[10], good_key, &[]));
+        }
         if let Some((reason, v)) = bad {
             values.push(v);
             *expected_reasons.entry(reason.to_owned()).or_insert(0u32) += 1;
@@ -290,11 +362,16 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
             .map(|p| std::fs::read_to_string(p).expect("read").lines().count())
             .sum()
     };
-    eventually(60, "100 good events and 9 dead letters", async || {
-        count_lines(&out_dir.join("events")) >= 100 && count_lines(&out_dir.join("dlq")) >= 9
+    let dead_letters: u32 = expected_reasons.values().sum();
+    eventually(60, "100 good events and the dead letters", async || {
+        count_lines(&out_dir.join("events")) >= 100 && count_lines(&out_dir.join("dlq")) >= dead_letters as usize
     })
     .await;
-    assert_eq!(worker.metric("murron_sink_invalid_total").await, 9.0);
+    assert_eq!(
+        worker.metric("murron_sink_invalid_total").await,
+        f64::from(dead_letters)
+    );
+    assert_eq!(worker.metric("murron_sink_duplicates_total").await, 1.0, "the replay");
     worker.stop();
 
     let good: Vec<serde_json::Value> = files(&out_dir.join("events"), "jsonl")
@@ -470,6 +547,7 @@ fn jsonl_pipeline(topic: &str, out_dir: &Path) -> String {
 name = "{topic}"
 input = {{ topics = ["{topic}"] }}
 flush = {{ max_age_ms = 500 }}
+max_event_bytes = 65536
 
 [[pipeline.outputs]]
 kind = "local"

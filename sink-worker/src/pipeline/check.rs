@@ -33,7 +33,12 @@ pub struct Checker {
     /// The schemas of the events checked valid, for the writer.
     pub used_schemas: HashMap<u32, Arc<PayloadSchema>>,
     readiness: Readiness,
+    max_event_bytes: usize,
+    max_clock_skew_micros: i64,
 }
+
+/// 2000-01-01T00:00:00Z in microseconds: an earlier timestamp is a broken clock or a bug.
+const EARLIEST_TIMESTAMP_MICROS: i64 = 946_684_800_000_000;
 
 impl Checker {
     pub fn new(pipeline: &Pipeline, keys: KeyRing, schemas: SchemaCache, readiness: Readiness) -> Self {
@@ -44,6 +49,9 @@ impl Checker {
             schemas,
             used_schemas: HashMap::new(),
             readiness,
+            max_event_bytes: pipeline.max_event_bytes,
+            max_clock_skew_micros: i64::try_from(pipeline.max_clock_skew_secs.saturating_mul(1_000_000))
+                .unwrap_or(i64::MAX),
         }
     }
 
@@ -64,8 +72,28 @@ impl Checker {
         if self.raw {
             return Verdict::Valid(0);
         }
+        if value.len() > self.max_event_bytes {
+            return Verdict::Dead(
+                "oversized",
+                format!(
+                    "the record is {} bytes, more than pipeline.max_event_bytes ({})",
+                    value.len(),
+                    self.max_event_bytes
+                ),
+            );
+        }
         if let Err(e) = self.keys.verify(&env) {
             return Verdict::Dead(e.reason(), e.to_string());
+        }
+        let latest = now_micros().saturating_add(self.max_clock_skew_micros);
+        if !(EARLIEST_TIMESTAMP_MICROS..=latest).contains(&env.timestamp) {
+            return Verdict::Dead(
+                "bad_timestamp",
+                format!(
+                    "timestamp {} µs is before 2000 or more than pipeline.max_clock_skew_secs ahead of this worker's clock",
+                    env.timestamp
+                ),
+            );
         }
         // Stream identity the state database must store: a NUL cannot be in PostgreSQL text (the
         // type was checked above), and offsets count up from 0 (the received ranges are half-open,
@@ -129,6 +157,12 @@ impl Checker {
         self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());
         Verdict::Valid(schema_id)
     }
+}
+
+fn now_micros() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
 }
 
 /// Why a type cannot be one segment of an object key, if it cannot.

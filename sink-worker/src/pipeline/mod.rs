@@ -61,6 +61,14 @@ pub struct Pipeline {
     /// store, or of `./data` when the pipeline has none.
     #[serde(default)]
     pub dead_letter: Option<DeadLetter>,
+    /// Larger record values are dead-lettered as `oversized`. The default is Kafka's own default
+    /// message limit (`message.max.bytes`, 1 MiB).
+    #[serde(default = "default_max_event_bytes")]
+    pub max_event_bytes: usize,
+    /// Events stamped more than this far ahead of the worker's clock are dead-lettered as
+    /// `bad_timestamp`, as are events stamped before 2000.
+    #[serde(default = "default_max_clock_skew_secs")]
+    pub max_clock_skew_secs: u64,
     /// Set by `sink-worker archive` only: keep every decodable envelope as it came, in the archive.
     #[serde(skip)]
     pub(crate) archive_to: Option<ArchiveTarget>,
@@ -76,6 +84,14 @@ pub(crate) struct ArchiveTarget {
 
 fn one() -> u32 {
     1
+}
+
+fn default_max_event_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_max_clock_skew_secs() -> u64 {
+    24 * 3600
 }
 
 /// The Kafka input.
@@ -192,6 +208,8 @@ impl Pipeline {
             flush: FlushPolicy::default(),
             outputs: Vec::new(),
             dead_letter: None,
+            max_event_bytes: default_max_event_bytes(),
+            max_clock_skew_secs: default_max_clock_skew_secs(),
             archive_to: None,
         }
     }
@@ -292,6 +310,9 @@ impl Pipeline {
         }
         if self.sample_rate == 0 {
             return Err(("pipeline.sample_rate", "must be at least 1".into()));
+        }
+        if self.max_event_bytes == 0 {
+            return Err(("pipeline.max_event_bytes", "must be at least 1".into()));
         }
         if self.rate_limit_per_second == Some(0) {
             return Err(("pipeline.rate_limit_per_second", "must be at least 1".into()));
