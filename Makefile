@@ -5,7 +5,7 @@ SHELL := bash
 VENV := .local/venv
 BROWSER := tests/browser
 
-.PHONY: help demo test faults up down status build lint venv browser bench deploy-check
+.PHONY: help demo test faults audit up down status build lint venv browser bench deploy-check
 
 help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint    cargo fmt --check and clippy with warnings denied"
 	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
 	@echo "make faults    the full fault suite (crashes, outages, a full disk) with its table (RELIABILITY.md)"
+	@echo "make audit    cargo-deny: licenses, banned crates, sources and the RustSec advisories (needs GitHub)"
 	@echo "make bench    the benchmark suite on the local stack, release build (BENCHMARKS.md)"
 	@echo "make deploy-check    render and validate deploy/k8s and deploy/compose.yaml (docs/OPERATIONS.md)"
 
@@ -25,6 +26,9 @@ test: up lint build venv browser
 
 faults: up build
 	bash deploy/faults.sh
+
+audit:
+	bash deploy/audit.sh --advisories
 
 bench: up
 	bash benches/run.sh

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Dependency audit with cargo-deny (deny.toml): licenses, banned crates and sources, which need no
+# network, and with `--advisories` the RustSec advisory database as well, which cargo-deny fetches
+# from GitHub. `make test` runs the offline checks; `make audit` runs them all.
+# Usage: deploy/audit.sh [--advisories]
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/local/common.sh"
+SERVICE=audit
+cd "$MURRON_ROOT"
+
+CARGO_DENY_VERSION=0.20.2
+BIN=$MURRON_TOOLS/cargo-deny-$CARGO_DENY_VERSION/bin/cargo-deny
+if [ ! -x "$BIN" ]; then
+  log "installing cargo-deny $CARGO_DENY_VERSION from crates.io into $(dirname "$BIN")"
+  cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" --root "$(dirname "$(dirname "$BIN")")" \
+    >"$MURRON_TOOLS/cargo-deny-install.log" 2>&1 \
+    || { tail -n 30 "$MURRON_TOOLS/cargo-deny-install.log" >&2; die "cargo install cargo-deny failed"; }
+fi
+
+checks=(bans licenses sources)
+case "${1:-}" in
+  --advisories) checks+=(advisories) ;;
+  "") ;;
+  *) die "usage: $0 [--advisories]" ;;
+esac
+"$BIN" deny check "${checks[@]}"
