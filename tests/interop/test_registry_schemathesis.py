@@ -37,7 +37,7 @@ def test_no_5xx_and_every_answer_as_documented(registry_url, tmp_path):
          "--checks", "all", "--exclude-checks", "positive_data_acceptance",
          "--max-examples", examples, "--seed", "20261127",
          "--report", "junit", "--report-junit-path", str(tmp_path / "junit.xml")],
-        capture_output=True, text=True, timeout=900)
+        capture_output=True, text=True, timeout=900, cwd=tmp_path)
     summary = res.stdout[res.stdout.find("SUMMARY"):]
     print(summary)
     assert res.returncode == 0, f"schemathesis found failures:\n{res.stdout[-20000:]}\n{res.stderr[-2000:]}"

@@ -1,0 +1,131 @@
+//! The bodies of the fuzz targets: the code that reads untrusted input, with the properties it must
+//! keep on any input. A broken property panics, which libFuzzer reports as a crash.
+//!
+//! - [`envelope`]: a Kafka record value through the envelope decoder and signature check.
+//! - [`payload`]: a datum through the validator of each test schema; what validates must convert to
+//!   Arrow, since the writer relies on it.
+//! - [`schema`]: schema text through the registry's parser and normalizer; normalizing the
+//!   normalized text gives the same identity.
+//! - [`compatibility`]: two schemas through the compatibility checker; a schema always reads itself.
+//!
+//! `cargo fuzz run <target>` drives them (fuzz/README.md); `cargo test -p murron-fuzz` replays the
+//! committed corpora and past crashes through them.
+
+use std::sync::OnceLock;
+
+use apache_avro::Schema;
+use schema_registry::compatibility::{self, CompatibilityLevel};
+use sink_worker::envelope::{self, KeyRing, NewEnvelope};
+use sink_worker::pipeline::convert::{RowMeta, to_record_batch};
+use sink_worker::validate::Validator;
+
+/// The payload target's schemas: the project's event types and one that uses every Avro type.
+pub const PAYLOAD_SCHEMAS: [&str; 3] = [
+    include_str!("../../schemas/billing/member_active.avsc"),
+    include_str!("../../schemas/client/api_call.avsc"),
+    include_str!("every_type.avsc"),
+];
+
+/// The key ring the envelope target verifies with.
+fn keys() -> &'static KeyRing {
+    static KEYS: OnceLock<KeyRing> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        KeyRing::new([
+            ("default".to_owned(), b"s3cret".to_vec()),
+            ("next".to_owned(), b"n3xt".to_vec()),
+        ])
+    })
+}
+
+pub fn envelope(data: &[u8]) {
+    let Ok((_, env)) = envelope::decode(data) else { return };
+    for (key, value) in env.tags.iter() {
+        assert!(env.tags.get(key).is_some(), "tag {key:?}={value:?} not found by get");
+    }
+    let _ = keys().verify(&env);
+    let _ = envelope::split_wire_format(env.message);
+}
+
+/// The compiled payload schemas with their text.
+fn validators() -> &'static [(Validator, &'static str)] {
+    static VALIDATORS: OnceLock<Vec<(Validator, &'static str)>> = OnceLock::new();
+    VALIDATORS.get_or_init(|| {
+        PAYLOAD_SCHEMAS
+            .iter()
+            .map(|text| {
+                let schema = Schema::parse_str(text).expect("a payload schema parses");
+                (Validator::new(&schema).expect("a payload schema compiles"), *text)
+            })
+            .collect()
+    })
+}
+
+pub fn payload(data: &[u8]) {
+    // An envelope to carry the datum into the converter, as the pipeline does.
+    let mut wire = vec![0, 0, 0, 0, 1];
+    wire.extend_from_slice(data);
+    let fields = NewEnvelope {
+        timestamp: 0,
+        host: "fuzz",
+        event_type: "fuzz.payload",
+        offset: 0,
+        pid: 1,
+        message: &wire,
+        tags: &[],
+    };
+    let mut record = Vec::new();
+    fields
+        .encode_signed(1, keys(), &mut record)
+        .expect("the default key signs");
+    let (_, env) = envelope::decode(&record).expect("an encoded envelope decodes");
+    for (validator, text) in validators() {
+        if validator.validate(data).is_err() {
+            continue;
+        }
+        let row = RowMeta {
+            envelope: env,
+            datum: data,
+            kafka_topic: "fuzz",
+            kafka_partition: 0,
+            kafka_offset: 0,
+        };
+        match to_record_batch(1, text, &[row]) {
+            Ok(batch) => assert_eq!(batch.num_rows(), 1, "one valid datum, one row"),
+            Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
+        }
+    }
+}
+
+pub fn schema(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(first) = schema_registry::schema::normalize(None, text, Vec::new(), &[]) else {
+        return;
+    };
+    let again = schema_registry::schema::normalize(None, &first.text, Vec::new(), &[])
+        .unwrap_or_else(|e| panic!("the normalized text {} does not parse: {e}", first.text));
+    assert_eq!(
+        first.fingerprint, again.fingerprint,
+        "normalizing twice changed the identity of {text}"
+    );
+    // The sink compiles whatever the registry accepts.
+    let _ = Validator::new(&first.schema);
+}
+
+/// Splits the input at its first NUL into two schema texts.
+pub fn compatibility(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Some((a, b)) = text.split_once('\0') else { return };
+    let (Ok(a), Ok(b)) = (
+        schema_registry::schema::parse_stored(a, &[]),
+        schema_registry::schema::parse_stored(b, &[]),
+    ) else {
+        return;
+    };
+    for s in [&a, &b] {
+        let found = compatibility::can_read(s, s);
+        assert!(found.is_empty(), "a schema cannot read its own data: {found:?}");
+    }
+    for level in CompatibilityLevel::ALL {
+        let _ = compatibility::check(level, &a, &[(1, &b), (2, &a)]);
+    }
+}
