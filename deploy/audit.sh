@@ -18,9 +18,20 @@ if [ ! -x "$BIN" ]; then
 fi
 
 checks=(bans licenses sources)
+offline=()
 case "${1:-}" in
-  --advisories) checks+=(advisories) ;;
+  --advisories)
+    checks+=(advisories)
+    # Without a route to GitHub, check against the copy fetched last, if there is one.
+    if ! "$BIN" deny fetch db >/dev/null 2>&1; then
+      log "cannot fetch the RustSec advisory database from GitHub; using the local copy"
+      offline=(--offline)
+    fi
+    db=$(ls -d "$HOME"/.cargo/advisory-dbs/advisory-db-* 2>/dev/null | head -n 1)
+    [ -n "$db" ] || die "no RustSec advisory database: it is fetched from GitHub, which is not reachable"
+    log "RustSec advisory database as of $(git -C "$db" log -1 --format=%cs)"
+    ;;
   "") ;;
   *) die "usage: $0 [--advisories]" ;;
 esac
-"$BIN" deny check "${checks[@]}"
+"$BIN" deny "${offline[@]}" check "${checks[@]}"
