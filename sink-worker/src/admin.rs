@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -28,18 +28,48 @@ impl Default for AdminConfig {
     }
 }
 
-/// Shared readiness flag: false while the worker cannot make progress (state database, store or
-/// registry unreachable) or has not joined its group yet.
-#[derive(Debug, Clone, Default)]
-pub struct Readiness(Arc<AtomicBool>);
+/// Why a process is not ready. Each part of the process sets and clears its own reason, so one
+/// dependency recovering never hides another that is still failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotReady {
+    /// Not consuming yet, or shutting down.
+    Starting,
+    /// The schema registry cannot resolve a schema the worker needs.
+    Registry,
+    /// The state database does not answer.
+    StateDatabase,
+    /// Writing or publishing the outputs fails.
+    Outputs,
+}
+
+impl NotReady {
+    fn bit(self) -> u32 {
+        1 << self as u32
+    }
+}
+
+/// Shared readiness: ready when no [`NotReady`] reason holds. Starts not ready ([`NotReady::Starting`]).
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<AtomicU32>);
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU32::new(NotReady::Starting.bit())))
+    }
+}
 
 impl Readiness {
-    pub fn set(&self, ready: bool) {
-        self.0.store(ready, Ordering::Relaxed);
+    /// Records whether `reason` holds now.
+    pub fn set(&self, reason: NotReady, holds: bool) {
+        if holds {
+            self.0.fetch_or(reason.bit(), Ordering::Relaxed);
+        } else {
+            self.0.fetch_and(!reason.bit(), Ordering::Relaxed);
+        }
     }
 
     pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed) == 0
     }
 }
 

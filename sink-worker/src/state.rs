@@ -73,6 +73,16 @@ pub async fn connect(config: &StateConfig) -> Result<PgPool, StateError> {
     Ok(pool)
 }
 
+/// Whether the state database answers a query within two seconds: the readiness probe of the
+/// monitor and of `run`.
+pub async fn answers(pool: &PgPool) -> Result<(), String> {
+    match tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("state database: {e}")),
+        Err(_) => Err("state database: no answer within 2 s".into()),
+    }
+}
+
 /// The pipeline's view of the state database.
 #[derive(Debug, Clone)]
 pub struct State {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Pipeline;
 use super::run::backoff_delay;
 use super::schemas::{Lookup, PayloadSchema, SchemaCache};
-use crate::admin::Readiness;
+use crate::admin::{NotReady, Readiness};
 use crate::envelope::{self, KeyRing};
 
 /// What a check decided about a record.
@@ -117,12 +117,12 @@ impl Checker {
                 loop {
                     match schemas.fetch(schema_id).await {
                         Ok(l) => {
-                            readiness.set(true);
+                            readiness.set(NotReady::Registry, false);
                             break l;
                         }
                         Err(e) => {
                             // Our outage, not a bad event: wait, never dead-letter.
-                            readiness.set(false);
+                            readiness.set(NotReady::Registry, true);
                             attempt += 1;
                             metrics::counter!("murron_sink_retries_total", "op" => "registry").increment(1);
                             tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");

@@ -21,7 +21,7 @@ use super::batch::{Batch, DeadEvent, Event, PartitionKey};
 use super::check::{Checker, Verdict};
 use super::schemas::SchemaCache;
 use super::write::{Publish, WriteError, Writer};
-use crate::admin::{self, Readiness};
+use crate::admin::{self, NotReady, Readiness};
 use crate::config::Config;
 use crate::registry::RegistryClient;
 use crate::source::{self, Assignment, Consumer, SourceContext};
@@ -130,7 +130,9 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
     let topics: Vec<&str> = pipeline.input.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
     tracing::info!(pipeline = %pipeline.name, group = %pipeline.group(), ?topics, "consuming");
-    readiness.set(true);
+    readiness.set(NotReady::Starting, false);
+    // An idle worker must notice a lost database too, not only when it next writes.
+    let probe = tokio::spawn(watch_state_database(state.pool().clone(), readiness.clone()));
 
     let limiter = pipeline.rate_limit_per_second.map(RateLimiter::new);
     let mut runner = Runner {
@@ -148,7 +150,23 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         publish_due: false,
         counted: Counted::default(),
     };
-    runner.run(shutdown).await
+    let result = runner.run(shutdown).await;
+    probe.abort();
+    result
+}
+
+/// Checks every few seconds that the state database answers, and keeps
+/// [`NotReady::StateDatabase`] up to date.
+async fn watch_state_database(pool: sqlx::PgPool, readiness: Readiness) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3));
+    loop {
+        tick.tick().await;
+        let down = crate::state::answers(&pool).await;
+        if let Err(reason) = &down {
+            tracing::warn!(%reason, "the state database does not answer; not ready");
+        }
+        readiness.set(NotReady::StateDatabase, down.is_err());
+    }
 }
 
 impl Runner {
@@ -189,7 +207,7 @@ impl Runner {
         tracing::info!("shutting down: writing the last batch");
         self.apply_assignment_changes();
         self.flush().await?;
-        self.readiness.set(false);
+        self.readiness.set(NotReady::Starting, true);
         // Dropping the consumer closes it: it leaves the group, so its partitions move at once.
         Ok(())
     }
@@ -316,7 +334,7 @@ impl Runner {
         while !self.batch.is_empty() {
             match self.writer.write(&self.batch, &self.checker.used_schemas).await {
                 Ok(w) => {
-                    self.readiness.set(true);
+                    self.readiness.set(NotReady::Outputs, false);
                     tracing::debug!(?w, "batch written");
                     let mut tpl = TopicPartitionList::new();
                     for (key, seg) in &self.batch.segments {
@@ -342,7 +360,7 @@ impl Runner {
                     }
                 }
                 Err(e) if e.is_retryable() => {
-                    self.readiness.set(false);
+                    self.readiness.set(NotReady::Outputs, true);
                     attempt += 1;
                     metrics::counter!("murron_sink_retries_total", "op" => "write").increment(1);
                     tracing::warn!(attempt, error = %e, "writing the batch failed; retrying");
@@ -369,11 +387,11 @@ impl Runner {
                     if scope == Publish::All {
                         self.publish_due = false;
                     }
-                    self.readiness.set(true);
+                    self.readiness.set(NotReady::Outputs, false);
                     return;
                 }
                 Err(e) => {
-                    self.readiness.set(false);
+                    self.readiness.set(NotReady::Outputs, true);
                     attempt += 1;
                     metrics::counter!("murron_sink_retries_total", "op" => "publish").increment(1);
                     tracing::warn!(attempt, error = %e, "publishing committed output failed; retrying");
@@ -420,7 +438,7 @@ async fn retry_forever<T, E: std::fmt::Display, Fut: Future<Output = Result<T, E
             .notify(|e: &E, after: Duration| {
                 failed = true;
                 if let Some(r) = readiness {
-                    r.set(false);
+                    r.set(NotReady::StateDatabase, true);
                 }
                 metrics::counter!("murron_sink_retries_total", "op" => what.to_owned()).increment(1);
                 tracing::warn!(error = %e, retry_in = ?after, "{what} failed");
@@ -429,7 +447,7 @@ async fn retry_forever<T, E: std::fmt::Display, Fut: Future<Output = Result<T, E
         match result {
             Ok(v) => {
                 if failed && let Some(r) = readiness {
-                    r.set(true);
+                    r.set(NotReady::StateDatabase, false);
                 }
                 return v;
             }
@@ -479,7 +497,7 @@ mod tests {
     #[tokio::test]
     async fn a_failing_state_call_makes_the_worker_not_ready_until_it_succeeds() {
         let readiness = Readiness::default();
-        readiness.set(true);
+        readiness.set(NotReady::Starting, false);
         // Each attempt records whether the worker looked ready when it was made.
         let seen = Mutex::new(Vec::new());
         let value = retry_forever("reading a commit point", Some(&readiness), || {
@@ -492,5 +510,37 @@ mod tests {
         assert_eq!(value, 7);
         assert_eq!(*seen.lock().expect("not poisoned"), [true, false, false]);
         assert!(readiness.get(), "ready again once the call succeeded");
+    }
+
+    #[test]
+    fn one_reason_clearing_does_not_hide_another() {
+        let readiness = Readiness::default();
+        assert!(!readiness.get(), "not ready before consuming");
+        readiness.set(NotReady::Starting, false);
+        assert!(readiness.get());
+        readiness.set(NotReady::Registry, true);
+        readiness.set(NotReady::StateDatabase, true);
+        readiness.set(NotReady::StateDatabase, false);
+        assert!(!readiness.get(), "the registry is still down");
+        readiness.set(NotReady::Registry, false);
+        assert!(readiness.get());
+    }
+
+    #[tokio::test]
+    async fn an_idle_worker_notices_a_lost_state_database() {
+        // Nothing listens on port 1: the database is gone.
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(1))
+            .connect_lazy("postgres://murron:murron@127.0.0.1:1/murron")
+            .expect("lazy pool");
+        let readiness = Readiness::default();
+        readiness.set(NotReady::Starting, false);
+        let probe = tokio::spawn(watch_state_database(pool, readiness.clone()));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while readiness.get() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        probe.abort();
+        assert!(!readiness.get(), "still ready 10 s after the database went away");
     }
 }

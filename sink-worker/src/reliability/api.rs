@@ -34,7 +34,7 @@ pub fn router(monitor: Monitor) -> Router {
         .route(
             "/readyz",
             get(|State(m): State<Monitor>| async move {
-                match database_ready(m.pool()).await {
+                match crate::state::answers(m.pool()).await {
                     Ok(()) => (StatusCode::OK, "ready".to_owned()),
                     Err(reason) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {reason}")),
                 }
@@ -58,16 +58,6 @@ pub fn router(monitor: Monitor) -> Router {
         .route("/api/backfills", get(list_backfills).post(create_backfill))
         .route("/api/backfills/{id}", get(get_backfill))
         .with_state(monitor)
-}
-
-/// The monitor is ready when its state database answers within two seconds: every page and the
-/// API read from it.
-async fn database_ready(pool: &sqlx::PgPool) -> Result<(), String> {
-    match tokio::time::timeout(std::time::Duration::from_secs(2), sqlx::query("SELECT 1").execute(pool)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(format!("state database: {e}")),
-        Err(_) => Err("state database: no answer within 2 s".into()),
-    }
 }
 
 /// An error answer: `{"error": "..."}` with a precise status.
@@ -366,7 +356,7 @@ mod tests {
             .acquire_timeout(Duration::from_millis(500))
             .connect_lazy("postgres://murron:murron@127.0.0.1:1/murron")
             .expect("lazy pool");
-        let reason = super::database_ready(&pool).await.expect_err("no database, not ready");
+        let reason = crate::state::answers(&pool).await.expect_err("no database, not ready");
         assert!(reason.starts_with("state database"), "{reason}");
     }
 }
