@@ -35,6 +35,9 @@ pub struct Checker {
     readiness: Readiness,
     max_event_bytes: usize,
     max_clock_skew_micros: i64,
+    /// The latest timestamp accepted, as of the last clock reading: the clock is read again only
+    /// for an event stamped beyond it, not for every event.
+    latest_timestamp: i64,
 }
 
 /// 2000-01-01T00:00:00Z in microseconds: an earlier timestamp is a broken clock or a bug.
@@ -52,6 +55,7 @@ impl Checker {
             max_event_bytes: pipeline.max_event_bytes,
             max_clock_skew_micros: i64::try_from(pipeline.max_clock_skew_secs.saturating_mul(1_000_000))
                 .unwrap_or(i64::MAX),
+            latest_timestamp: i64::MIN,
         }
     }
 
@@ -85,8 +89,10 @@ impl Checker {
         if let Err(e) = self.keys.verify(&env) {
             return Verdict::Dead(e.reason(), e.to_string());
         }
-        let latest = now_micros().saturating_add(self.max_clock_skew_micros);
-        if !(EARLIEST_TIMESTAMP_MICROS..=latest).contains(&env.timestamp) {
+        if env.timestamp > self.latest_timestamp {
+            self.latest_timestamp = now_micros().saturating_add(self.max_clock_skew_micros);
+        }
+        if !(EARLIEST_TIMESTAMP_MICROS..=self.latest_timestamp).contains(&env.timestamp) {
             return Verdict::Dead(
                 "bad_timestamp",
                 format!(
