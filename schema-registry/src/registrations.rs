@@ -27,49 +27,87 @@ pub struct Job {
     pub actor: String,
 }
 
-type Reply = oneshot::Sender<Result<Registered, RegisterError>>;
-
-#[derive(Debug, Default)]
-struct SubjectQueue {
-    pending: Mutex<Vec<(Job, Reply)>>,
-    /// Held by the request currently writing this subject's queue.
-    turn: tokio::sync::Mutex<()>,
-}
+type Outcome = Result<Registered, RegisterError>;
+type Reply = oneshot::Sender<Outcome>;
 
 /// The per-subject queues of one replica.
 #[derive(Debug, Default)]
 pub struct Registrations {
-    queues: Mutex<HashMap<String, Arc<SubjectQueue>>>,
+    turns: Turns<Job, Outcome>,
 }
 
 impl Registrations {
     /// Registers `job` under `subject`, batched with concurrent registrations of the same subject.
-    pub async fn register(
-        &self,
-        store: &Store,
-        caches: &Caches,
-        subject: &str,
-        job: Job,
-    ) -> Result<Registered, RegisterError> {
+    pub async fn register(&self, store: &Store, caches: &Caches, subject: &str, job: Job) -> Outcome {
+        self.turns
+            .submit(subject, job, |batch| write_batch(store, caches, subject, batch))
+            .await
+            .unwrap_or_else(|| Err(gone()))
+    }
+}
+
+/// One queue of jobs per key, written in batches by whoever holds the key's turn.
+#[derive(Debug)]
+struct Turns<J, T> {
+    queues: Mutex<HashMap<String, Arc<Queue<J, T>>>>,
+}
+
+impl<J, T> Default for Turns<J, T> {
+    fn default() -> Self {
+        Self {
+            queues: Mutex::default(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Queue<J, T> {
+    pending: Mutex<Vec<(J, oneshot::Sender<T>)>>,
+    /// Held by the request currently writing this key's queue.
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl<J, T> Turns<J, T> {
+    /// Queues `job` under `key` and waits for its answer. If the turn comes first, `write` gets every
+    /// job queued by then and must answer each. `None` when a batch was abandoned unanswered.
+    async fn submit<F, Fut>(&self, key: &str, job: J, write: F) -> Option<T>
+    where
+        F: FnOnce(Vec<(J, oneshot::Sender<T>)>) -> Fut,
+        Fut: Future<Output = ()>,
+    {
         let queue = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
-            queues.entry(subject.to_string()).or_default().clone()
+            queues
+                .entry(key.to_string())
+                .or_insert_with(|| {
+                    Arc::new(Queue {
+                        pending: Mutex::default(),
+                        turn: tokio::sync::Mutex::new(()),
+                    })
+                })
+                .clone()
         };
-        let (reply, answer) = oneshot::channel();
+        let (reply, mut answer) = oneshot::channel();
         queue
             .pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((job, reply));
-        {
-            let _turn = queue.turn.lock().await;
-            let batch = std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|p| p.into_inner()));
-            // Empty when an earlier turn took our job along with its own.
-            if !batch.is_empty() {
-                write_batch(store, caches, subject, batch).await;
+        // Whoever holds the turn writes every job queued, so ours may be answered before our turn
+        // comes: then we leave the queue. Waiting for the turn regardless would make each request wait
+        // for every request queued before it, each turn writing the one job that came in meanwhile.
+        tokio::select! {
+            biased;
+            result = &mut answer => return result.ok(),
+            _turn = queue.turn.lock() => {
+                let batch = std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|p| p.into_inner()));
+                // Empty when an earlier turn took our job along with its own.
+                if !batch.is_empty() {
+                    write(batch).await;
+                }
             }
         }
-        answer.await.unwrap_or_else(|_| Err(gone()))
+        answer.await.ok()
     }
 }
 
@@ -87,6 +125,8 @@ async fn write_batch(store: &Store, caches: &Caches, subject: &str, batch: Vec<(
             actor: &j.actor,
         })
         .collect();
+    metrics::counter!("murron_registry_registration_batches_total").increment(1);
+    metrics::counter!("murron_registry_registrations_batched_total").increment(jobs.len() as u64);
     let outcome = store
         .register_batch(
             subject,
@@ -110,5 +150,64 @@ async fn write_batch(store: &Store, caches: &Caches, subject: &str, batch: Vec<(
                 let _ = reply.send(Err(RegisterError::from(sqlx::Error::Protocol(message.clone()))));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    /// A writer that answers each job with itself once its gate opens.
+    async fn gated(gate: Arc<Notify>, batch: Vec<(u32, oneshot::Sender<u32>)>) {
+        gate.notified().await;
+        for (job, reply) in batch {
+            let _ = reply.send(job);
+        }
+    }
+
+    async fn answered<T>(task: &mut tokio::task::JoinHandle<T>) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), task).await.is_ok()
+    }
+
+    /// A job written by another request's turn is answered at once, even while a later job holds
+    /// the turn: its request does not wait for a turn of its own.
+    #[tokio::test]
+    async fn a_job_written_by_another_turn_is_answered_without_waiting_for_its_own() {
+        let turns: Arc<Turns<u32, u32>> = Arc::default();
+        let gates: Vec<Arc<Notify>> = (0..3).map(|_| Arc::new(Notify::new())).collect();
+        let submit = |job: u32, gate: usize| {
+            let (turns, gate) = (turns.clone(), gates[gate].clone());
+            tokio::spawn(async move { turns.submit("s", job, |batch| gated(gate, batch)).await })
+        };
+        let settle = || tokio::time::sleep(Duration::from_millis(50));
+        // A takes the turn and is held at gate 0; B and C queue behind it.
+        let a = submit(1, 0);
+        settle().await;
+        let b = submit(2, 1);
+        settle().await;
+        let mut c = submit(3, 2);
+        settle().await;
+        gates[0].notify_one();
+        assert_eq!(a.await.unwrap(), Some(1));
+        // B's turn writes B and C together, held at gate 1; meanwhile D queues.
+        settle().await;
+        let mut d = submit(4, 2);
+        settle().await;
+        assert!(!answered(&mut c).await, "C waits for the batch holding it");
+        gates[1].notify_one();
+        assert_eq!(b.await.unwrap(), Some(2));
+        // C is answered by B's batch. D now holds the turn at gate 2 (its own, or C's before the fix:
+        // then C would wait behind it).
+        assert!(
+            answered(&mut c).await,
+            "C was written by B's turn and must not wait for one of its own"
+        );
+        assert!(!answered(&mut d).await);
+        gates[2].notify_one();
+        assert_eq!(d.await.unwrap(), Some(4));
     }
 }
