@@ -7,13 +7,17 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use apache_avro::Schema;
 use sqlx::postgres::{PgListener, PgPool};
 
+use crate::compatibility::{CompatibilityLevel, Digest};
 use crate::store::{CHANGES_CHANNEL, StoredSchema, SubjectVersion};
+
+/// Subjects with fewer live versions are checked pairwise without a digest.
+const DIGEST_MIN_VERSIONS: usize = 16;
 
 /// The caches shared by the request handlers.
 #[derive(Debug, Default)]
@@ -23,6 +27,9 @@ pub struct Caches {
     /// cost more than the check itself.
     parsed: RwLock<HashMap<i32, Arc<Schema>>>,
     latest: RwLock<HashMap<String, Arc<SubjectVersion>>>,
+    /// Digests of subjects' live versions for transitive checks. A digest checks which versions it
+    /// covers on every use, so it needs no invalidation.
+    digests: Mutex<HashMap<String, Arc<Mutex<Digest>>>>,
     /// Bumped by every invalidation. A value read from the database is cached only if no
     /// invalidation happened since the read began, so a stale read never outlives a change.
     generation: AtomicU64,
@@ -67,6 +74,34 @@ impl Caches {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, schema.clone());
         Ok(schema)
+    }
+
+    /// True when the digest of `subject` proves `new` compatible at the transitive `level` with
+    /// `versions` (version, schema id, schema; oldest first). False means "not proven": the exact
+    /// check decides. Subjects with few versions skip the digest: checking them is cheap anyway.
+    pub fn proves_compatible(
+        &self,
+        subject: &str,
+        level: CompatibilityLevel,
+        new: &Schema,
+        versions: &[(i32, i32, Arc<Schema>)],
+    ) -> bool {
+        if !level.is_transitive() || versions.len() < DIGEST_MIN_VERSIONS {
+            return false;
+        }
+        let digest = self
+            .digests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(subject.to_string())
+            .or_default()
+            .clone();
+        let mut digest = digest.lock().unwrap_or_else(|p| p.into_inner());
+        digest.cover(versions);
+        let proven = digest.proves(level, new);
+        let path = if proven { "digest" } else { "exact" };
+        metrics::counter!("murron_registry_transitive_checks_total", "path" => path).increment(1);
+        proven
     }
 
     pub fn latest(&self, subject: &str) -> Option<Arc<SubjectVersion>> {

@@ -132,7 +132,7 @@ async fn write_batch(store: &Store, caches: &Caches, subject: &str, batch: Vec<(
             subject,
             &items,
             |id| caches.is_parsed(id),
-            |i, live| compat_check(caches, jobs[i].level, &jobs[i].schema.schema, live),
+            |i, live| compat_check(caches, subject, jobs[i].level, &jobs[i].schema.schema, live),
             // Later items of the batch, and later registrations, check against this one: keep it parsed.
             |i, id| caches.put_parsed(id, jobs[i].schema.schema.clone()),
         )

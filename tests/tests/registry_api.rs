@@ -288,3 +288,119 @@ async fn inputs_schemathesis_found_get_precise_4xx_answers() {
     let (status, body) = r.call("DELETE", "/murron/tokens/nobody", None, None).await;
     assert_eq!((status, body["error_code"].as_i64()), (404, Some(404)), "{body}");
 }
+
+/// The value of a Prometheus series (exact name and labels) in a `/metrics` text; 0 when absent.
+fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .filter_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map(|value| value.trim().parse::<f64>().unwrap_or(0.0))
+        .sum()
+}
+
+/// A record with `id` and fields `f1..fn`, each with a default, plus `extra` fields of the same kind.
+fn evolved(n: usize, extra: &[String]) -> String {
+    let mut fields = vec![json!({ "name": "id", "type": "long" })];
+    fields.extend((1..=n).map(|i| json!({ "name": format!("f{i}"), "type": "string", "default": "" })));
+    fields.extend(
+        extra
+            .iter()
+            .map(|name| json!({ "name": name, "type": "string", "default": "" })),
+    );
+    json!({ "type": "record", "name": "Hot", "fields": fields }).to_string()
+}
+
+/// Registrations of one hot subject from many clients, each sending its next as soon as the last is
+/// answered: every one is new and gets the next version, and they share batches (the unit tests of
+/// `registrations.rs` pin that a request written by another's turn does not wait for its own). The
+/// transitive checks of a subject with many versions are proven by its digest; an incompatible schema
+/// still gets the exact check and its reasons.
+#[tokio::test]
+async fn a_hot_subject_batches_registrations_and_proves_transitive_checks_by_its_digest() {
+    let r = Registry::start().await;
+    let (status, _) = r
+        .call(
+            "PUT",
+            "/config/hot",
+            None,
+            Some(json!({ "compatibility": "BACKWARD_TRANSITIVE" })),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for n in 1..=20 {
+        assert_eq!(r.register("hot", &evolved(n, &[])).await.0, 200);
+    }
+    let (clients, each) = (16, 8);
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let url = r.url.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for k in 0..each {
+                let schema = evolved(20, &[format!("c{client}_{k}")]);
+                let (status, body) = post(
+                    format!("{url}/subjects/hot/versions"),
+                    &json!({ "schema": schema }).to_string(),
+                )
+                .await;
+                assert_eq!(status, 200, "{body}");
+                ids.push(body["id"].as_i64().unwrap());
+            }
+            ids
+        }));
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for t in tasks {
+        ids.extend(t.await.unwrap());
+    }
+    assert_eq!(
+        ids.len(),
+        clients * each,
+        "every registration is new and got its own id"
+    );
+    let (_, versions) = get(format!("{}/subjects/hot/versions", r.url)).await;
+    let versions: Vec<i64> = serde_json::from_value(versions).unwrap();
+    assert_eq!(versions, (1..=(20 + clients * each) as i64).collect::<Vec<_>>());
+
+    let metrics = r.metrics().await;
+    let batches = series(&metrics, "murron_registry_registration_batches_total");
+    let batched = series(&metrics, "murron_registry_registrations_batched_total");
+    assert_eq!(batched, (20 + clients * each) as f64, "{metrics}");
+    // The 20 sequential registrations are batches of one; the concurrent ones share batches.
+    let concurrent_batches = batches - 20.0;
+    assert!(
+        concurrent_batches <= (clients * each) as f64 * 0.6,
+        "{concurrent_batches} batches for {} concurrent registrations",
+        clients * each
+    );
+    // Versions 17 to 20, and every concurrent registration, are checked against 16 or more versions.
+    let proven = series(&metrics, "murron_registry_transitive_checks_total{path=\"digest\"}");
+    assert!(proven >= (clients * each + 4) as f64, "{proven} proven: {metrics}");
+
+    // A new field without a default: old data has no value for it. The digest cannot prove this, so
+    // the exact check runs and names the reason and the version.
+    let mut bad: Value = serde_json::from_str(&evolved(20, &[])).unwrap();
+    bad["fields"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "name": "required", "type": "long" }));
+    let (status, body) = post(
+        format!("{}/compatibility/subjects/hot/versions?verbose=true", r.url),
+        &json!({ "schema": bad.to_string() }).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["is_compatible"], false);
+    let messages = body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 20 + clients * each, "one reason per version: {body}");
+    assert!(
+        messages[0]
+            .as_str()
+            .unwrap()
+            .contains("READER_FIELD_MISSING_DEFAULT_VALUE"),
+        "{body}"
+    );
+    let metrics = r.metrics().await;
+    let exact = series(&metrics, "murron_registry_transitive_checks_total{path=\"exact\"}");
+    assert!(exact >= 1.0, "{metrics}");
+}

@@ -310,12 +310,7 @@ async fn a_change_on_one_replica_is_seen_at_once_on_another() {
 async fn metrics_and_openapi_are_served() {
     let r = Registry::start().await;
     r.register("m", V1).await;
-    let metrics = reqwest::get(format!("{}/metrics", r.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = r.metrics().await;
     assert!(metrics.contains("murron_registry_http_requests_total"), "{metrics}");
     assert!(metrics.contains("route=\"/subjects/{subject}/versions\""), "{metrics}");
     let (s, doc) = r.call("GET", "/openapi.json", None, None).await;

@@ -12,9 +12,12 @@ use crate::compatibility::{self, CompatibilityLevel};
 use crate::schema;
 use crate::store::{LiveVersion, StoredText};
 
-/// Checks `new` against live versions (oldest first) at `level`: `Err` holds the reasons.
+/// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
+/// A transitive check is first tried on the subject's digest, which proves the usual evolution without
+/// comparing every version; what it cannot prove gets the exact check.
 pub fn check_against(
     caches: &Caches,
+    subject: &str,
     level: CompatibilityLevel,
     new: &apache_avro::Schema,
     live: &[LiveVersion],
@@ -29,11 +32,14 @@ pub fn check_against(
             None => Err("its text was not loaded".to_string()),
         };
         match caches.parsed(l.id, parse) {
-            Ok(s) => parsed.push((l.version, s)),
+            Ok(s) => parsed.push((l.version, l.id, s)),
             Err(e) => return Err(vec![format!("stored version {} cannot be parsed: {e}", l.version)]),
         }
     }
-    let existing: Vec<(i32, &apache_avro::Schema)> = parsed.iter().map(|(v, s)| (*v, s.as_ref())).collect();
+    if caches.proves_compatible(subject, level, new, &parsed) {
+        return Ok(());
+    }
+    let existing: Vec<(i32, &apache_avro::Schema)> = parsed.iter().map(|(v, _, s)| (*v, s.as_ref())).collect();
     let messages = compatibility::check(level, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }
@@ -58,7 +64,10 @@ pub(super) async fn against_all(
     let new = normalize(&s, &req).await?;
     let (level, _) = s.effective(&subject).await?;
     let live = s.store.live_versions(&subject, |id| s.caches.is_parsed(id)).await?;
-    Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
+    Ok(answer(
+        check_against(&s.caches, &subject, level, &new.schema, &live),
+        f.verbose,
+    ))
 }
 
 pub(super) async fn against_version(
@@ -83,5 +92,8 @@ pub(super) async fn against_version(
         id: target.id,
         text: Some(text),
     }];
-    Ok(answer(check_against(&s.caches, level, &new.schema, &live), f.verbose))
+    Ok(answer(
+        check_against(&s.caches, &subject, level, &new.schema, &live),
+        f.verbose,
+    ))
 }

@@ -28,6 +28,11 @@ struct Case {
     expect: Expect,
 }
 
+/// Every case of the table as (name, reader, writer).
+pub(super) fn pairs() -> impl Iterator<Item = (&'static str, &'static str, &'static str)> {
+    CASES.iter().map(|c| (c.name, c.reader, c.writer))
+}
+
 fn parse(json: &str) -> Schema {
     Schema::parse_str(json).unwrap_or_else(|e| panic!("{json}: {e}"))
 }

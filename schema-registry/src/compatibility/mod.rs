@@ -35,10 +35,13 @@
 //! reader has no branch to point at); when only the reader is a union the path is the union itself.
 //! When only the writer is a union, each unreadable writer branch is reported at the reader's path.
 
+mod digest;
 mod resolution;
 
 #[cfg(test)]
 mod cases;
+
+pub use digest::Digest;
 
 use std::fmt;
 

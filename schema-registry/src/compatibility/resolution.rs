@@ -43,6 +43,34 @@ pub(super) fn resolve(reader: &Schema, writer: &Schema) -> Vec<Finding> {
     out
 }
 
+/// Whether `reader_type`, a field type of the record `reader_root`, reads `writer_type`, a field type of
+/// the record `writer_root`, as the comparison of the two records would find: the pair of records is in
+/// progress, so a reference back to it is assumed compatible, as there.
+pub(super) fn field_reads(
+    reader_root: &Schema,
+    reader_type: &Schema,
+    writer_root: &Schema,
+    writer_type: &Schema,
+) -> bool {
+    let (Schema::Record(r), Schema::Record(w)) = (reader_root, writer_root) else {
+        return false;
+    };
+    let mut checker = Checker {
+        reader_root,
+        writer_root,
+        reader_names: None,
+        writer_names: None,
+        path: String::new(),
+        in_progress: vec![(&r.name, &w.name)],
+        deps: BTreeSet::new(),
+        memo: HashMap::new(),
+        provisional: Vec::new(),
+    };
+    let mut out = Vec::new();
+    checker.compare_into(reader_type, writer_type, &mut out);
+    out.is_empty()
+}
+
 /// One incompatibility, before it is worded.
 #[derive(Debug, Clone)]
 pub(super) struct Finding {
@@ -335,7 +363,7 @@ fn promotable(reader: Physical<'_>, writer: Physical<'_>) -> bool {
 }
 
 /// Named types match by unqualified name, or by an alias of the reader's type.
-fn names_match(reader: &Name, reader_aliases: &Aliases, writer: &Name) -> bool {
+pub(super) fn names_match(reader: &Name, reader_aliases: &Aliases, writer: &Name) -> bool {
     reader.name() == writer.name()
         || reader_aliases
             .iter()
@@ -386,7 +414,7 @@ fn named_types(schema: &Schema) -> HashMap<Name, &Schema> {
 /// Evolved schemas mostly keep their field order, so the reader's position is tried first: a hit
 /// there costs one string comparison instead of a tree lookup (this runs once per field per version
 /// in a transitive check).
-fn writer_field<'s>(writer: &'s RecordSchema, hint: usize, name: &str) -> Option<&'s Schema> {
+pub(super) fn writer_field<'s>(writer: &'s RecordSchema, hint: usize, name: &str) -> Option<&'s Schema> {
     if let Some(f) = writer.fields.get(hint)
         && f.name == name
     {

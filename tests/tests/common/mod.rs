@@ -239,6 +239,15 @@ impl Registry {
         .await
     }
 
+    /// The registry's Prometheus `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let resp = reqwest::get(format!("{}/metrics", self.url))
+            .await
+            .expect("GET /metrics");
+        assert!(resp.status().is_success(), "GET /metrics answered {}", resp.status());
+        resp.text().await.expect("the /metrics body")
+    }
+
     /// Registers a schema file from `schemas/` under `subject` and returns its id.
     pub async fn register_file(&self, subject: &str, path: &str) -> i64 {
         let text = std::fs::read_to_string(workspace_path(&format!("schemas/{path}"))).expect("read schema file");
