@@ -130,7 +130,9 @@ pub fn compatibility(data: &[u8]) {
     let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
     for (new, history) in [(&a, [&b, &a]), (&b, [&a, &b])] {
         let mut digest = compatibility::Digest::default();
-        digest.cover(&[(1, 1, history[0].clone()), (2, 2, history[1].clone())]);
+        let Ok(()) = digest.cover(&[(1, 1), (2, 2)], |i| {
+            Ok::<_, std::convert::Infallible>(history[i].clone())
+        });
         let existing = [(1, history[0].as_ref()), (2, history[1].as_ref())];
         for level in CompatibilityLevel::ALL {
             let exact = compatibility::check(level, new, &existing);

@@ -76,18 +76,20 @@ impl Caches {
         Ok(schema)
     }
 
-    /// True when the digest of `subject` proves `new` compatible at the transitive `level` with
-    /// `versions` (version, schema id, schema; oldest first). False means "not proven": the exact
-    /// check decides. Subjects with few versions skip the digest: checking them is cheap anyway.
-    pub fn proves_compatible(
+    /// `Ok(true)` when the digest of `subject` proves `new` compatible at the transitive `level` with
+    /// the live versions `keys` (version, schema id; oldest first). `Ok(false)` means "not proven":
+    /// the exact check decides. `schema(i)` parses `keys[i]`; only versions the digest does not
+    /// cover yet are asked for. Subjects with few versions skip the digest: checking them is cheap.
+    pub fn proves_compatible<E>(
         &self,
         subject: &str,
         level: CompatibilityLevel,
         new: &Schema,
-        versions: &[(i32, i32, Arc<Schema>)],
-    ) -> bool {
-        if !level.is_transitive() || versions.len() < DIGEST_MIN_VERSIONS {
-            return false;
+        keys: &[(i32, i32)],
+        schema: impl FnMut(usize) -> Result<Arc<Schema>, E>,
+    ) -> Result<bool, E> {
+        if !level.is_transitive() || keys.len() < DIGEST_MIN_VERSIONS {
+            return Ok(false);
         }
         let digest = self
             .digests
@@ -97,11 +99,11 @@ impl Caches {
             .or_default()
             .clone();
         let mut digest = digest.lock().unwrap_or_else(|p| p.into_inner());
-        digest.cover(versions);
+        digest.cover(keys, schema)?;
         let proven = digest.proves(level, new);
         let path = if proven { "digest" } else { "exact" };
         metrics::counter!("murron_registry_transitive_checks_total", "path" => path).increment(1);
-        proven
+        Ok(proven)
     }
 
     pub fn latest(&self, subject: &str) -> Option<Arc<SubjectVersion>> {

@@ -25,21 +25,22 @@ pub fn check_against(
     if level == CompatibilityLevel::None || live.is_empty() {
         return Ok(());
     }
-    let mut parsed = Vec::with_capacity(live.len());
-    for l in live {
+    let parse = |l: &LiveVersion| {
         let parse = || match &l.text {
             Some(t) => schema::parse_stored(&t.schema, &t.referenced).map_err(|e| e.to_string()),
             None => Err("its text was not loaded".to_string()),
         };
-        match caches.parsed(l.id, parse) {
-            Ok(s) => parsed.push((l.version, l.id, s)),
-            Err(e) => return Err(vec![format!("stored version {} cannot be parsed: {e}", l.version)]),
-        }
-    }
-    if caches.proves_compatible(subject, level, new, &parsed) {
+        caches
+            .parsed(l.id, parse)
+            .map_err(|e| vec![format!("stored version {} cannot be parsed: {e}", l.version)])
+    };
+    let keys: Vec<(i32, i32)> = live.iter().map(|l| (l.version, l.id)).collect();
+    if caches.proves_compatible(subject, level, new, &keys, |i| parse(&live[i]))? {
         return Ok(());
     }
-    let existing: Vec<(i32, &apache_avro::Schema)> = parsed.iter().map(|(v, _, s)| (*v, s.as_ref())).collect();
+    let parsed = live.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let existing: Vec<(i32, &apache_avro::Schema)> =
+        live.iter().zip(&parsed).map(|(l, s)| (l.version, s.as_ref())).collect();
     let messages = compatibility::check(level, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }

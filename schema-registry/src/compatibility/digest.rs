@@ -69,21 +69,27 @@ pub struct Digest {
 }
 
 impl Digest {
-    /// Makes the digest cover exactly `versions` (version, schema id, parsed schema), oldest first:
-    /// it is extended when they only add to what it covers, and rebuilt otherwise.
-    pub fn cover(&mut self, versions: &[(i32, i32, Arc<Schema>)]) {
-        let keys = || versions.iter().map(|(v, id, _)| (*v, *id));
-        let extends = versions.len() >= self.covered.len() && keys().zip(&self.covered).all(|(a, b)| a == *b);
+    /// Makes the digest cover exactly the versions `keys` (version, schema id), oldest first: it is
+    /// extended when they only add to what it covers, and rebuilt otherwise. `schema(i)` gives the
+    /// parsed schema of `keys[i]`; it is asked only for versions not covered yet.
+    pub fn cover<E>(
+        &mut self,
+        keys: &[(i32, i32)],
+        mut schema: impl FnMut(usize) -> Result<Arc<Schema>, E>,
+    ) -> Result<(), E> {
+        let extends = keys.len() >= self.covered.len() && keys[..self.covered.len()] == self.covered[..];
         if !extends {
             *self = Digest::default();
         }
         if self.covered.is_empty() {
             self.records = true;
         }
-        for (version, id, schema) in &versions[self.covered.len()..] {
-            self.add(schema);
-            self.covered.push((*version, *id));
+        for (i, key) in keys.iter().enumerate().skip(self.covered.len()) {
+            let parsed = schema(i)?;
+            self.add(&parsed);
+            self.covered.push(*key);
         }
+        Ok(())
     }
 
     /// The number of versions covered.
@@ -258,9 +264,14 @@ mod tests {
             .collect()
     }
 
+    fn cover(d: &mut Digest, versions: &[(i32, i32, Arc<Schema>)]) {
+        let keys: Vec<(i32, i32)> = versions.iter().map(|(v, id, _)| (*v, *id)).collect();
+        let Ok(()) = d.cover(&keys, |i| Ok::<_, std::convert::Infallible>(versions[i].2.clone()));
+    }
+
     fn digest(schemas: &[Arc<Schema>]) -> Digest {
         let mut d = Digest::default();
-        d.cover(&versions(schemas));
+        cover(&mut d, &versions(schemas));
         d
     }
 
@@ -366,9 +377,9 @@ mod tests {
         let history = growing();
         let all = versions(&history);
         let mut d = Digest::default();
-        d.cover(&all[..10]);
+        cover(&mut d, &all[..10]);
         assert_eq!(d.len(), 10);
-        d.cover(&all);
+        cover(&mut d, &all);
         assert_eq!(d.len(), 50);
         assert_eq!(
             d.written["id"].types.len(),
@@ -377,7 +388,7 @@ mod tests {
         );
         assert_eq!(d.written["id"].versions, 50);
         // Version 1 deleted: not an extension, so the digest is rebuilt over what is left.
-        d.cover(&all[1..]);
+        cover(&mut d, &all[1..]);
         assert_eq!(d.len(), 49);
         assert_eq!(d.written["id"].versions, 49);
         assert_eq!(d.written["f1"].versions, 49);
