@@ -404,3 +404,63 @@ async fn a_hot_subject_batches_registrations_and_proves_transitive_checks_by_its
     let exact = series(&metrics, "murron_registry_transitive_checks_total{path=\"exact\"}");
     assert!(exact >= 1.0, "{metrics}");
 }
+
+/// A replica remembers a subject's live versions between registrations, and must notice when
+/// another replica changes them: here version 1, the only one the new schema cannot read, is deleted
+/// through the other replica, after which the same registration is accepted.
+#[tokio::test]
+async fn a_replica_notices_versions_changed_through_another_before_checking_against_them() {
+    let a = Registry::start().await;
+    let b = Registry::start_on(&a.database_url).await;
+    let put_level = |level: &'static str| {
+        let a = &a;
+        async move {
+            a.call("PUT", "/config/gen", None, Some(json!({ "compatibility": level })))
+                .await
+                .0
+        }
+    };
+    assert_eq!(put_level("NONE").await, 200);
+    let record = |fields: Value| json!({ "type": "record", "name": "G", "fields": fields }).to_string();
+    // Version 1 lacks `x`; versions 2..=20 have it.
+    assert_eq!(
+        a.register("gen", &record(json!([{ "name": "id", "type": "long" }])))
+            .await
+            .0,
+        200
+    );
+    for n in 2..=20 {
+        let mut fields = vec![
+            json!({ "name": "id", "type": "long" }),
+            json!({ "name": "x", "type": "long" }),
+        ];
+        fields.extend((2..=n).map(|k| json!({ "name": format!("d{k}"), "type": "int", "default": 0 })));
+        assert_eq!(a.register("gen", &record(Value::Array(fields))).await.0, 200);
+    }
+    assert_eq!(put_level("BACKWARD_TRANSITIVE").await, 200);
+    // Reads `x` without a default: version 1's data has none.
+    let new = record(json!([{ "name": "id", "type": "long" }, { "name": "x", "type": "long" }]));
+    let (status, body) = a.register("gen", &new).await;
+    assert_eq!(status, 409, "{body}");
+    // Another replica deletes version 1 (and registers one more version, moving the subject on).
+    let (status, _) = b.call("DELETE", "/subjects/gen/versions/1", None, None).await;
+    assert_eq!(status, 200);
+    let mut fields = vec![
+        json!({ "name": "id", "type": "long" }),
+        json!({ "name": "x", "type": "long" }),
+    ];
+    fields.push(json!({ "name": "late", "type": "int", "default": 0 }));
+    assert_eq!(b.register("gen", &record(Value::Array(fields))).await.0, 200);
+    let (status, body) = a.register("gen", &new).await;
+    assert_eq!(
+        status, 200,
+        "version 1 is gone, so the new schema reads every live version: {body}"
+    );
+    let (_, versions) = get(format!("{}/subjects/gen/versions", a.url)).await;
+    let versions: Vec<i64> = serde_json::from_value(versions).unwrap();
+    assert_eq!(
+        versions,
+        (2..=22).collect::<Vec<_>>(),
+        "numbers continue after the other replica's"
+    );
+}

@@ -7,6 +7,7 @@
 mod admin;
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgRow};
@@ -143,7 +144,15 @@ pub struct Registered {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: PgPool,
+    /// The live (version, schema id) pairs of subjects this replica registered to, with the
+    /// subject's generation they were read at (migration `subject_generation`): a registration
+    /// that finds the same generation under the subject's lock reuses them instead of reading
+    /// every version again.
+    live: Arc<Mutex<HashMap<String, LiveAt>>>,
 }
+
+/// A subject's live (version, schema id) pairs, oldest first, as read at a generation.
+type LiveAt = (i64, Vec<(i32, i32)>);
 
 fn refs_from_json(v: serde_json::Value) -> Vec<Reference> {
     serde_json::from_value(v).unwrap_or_default()
@@ -164,7 +173,10 @@ const VERSION_COLUMNS: &str = "v.subject, v.version, v.schema_id AS id, sc.schem
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            live: Arc::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -199,10 +211,13 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         // Creates the subject's row if needed and locks it, in one round trip: an upsert that
         // updates takes the row lock. Everything below runs under it.
-        sqlx::query("INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name")
-            .bind(subject)
-            .execute(&mut *tx)
-            .await?;
+        let generation: i64 = sqlx::query_scalar(
+            "INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name
+             RETURNING generation",
+        )
+        .bind(subject)
+        .fetch_one(&mut *tx)
+        .await?;
         let fingerprints: Vec<&[u8]> = items.iter().map(|item| &item.schema.fingerprint[..]).collect();
         let known: Vec<(Vec<u8>, i32)> =
             sqlx::query_as("SELECT fingerprint, id FROM schemas WHERE fingerprint = ANY($1)")
@@ -210,13 +225,24 @@ impl Store {
                 .fetch_all(&mut *tx)
                 .await?;
         let mut known: HashMap<Vec<u8>, i32> = known.into_iter().collect();
-        let pairs: Vec<(i32, i32)> = sqlx::query_as(
-            "SELECT version, schema_id FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version",
-        )
-        .bind(subject)
-        .fetch_all(&mut *tx)
-        .await?;
+        let remembered = self
+            .live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(subject)
+            .filter(|(at, _)| *at == generation)
+            .map(|(_, pairs)| pairs.clone());
+        let pairs: Vec<(i32, i32)> = match remembered {
+            Some(pairs) => pairs,
+            None => sqlx::query_as(
+                "SELECT version, schema_id FROM subject_versions WHERE subject = $1 AND NOT deleted ORDER BY version",
+            )
+            .bind(subject)
+            .fetch_all(&mut *tx)
+            .await?,
+        };
         let mut live = load_live(&mut tx, &pairs, &is_parsed).await?;
+        let mut added = false;
 
         let mut results = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
@@ -237,6 +263,7 @@ impl Store {
             }
             match add_version(&mut tx, subject, item, known_id).await {
                 Ok(Ok((id, version))) => {
+                    added = true;
                     on_added(i, id);
                     known.insert(item.schema.fingerprint.to_vec(), id);
                     live.push(LiveVersion {
@@ -254,7 +281,21 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+        // Our own versions moved the generation on (the trigger runs under our lock).
+        let generation = if added {
+            sqlx::query_scalar("SELECT generation FROM subjects WHERE name = $1")
+                .bind(subject)
+                .fetch_one(&mut *tx)
+                .await?
+        } else {
+            generation
+        };
         tx.commit().await?;
+        let pairs = live.iter().map(|l| (l.version, l.id)).collect();
+        self.live
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(subject.to_string(), (generation, pairs));
         Ok(results)
     }
 
