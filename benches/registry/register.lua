@@ -1,10 +1,12 @@
 -- wrk script: every request registers a new version. Each body is the base schema (the subject's 100
 -- preloaded fields) plus one field with a default that no other request uses, so every registration
 -- is BACKWARD_TRANSITIVE-compatible and really new (never the idempotent path).
--- Arguments: base fields, subject, and a subject count n: with n = 1 every request goes to `subject`;
+-- Arguments: base fields, subject, and a subject count n: with n = 0 every request goes to `subject`;
 -- otherwise requests take turns over `subject.0` .. `subject.(n-1)`.
+-- `tid` is set per thread by setup() as a global of that thread's Lua state; a `local tid` here
+-- would shadow it and give every thread the same field names, so half the requests would be
+-- idempotent re-registrations.
 local counter = 0
-local tid = 0
 local threads = 0
 
 function setup(thread)
@@ -15,7 +17,7 @@ end
 function init(args)
   base_fields = args[1]
   subject = args[2]
-  subjects = tonumber(args[3] or "1")
+  subjects = tonumber(args[3] or "0")
 end
 
 function request()
@@ -26,7 +28,7 @@ function request()
   local escaped = schema:gsub('\\', '\\\\'):gsub('"', '\\"')
   local body = '{"schema":"' .. escaped .. '"}'
   local target = subject
-  if subjects > 1 then
+  if subjects > 0 then
     target = subject .. "." .. ((counter + tid) % subjects)
   end
   return wrk.format("POST", "/subjects/" .. target .. "/versions",
