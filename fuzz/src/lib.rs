@@ -6,8 +6,8 @@
 //!   Arrow, since the writer relies on it.
 //! - [`schema`]: schema text through the registry's parser and normalizer; normalizing the
 //!   normalized text gives the same identity.
-//! - [`compatibility`]: two schemas through the compatibility checker; a schema always reads itself,
-//!   and the transitive digest never proves what the exact check refuses.
+//! - [`compatibility`]: two or three schemas through the compatibility checker; a schema always
+//!   reads itself, and the transitive digest never proves what the exact check refuses.
 //!
 //! `cargo fuzz run <target>` drives them (fuzz/README.md); `cargo test -p murron-fuzz` replays the
 //! committed corpora and past crashes through them.
@@ -112,28 +112,38 @@ pub fn schema(data: &[u8]) {
     let _ = Validator::new(&first.schema);
 }
 
-/// Splits the input at its first NUL into two schema texts.
+/// Splits the input at NULs into two or three schema texts.
 pub fn compatibility(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Some((a, b)) = text.split_once('\0') else { return };
-    let (Ok(a), Ok(b)) = (
-        schema_registry::schema::parse_stored(a, &[]),
-        schema_registry::schema::parse_stored(b, &[]),
-    ) else {
+    let parsed: Result<Vec<_>, _> = text
+        .splitn(3, '\0')
+        .map(|part| schema_registry::schema::parse_stored(part, &[]))
+        .collect();
+    let Ok(schemas) = parsed else { return };
+    if schemas.len() < 2 {
         return;
-    };
-    for s in [&a, &b] {
+    }
+    for s in &schemas {
         let found = compatibility::can_read(s, s);
         assert!(found.is_empty(), "a schema cannot read its own data: {found:?}");
     }
-    // The digest may only prove what the exact check accepts.
-    let (a, b) = (std::sync::Arc::new(a), std::sync::Arc::new(b));
-    for (new, history) in [(&a, [&b, &a]), (&b, [&a, &b])] {
+    // The digest may only prove what the exact check accepts: each schema as the new one, against a
+    // history of the others (with a third part, two different versions whose fields it merges).
+    let schemas: Vec<_> = schemas.into_iter().map(std::sync::Arc::new).collect();
+    for (n, new) in schemas.iter().enumerate() {
+        let mut history: Vec<_> = schemas
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != n)
+            .map(|(_, s)| s)
+            .collect();
+        if history.len() == 1 {
+            history.push(new);
+        }
+        let keys: Vec<(i32, i32)> = (1..=history.len() as i32).map(|v| (v, v)).collect();
         let mut digest = compatibility::Digest::default();
-        let Ok(()) = digest.cover(&[(1, 1), (2, 2)], |i| {
-            Ok::<_, std::convert::Infallible>(history[i].clone())
-        });
-        let existing = [(1, history[0].as_ref()), (2, history[1].as_ref())];
+        let Ok(()) = digest.cover(&keys, |i| Ok::<_, std::convert::Infallible>(history[i].clone()));
+        let existing: Vec<(i32, &Schema)> = keys.iter().zip(&history).map(|((v, _), s)| (*v, s.as_ref())).collect();
         for level in CompatibilityLevel::ALL {
             let exact = compatibility::check(level, new, &existing);
             assert!(

@@ -38,9 +38,12 @@ pub struct Registrations {
 
 impl Registrations {
     /// Registers `job` under `subject`, batched with concurrent registrations of the same subject.
-    pub async fn register(&self, store: &Store, caches: &Caches, subject: &str, job: Job) -> Outcome {
+    pub async fn register(&self, store: &Store, caches: &Arc<Caches>, subject: &str, job: Job) -> Outcome {
+        let (store, caches, owned) = (store.clone(), caches.clone(), subject.to_string());
         self.turns
-            .submit(subject, job, |batch| write_batch(store, caches, subject, batch))
+            .submit(subject, job, move |batch| async move {
+                write_batch(&store, &caches, &owned, batch).await
+            })
             .await
             .unwrap_or_else(|| Err(gone()))
     }
@@ -63,17 +66,21 @@ impl<J, T> Default for Turns<J, T> {
 #[derive(Debug)]
 struct Queue<J, T> {
     pending: Mutex<Vec<(J, oneshot::Sender<T>)>>,
-    /// Held by the request currently writing this key's queue.
-    turn: tokio::sync::Mutex<()>,
+    /// Held while this key's queue is being written.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
-impl<J, T> Turns<J, T> {
+impl<J: Send + 'static, T: Send + 'static> Turns<J, T> {
     /// Queues `job` under `key` and waits for its answer. If the turn comes first, `write` gets every
-    /// job queued by then and must answer each. `None` when a batch was abandoned unanswered.
+    /// job queued by then whose request still waits, and must answer each. `None` when a batch was
+    /// abandoned unanswered.
+    ///
+    /// The batch is written by a task of its own, holding the turn: if our request is cancelled (its
+    /// client goes away), the registrations of the others in the batch still complete.
     async fn submit<F, Fut>(&self, key: &str, job: J, write: F) -> Option<T>
     where
         F: FnOnce(Vec<(J, oneshot::Sender<T>)>) -> Fut,
-        Fut: Future<Output = ()>,
+        Fut: Future<Output = ()> + Send + 'static,
     {
         let queue = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -82,7 +89,7 @@ impl<J, T> Turns<J, T> {
                 .or_insert_with(|| {
                     Arc::new(Queue {
                         pending: Mutex::default(),
-                        turn: tokio::sync::Mutex::new(()),
+                        turn: Arc::default(),
                     })
                 })
                 .clone()
@@ -99,11 +106,18 @@ impl<J, T> Turns<J, T> {
         tokio::select! {
             biased;
             result = &mut answer => return result.ok(),
-            _turn = queue.turn.lock() => {
-                let batch = std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            turn = queue.turn.clone().lock_owned() => {
+                let mut batch = std::mem::take(&mut *queue.pending.lock().unwrap_or_else(|p| p.into_inner()));
+                // A job whose request was cancelled while it waited is dropped, not written later
+                // for nobody.
+                batch.retain(|(_, reply)| !reply.is_closed());
                 // Empty when an earlier turn took our job along with its own.
                 if !batch.is_empty() {
-                    write(batch).await;
+                    let written = write(batch);
+                    tokio::spawn(async move {
+                        written.await;
+                        drop(turn);
+                    });
                 }
             }
         }
@@ -169,6 +183,12 @@ mod tests {
         }
     }
 
+    /// Like `gated`, and records which jobs were written.
+    async fn logged(gate: Arc<Notify>, log: Arc<Mutex<Vec<u32>>>, batch: Vec<(u32, oneshot::Sender<u32>)>) {
+        log.lock().unwrap().extend(batch.iter().map(|(job, _)| *job));
+        gated(gate, batch).await
+    }
+
     async fn answered<T>(task: &mut tokio::task::JoinHandle<T>) -> bool {
         tokio::time::timeout(Duration::from_millis(200), task).await.is_ok()
     }
@@ -209,5 +229,73 @@ mod tests {
         assert!(!answered(&mut d).await);
         gates[2].notify_one();
         assert_eq!(d.await.unwrap(), Some(4));
+    }
+
+    /// The request holding the turn goes away (its client disconnected) while its batch is written:
+    /// the others in the batch are still answered, and the turn passes on.
+    #[tokio::test]
+    async fn a_cancelled_turn_holder_does_not_abandon_the_others_in_its_batch() {
+        let turns: Arc<Turns<u32, u32>> = Arc::default();
+        let gates: Vec<Arc<Notify>> = (0..3).map(|_| Arc::new(Notify::new())).collect();
+        let submit = |job: u32, gate: usize| {
+            let (turns, gate) = (turns.clone(), gates[gate].clone());
+            tokio::spawn(async move { turns.submit("s", job, |batch| gated(gate, batch)).await })
+        };
+        let settle = || tokio::time::sleep(Duration::from_millis(50));
+        let a = submit(1, 0);
+        settle().await;
+        let b = submit(2, 1);
+        settle().await;
+        let c = submit(3, 2);
+        settle().await;
+        gates[0].notify_one();
+        assert_eq!(a.await.unwrap(), Some(1));
+        settle().await;
+        // B's turn is writing B and C; B's request is cancelled.
+        b.abort();
+        settle().await;
+        gates[1].notify_one();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(1), c).await.unwrap().unwrap(),
+            Some(3),
+            "C is written and answered although B went away"
+        );
+        let d = submit(4, 2);
+        settle().await;
+        gates[2].notify_one();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(1), d).await.unwrap().unwrap(),
+            Some(4),
+            "the turn passed on"
+        );
+    }
+
+    /// A request cancelled while it waits for a turn leaves nothing behind to be written later.
+    #[tokio::test]
+    async fn a_job_cancelled_while_waiting_is_not_written() {
+        let turns: Arc<Turns<u32, u32>> = Arc::default();
+        let gates: Vec<Arc<Notify>> = (0..2).map(|_| Arc::new(Notify::new())).collect();
+        let log: Arc<Mutex<Vec<u32>>> = Arc::default();
+        let submit = |job: u32, gate: usize| {
+            let (turns, gate, log) = (turns.clone(), gates[gate].clone(), log.clone());
+            tokio::spawn(async move { turns.submit("s", job, |batch| logged(gate, log, batch)).await })
+        };
+        let settle = || tokio::time::sleep(Duration::from_millis(50));
+        let a = submit(1, 0);
+        settle().await;
+        let b = submit(2, 1);
+        settle().await;
+        b.abort();
+        let c = submit(3, 1);
+        settle().await;
+        gates[0].notify_one();
+        assert_eq!(a.await.unwrap(), Some(1));
+        settle().await;
+        gates[1].notify_one();
+        assert_eq!(
+            tokio::time::timeout(Duration::from_secs(1), c).await.unwrap().unwrap(),
+            Some(3)
+        );
+        assert_eq!(*log.lock().unwrap(), vec![1, 3], "B's job was dropped with its request");
     }
 }

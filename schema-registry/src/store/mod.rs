@@ -266,11 +266,16 @@ impl Store {
                     added = true;
                     on_added(i, id);
                     known.insert(item.schema.fingerprint.to_vec(), id);
-                    live.push(LiveVersion {
-                        version,
-                        id,
-                        text: None,
-                    });
+                    // In version order, as read from the database: IMPORT may add a lower version.
+                    let at = live.partition_point(|l| l.version < version);
+                    live.insert(
+                        at,
+                        LiveVersion {
+                            version,
+                            id,
+                            text: None,
+                        },
+                    );
                     results.push(Ok(Registered {
                         id,
                         version,
@@ -454,6 +459,12 @@ impl Store {
     /// versions deleted.
     pub async fn delete_subject(&self, subject: &str, permanent: bool, actor: &str) -> Result<Vec<i32>, DeleteError> {
         let mut tx = self.pool.begin().await?;
+        // The subject's row first, as registrations and version deletes take it: changing versions
+        // also takes it (the generation trigger), so any other order could deadlock with them.
+        sqlx::query("SELECT 1 FROM subjects WHERE name = $1 FOR UPDATE")
+            .bind(subject)
+            .execute(&mut *tx)
+            .await?;
         let rows =
             sqlx::query("SELECT version, deleted FROM subject_versions WHERE subject = $1 ORDER BY version FOR UPDATE")
                 .bind(subject)
