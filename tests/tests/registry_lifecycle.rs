@@ -540,3 +540,33 @@ async fn concurrent_registrations_to_one_subject_are_checked_against_each_other(
     statuses.sort();
     assert_eq!(statuses, [200, 409], "{sx:?} {sy:?}");
 }
+
+/// Versions imported out of order (a lower number after a higher one) are checked in version order
+/// afterwards: the latest is the highest number, whatever order they came in.
+#[tokio::test]
+async fn imported_versions_out_of_order_are_checked_in_version_order() {
+    let r = Registry::start().await;
+    let put = |path: &'static str, body: serde_json::Value| {
+        let r = &r;
+        async move { r.call("PUT", path, None, Some(body)).await.0 }
+    };
+    assert_eq!(put("/mode/imp", json!({ "mode": "IMPORT" })).await, 200);
+    let record = |fields: serde_json::Value| json!({ "type": "record", "name": "R", "fields": fields }).to_string();
+    let v2 = record(json!([{ "name": "id", "type": "long" }]));
+    let v1 = record(json!([{ "name": "id", "type": "long" }, { "name": "x", "type": "string" }]));
+    for (schema, id, version) in [(v2, 800, 2), (v1, 801, 1)] {
+        let body = json!({ "schema": schema, "id": id, "version": version });
+        let (status, answer) = r.call("POST", "/subjects/imp/versions", None, Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    assert_eq!(put("/mode/imp", json!({ "mode": "READWRITE" })).await, 200);
+    assert_eq!(put("/config/imp", json!({ "compatibility": "BACKWARD" })).await, 200);
+    // Reads `x` without a default: version 1 has it, but the latest, version 2, does not.
+    let new = record(json!([
+        { "name": "id", "type": "long" },
+        { "name": "x", "type": "string" },
+        { "name": "y", "type": "int", "default": 0 }
+    ]));
+    let (status, body) = r.register("imp", &new).await;
+    assert_eq!(status, 409, "checked against version 2, the latest: {body}");
+}
