@@ -175,18 +175,46 @@ mod tests {
 
     use super::*;
 
-    /// A writer that answers each job with itself once its gate opens.
-    async fn gated(gate: Arc<Notify>, batch: Vec<(u32, oneshot::Sender<u32>)>) {
-        gate.notified().await;
-        for (job, reply) in batch {
-            let _ = reply.send(job);
+    /// Submits jobs to one key's turns; the batch of a job submitted at gate `g` is written (each job
+    /// answered with itself, and recorded in `log`) once `gates[g]` opens.
+    struct Harness {
+        turns: Arc<Turns<u32, u32>>,
+        gates: Vec<Arc<Notify>>,
+        log: Arc<Mutex<Vec<u32>>>,
+    }
+
+    impl Harness {
+        fn new(gates: usize) -> Self {
+            Self {
+                turns: Arc::default(),
+                gates: (0..gates).map(|_| Arc::new(Notify::new())).collect(),
+                log: Arc::default(),
+            }
+        }
+
+        fn submit(&self, job: u32, gate: usize) -> tokio::task::JoinHandle<Option<u32>> {
+            let (turns, gate, log) = (self.turns.clone(), self.gates[gate].clone(), self.log.clone());
+            tokio::spawn(async move {
+                turns
+                    .submit("s", job, |batch| async move {
+                        log.lock().unwrap().extend(batch.iter().map(|(job, _)| *job));
+                        gate.notified().await;
+                        for (job, reply) in batch {
+                            let _ = reply.send(job);
+                        }
+                    })
+                    .await
+            })
+        }
+
+        fn open(&self, gate: usize) {
+            self.gates[gate].notify_one();
         }
     }
 
-    /// Like `gated`, and records which jobs were written.
-    async fn logged(gate: Arc<Notify>, log: Arc<Mutex<Vec<u32>>>, batch: Vec<(u32, oneshot::Sender<u32>)>) {
-        log.lock().unwrap().extend(batch.iter().map(|(job, _)| *job));
-        gated(gate, batch).await
+    /// Lets spawned requests reach where they wait.
+    async fn settle() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     async fn answered<T>(task: &mut tokio::task::JoinHandle<T>) -> bool {
@@ -197,28 +225,22 @@ mod tests {
     /// the turn: its request does not wait for a turn of its own.
     #[tokio::test]
     async fn a_job_written_by_another_turn_is_answered_without_waiting_for_its_own() {
-        let turns: Arc<Turns<u32, u32>> = Arc::default();
-        let gates: Vec<Arc<Notify>> = (0..3).map(|_| Arc::new(Notify::new())).collect();
-        let submit = |job: u32, gate: usize| {
-            let (turns, gate) = (turns.clone(), gates[gate].clone());
-            tokio::spawn(async move { turns.submit("s", job, |batch| gated(gate, batch)).await })
-        };
-        let settle = || tokio::time::sleep(Duration::from_millis(50));
+        let h = Harness::new(3);
         // A takes the turn and is held at gate 0; B and C queue behind it.
-        let a = submit(1, 0);
+        let a = h.submit(1, 0);
         settle().await;
-        let b = submit(2, 1);
+        let b = h.submit(2, 1);
         settle().await;
-        let mut c = submit(3, 2);
+        let mut c = h.submit(3, 2);
         settle().await;
-        gates[0].notify_one();
+        h.open(0);
         assert_eq!(a.await.unwrap(), Some(1));
         // B's turn writes B and C together, held at gate 1; meanwhile D queues.
         settle().await;
-        let mut d = submit(4, 2);
+        let mut d = h.submit(4, 2);
         settle().await;
         assert!(!answered(&mut c).await, "C waits for the batch holding it");
-        gates[1].notify_one();
+        h.open(1);
         assert_eq!(b.await.unwrap(), Some(2));
         // C is answered by B's batch. D now holds the turn at gate 2 (its own, or C's before the fix:
         // then C would wait behind it).
@@ -227,7 +249,7 @@ mod tests {
             "C was written by B's turn and must not wait for one of its own"
         );
         assert!(!answered(&mut d).await);
-        gates[2].notify_one();
+        h.open(2);
         assert_eq!(d.await.unwrap(), Some(4));
     }
 
@@ -235,34 +257,28 @@ mod tests {
     /// the others in the batch are still answered, and the turn passes on.
     #[tokio::test]
     async fn a_cancelled_turn_holder_does_not_abandon_the_others_in_its_batch() {
-        let turns: Arc<Turns<u32, u32>> = Arc::default();
-        let gates: Vec<Arc<Notify>> = (0..3).map(|_| Arc::new(Notify::new())).collect();
-        let submit = |job: u32, gate: usize| {
-            let (turns, gate) = (turns.clone(), gates[gate].clone());
-            tokio::spawn(async move { turns.submit("s", job, |batch| gated(gate, batch)).await })
-        };
-        let settle = || tokio::time::sleep(Duration::from_millis(50));
-        let a = submit(1, 0);
+        let h = Harness::new(3);
+        let a = h.submit(1, 0);
         settle().await;
-        let b = submit(2, 1);
+        let b = h.submit(2, 1);
         settle().await;
-        let c = submit(3, 2);
+        let c = h.submit(3, 2);
         settle().await;
-        gates[0].notify_one();
+        h.open(0);
         assert_eq!(a.await.unwrap(), Some(1));
         settle().await;
         // B's turn is writing B and C; B's request is cancelled.
         b.abort();
         settle().await;
-        gates[1].notify_one();
+        h.open(1);
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(1), c).await.unwrap().unwrap(),
             Some(3),
             "C is written and answered although B went away"
         );
-        let d = submit(4, 2);
+        let d = h.submit(4, 2);
         settle().await;
-        gates[2].notify_one();
+        h.open(2);
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(1), d).await.unwrap().unwrap(),
             Some(4),
@@ -273,29 +289,26 @@ mod tests {
     /// A request cancelled while it waits for a turn leaves nothing behind to be written later.
     #[tokio::test]
     async fn a_job_cancelled_while_waiting_is_not_written() {
-        let turns: Arc<Turns<u32, u32>> = Arc::default();
-        let gates: Vec<Arc<Notify>> = (0..2).map(|_| Arc::new(Notify::new())).collect();
-        let log: Arc<Mutex<Vec<u32>>> = Arc::default();
-        let submit = |job: u32, gate: usize| {
-            let (turns, gate, log) = (turns.clone(), gates[gate].clone(), log.clone());
-            tokio::spawn(async move { turns.submit("s", job, |batch| logged(gate, log, batch)).await })
-        };
-        let settle = || tokio::time::sleep(Duration::from_millis(50));
-        let a = submit(1, 0);
+        let h = Harness::new(2);
+        let a = h.submit(1, 0);
         settle().await;
-        let b = submit(2, 1);
+        let b = h.submit(2, 1);
         settle().await;
         b.abort();
-        let c = submit(3, 1);
+        let c = h.submit(3, 1);
         settle().await;
-        gates[0].notify_one();
+        h.open(0);
         assert_eq!(a.await.unwrap(), Some(1));
         settle().await;
-        gates[1].notify_one();
+        h.open(1);
         assert_eq!(
             tokio::time::timeout(Duration::from_secs(1), c).await.unwrap().unwrap(),
             Some(3)
         );
-        assert_eq!(*log.lock().unwrap(), vec![1, 3], "B's job was dropped with its request");
+        assert_eq!(
+            *h.log.lock().unwrap(),
+            vec![1, 3],
+            "B's job was dropped with its request"
+        );
     }
 }

@@ -38,9 +38,18 @@ pub fn check_against(
     if caches.proves_compatible(subject, level, new, &keys, |i| parse(&live[i]))? {
         return Ok(());
     }
-    let parsed = live.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-    let existing: Vec<(i32, &apache_avro::Schema)> =
-        live.iter().zip(&parsed).map(|(l, s)| (l.version, s.as_ref())).collect();
+    // Non-transitive levels compare with the latest version only: the others need not be parsed.
+    let against = if level.is_transitive() {
+        live
+    } else {
+        &live[live.len() - 1..]
+    };
+    let parsed = against.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let existing: Vec<(i32, &apache_avro::Schema)> = against
+        .iter()
+        .zip(&parsed)
+        .map(|(l, s)| (l.version, s.as_ref()))
+        .collect();
     let messages = compatibility::check(level, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }
