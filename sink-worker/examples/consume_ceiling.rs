@@ -1,6 +1,6 @@
 //! The consume-only ceiling for the sink benchmark (benches/sink/run.sh): a consumer built exactly as
 //! the sink's (`source::consumer`, same settings, same `recv()` loop) reads a topic from the start and
-//! does nothing with the records. What the box can consume is the limit of what the sink can sink.
+//! does nothing with the records, with the sink's allocator. What the box can consume is the limit of what the sink can sink.
 //!
 //! Usage: `consume_ceiling TOPIC COUNT [CONFIG]`. Prints one JSON line: records, bytes, seconds from
 //! the first record to the last, and the rates.
@@ -13,6 +13,10 @@ use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use sink_worker::config::Config;
 use sink_worker::source::{self, SourceContext};
+
+/// The sink's allocator (see `src/main.rs`), so the ceiling frees librdkafka's messages as it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {

@@ -4,8 +4,6 @@
 //! Hot path: [`KeyRing::verify`] runs once per event. Keys are turned into HMAC states once, the
 //! canonical bytes are fed to the MAC piecewise (no buffer), and the comparison is constant-time.
 
-use std::collections::HashMap;
-
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
@@ -44,29 +42,31 @@ impl SignatureError {
 /// The active signing keys, by id. Several may be active at once, for rotation.
 #[derive(Clone)]
 pub struct KeyRing {
-    keys: HashMap<String, HmacSha256>,
+    /// A handful of keys at most, found by id per event: a scan compares one or two short strings,
+    /// where a hash map hashes the id first.
+    keys: Vec<(String, HmacSha256)>,
 }
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
         f.debug_struct("KeyRing")
-            .field("key_ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("key_ids", &self.keys.iter().map(|(id, _)| id).collect::<Vec<_>>())
             .finish()
     }
 }
 
 impl KeyRing {
     /// Builds the ring from `(key id, secret bytes)` pairs.
+    /// A repeated id keeps its last secret.
     pub fn new(keys: impl IntoIterator<Item = (String, Vec<u8>)>) -> Self {
-        let keys = keys
-            .into_iter()
-            .map(|(id, secret)| {
-                let mac = HmacSha256::new_from_slice(&secret).expect("HMAC accepts keys of any length");
-                (id, mac)
-            })
-            .collect();
-        Self { keys }
+        let mut ring: Vec<(String, HmacSha256)> = Vec::new();
+        for (id, secret) in keys {
+            let mac = HmacSha256::new_from_slice(&secret).expect("HMAC accepts keys of any length");
+            ring.retain(|(known, _)| *known != id);
+            ring.push((id, mac));
+        }
+        Self { keys: ring }
     }
 
     /// True when no key is configured.
@@ -76,8 +76,9 @@ impl KeyRing {
 
     fn mac(&self, key_id: &str) -> Result<HmacSha256, SignatureError> {
         self.keys
-            .get(key_id)
-            .cloned()
+            .iter()
+            .find(|(id, _)| id == key_id)
+            .map(|(_, mac)| mac.clone())
             .ok_or_else(|| SignatureError::UnknownKey(key_id.to_string()))
     }
 
@@ -180,6 +181,17 @@ mod tests {
         let other = KeyRing::new([("default".into(), b"attacker".to_vec())]);
         let bytes = encode(&[], &other);
         assert_eq!(ring().verify(&decode(&bytes).unwrap().1), Err(SignatureError::Mismatch));
+    }
+
+    #[test]
+    fn a_repeated_key_id_keeps_its_last_secret() {
+        let repeated = KeyRing::new([
+            ("default".into(), b"first".to_vec()),
+            ("default".into(), b"old".to_vec()),
+        ]);
+        let bytes = encode(&[], &repeated);
+        ring().verify(&decode(&bytes).unwrap().1).unwrap();
+        assert_eq!(format!("{repeated:?}"), r#"KeyRing { key_ids: ["default"] }"#);
     }
 
     #[test]

@@ -226,11 +226,14 @@ impl Runner {
         }
     }
 
+    /// The shared name of a topic; looked up per record, so a known name allocates nothing.
     fn topic(&mut self, name: &str) -> Arc<str> {
-        self.topics
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::from(name))
-            .clone()
+        if let Some(topic) = self.topics.get(name) {
+            return topic.clone();
+        }
+        let topic: Arc<str> = Arc::from(name);
+        self.topics.insert(name.to_owned(), topic.clone());
+        topic
     }
 
     fn flush_due_by_size(&self) -> bool {
@@ -344,7 +347,9 @@ impl Runner {
                         let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(seg.end));
                     }
                     self.batch = Batch::default();
+                    let mut started = Instant::now();
                     self.publish(Publish::Own).await;
+                    super::write::stage_done("publish", &mut started);
                     if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
                         tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
                     }

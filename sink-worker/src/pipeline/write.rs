@@ -289,14 +289,18 @@ impl Writer {
             dead.extend(seg.dead.iter().map(|d| (key, d)));
         }
         // The batch's streams, each copied into an owned key once; events find theirs by borrowed key.
+        // `stream_of[i]` is the index of row i's stream in `stream_keys`.
         let mut stream_index: HashMap<(&str, &str, i32), usize> = HashMap::new();
         let mut stream_keys: Vec<StreamKey> = Vec::new();
+        let mut stream_of: Vec<usize> = Vec::new();
         if !self.raw {
+            stream_of.reserve(rows.len());
             for (_, _, _, e, _) in &rows {
-                stream_index.entry((e.event_type, e.host, e.pid)).or_insert_with(|| {
+                let s = *stream_index.entry((e.event_type, e.host, e.pid)).or_insert_with(|| {
                     stream_keys.push((e.event_type.to_owned(), e.host.to_owned(), e.pid));
                     stream_keys.len() - 1
                 });
+                stream_of.push(s);
             }
         }
         let received = if self.raw {
@@ -318,7 +322,7 @@ impl Writer {
         let mut groups: BTreeMap<(&str, u32, i64), Vec<usize>> = BTreeMap::new();
         for (i, (_, _, schema_id, env, _)) in rows.iter().enumerate() {
             let hour = env.timestamp.div_euclid(3_600_000_000);
-            if let Some(&s) = stream_index.get(&(env.event_type, env.host, env.pid)) {
+            if let Some(&s) = stream_of.get(i) {
                 let stream = &mut tracked[s];
                 let new = !stream.received.is_some_and(|r| r.contains(env.offset)) && stream.fresh.insert(env.offset);
                 let entry = stream.hours.entry(hour).or_default();
@@ -356,6 +360,7 @@ impl Writer {
             f
         };
         let mut converted = Vec::new();
+        let mut stage_started = Instant::now();
         for ((event_type, schema_id, hour), idx) in groups.iter().filter(|_| !self.raw) {
             let Some(schema) = schemas.get(schema_id) else {
                 return Err(WriteError::Fatal(format!("schema {schema_id} missing from the cache")));
@@ -398,6 +403,7 @@ impl Writer {
             }
         }
 
+        stage_done("convert", &mut stage_started);
         let mut files = Vec::new();
         let mut file_no = 0usize;
         for sink in &self.sinks {
@@ -531,6 +537,7 @@ impl Writer {
             });
         }
 
+        stage_done("outputs", &mut stage_started);
         commit.record_files(&files).await?;
         let updates: Vec<StreamHourUpdate> = stream_keys
             .iter()
@@ -553,6 +560,7 @@ impl Writer {
             }
         }
         commit.commit().await?;
+        stage_done("commit", &mut stage_started);
 
         // Committed: the batch is durable. Publishing (Runner::publish) makes it visible.
         written.events += converted.iter().map(|c| c.3.num_rows() as u64).sum::<u64>();
@@ -562,6 +570,15 @@ impl Writer {
         metrics::counter!("murron_sink_sampled_out_total").increment(written.sampled_out);
         Ok(written)
     }
+}
+
+/// Records how long a stage of writing a batch took, and starts the next stage's clock. Stages:
+/// `convert` (decode and encode every file), `outputs` (stage files, blobs and warehouse rows, and the
+/// dead letters), `commit` (the state database's transaction) and `publish` (see [`Writer::publish`]).
+pub fn stage_done(stage: &'static str, started: &mut Instant) {
+    let now = Instant::now();
+    metrics::histogram!("murron_sink_flush_stage_seconds", "stage" => stage).record((now - *started).as_secs_f64());
+    *started = now;
 }
 
 /// Which committed output [`Writer::publish`] moves to its final place.
