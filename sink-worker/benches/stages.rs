@@ -22,6 +22,10 @@ use sink_worker::pipeline::convert::{self, RowMeta};
 use sink_worker::reliability::OffsetRanges;
 use sink_worker::validate::Validator;
 
+/// The sink's allocator (see `src/main.rs`), so the stages allocate as they do in the worker.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EVENT_TYPE: &str = "client.api_call";
 const SCHEMA_TEXT: &str = include_str!("../../schemas/client/api_call.avsc");
 const ENVELOPE_SCHEMA_ID: u32 = 1;
