@@ -96,6 +96,10 @@ pub fn consumer(config: &KafkaConfig, group: &str, context: SourceContext) -> Ka
         ("partition.assignment.strategy", "cooperative-sticky"),
         ("enable.partition.eof", "false"),
         ("statistics.interval.ms", "5000"),
+        // A flush stops consumption, the prefetch queue fills, and librdkafka then postpones each
+        // partition's next fetch by this long (1 s by default): the worker sat idle for a few hundred
+        // milliseconds after every batch, waiting for records.
+        ("fetch.queue.backoff.ms", "20"),
     ] {
         if c.get(k).is_none() || k == "group.id" {
             c.set(k, v);
