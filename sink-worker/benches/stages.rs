@@ -1,7 +1,8 @@
 //! Per-stage micro-benchmarks of the sink's hot path, on one in-memory data set: 10,000 signed
 //! `client.api_call` events over 100 streams, built once outside the timed loops.
 //!
-//! Each group reports events per second on one thread (one core):
+//! Each group reports events per second on one thread (one core), the sink's conversion and
+//! encoding held to one thread:
 //! `envelope_decode_verify`, `payload_validate`, `avro_to_arrow`, `parquet_encode`,
 //! `decode_validate_convert` (the first three end to end) and `gap_tracker_insert`. Parquet encoding
 //! is also run on every CPU, as the sink runs it.
@@ -140,7 +141,7 @@ fn stages(c: &mut Criterion) {
         payload as f64 / EVENTS as f64,
     );
     let rows = row_metas(&envelopes);
-    let batch = convert::to_record_batch(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows).expect("valid events convert");
+    let batch = convert::to_record_batch_on(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows, 1).expect("valid events convert");
     let parquet = convert::encode(Format::Parquet, &batch).expect("the batch encodes as Parquet");
     eprintln!(
         "record batch: {} rows x {} columns, {} bytes in memory; Parquet file {} bytes ({:.1} per event)",
@@ -177,7 +178,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("10k", |b| {
         b.iter(|| {
             let rows = row_metas(black_box(&envelopes));
-            convert::to_record_batch(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows).expect("valid events convert")
+            convert::to_record_batch_on(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows, 1).expect("valid events convert")
         })
     });
     g.finish();
@@ -210,7 +211,7 @@ fn stages(c: &mut Criterion) {
                     kafka_offset: i as i64,
                 });
             }
-            convert::to_record_batch(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows).expect("valid events convert")
+            convert::to_record_batch_on(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows, 1).expect("valid events convert")
         })
     });
     g.finish();

@@ -11,7 +11,7 @@ use arrow_avro::reader::{DecoderMode, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 use arrow_schema::{ArrowError, Field, Schema};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn, compute_leaves};
+use parquet::arrow::arrow_writer::{ArrowColumnChunk, ArrowColumnWriter, compute_leaves};
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
@@ -81,8 +81,51 @@ pub const METADATA_COLUMNS: [&str; 9] = [
 ];
 
 /// Decodes the payload datums of `rows` (all of schema `schema_id`, already validated) and appends
-/// the metadata columns.
+/// the metadata columns. Large groups are decoded in shares on every CPU the worker may use.
 pub fn to_record_batch(schema_id: u32, schema_text: &str, rows: &[RowMeta<'_>]) -> Result<RecordBatch, ConvertError> {
+    to_record_batch_on(schema_id, schema_text, rows, encode_threads())
+}
+
+/// Below this many rows per thread, one thread decodes them all: the shares' decoders and the
+/// concatenation would cost more than they save.
+const MIN_ROWS_PER_THREAD: usize = 4096;
+
+/// [`to_record_batch`] on at most `threads` threads.
+pub fn to_record_batch_on(
+    schema_id: u32,
+    schema_text: &str,
+    rows: &[RowMeta<'_>],
+    threads: usize,
+) -> Result<RecordBatch, ConvertError> {
+    let threads = threads.min(rows.len() / MIN_ROWS_PER_THREAD).max(1);
+    let payload = if threads == 1 {
+        decode_payloads(schema_id, schema_text, rows)?
+    } else {
+        let share = rows.len().div_ceil(threads);
+        let parts = std::thread::scope(|scope| {
+            let others: Vec<_> = rows
+                .chunks(share)
+                .skip(1)
+                .map(|part| scope.spawn(move || decode_payloads(schema_id, schema_text, part)))
+                .collect();
+            let mut parts = vec![decode_payloads(schema_id, schema_text, &rows[..share])];
+            for other in others {
+                parts.push(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+            }
+            parts
+        });
+        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let schema = parts
+            .first()
+            .map(RecordBatch::schema)
+            .ok_or_else(|| ConvertError::Arrow(ArrowError::ComputeError("no share of rows was decoded".into())))?;
+        arrow_select::concat::concat_batches(&schema, &parts)?
+    };
+    append_metadata(payload, schema_id, rows)
+}
+
+/// Decodes the payload datums of `rows` with a decoder of their writer schema.
+fn decode_payloads(schema_id: u32, schema_text: &str, rows: &[RowMeta<'_>]) -> Result<RecordBatch, ConvertError> {
     let mut store = SchemaStore::new_with_type(FingerprintAlgorithm::Id);
     let fingerprint = Fingerprint::Id(schema_id);
     store.set(fingerprint, AvroSchema::new(schema_text.to_owned()))?;
@@ -97,11 +140,10 @@ pub fn to_record_batch(schema_id: u32, schema_text: &str, rows: &[RowMeta<'_>]) 
             return Err(ConvertError::Partial(row.kafka_offset));
         }
     }
-    let payload = match decoder.flush()? {
+    Ok(match decoder.flush()? {
         Some(b) => b,
         None => RecordBatch::new_empty(decoder.schema()),
-    };
-    append_metadata(payload, schema_id, rows)
+    })
 }
 
 fn append_metadata(payload: RecordBatch, schema_id: u32, rows: &[RowMeta<'_>]) -> Result<RecordBatch, ConvertError> {
@@ -192,20 +234,26 @@ fn encode_parquet_with(batch: &RecordBatch, props: WriterProperties, threads: us
     while start < batch.num_rows() {
         let group = batch.slice(start, rows_per_group.min(batch.num_rows() - start));
         start += group.num_rows();
-        let mut writers = columns
+        // The writers come one per leaf column, in order; a field (a map, say) may have several.
+        let mut jobs: Vec<FieldJob> = schema
+            .fields()
+            .iter()
+            .zip(group.columns())
+            .map(|(field, column)| (Vec::new(), field.as_ref(), column.clone()))
+            .collect();
+        for (leaf, writer) in columns
             .create_column_writers(file.flushed_row_groups().len())?
-            .into_iter();
-        let mut jobs = Vec::new();
-        for (field, column) in schema.fields().iter().zip(group.columns()) {
-            for leaf in compute_leaves(field, column)? {
-                let writer = writers
-                    .next()
-                    .ok_or_else(|| ParquetError::General("fewer column writers than leaf columns".into()))?;
-                jobs.push((writer, leaf));
-            }
+            .into_iter()
+            .enumerate()
+        {
+            let field = file.schema_descr().get_column_root_idx(leaf);
+            jobs.get_mut(field)
+                .ok_or_else(|| ParquetError::General(format!("leaf column {leaf} has no field")))?
+                .0
+                .push(writer);
         }
         let mut row_group = file.next_row_group()?;
-        for chunk in encode_columns(jobs, threads)? {
+        for chunk in encode_fields(jobs, threads)? {
             chunk.append_to_row_group(&mut row_group)?;
         }
         row_group.close()?;
@@ -213,13 +261,13 @@ fn encode_parquet_with(batch: &RecordBatch, props: WriterProperties, threads: us
     Ok(file.into_inner()?)
 }
 
-/// Encodes each column chunk, on up to `threads` threads that take the next column as they finish
-/// one (string columns cost far more than integer ones); returns the chunks in column order. A panic
-/// in an encoder reaches the caller once every thread has stopped.
-fn encode_columns(
-    jobs: Vec<(ArrowColumnWriter, ArrowLeafColumn)>,
-    threads: usize,
-) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
+/// One field of a row group: the writers of its leaf columns, the field and its values.
+type FieldJob<'a> = (Vec<ArrowColumnWriter>, &'a Field, ArrayRef);
+
+/// Encodes each field's column chunks, on up to `threads` threads that take the next field as they
+/// finish one (string columns cost far more than integer ones); returns the chunks in column order.
+/// A panic in an encoder reaches the caller once every thread has stopped.
+fn encode_fields(jobs: Vec<FieldJob<'_>>, threads: usize) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
     let count = jobs.len();
     let queue = Mutex::new(jobs.into_iter().enumerate());
     let (done, finished) = mpsc::channel();
@@ -227,9 +275,10 @@ fn encode_columns(
         loop {
             // Taking the next job cannot leave the iterator half-updated, so a poisoned lock is fine.
             let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-            let Some((i, (mut writer, leaf))) = next else { break };
-            let chunk = writer.write(&leaf).and_then(|()| writer.close());
-            if done.send((i, chunk)).is_err() {
+            let Some((i, (writers, field, column))) = next else {
+                break;
+            };
+            if done.send((i, encode_field(writers, field, &column))).is_err() {
                 break;
             }
         }
@@ -241,13 +290,38 @@ fn encode_columns(
         work();
     });
     drop(done);
-    let mut chunks: Vec<Option<ArrowColumnChunk>> = std::iter::repeat_with(|| None).take(count).collect();
-    for (i, chunk) in finished {
-        chunks[i] = Some(chunk?);
+    let mut chunks: Vec<Option<Vec<ArrowColumnChunk>>> = std::iter::repeat_with(|| None).take(count).collect();
+    for (i, field_chunks) in finished {
+        chunks[i] = Some(field_chunks?);
     }
-    chunks
+    let mut ordered = Vec::with_capacity(count);
+    for c in chunks {
+        ordered.extend(c.ok_or_else(|| ParquetError::General("a field was not encoded".into()))?);
+    }
+    Ok(ordered)
+}
+
+fn encode_field(
+    writers: Vec<ArrowColumnWriter>,
+    field: &Field,
+    column: &ArrayRef,
+) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
+    let leaves = compute_leaves(field, column)?;
+    if leaves.len() != writers.len() {
+        return Err(ParquetError::General(format!(
+            "field {:?} has {} leaf columns but {} writers",
+            field.name(),
+            leaves.len(),
+            writers.len()
+        )));
+    }
+    writers
         .into_iter()
-        .map(|c| c.ok_or_else(|| ParquetError::General("a column chunk was not encoded".into())))
+        .zip(&leaves)
+        .map(|(mut writer, leaf)| {
+            writer.write(leaf)?;
+            writer.close()
+        })
         .collect()
 }
 
@@ -298,6 +372,61 @@ mod tests {
         let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(props)).expect("the schema maps");
         writer.write(batch).expect("the batch encodes");
         writer.into_inner().expect("the file closes")
+    }
+
+    #[test]
+    fn decoding_in_shares_gives_the_batch_one_decoder_gives() {
+        use apache_avro::writer::datum::GenericDatumWriter;
+
+        use crate::envelope::{KeyRing, MAGIC_BYTE, NewEnvelope};
+        use crate::generate::{PayloadGenerator, SplitMix64};
+
+        let text = include_str!("../../../schemas/client/api_call.avsc");
+        let schema = apache_avro::Schema::parse_str(text).expect("the example schema parses");
+        let writer = GenericDatumWriter::builder(&schema).build().expect("a writer");
+        let generator = PayloadGenerator::new(&schema, 1_764_115_200_000_000);
+        let mut rng = SplitMix64::new(7);
+        let keys = KeyRing::new([("default".to_string(), b"k".to_vec())]);
+        let values: Vec<Vec<u8>> = (0..MIN_ROWS_PER_THREAD * 3 + 17)
+            .map(|n| {
+                let mut message = vec![MAGIC_BYTE, 0, 0, 0, 7];
+                let sample = generator.sample(&mut rng).expect("the schema can be sampled");
+                writer.write_value_ref(&mut message, &sample).expect("a sample encodes");
+                let mut value = Vec::new();
+                NewEnvelope {
+                    timestamp: 1_764_115_200_000_000 + n as i64,
+                    host: "h",
+                    event_type: "client.api_call",
+                    offset: n as i64,
+                    pid: 1,
+                    message: &message,
+                    tags: &[("murron.key", "default")],
+                }
+                .encode_signed(1, &keys, &mut value)
+                .expect("the key is in the ring");
+                value
+            })
+            .collect();
+        let rows: Vec<RowMeta<'_>> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let (_, envelope) = envelope::decode(v).expect("the envelope decodes");
+                RowMeta {
+                    envelope,
+                    datum: &envelope.message[5..],
+                    kafka_topic: "t",
+                    kafka_partition: 0,
+                    kafka_offset: i as i64,
+                }
+            })
+            .collect();
+        let whole = to_record_batch_on(7, text, &rows, 1).expect("the rows decode");
+        assert_eq!(whole.num_rows(), rows.len());
+        for threads in [2, 3, 8] {
+            let shared = to_record_batch_on(7, text, &rows, threads).expect("the rows decode");
+            assert!(shared == whole, "{threads} threads");
+        }
     }
 
     #[test]
