@@ -30,6 +30,16 @@ pub enum Codec {
     Zstandard,
 }
 
+/// The decompressed size of `data` when it is exactly one zstandard frame whose header states a size
+/// within the block limit.
+fn single_frame_size(data: &[u8]) -> Option<usize> {
+    if zstd::zstd_safe::find_frame_compressed_size(data).ok()? != data.len() {
+        return None;
+    }
+    let size = zstd::zstd_safe::get_frame_content_size(data).ok()??;
+    usize::try_from(size).ok().filter(|&n| n <= MAX_BLOCK_BYTES)
+}
+
 impl Codec {
     /// The `avro.codec` metadata value.
     pub fn name(self) -> &'static str {
@@ -88,6 +98,11 @@ impl Codec {
                     return Err(err(&"checksum mismatch"));
                 }
                 out
+            }
+            // One frame that states its size (as Murron writes them) is decompressed into one
+            // allocation of that size; anything else is streamed into a growing buffer.
+            Codec::Zstandard if let Some(size) = single_frame_size(data) => {
+                zstd::bulk::decompress(data, size).map_err(|e| err(&e))?
             }
             Codec::Zstandard => {
                 let mut out = Vec::new();
@@ -343,6 +358,27 @@ mod tests {
             assert_eq!(offsets, (0..BLOCK_RECORDS as i64 + 10).collect::<Vec<_>>(), "{codec:?}");
             assert_eq!(raw, input, "{codec:?}");
         }
+    }
+
+    #[test]
+    fn zstandard_blocks_without_a_stated_size_or_of_several_frames_decompress() {
+        let data: Vec<u8> = (0..100_000u32).flat_map(|i| (i % 251).to_le_bytes()).collect();
+        let mut streamed = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        std::io::Write::write_all(&mut streamed, &data).unwrap();
+        let streamed = streamed.finish().unwrap();
+        assert_eq!(zstd::zstd_safe::get_frame_content_size(&streamed).unwrap(), None);
+        assert_eq!(single_frame_size(&streamed), None);
+        assert_eq!(Codec::Zstandard.decompress(&streamed).unwrap(), data);
+
+        let (a, b) = data.split_at(123_457);
+        let mut frames = zstd::bulk::compress(a, 3).unwrap();
+        frames.extend(zstd::bulk::compress(b, 3).unwrap());
+        assert_eq!(single_frame_size(&frames), None);
+        assert_eq!(Codec::Zstandard.decompress(&frames).unwrap(), data);
+
+        let one = zstd::bulk::compress(&data, 3).unwrap();
+        assert_eq!(single_frame_size(&one), Some(data.len()));
+        assert_eq!(Codec::Zstandard.decompress(&one).unwrap(), data);
     }
 
     #[test]

@@ -990,7 +990,8 @@ impl S3 {
                 message,
             };
             match tokio::time::timeout(self.timeout, out.body.collect()).await {
-                Ok(Ok(body)) => Ok(body.to_vec()),
+                // `AggregatedBytes::to_vec` collects byte by byte; joining the chunks copies each once.
+                Ok(Ok(body)) => Ok(body.into_bytes().into()),
                 Ok(Err(e)) => Err(unavailable(format!("reading the body: {}", error_chain(&e)))),
                 Err(_) => Err(unavailable(format!(
                     "reading the body took more than {:?}",
