@@ -128,6 +128,17 @@ topic = "{topic}.routed"
         consumed.is_some_and(|l| l.contains(&format!("pipeline=\"{topic}\""))),
         "{metrics}"
     );
+    // Each stage of writing a batch is timed.
+    for stage in ["convert", "outputs", "commit", "publish"] {
+        let count = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("murron_sink_flush_stage_seconds_count") && l.contains(&format!("stage=\"{stage}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(count.is_some_and(|n| n >= 1.0), "stage {stage}: {metrics}");
+    }
     worker.stop();
 
     assert_exactly("local parquet", &parquet_uids(&out_dir), &expected);
