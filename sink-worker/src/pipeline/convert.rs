@@ -83,7 +83,7 @@ pub const METADATA_COLUMNS: [&str; 9] = [
 /// Decodes the payload datums of `rows` (all of schema `schema_id`, already validated) and appends
 /// the metadata columns. Large groups are decoded in shares on every CPU the worker may use.
 pub fn to_record_batch(schema_id: u32, schema_text: &str, rows: &[RowMeta<'_>]) -> Result<RecordBatch, ConvertError> {
-    to_record_batch_on(schema_id, schema_text, rows, encode_threads())
+    to_record_batch_on(schema_id, schema_text, rows, cpus())
 }
 
 /// Below this many rows per thread, one thread decodes them all: the shares' decoders and the
@@ -101,20 +101,11 @@ pub fn to_record_batch_on(
     let payload = if threads == 1 {
         decode_payloads(schema_id, schema_text, rows)?
     } else {
-        let share = rows.len().div_ceil(threads);
-        let parts = std::thread::scope(|scope| {
-            let others: Vec<_> = rows
-                .chunks(share)
-                .skip(1)
-                .map(|part| scope.spawn(move || decode_payloads(schema_id, schema_text, part)))
-                .collect();
-            let mut parts = vec![decode_payloads(schema_id, schema_text, &rows[..share])];
-            for other in others {
-                parts.push(other.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
-            }
-            parts
-        });
-        let parts = parts.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let shares = rows.chunks(rows.len().div_ceil(threads)).collect();
+        let parts = in_parallel(shares, threads, |share| decode_payloads(schema_id, schema_text, share))
+            .ok_or_else(|| ConvertError::Arrow(ArrowError::ComputeError("a share of rows was not decoded".into())))?
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let schema = parts
             .first()
             .map(RecordBatch::schema)
@@ -191,7 +182,7 @@ fn append_metadata(payload: RecordBatch, schema_id: u32, rows: &[RowMeta<'_>]) -
 /// Encodes `batch` as one whole file.
 pub fn encode(format: Format, batch: &RecordBatch) -> Result<Vec<u8>, ConvertError> {
     match format {
-        Format::Parquet => encode_parquet(batch, encode_threads()),
+        Format::Parquet => encode_parquet(batch, cpus()),
         Format::Avro => {
             let mut writer = arrow_avro::writer::WriterBuilder::new(batch.schema().as_ref().clone())
                 .with_compression(Some(arrow_avro::compression::CompressionCodec::Deflate))
@@ -209,10 +200,41 @@ pub fn encode(format: Format, batch: &RecordBatch) -> Result<Vec<u8>, ConvertErr
     }
 }
 
-/// How many threads encode one Parquet file's columns: the CPUs this process may use (a container's
-/// CPU quota included).
-fn encode_threads() -> usize {
+/// How many threads convert and encode a batch: the CPUs this process may use (a container's CPU
+/// quota included).
+fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+}
+
+/// Runs `work` on every job, on up to `threads` threads that each take the next job when they finish
+/// one (jobs may cost very different amounts); returns the results in job order, or None if one is
+/// missing. A panic in `work` reaches the caller once every thread has stopped.
+fn in_parallel<J: Send, R: Send>(jobs: Vec<J>, threads: usize, work: impl Fn(J) -> R + Sync) -> Option<Vec<R>> {
+    let count = jobs.len();
+    let queue = Mutex::new(jobs.into_iter().enumerate());
+    let (done, finished) = mpsc::channel();
+    let run = || {
+        loop {
+            // Taking the next job cannot leave the iterator half-updated, so a poisoned lock is fine.
+            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
+            let Some((i, job)) = next else { break };
+            if done.send((i, work(job))).is_err() {
+                break;
+            }
+        }
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads.clamp(1, count.max(1)) {
+            scope.spawn(run);
+        }
+        run();
+    });
+    drop(done);
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(count).collect();
+    for (i, result) in finished {
+        results[i] = Some(result);
+    }
+    results.into_iter().collect()
 }
 
 /// Encodes `batch` as one Parquet file (zstd), the columns of each row group on up to `threads`
@@ -264,41 +286,17 @@ fn encode_parquet_with(batch: &RecordBatch, props: WriterProperties, threads: us
 /// One field of a row group: the writers of its leaf columns, the field and its values.
 type FieldJob<'a> = (Vec<ArrowColumnWriter>, &'a Field, ArrayRef);
 
-/// Encodes each field's column chunks, on up to `threads` threads that take the next field as they
-/// finish one (string columns cost far more than integer ones); returns the chunks in column order.
-/// A panic in an encoder reaches the caller once every thread has stopped.
+/// Encodes each field's column chunks on up to `threads` threads; returns the chunks in column order.
 fn encode_fields(jobs: Vec<FieldJob<'_>>, threads: usize) -> Result<Vec<ArrowColumnChunk>, ParquetError> {
-    let count = jobs.len();
-    let queue = Mutex::new(jobs.into_iter().enumerate());
-    let (done, finished) = mpsc::channel();
-    let work = || {
-        loop {
-            // Taking the next job cannot leave the iterator half-updated, so a poisoned lock is fine.
-            let next = queue.lock().unwrap_or_else(PoisonError::into_inner).next();
-            let Some((i, (writers, field, column))) = next else {
-                break;
-            };
-            if done.send((i, encode_field(writers, field, &column))).is_err() {
-                break;
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        for _ in 1..threads.clamp(1, count.max(1)) {
-            scope.spawn(work);
-        }
-        work();
-    });
-    drop(done);
-    let mut chunks: Vec<Option<Vec<ArrowColumnChunk>>> = std::iter::repeat_with(|| None).take(count).collect();
-    for (i, field_chunks) in finished {
-        chunks[i] = Some(field_chunks?);
+    let fields = in_parallel(jobs, threads, |(writers, field, column)| {
+        encode_field(writers, field, &column)
+    })
+    .ok_or_else(|| ParquetError::General("a field was not encoded".into()))?;
+    let mut chunks = Vec::new();
+    for field in fields {
+        chunks.extend(field?);
     }
-    let mut ordered = Vec::with_capacity(count);
-    for c in chunks {
-        ordered.extend(c.ok_or_else(|| ParquetError::General("a field was not encoded".into()))?);
-    }
-    Ok(ordered)
+    Ok(chunks)
 }
 
 fn encode_field(
