@@ -13,6 +13,10 @@ BENCH_REGISTRY_PORT=${BENCH_REGISTRY_PORT:-18081}
 BENCH_REGISTRY=http://127.0.0.1:$BENCH_REGISTRY_PORT
 BENCH_PIDS=()
 BENCH_DB=""
+# What this run created in Kafka and S3, deleted when it ends unless BENCH_KEEP=1: a suite run leaves
+# gigabytes behind otherwise, and repeated runs fill the disk.
+BENCH_TOPICS=()
+BENCH_PREFIXES=()
 # Names this run's topics, databases and object prefixes, so no run reads another's data.
 BENCH_RUN=${BENCH_RUN:-$(date +%s)}
 
@@ -64,9 +68,24 @@ format = "parquet"
 TOML
 }
 
+# bench_owns_topics REGEX / bench_owns_prefix PREFIX: this run's topics and object prefixes (in the
+# murron-bench bucket), to delete at the end.
+bench_owns_topics() { BENCH_TOPICS+=("$1"); }
+bench_owns_prefix() { BENCH_PREFIXES+=("$1"); }
+
 bench_cleanup() {
   for pid in "${BENCH_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${BENCH_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    bench_log "BENCH_KEEP=1: keeping topics ${BENCH_TOPICS[*]} and prefixes ${BENCH_PREFIXES[*]}"
+  else
+    for re in "${BENCH_TOPICS[@]}"; do
+      bash deploy/local/kafka.sh delete-topics "$re" >/dev/null 2>&1 || bench_log "could not delete topics $re"
+    done
+    for prefix in "${BENCH_PREFIXES[@]}"; do
+      bash deploy/local/s3.sh delete-prefix murron-bench "$prefix" || bench_log "could not delete s3://murron-bench/$prefix"
+    done
+  fi
   if [ -n "$BENCH_DB" ]; then
     psql "$MURRON_DATABASE_URL" -q -c "DROP DATABASE IF EXISTS $BENCH_DB WITH (FORCE)" 2>/dev/null || true
   fi

@@ -25,6 +25,8 @@ bench_database
 export SINK_WORKER_STATE__URL=$BENCH_DATABASE_URL
 bench_registry
 bench_register "$TYPE" schemas/client/api_call.avsc
+bench_owns_topics "bench\.backfill\.$BENCH_RUN\..*"
+bench_owns_prefix "backfill-$BENCH_RUN/"
 
 # scenario NAME DROP_OPTION: prints "seconds written files_read files_total bytes_read archive_bytes
 # second_bytes_read".

@@ -33,6 +33,8 @@ bench_registry
 bench_register "$TYPE" schemas/client/api_call.avsc
 
 TOPIC="bench.sink.$BENCH_RUN"
+bench_owns_topics "bench\.sink\.$BENCH_RUN(\..*)?"
+bench_owns_prefix "sink-$BENCH_RUN/"
 bench_log "preloading $EVENTS events of $TYPE over $STREAMS streams into $TOPIC ($PARTITIONS partitions)"
 "$BIN/sink-worker" gen --topic "$TOPIC" --type "$TYPE" --count "$EVENTS" --streams "$STREAMS" \
   --partitions "$PARTITIONS" >"$BENCH_TMP/gen.out"

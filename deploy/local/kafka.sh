@@ -96,8 +96,15 @@ topic() {
     --create --if-not-exists --topic "$1" --partitions "${2:-1}" --replication-factor 1
 }
 
+# delete_topics REGEX: delete every topic whose whole name matches REGEX (Kafka frees the disk soon after).
+delete_topics() {
+  run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+    --delete --if-exists --topic "$1"
+}
+
 case "${1:-}" in
   install|start|stop|status) "$1" ;;
   topic) shift; topic "$@" ;;
-  *) die "usage: $0 install|start|stop|status|topic NAME PARTITIONS" ;;
+  delete-topics) shift; delete_topics "$@" ;;
+  *) die "usage: $0 install|start|stop|status|topic NAME PARTITIONS|delete-topics REGEX" ;;
 esac
