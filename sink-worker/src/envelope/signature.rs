@@ -252,5 +252,29 @@ mod tests {
         assert_eq!(keys.sign("default", &e).unwrap(), PROTOCOL_EXAMPLE_SIGNATURE);
     }
 
+    /// Hosts and types of any length, short and longer than a SHA-256 block, sign the documented
+    /// canonical form.
+    #[test]
+    fn long_fields_sign_the_documented_canonical_form() {
+        let keys = KeyRing::new([("default".into(), b"k".to_vec())]);
+        for len in [0, 1, 90, 100, 127, 128, 129, 300] {
+            let host = "h".repeat(len);
+            let ty = format!("t{}", "y".repeat(len / 2));
+            let e = NewEnvelope {
+                timestamp: -5,
+                host: &host,
+                event_type: &ty,
+                offset: i64::MAX,
+                pid: i32::MIN,
+                message: b"payload",
+                tags: &[],
+            };
+            let mut reference = HmacSha256::new_from_slice(b"k").unwrap();
+            reference.update(format!("v1:-5:{host}:{ty}:{}:{}:payload", i32::MIN, i64::MAX).as_bytes());
+            let expected = format!("v1={}", hex::encode(reference.finalize().into_bytes()));
+            assert_eq!(keys.sign("default", &e).unwrap(), expected, "host of {len} bytes");
+        }
+    }
+
     const PROTOCOL_EXAMPLE_SIGNATURE: &str = "v1=28d376a1e1b59b623b7e292a2f0b78514ae4a1a73ad23ea2c01e5126482c4d9c";
 }

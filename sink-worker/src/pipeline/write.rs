@@ -8,7 +8,7 @@
 //! 4. Promote each staged file to its final key and mark it published. A crash here is finished by
 //!    whoever starts next ([`Writer::recover`]), since the manifest says what is left.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -272,7 +272,7 @@ impl Writer {
         }
 
         // Decode the envelopes again (zero-copy) and find each stream's already received offsets.
-        let mut rows: Vec<(&PartitionKey, i64, u32, envelope::Envelope<'_>, &[u8])> = Vec::new();
+        let mut rows: Vec<(&PartitionKey, i64, u32, envelope::Envelope<'_>, &[u8])> = Vec::with_capacity(batch.records);
         let mut dead: Vec<(&PartitionKey, &DeadEvent)> = Vec::new();
         // Valid events an output cannot take: (partition, offset, value, reason, detail).
         let mut unconvertible: Vec<(&PartitionKey, i64, &[u8], &'static str, String)> = Vec::new();
@@ -290,7 +290,7 @@ impl Writer {
         }
         // The batch's streams, each copied into an owned key once; events find theirs by borrowed key.
         // `stream_of[i]` is the index of row i's stream in `stream_keys`.
-        let mut stream_index: HashMap<(&str, &str, i32), usize> = HashMap::new();
+        let mut stream_index: foldhash::HashMap<(&str, &str, i32), usize> = foldhash::HashMap::default();
         let mut stream_keys: Vec<StreamKey> = Vec::new();
         let mut stream_of: Vec<usize> = Vec::new();
         if !self.raw {
@@ -313,13 +313,14 @@ impl Writer {
             .map(|k| Tracked {
                 received: received.get(k),
                 fresh: OffsetRanges::default(),
-                hours: HashMap::new(),
+                hours: foldhash::HashMap::default(),
             })
             .collect();
 
         let mut written = Written::default();
-        // (type, schema id, hour) -> rows, in Kafka order.
-        let mut groups: BTreeMap<(&str, u32, i64), Vec<usize>> = BTreeMap::new();
+        // (type, schema id, hour) -> rows, in Kafka order. Found by hash per row, sorted once below.
+        let mut group_of: foldhash::HashMap<GroupKey<'_>, usize> = foldhash::HashMap::default();
+        let mut groups: Vec<(GroupKey<'_>, Vec<usize>)> = Vec::new();
         for (i, (_, _, schema_id, env, _)) in rows.iter().enumerate() {
             let hour = env.timestamp.div_euclid(3_600_000_000);
             if let Some(&s) = stream_of.get(i) {
@@ -340,8 +341,13 @@ impl Writer {
                     continue;
                 }
             }
-            groups.entry((env.event_type, *schema_id, hour)).or_default().push(i);
+            let g = *group_of.entry((env.event_type, *schema_id, hour)).or_insert_with(|| {
+                groups.push(((env.event_type, *schema_id, hour), Vec::new()));
+                groups.len() - 1
+            });
+            groups[g].1.push(i);
         }
+        groups.sort_unstable_by(|a, b| a.0.cmp(&b.0));
 
         // Convert and encode each group once, for every output. A group that cannot be converted or
         // encoded in some output's format (arrow-avro and the Parquet writer do not support every
@@ -592,12 +598,15 @@ pub enum Publish {
     Own,
 }
 
+/// What a batch's rows are grouped by, one file each: event type, schema id and hour.
+type GroupKey<'a> = (&'a str, u32, i64);
+
 /// One stream's part of a batch: what it had received before, what is new, and what to add per hour
 /// (offsets and duplicates).
 struct Tracked<'r> {
     received: Option<&'r OffsetRanges>,
     fresh: OffsetRanges,
-    hours: HashMap<i64, (OffsetRanges, i64)>,
+    hours: foldhash::HashMap<i64, (OffsetRanges, i64)>,
 }
 
 /// Uploads a file output's `body` to its staging key, counts it, and returns its manifest entry.
