@@ -148,3 +148,87 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
     let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
     report_exactly(scenario, "S3 Parquet", &parquet, &expected, &notes);
 }
+
+/// A batch is written by a task while the next one is consumed: with S3 refusing every write, the
+/// worker still reads the batch after the one stuck in its write, and no further (backpressure).
+/// Once S3 is back, every event is written exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    common::require_service("S3 server", &common::s3_endpoint());
+    const BATCH: i64 = 3_000;
+    const EVENTS: i64 = 4 * BATCH;
+    let registry = Registry::start().await;
+    registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
+    let topic = common::unique("events.s3overlap");
+    let bucket = common::unique("s3overlap").replace('.', "-").to_lowercase();
+    common::create_topic(&topic, 4).await;
+    let proxy = FaultProxy::start(&common::s3_endpoint()).await;
+    let (access, secret) = common::s3_credentials();
+    // Only the size triggers a flush here, and S3 requests fail fast.
+    let config = format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = {BATCH}, max_age_ms = 600000 }}
+
+[[pipeline.outputs]]
+kind = "s3"
+bucket = "{bucket}"
+endpoint = "{endpoint}"
+access_key_id = "{access}"
+secret_access_key = "{secret}"
+create_bucket = true
+timeout_ms = 1500
+max_attempts = 2
+"#,
+        endpoint = proxy.url
+    );
+    let worker = SinkRun::start(&registry, &KEYS, &config).await;
+    proxy.set(Fault::Status(503));
+    Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 20_000).finish();
+
+    // Consumption settles once the second batch is full and waits for the first one's write.
+    let mut consumed = -1.0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = worker.metric("murron_sink_consumed_total").await;
+        if now == consumed || Instant::now() > deadline {
+            break;
+        }
+        consumed = now;
+    }
+    // The count is published every 1,024 records, so it may lag the loop by up to 1,023.
+    eprintln!("consumed {consumed} of {EVENTS} events while S3 refused every write");
+    assert!(
+        consumed > BATCH as f64,
+        "consumed {consumed}: the worker stopped reading while the first batch was being written"
+    );
+    assert!(
+        consumed <= (2 * BATCH) as f64,
+        "consumed {consumed}: the worker read past the second batch while the first was not written"
+    );
+    assert_eq!(worker.metric("murron_sink_written_events_total").await, 0.0);
+    assert!(
+        worker.metric("murron_sink_retries_total").await > 0.0,
+        "the write was not retried"
+    );
+
+    proxy.set(Fault::Pass);
+    let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while worker.metric("murron_sink_written_events_total").await < EVENTS as f64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    worker.stop();
+    let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+    report_exactly(
+        "a write waiting for S3 while the next batch is consumed",
+        "S3 Parquet",
+        &parquet,
+        &expected,
+        &format!("{consumed} events consumed while S3 refused writes"),
+    );
+}

@@ -3,7 +3,8 @@
 //! Per record: decode the envelope, keep only the configured types, verify the signature, resolve
 //! the payload schema by id (cached), check the schema belongs to the envelope's type, validate the
 //! datum. Valid records and dead letters are buffered per partition; the batch is written when the
-//! flush policy says so, and at shutdown. Writing blocks consumption, which is the backpressure.
+//! flush policy says so, and at shutdown. A batch is written by its own task while the next one is
+//! consumed; a batch that is due waits for the previous write, which is the backpressure.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use super::Pipeline;
 use super::batch::{Batch, DeadEvent, Event, PartitionKey};
 use super::check::{Checker, Verdict};
+use super::schemas::PayloadSchema;
 use super::schemas::SchemaCache;
 use super::write::{Publish, WriteError, Writer};
 use crate::admin::{self, NotReady, Readiness};
@@ -55,7 +57,10 @@ struct Runner {
     consumer: Arc<Consumer>,
     context: SourceContext,
     state: State,
-    writer: Writer,
+    /// The writer while no batch is being written; the write task holds it meanwhile.
+    writer: Option<Writer>,
+    /// The batch being written, if any: at most one at a time, so batches commit in order.
+    writing: Option<tokio::task::JoinHandle<Flushed>>,
     checker: Checker,
     partitions: HashMap<PartitionKey, PartitionState>,
     topics: foldhash::HashMap<String, Arc<str>>,
@@ -141,7 +146,8 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         consumer: Arc::new(consumer),
         context,
         state,
-        writer,
+        writer: Some(writer),
+        writing: None,
         partitions: HashMap::new(),
         topics: foldhash::HashMap::default(),
         batch: Batch::default(),
@@ -179,9 +185,9 @@ impl Runner {
                 biased;
                 () = &mut shutdown => break,
                 msg = consumer.recv() => {
-                    self.apply_assignment_changes();
+                    self.apply_assignment_changes().await?;
                     match msg {
-                        Ok(m) => self.process(&m).await,
+                        Ok(m) => self.process(&m).await?,
                         Err(e) => tracing::warn!(error = %e, "kafka consumer error"),
                     }
                     // While records keep coming the tick below never wins the select, so every 1,024
@@ -196,24 +202,35 @@ impl Runner {
                 }
                 _ = tick.tick() => {
                     self.counted.publish();
-                    self.apply_assignment_changes();
+                    self.apply_assignment_changes().await?;
                     if self.flush_due_by_size() || self.flush_due_by_age() {
                         self.flush().await?;
+                    } else if self.writing.as_ref().is_some_and(|w| w.is_finished()) {
+                        // Idle: take the finished write's result now, so its offset hint reaches Kafka.
+                        self.settle().await?;
                     }
                 }
             }
         }
         self.counted.publish();
         tracing::info!("shutting down: writing the last batch");
-        self.apply_assignment_changes();
+        self.apply_assignment_changes().await?;
         self.flush().await?;
+        self.settle().await?;
         self.readiness.set(NotReady::Starting, true);
         // Dropping the consumer closes it: it leaves the group, so its partitions move at once.
         Ok(())
     }
 
-    fn apply_assignment_changes(&mut self) {
-        for change in self.context.drain() {
+    /// Applies rebalances. The write in progress finishes first: its partitions' commit points are
+    /// read again from the state database below, and must include it.
+    async fn apply_assignment_changes(&mut self) -> Result<(), RunError> {
+        let changes = self.context.drain();
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.settle().await?;
+        for change in changes {
             self.publish_due = true;
             let (Assignment::Assigned(parts) | Assignment::Revoked(parts)) = &change;
             for (topic, partition) in parts {
@@ -224,6 +241,7 @@ impl Runner {
                 self.partitions.remove(&key);
             }
         }
+        Ok(())
     }
 
     /// The shared name of a topic; looked up per record, so a known name allocates nothing.
@@ -248,9 +266,9 @@ impl Runner {
             .is_some_and(|t| t.elapsed() >= Duration::from_millis(self.pipeline.flush.max_age_ms))
     }
 
-    async fn process(&mut self, msg: &BorrowedMessage<'_>) {
+    async fn process(&mut self, msg: &BorrowedMessage<'_>) -> Result<(), RunError> {
         if self.publish_due {
-            self.publish(Publish::All).await;
+            self.publish_all().await?;
         }
         if let Some(l) = &mut self.limiter {
             l.acquire().await;
@@ -285,7 +303,7 @@ impl Runner {
                             {
                                 tracing::warn!(error = %e, "seek failed; will try again at the next record");
                             }
-                            return;
+                            return Ok(());
                         }
                     }
                     Some(n) => {
@@ -300,7 +318,7 @@ impl Runner {
             }
         };
         if offset < next {
-            return; // Committed already: Kafka's hint lagged the state database.
+            return Ok(()); // Committed already: Kafka's hint lagged the state database.
         }
         let value = msg.payload().unwrap_or(&[]);
         self.counted.consumed += 1;
@@ -329,79 +347,167 @@ impl Runner {
                 self.counted.skipped += 1;
             }
         }
+        Ok(())
     }
 
-    /// Writes the batch (retrying outages), then tells Kafka the new offsets as a hint.
+    /// Hands the batch to a write task, once the previous write has finished. The batch's partitions
+    /// continue from its ends: should a write lose a partition, [`Self::settle`] reads it again.
     async fn flush(&mut self) -> Result<(), RunError> {
-        let mut attempt = 0u32;
-        while !self.batch.is_empty() {
-            match self.writer.write(&self.batch, &self.checker.used_schemas).await {
-                Ok(w) => {
-                    self.readiness.set(NotReady::Outputs, false);
-                    tracing::debug!(?w, "batch written");
-                    let mut tpl = TopicPartitionList::new();
-                    for (key, seg) in &self.batch.segments {
-                        if let Some(p) = self.partitions.get_mut(key) {
-                            p.next = Some(seg.end);
-                        }
-                        let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(seg.end));
-                    }
-                    self.batch = Batch::default();
-                    let mut started = Instant::now();
-                    self.publish(Publish::Own).await;
-                    super::write::stage_done("publish", &mut started);
-                    if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                        tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
-                    }
-                }
-                Err(WriteError::Lost(lost)) => {
-                    for key in lost {
-                        tracing::warn!(topic = %key.0, partition = key.1, "another worker committed this partition; dropping our uncommitted records of it");
-                        self.batch.drop_partition(&key);
-                        self.partitions.remove(&key);
-                        let _ = self
-                            .consumer
-                            .seek(&key.0, key.1, Offset::Stored, Duration::from_secs(5));
-                    }
-                }
-                Err(e) if e.is_retryable() => {
-                    self.readiness.set(NotReady::Outputs, true);
-                    attempt += 1;
-                    metrics::counter!("murron_sink_retries_total", "op" => "write").increment(1);
-                    tracing::warn!(attempt, error = %e, "writing the batch failed; retrying");
-                    tokio::time::sleep(backoff_delay(attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
+        self.settle().await?;
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        for (key, seg) in &batch.segments {
+            if let Some(p) = self.partitions.get_mut(key) {
+                p.next = Some(seg.end);
             }
         }
-        self.batch = Batch::default();
+        let writer = self.writer.take().ok_or_else(writer_missing)?;
+        let schemas = self.checker.used_schemas.clone();
+        // After a rebalance, what a previous owner left unpublished goes out before this batch.
+        let scope = if self.publish_due { Publish::All } else { Publish::Own };
+        self.writing = Some(tokio::spawn(write_batch(
+            writer,
+            batch,
+            schemas,
+            scope,
+            self.readiness.clone(),
+        )));
+        Ok(())
+    }
+
+    /// Waits for the write in progress, if any: takes the writer back, tells Kafka the committed
+    /// offsets as a hint, and drops what was read after a partition another worker took over.
+    async fn settle(&mut self) -> Result<(), RunError> {
+        let Some(writing) = self.writing.take() else {
+            return Ok(());
+        };
+        let flushed = writing
+            .await
+            .map_err(|e| WriteError::Fatal(format!("the batch write task failed: {e}")))?;
+        self.writer = Some(flushed.writer);
+        if flushed.published == Some(Publish::All) {
+            self.publish_due = false;
+        }
+        for key in flushed.lost {
+            self.batch.drop_partition(&key);
+            self.partitions.remove(&key);
+            let _ = self
+                .consumer
+                .seek(&key.0, key.1, Offset::Stored, Duration::from_secs(5));
+        }
+        if !flushed.committed.is_empty() {
+            let mut tpl = TopicPartitionList::new();
+            for (key, end) in &flushed.committed {
+                let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(*end));
+            }
+            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
+                tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
+            }
+        }
+        Ok(flushed.result?)
+    }
+
+    /// Publishes everything the pipeline left unpublished (after a rebalance), retrying until it
+    /// succeeds: the next batch must not be published before it.
+    async fn publish_all(&mut self) -> Result<(), RunError> {
+        self.settle().await?;
+        let writer = self.writer.as_ref().ok_or_else(writer_missing)?;
+        publish(writer, Publish::All, &self.readiness).await;
+        self.publish_due = false;
         Ok(())
     }
 }
 
-impl Runner {
-    /// Publishes committed files and blobs, retrying until it succeeds: the batch is durable already,
-    /// and the next batch must not be published before it. After a rebalance, everything the
-    /// pipeline left unpublished; otherwise `scope`.
-    async fn publish(&mut self, scope: Publish) {
-        let scope = if self.publish_due { Publish::All } else { scope };
-        let mut attempt = 0u32;
-        loop {
-            match self.writer.publish(scope).await {
-                Ok(_) => {
-                    if scope == Publish::All {
-                        self.publish_due = false;
-                    }
-                    self.readiness.set(NotReady::Outputs, false);
-                    return;
+fn writer_missing() -> RunError {
+    RunError::Write(WriteError::Fatal("no writer: a write task did not return it".into()))
+}
+
+/// What a write task hands back.
+struct Flushed {
+    writer: Writer,
+    /// The partitions committed and their new commit points.
+    committed: Vec<(PartitionKey, i64)>,
+    /// Partitions another worker committed meanwhile; none of this batch's records of them were written.
+    lost: Vec<PartitionKey>,
+    /// What was published after the write, if it succeeded.
+    published: Option<Publish>,
+    result: Result<(), WriteError>,
+}
+
+/// Writes `batch` (retrying outages), then publishes `scope`.
+async fn write_batch(
+    mut writer: Writer,
+    mut batch: Batch,
+    schemas: HashMap<u32, Arc<PayloadSchema>>,
+    scope: Publish,
+    readiness: Readiness,
+) -> Flushed {
+    let mut attempt = 0u32;
+    let mut lost = Vec::new();
+    let result = loop {
+        if batch.is_empty() {
+            break Ok(());
+        }
+        match writer.write(&batch, &schemas).await {
+            Ok(w) => {
+                readiness.set(NotReady::Outputs, false);
+                tracing::debug!(?w, "batch written");
+                let mut started = Instant::now();
+                publish(&writer, scope, &readiness).await;
+                super::write::stage_done("publish", &mut started);
+                break Ok(());
+            }
+            Err(WriteError::Lost(keys)) => {
+                for key in keys {
+                    tracing::warn!(topic = %key.0, partition = key.1, "another worker committed this partition; dropping our uncommitted records of it");
+                    batch.drop_partition(&key);
+                    lost.push(key);
                 }
-                Err(e) => {
-                    self.readiness.set(NotReady::Outputs, true);
-                    attempt += 1;
-                    metrics::counter!("murron_sink_retries_total", "op" => "publish").increment(1);
-                    tracing::warn!(attempt, error = %e, "publishing committed output failed; retrying");
-                    tokio::time::sleep(backoff_delay(attempt)).await;
-                }
+            }
+            Err(e) if e.is_retryable() => {
+                readiness.set(NotReady::Outputs, true);
+                attempt += 1;
+                metrics::counter!("murron_sink_retries_total", "op" => "write").increment(1);
+                tracing::warn!(attempt, error = %e, "writing the batch failed; retrying");
+                tokio::time::sleep(backoff_delay(attempt)).await;
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    let (committed, published) = match &result {
+        Ok(()) if !batch.is_empty() => (
+            batch.segments.iter().map(|(key, seg)| (key.clone(), seg.end)).collect(),
+            Some(scope),
+        ),
+        _ => (Vec::new(), None),
+    };
+    Flushed {
+        writer,
+        committed,
+        lost,
+        published,
+        result,
+    }
+}
+
+/// Publishes committed files and blobs, retrying until it succeeds: the batch is durable already,
+/// and the next batch must not be published before it.
+async fn publish(writer: &Writer, scope: Publish, readiness: &Readiness) {
+    let mut attempt = 0u32;
+    loop {
+        match writer.publish(scope).await {
+            Ok(_) => {
+                readiness.set(NotReady::Outputs, false);
+                return;
+            }
+            Err(e) => {
+                readiness.set(NotReady::Outputs, true);
+                attempt += 1;
+                metrics::counter!("murron_sink_retries_total", "op" => "publish").increment(1);
+                tracing::warn!(attempt, error = %e, "publishing committed output failed; retrying");
+                tokio::time::sleep(backoff_delay(attempt)).await;
             }
         }
     }
