@@ -5,9 +5,10 @@
 //!
 //! Rebalance callbacks run inside `recv()`, on the consuming task, and queue what happened; the run
 //! loop drains the queue after every receive, so it sees a revocation before any message that
-//! follows it.
+//! follows it. A revocation first waits for the batch being written, if any: its commit, publish and
+//! offset hint must all come before the partitions' next owner reads their commit points.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, ConsumerContext, Rebalance, StreamConsumer};
@@ -28,9 +29,46 @@ pub enum Assignment {
 #[derive(Debug, Default, Clone)]
 pub struct SourceContext {
     changes: Arc<Mutex<Vec<Assignment>>>,
+    writing: Arc<Writing>,
+}
+
+/// Whether a batch is being written.
+#[derive(Debug, Default)]
+struct Writing {
+    busy: Mutex<bool>,
+    done: Condvar,
+}
+
+/// Held by a batch write; dropping it (the write finished, failed or panicked) lets a revocation go on.
+#[derive(Debug)]
+pub struct WriteInProgress(Arc<Writing>);
+
+impl Drop for WriteInProgress {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.done.notify_all();
+    }
 }
 
 impl SourceContext {
+    /// Marks a batch write as started; it ends when the returned guard is dropped.
+    pub fn write_started(&self) -> WriteInProgress {
+        *self.writing.busy.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        WriteInProgress(self.writing.clone())
+    }
+
+    /// Blocks until no batch is being written.
+    fn wait_for_write(&self) {
+        let mut busy = self.writing.busy.lock().unwrap_or_else(|p| p.into_inner());
+        if *busy {
+            // The whole group's rebalance waits meanwhile, which an outage of an output can prolong.
+            tracing::warn!("a rebalance is waiting for the batch being written before partitions are given up");
+        }
+        while *busy {
+            busy = self.writing.done.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     /// Takes the assignment changes queued since the last call.
     pub fn drain(&self) -> Vec<Assignment> {
         std::mem::take(&mut *self.changes.lock().unwrap_or_else(|p| p.into_inner()))
@@ -65,6 +103,7 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(tpl) = rebalance {
+            self.wait_for_write();
             tracing::info!(partitions = ?partitions(tpl), "partitions revoked");
             self.push(Assignment::Revoked(partitions(tpl)));
         }

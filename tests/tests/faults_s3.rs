@@ -232,3 +232,92 @@ max_attempts = 2
         &format!("{consumed} events consumed while S3 refused writes"),
     );
 }
+
+/// A revocation waits for the batch being written: its commit and publish come before the partitions'
+/// next owner reads their commit points. Worker A's first batch is stuck on S3 while it reads its
+/// second; worker B joins the group; the rebalance waits for A's write. Once S3 is back, every event
+/// is written exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rebalance_waits_for_the_batch_being_written() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    common::require_service("S3 server", &common::s3_endpoint());
+    const BATCH: i64 = 2_000;
+    // One full batch, whose write is stuck, and half of the next, so A keeps polling (and so meets
+    // the rebalance) instead of waiting for the write to flush the second.
+    const EVENTS: i64 = BATCH + BATCH / 2;
+    let registry = Registry::start().await;
+    registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
+    let topic = common::unique("events.s3rebalance");
+    let bucket = common::unique("s3rebalance").replace('.', "-").to_lowercase();
+    common::create_topic(&topic, 4).await;
+    let proxy = FaultProxy::start(&common::s3_endpoint()).await;
+    let (access, secret) = common::s3_credentials();
+    // The age flush comes after the outage, so the second batch is not written during it.
+    let config = format!(
+        r#"
+[kafka.properties]
+"session.timeout.ms" = "10000"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = {BATCH}, max_age_ms = 20000 }}
+
+[[pipeline.outputs]]
+kind = "s3"
+bucket = "{bucket}"
+endpoint = "{endpoint}"
+access_key_id = "{access}"
+secret_access_key = "{secret}"
+create_bucket = true
+timeout_ms = 1500
+max_attempts = 2
+"#,
+        endpoint = proxy.url
+    );
+    let a = SinkRun::start_logged(&registry, &KEYS, &config).await;
+    proxy.set(Fault::Status(503));
+    Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 20_000).finish();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while a.metric("murron_sink_retries_total").await == 0.0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        a.metric("murron_sink_retries_total").await > 0.0,
+        "A's first batch was not retried"
+    );
+
+    // B talks to S3 directly: opening its outputs at start-up needs S3.
+    let b = SinkRun::start(&registry, &KEYS, &config.replace(&proxy.url, &common::s3_endpoint())).await;
+    let waiting = "a rebalance is waiting for the batch being written";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !a.log_text().contains(waiting) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        a.log_text().contains(waiting),
+        "B joined while A's write was stuck, but A's revocation did not wait for it:\n{}",
+        a.log_text()
+    );
+    assert_eq!(a.metric("murron_sink_written_events_total").await, 0.0);
+
+    proxy.set(Fault::Pass);
+    let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut parquet = Vec::new();
+    while Instant::now() < deadline {
+        parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+        if parquet.len() >= expected.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    a.stop();
+    b.stop();
+    report_exactly(
+        "a rebalance while a batch is being written",
+        "S3 Parquet",
+        &parquet,
+        &expected,
+        "worker B joined while A's first batch was stuck on S3",
+    );
+}

@@ -26,7 +26,7 @@ use super::write::{Publish, WriteError, Writer};
 use crate::admin::{self, NotReady, Readiness};
 use crate::config::Config;
 use crate::registry::RegistryClient;
-use crate::source::{self, Assignment, Consumer, SourceContext};
+use crate::source::{self, Assignment, Consumer, SourceContext, WriteInProgress};
 use crate::state::{self, State};
 
 /// Why `run` stopped.
@@ -367,18 +367,19 @@ impl Runner {
         let schemas = self.checker.used_schemas.clone();
         // After a rebalance, what a previous owner left unpublished goes out before this batch.
         let scope = if self.publish_due { Publish::All } else { Publish::Own };
-        self.writing = Some(tokio::spawn(write_batch(
-            writer,
-            batch,
+        let task = WriteTask {
             schemas,
             scope,
-            self.readiness.clone(),
-        )));
+            readiness: self.readiness.clone(),
+            consumer: self.consumer.clone(),
+            _in_progress: self.context.write_started(),
+        };
+        self.writing = Some(tokio::spawn(write_batch(writer, batch, task)));
         Ok(())
     }
 
-    /// Waits for the write in progress, if any: takes the writer back, tells Kafka the committed
-    /// offsets as a hint, and drops what was read after a partition another worker took over.
+    /// Waits for the write in progress, if any: takes the writer back, and drops what was read after
+    /// a partition another worker took over.
     async fn settle(&mut self) -> Result<(), RunError> {
         let Some(writing) = self.writing.take() else {
             return Ok(());
@@ -396,15 +397,6 @@ impl Runner {
             let _ = self
                 .consumer
                 .seek(&key.0, key.1, Offset::Stored, Duration::from_secs(5));
-        }
-        if !flushed.committed.is_empty() {
-            let mut tpl = TopicPartitionList::new();
-            for (key, end) in &flushed.committed {
-                let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(*end));
-            }
-            if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
-                tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
-            }
         }
         Ok(flushed.result?)
     }
@@ -427,8 +419,6 @@ fn writer_missing() -> RunError {
 /// What a write task hands back.
 struct Flushed {
     writer: Writer,
-    /// The partitions committed and their new commit points.
-    committed: Vec<(PartitionKey, i64)>,
     /// Partitions another worker committed meanwhile; none of this batch's records of them were written.
     lost: Vec<PartitionKey>,
     /// What was published after the write, if it succeeded.
@@ -436,14 +426,28 @@ struct Flushed {
     result: Result<(), WriteError>,
 }
 
-/// Writes `batch` (retrying outages), then publishes `scope`.
-async fn write_batch(
-    mut writer: Writer,
-    mut batch: Batch,
+/// What a write task needs besides the writer and the batch.
+struct WriteTask {
     schemas: HashMap<u32, Arc<PayloadSchema>>,
+    /// What to publish after the write.
     scope: Publish,
     readiness: Readiness,
-) -> Flushed {
+    /// For the offset hint.
+    consumer: Arc<Consumer>,
+    /// Held until the task ends, so a revocation waits for it.
+    _in_progress: WriteInProgress,
+}
+
+/// Writes `batch` (retrying outages), publishes `task.scope`, and tells Kafka the new offsets as a
+/// hint.
+async fn write_batch(mut writer: Writer, mut batch: Batch, task: WriteTask) -> Flushed {
+    let WriteTask {
+        schemas,
+        scope,
+        readiness,
+        consumer,
+        _in_progress,
+    } = task;
     let mut attempt = 0u32;
     let mut lost = Vec::new();
     let result = loop {
@@ -476,16 +480,18 @@ async fn write_batch(
             Err(e) => break Err(e),
         }
     };
-    let (committed, published) = match &result {
-        Ok(()) if !batch.is_empty() => (
-            batch.segments.iter().map(|(key, seg)| (key.clone(), seg.end)).collect(),
-            Some(scope),
-        ),
-        _ => (Vec::new(), None),
-    };
+    let published = (result.is_ok() && !batch.is_empty()).then_some(scope);
+    if published.is_some() {
+        let mut tpl = TopicPartitionList::new();
+        for (key, seg) in &batch.segments {
+            let _ = tpl.add_partition_offset(&key.0, key.1, Offset::Offset(seg.end));
+        }
+        if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+            tracing::debug!(error = %e, "committing the offset hint to Kafka failed");
+        }
+    }
     Flushed {
         writer,
-        committed,
         lost,
         published,
         result,
