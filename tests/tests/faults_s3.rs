@@ -149,6 +149,32 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
     report_exactly(scenario, "S3 Parquet", &parquet, &expected, &notes);
 }
 
+/// A pipeline writing Parquet to S3 at `endpoint` in batches of `batch` events or `max_age_ms`, with
+/// S3 requests that fail fast.
+fn batch_config(topic: &str, bucket: &str, endpoint: &str, batch: i64, max_age_ms: u64) -> String {
+    let (access, secret) = common::s3_credentials();
+    format!(
+        r#"
+[kafka.properties]
+"session.timeout.ms" = "10000"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = {batch}, max_age_ms = {max_age_ms} }}
+
+[[pipeline.outputs]]
+kind = "s3"
+bucket = "{bucket}"
+endpoint = "{endpoint}"
+access_key_id = "{access}"
+secret_access_key = "{secret}"
+create_bucket = true
+timeout_ms = 1500
+max_attempts = 2
+"#
+    )
+}
+
 /// A batch is written by a task while the next one is consumed: with S3 refusing every write, the
 /// worker still reads the batch after the one stuck in its write, and no further (backpressure).
 /// Once S3 is back, every event is written exactly once.
@@ -164,27 +190,8 @@ async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
     let bucket = common::unique("s3overlap").replace('.', "-").to_lowercase();
     common::create_topic(&topic, 4).await;
     let proxy = FaultProxy::start(&common::s3_endpoint()).await;
-    let (access, secret) = common::s3_credentials();
-    // Only the size triggers a flush here, and S3 requests fail fast.
-    let config = format!(
-        r#"
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_events = {BATCH}, max_age_ms = 600000 }}
-
-[[pipeline.outputs]]
-kind = "s3"
-bucket = "{bucket}"
-endpoint = "{endpoint}"
-access_key_id = "{access}"
-secret_access_key = "{secret}"
-create_bucket = true
-timeout_ms = 1500
-max_attempts = 2
-"#,
-        endpoint = proxy.url
-    );
+    // Only the size triggers a flush here.
+    let config = batch_config(&topic, &bucket, &proxy.url, BATCH, 600_000);
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     proxy.set(Fault::Status(503));
     Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 20_000).finish();
@@ -251,29 +258,8 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     let bucket = common::unique("s3rebalance").replace('.', "-").to_lowercase();
     common::create_topic(&topic, 4).await;
     let proxy = FaultProxy::start(&common::s3_endpoint()).await;
-    let (access, secret) = common::s3_credentials();
     // The age flush comes after the outage, so the second batch is not written during it.
-    let config = format!(
-        r#"
-[kafka.properties]
-"session.timeout.ms" = "10000"
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_events = {BATCH}, max_age_ms = 20000 }}
-
-[[pipeline.outputs]]
-kind = "s3"
-bucket = "{bucket}"
-endpoint = "{endpoint}"
-access_key_id = "{access}"
-secret_access_key = "{secret}"
-create_bucket = true
-timeout_ms = 1500
-max_attempts = 2
-"#,
-        endpoint = proxy.url
-    );
+    let config = batch_config(&topic, &bucket, &proxy.url, BATCH, 20_000);
     let a = SinkRun::start_logged(&registry, &KEYS, &config).await;
     proxy.set(Fault::Status(503));
     Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 20_000).finish();
