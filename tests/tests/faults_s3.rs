@@ -149,12 +149,30 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
     report_exactly(scenario, "S3 Parquet", &parquet, &expected, &notes);
 }
 
-/// A pipeline writing Parquet to S3 at `endpoint` in batches of `batch` events or `max_age_ms`, with
-/// S3 requests that fail fast.
-fn batch_config(topic: &str, bucket: &str, endpoint: &str, batch: i64, max_age_ms: u64) -> String {
-    let (access, secret) = common::s3_credentials();
-    format!(
-        r#"
+/// A pipeline writing Parquet to S3 through a fault proxy, in batches of `batch` events or
+/// `max_age_ms`, with S3 requests that fail fast.
+struct StuckWrites {
+    registry: Registry,
+    topic: String,
+    bucket: String,
+    proxy: FaultProxy,
+    config: String,
+}
+
+impl StuckWrites {
+    async fn new(name: &str, batch: i64, max_age_ms: u64) -> StuckWrites {
+        common::require_service("Kafka", &common::kafka_brokers());
+        common::require_service("S3 server", &common::s3_endpoint());
+        let registry = Registry::start().await;
+        registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
+        let topic = common::unique(&format!("events.{name}"));
+        let bucket = common::unique(name).replace('.', "-").to_lowercase();
+        common::create_topic(&topic, 4).await;
+        let proxy = FaultProxy::start(&common::s3_endpoint()).await;
+        let (access, secret) = common::s3_credentials();
+        let endpoint = &proxy.url;
+        let config = format!(
+            r#"
 [kafka.properties]
 "session.timeout.ms" = "10000"
 [pipeline]
@@ -172,7 +190,29 @@ create_bucket = true
 timeout_ms = 1500
 max_attempts = 2
 "#
-    )
+        );
+        StuckWrites {
+            registry,
+            topic,
+            bucket,
+            proxy,
+            config,
+        }
+    }
+
+    /// Makes S3 refuse every request, then produces `events` events and waits until they are in Kafka.
+    fn refuse_writes_and_produce(&self, events: i64) {
+        self.proxy.set(Fault::Status(503));
+        Generator::start(
+            &self.registry,
+            &common::kafka_brokers(),
+            &self.topic,
+            events,
+            STREAMS,
+            20_000,
+        )
+        .finish();
+    }
 }
 
 /// A batch is written by a task while the next one is consumed: with S3 refusing every write, the
@@ -180,21 +220,12 @@ max_attempts = 2
 /// Once S3 is back, every event is written exactly once.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
-    common::require_service("Kafka", &common::kafka_brokers());
-    common::require_service("S3 server", &common::s3_endpoint());
     const BATCH: i64 = 3_000;
     const EVENTS: i64 = 4 * BATCH;
-    let registry = Registry::start().await;
-    registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
-    let topic = common::unique("events.s3overlap");
-    let bucket = common::unique("s3overlap").replace('.', "-").to_lowercase();
-    common::create_topic(&topic, 4).await;
-    let proxy = FaultProxy::start(&common::s3_endpoint()).await;
     // Only the size triggers a flush here.
-    let config = batch_config(&topic, &bucket, &proxy.url, BATCH, 600_000);
-    let worker = SinkRun::start(&registry, &KEYS, &config).await;
-    proxy.set(Fault::Status(503));
-    Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 20_000).finish();
+    let s = StuckWrites::new("s3overlap", BATCH, 600_000).await;
+    let worker = SinkRun::start(&s.registry, &KEYS, &s.config).await;
+    s.refuse_writes_and_produce(EVENTS);
 
     // Consumption settles once the second batch is full and waits for the first one's write.
     let mut consumed = -1.0;
@@ -223,14 +254,14 @@ async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
         "the write was not retried"
     );
 
-    proxy.set(Fault::Pass);
+    s.proxy.set(Fault::Pass);
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let deadline = Instant::now() + Duration::from_secs(120);
     while worker.metric("murron_sink_written_events_total").await < EVENTS as f64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     worker.stop();
-    let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+    let parquet = s3_parquet_uids(&s.bucket, EVENT_TYPE).await;
     report_exactly(
         "a write waiting for S3 while the next batch is consumed",
         "S3 Parquet",
@@ -246,23 +277,14 @@ async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
 /// is written exactly once.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rebalance_waits_for_the_batch_being_written() {
-    common::require_service("Kafka", &common::kafka_brokers());
-    common::require_service("S3 server", &common::s3_endpoint());
     const BATCH: i64 = 2_000;
     // One full batch, whose write is stuck, and half of the next, so A keeps polling (and so meets
     // the rebalance) instead of waiting for the write to flush the second.
     const EVENTS: i64 = BATCH + BATCH / 2;
-    let registry = Registry::start().await;
-    registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
-    let topic = common::unique("events.s3rebalance");
-    let bucket = common::unique("s3rebalance").replace('.', "-").to_lowercase();
-    common::create_topic(&topic, 4).await;
-    let proxy = FaultProxy::start(&common::s3_endpoint()).await;
     // The age flush comes after the outage, so the second batch is not written during it.
-    let config = batch_config(&topic, &bucket, &proxy.url, BATCH, 20_000);
-    let a = SinkRun::start_logged(&registry, &KEYS, &config).await;
-    proxy.set(Fault::Status(503));
-    Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 20_000).finish();
+    let s = StuckWrites::new("s3rebalance", BATCH, 20_000).await;
+    let a = SinkRun::start_logged(&s.registry, &KEYS, &s.config).await;
+    s.refuse_writes_and_produce(EVENTS);
     let deadline = Instant::now() + Duration::from_secs(30);
     while a.metric("murron_sink_retries_total").await == 0.0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -273,7 +295,12 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     );
 
     // B talks to S3 directly: opening its outputs at start-up needs S3.
-    let b = SinkRun::start(&registry, &KEYS, &config.replace(&proxy.url, &common::s3_endpoint())).await;
+    let b = SinkRun::start(
+        &s.registry,
+        &KEYS,
+        &s.config.replace(&s.proxy.url, &common::s3_endpoint()),
+    )
+    .await;
     let waiting = "a rebalance is waiting for the batch being written";
     let deadline = Instant::now() + Duration::from_secs(30);
     while !a.log_text().contains(waiting) && Instant::now() < deadline {
@@ -286,12 +313,12 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     );
     assert_eq!(a.metric("murron_sink_written_events_total").await, 0.0);
 
-    proxy.set(Fault::Pass);
+    s.proxy.set(Fault::Pass);
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut parquet = Vec::new();
     while Instant::now() < deadline {
-        parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+        parquet = s3_parquet_uids(&s.bucket, EVENT_TYPE).await;
         if parquet.len() >= expected.len() {
             break;
         }

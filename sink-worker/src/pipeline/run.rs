@@ -206,7 +206,8 @@ impl Runner {
                     if self.flush_due_by_size() || self.flush_due_by_age() {
                         self.flush().await?;
                     } else if self.writing.as_ref().is_some_and(|w| w.is_finished()) {
-                        // Idle: take the finished write's result now, so its offset hint reaches Kafka.
+                        // Idle: take the finished write's result now, so a failed write stops the
+                        // worker and a lost partition is read again without waiting for another batch.
                         self.settle().await?;
                     }
                 }
