@@ -98,6 +98,7 @@ topic() {
 
 # delete_topics REGEX: delete every topic whose whole name matches REGEX (Kafka frees the disk soon after).
 delete_topics() {
+  [ -n "${1:-}" ] || die "usage: $0 delete-topics REGEX"
   run_class org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
     --delete --if-exists --topic "$1"
 }

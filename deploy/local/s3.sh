@@ -50,8 +50,8 @@ s3() {
 # delete_prefix BUCKET PREFIX: delete every object whose key starts with PREFIX. A missing bucket is
 # nothing to delete. Lists a page, deletes it and lists again, until nothing is left.
 delete_prefix() {
+  [ -n "${1:-}" ] && [ -n "${2:-}" ] || die "usage: $0 delete-prefix BUCKET PREFIX (a non-empty prefix)"
   local bucket=$1 prefix=$2 url="http://127.0.0.1:$S3_PORT/$1" listing keys deleted=0 before=-1
-  [ -n "$prefix" ] || die "delete-prefix needs a non-empty prefix"
   s3 -o /dev/null -I "$url" 2>/dev/null || return 0
   while :; do
     listing=$(s3 "$url?list-type=2&prefix=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$prefix")")
