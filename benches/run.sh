@@ -22,7 +22,7 @@ if [ "${1:-}" = "--smoke" ]; then
   # Each criterion benchmark once, as a test; the scaling table at its smallest size.
   part stages cargo test -q -p sink-worker --bench stages
   part streams cargo test -q -p sink-worker --bench streams -- --smoke
-  part sink env EVENTS=40000 RUNS=1 WORKERS=1 FLUSH_EVENTS=2000 STREAMS=8 SCALING_STREAMS=100 \
+  part sink env EVENTS=40000 RUNS=1 WORKERS=1 FLUSH_EVENTS=2000 STREAMS=8 SCALING_STREAMS=100 PEER= \
     SCALING_EVENTS=20000 bash benches/sink/run.sh
   part backfill env EVENTS=20000 GAPS=200 HOURS=2 STREAMS=4 bash benches/backfill/run.sh
   part registry env SUBJECTS=1 VERSIONS=10 bash benches/registry/run.sh 1

@@ -9,8 +9,12 @@
 # start-up, the group's join and rebalance, and the last partial batches, which wait for the flush age
 # (flush.max_age_ms) once the topic is drained. The ceiling's rate is from its first record to its last.
 #
+# The peer (issue 6, item 4): Apache Flink on the same topic in the same rounds (benches/peer). Its rate
+# is the difference of two jobs, one over a quarter of each partition and one over all of it, so that
+# JVM and job start-up cancel out: (records_all - records_quarter) / (secs_all - secs_quarter).
+#
 # Usage: benches/sink/run.sh   (EVENTS=2000000 RUNS=3 PARTITIONS=8 STREAMS=64 FLUSH_EVENTS=100000
-# WORKERS="1 2" by default; a flush commits at most FLUSH_EVENTS events)
+# WORKERS="1 2" PEER=flink by default; a flush commits at most FLUSH_EVENTS events; PEER= skips the peer)
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 EVENTS=${EVENTS:-2000000}
 RUNS=${RUNS:-3}
@@ -18,6 +22,7 @@ PARTITIONS=${PARTITIONS:-8}
 STREAMS=${STREAMS:-64}
 FLUSH_EVENTS=${FLUSH_EVENTS:-100000}
 WORKERS=${WORKERS:-1 2}
+PEER=${PEER-flink}
 # Stream counts for the durable tracker's scaling runs (one worker, SCALING_EVENTS events each; empty
 # skips them).
 SCALING_STREAMS=${SCALING_STREAMS-1000 100000}
@@ -31,6 +36,12 @@ bench_database
 export SINK_WORKER_STATE__URL=$BENCH_DATABASE_URL
 bench_registry
 bench_register "$TYPE" schemas/client/api_call.avsc
+
+case $PEER in
+  flink) PEER_HOME=$(bash benches/peer/install.sh) ;;
+  "") ;;
+  *) echo "PEER=$PEER: the only peer is flink (or empty for none)" >&2; exit 1 ;;
+esac
 
 TOPIC="bench.sink.$BENCH_RUN"
 bench_owns_topics "bench\.sink\.$BENCH_RUN(\..*)?"
@@ -106,10 +117,46 @@ else:
     "$c1" "$c0" "$t0" "$t1" "$rss"
 }
 
+# peer_job NAME BOUNDS: one Flink job over the topic up to BOUNDS, writing under this run's prefix;
+# prints its JSON line, or fails with the tail of its log.
+peer_job() {
+  local log=$BENCH_TMP/$1.log
+  HADOOP_CLASSPATH="$PEER_HOME/conf:$PEER_HOME/lib/*" FLINK_CONF_DIR="$PEER_HOME/conf" \
+    "$PEER_HOME/venv/bin/python" benches/peer/flink_sink.py "$TOPIC" "$2" "$BENCH_REGISTRY" \
+    "$MURRON_S3_ENDPOINT" "murron-bench/sink-$BENCH_RUN/$1" "$(nproc)" >"$log" 2>&1 || true
+  # Flink logs to stdout too; the result is the JSON line the script prints last.
+  grep '^{"records":' "$log" | tail -n 1 | grep . && return 0
+  grep -v '^\s*at ' "$log" | tail -n 20 >&2
+  echo "the peer's job $1 failed" >&2
+  return 1
+}
+
+# peer_run NAME: the peer's events/s over the topic, from a job over a quarter of each partition and
+# one over all of it. Fails if a job wrote other than one row per record it read.
+peer_run() {
+  local name=$1 quarter="" all="" p o q a
+  while read -r p o; do
+    quarter+="partition:$p,offset:$((o / 4));" all+="partition:$p,offset:$o;"
+  done < <(bash deploy/local/kafka.sh end-offsets "$TOPIC")
+  [ -n "$all" ] || { echo "no end offsets for $TOPIC" >&2; return 1; }
+  # Called in $(...), where errexit does not reach: each failure returns by hand.
+  q=$(peer_job "$name-quarter" "${quarter%;}") || return 1
+  a=$(peer_job "$name-all" "${all%;}") || return 1
+  python3 - "$q" "$a" <<'PY'
+import json, sys
+jobs = [json.loads(line) for line in sys.argv[1:]]
+for r in jobs:
+    if r["rows_written"] != r["records"]:
+        sys.exit(f"the peer wrote {r['rows_written']} rows for {r['records']} records")
+q, a = jobs
+print(f"{(a['records'] - q['records']) / (a['secs'] - q['secs']):.0f}")
+PY
+}
+
 # Each round measures the ceiling and then the sink on the same topic, one right after the other, so
 # each ratio compares figures taken under the same conditions; the table reports the median ratio.
 declare -A rate rss ratio
-ceiling=()
+ceiling=() peer=() peer_ceiling=() peer_ratio=()
 bytes=0
 for run in $(seq 1 "$RUNS"); do
   out=$("$BIN/examples/consume_ceiling" "$TOPIC" "$EVENTS")
@@ -126,7 +173,15 @@ for run in $(seq 1 "$RUNS"); do
     bench_log "sink, $workers worker(s), run $run: $r events/s ($(python3 -c "print(f'{$r / $c:.2f}')") of the ceiling), peak RSS $m MiB"
     rate[$workers]+="$r "; rss[$workers]+="$m "
     ratio[$workers]+="$(python3 -c "print($r / $c)") "
+    if [ "$workers" = 1 ]; then sink1=$r; fi
   done
+  if [ -n "$PEER" ]; then
+    p=$(peer_run "peer-r$run")
+    bench_log "peer (Flink), run $run: $p events/s ($(python3 -c "print(f'{$p / $c:.2f}')") of the ceiling)"
+    peer+=("$p") peer_ceiling+=("$(python3 -c "print($p / $c)")")
+    if [ -n "${sink1:-}" ]; then peer_ratio+=("$(python3 -c "print($sink1 / $p)")"); fi
+  fi
+  unset sink1
 done
 # Every event written exactly once: the manifest of each run holds the whole topic.
 for workers in $WORKERS; do
@@ -168,6 +223,16 @@ for workers in $WORKERS; do
   printf '%-34s %28s %8.1f %24s %14s\n' "full sink, $workers worker(s), $measured of $RUNS" "$(stats ${rate[$workers]})" \
     "$(python3 -c "print($med * $record / 1e6)")" "$(ratios ${ratio[$workers]})" "$(stats ${rss[$workers]})"
 done
+if [ -n "$PEER" ]; then
+  printf '%-34s %28s %8.1f %24s %14s\n' "peer: Apache Flink SQL" "$(stats "${peer[@]}")" \
+    "$(python3 -c "print($(median "${peer[@]}") * $record / 1e6)")" \
+    "$(ratios "${peer_ceiling[@]}")" "-"
+  if [ ${#peer_ratio[@]} -gt 0 ]; then
+    echo "full sink with 1 worker / peer, paired by round: $(ratios "${peer_ratio[@]}")"
+  else
+    echo "full sink with 1 worker / peer: not measured (no round measured one worker)"
+  fi
+fi
 if [ -n "$SCALING_STREAMS" ]; then
   echo
   echo "== durable stream tracking: $SCALING_EVENTS events, one worker, one run each"

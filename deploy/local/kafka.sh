@@ -2,7 +2,7 @@
 # Apache Kafka 4.x, single node in KRaft mode, on 127.0.0.1:$KAFKA_PORT (plaintext) and
 # 127.0.0.1:$KAFKA_SSL_PORT (TLS with SASL/PLAIN).
 # The jars come from Maven Central (deploy/local/kafka/pom.xml); Java 17+ runs them.
-# Usage: kafka.sh install|start|stop|status|topic NAME PARTITIONS
+# Usage: kafka.sh install|start|stop|status|topic NAME PARTITIONS|delete-topics REGEX|end-offsets TOPIC
 SERVICE=kafka
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -103,9 +103,17 @@ delete_topics() {
     --delete --if-exists --topic "$1"
 }
 
+# end_offsets TOPIC: "partition offset" per line, the offset one past each partition's last record.
+end_offsets() {
+  [ -n "${1:-}" ] || die "usage: $0 end-offsets TOPIC"
+  run_class org.apache.kafka.tools.GetOffsetShell --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
+    --topic "$1" --time latest | awk -F: '{ print $(NF-1), $NF }' | sort -n
+}
+
 case "${1:-}" in
   install|start|stop|status) "$1" ;;
   topic) shift; topic "$@" ;;
   delete-topics) shift; delete_topics "$@" ;;
-  *) die "usage: $0 install|start|stop|status|topic NAME PARTITIONS|delete-topics REGEX" ;;
+  end-offsets) shift; end_offsets "$@" ;;
+  *) die "usage: $0 install|start|stop|status|topic NAME PARTITIONS|delete-topics REGEX|end-offsets TOPIC" ;;
 esac
