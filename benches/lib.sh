@@ -100,6 +100,10 @@ stats() { python3 -c 'import statistics,sys; v=sorted(float(x) for x in sys.argv
 ratios() { python3 -c 'import statistics,sys; v=sorted(float(x) for x in sys.argv[1:]); print(f"{statistics.median(v):.2f} ({v[0]:.2f}-{v[-1]:.2f})")' "$@"; }
 # median V1 V2 ...
 median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+# cpu_busy_secs: CPU seconds the whole machine has been busy since boot, every core summed (/proc/stat:
+# user, nice, system, irq, softirq, steal). The difference of two readings over a number of events is
+# the machine's CPU per event: the program under test plus the broker and the stores it keeps busy.
+cpu_busy_secs() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / hz }' /proc/stat; }
 # peak_rss_mib PID: the process's peak resident set (VmHWM), in MiB.
 peak_rss_mib() { awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 machine() { echo "$(nproc) cores, $(free -g | awk '/^Mem/ { print $2 }') GiB, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"; }

@@ -77,10 +77,11 @@ progress() {
 }
 
 # sink_run NAME WORKERS: runs WORKERS sink processes of one pipeline until the whole topic is committed;
-# prints "events_per_sec peak_rss_mib" (the largest worker's peak), or "skip peak_rss_mib" when the
-# window is under 0.5 s: with several workers, one may take most of the topic before the others join.
+# prints "events_per_sec peak_rss_mib cpu_us_per_event" (the largest worker's peak; the machine's CPU
+# per event in the window), or "skip peak_rss_mib -" when the window is under 0.5 s: with several
+# workers, one may take most of the topic before the others join.
 sink_run() {
-  local name=$1 workers=$2 pids=() t0="" c0=0 t1="" n rss=0 r
+  local name=$1 workers=$2 pids=() t0="" c0=0 t1="" n rss=0 r cpu0="" cpu1=""
   sink_config "$name" "sink-$BENCH_RUN/$name" >"$BENCH_TMP/$name.toml"
   for w in $(seq 1 "$workers"); do
     SINK_WORKER_ADMIN__LISTEN=127.0.0.1:$((19464 + w)) "$BIN/sink-worker" -c "$BENCH_TMP/$name.toml" run \
@@ -92,8 +93,12 @@ sink_run() {
   while :; do
     progress "$name" n writers
     now=$EPOCHREALTIME
-    if [ -z "$t0" ] && [ "$writers" -ge "$workers" ] && [ "$n" -ge $((EVENTS / 10)) ]; then t0=$now; c0=$n; fi
-    if [ -n "$t0" ] && [ -z "$t1" ] && [ "$n" -ge $((EVENTS * 9 / 10)) ]; then t1=$now; c1=$n; fi
+    if [ -z "$t0" ] && [ "$writers" -ge "$workers" ] && [ "$n" -ge $((EVENTS / 10)) ]; then
+      t0=$now c0=$n cpu0=$(cpu_busy_secs)
+    fi
+    if [ -n "$t0" ] && [ -z "$t1" ] && [ "$n" -ge $((EVENTS * 9 / 10)) ]; then
+      t1=$now c1=$n cpu1=$(cpu_busy_secs)
+    fi
     [ "$n" -ge "$EVENTS" ] && break
     for pid in "${pids[@]}"; do
       kill -0 "$pid" 2>/dev/null || { cat "$BENCH_TMP/$name"-*.log >&2; echo "a worker exited" >&2; return 1; }
@@ -109,30 +114,36 @@ sink_run() {
   for pid in "${pids[@]}"; do wait "$pid" || true; done
   python3 -c '
 import sys
-c1, c0, t0, t1, rss = sys.argv[1:]
+c1, c0, t0, t1, rss, cpu0, cpu1 = sys.argv[1:]
 if not t0 or not t1 or float(t1) - float(t0) < 0.5:
-    print(f"skip {rss}")
+    print(f"skip {rss} -")
 else:
-    print(f"{(int(c1) - int(c0)) / (float(t1) - float(t0)):.0f} {rss}")' \
-    "$c1" "$c0" "$t0" "$t1" "$rss"
+    events = int(c1) - int(c0)
+    print(f"{events / (float(t1) - float(t0)):.0f} {rss} {(float(cpu1) - float(cpu0)) / events * 1e6:.2f}")' \
+    "$c1" "$c0" "$t0" "$t1" "$rss" "$cpu0" "$cpu1"
 }
 
 # peer_job NAME BOUNDS: one Flink job over the topic up to BOUNDS, writing under this run's prefix;
-# prints its JSON line, or fails with the tail of its log.
+# prints its JSON line and the machine's busy CPU seconds over the job, or fails with the tail of its
+# log.
 peer_job() {
-  local log=$BENCH_TMP/$1.log
+  local log=$BENCH_TMP/$1.log cpu0
+  cpu0=$(cpu_busy_secs)
   HADOOP_CLASSPATH="$PEER_HOME/conf:$PEER_HOME/lib/*" FLINK_CONF_DIR="$PEER_HOME/conf" \
     "$PEER_HOME/venv/bin/python" benches/peer/flink_sink.py "$TOPIC" "$2" "$BENCH_REGISTRY" \
     "$MURRON_S3_ENDPOINT" "murron-bench/sink-$BENCH_RUN/$1" "$(nproc)" >"$log" 2>&1 || true
   # Flink logs to stdout too; the result is the JSON line the script prints last.
-  grep '^{"records":' "$log" | tail -n 1 | grep . && return 0
+  if grep -q '^{"records":' "$log"; then
+    echo "$(grep '^{"records":' "$log" | tail -n 1) $(python3 -c "print($(cpu_busy_secs) - $cpu0)")"
+    return 0
+  fi
   grep -v '^\s*at ' "$log" | tail -n 20 >&2
   echo "the peer's job $1 failed" >&2
   return 1
 }
 
-# peer_run NAME: the peer's events/s over the topic, from a job over a quarter of each partition and
-# one over all of it. Fails if a job wrote other than one row per record it read.
+# peer_run NAME: the peer's events/s and the machine's CPU µs per event, from a job over a quarter of
+# each partition and one over all of it. Fails if a job wrote other than one row per record it read.
 peer_run() {
   local name=$1 quarter="" all="" p o q a
   while read -r p o; do
@@ -144,19 +155,23 @@ peer_run() {
   a=$(peer_job "$name-all" "${all%;}") || return 1
   python3 - "$q" "$a" <<'PY'
 import json, sys
-jobs = [json.loads(line) for line in sys.argv[1:]]
+jobs = []
+for arg in sys.argv[1:]:
+    line, cpu = arg.rsplit(" ", 1)
+    jobs.append(dict(json.loads(line), cpu=float(cpu)))
 for r in jobs:
     if r["rows_written"] != r["records"]:
         sys.exit(f"the peer wrote {r['rows_written']} rows for {r['records']} records")
 q, a = jobs
-print(f"{(a['records'] - q['records']) / (a['secs'] - q['secs']):.0f}")
+events = a["records"] - q["records"]
+print(f"{events / (a['secs'] - q['secs']):.0f} {(a['cpu'] - q['cpu']) / events * 1e6:.2f}")
 PY
 }
 
 # Each round measures the ceiling and then the sink on the same topic, one right after the other, so
 # each ratio compares figures taken under the same conditions; the table reports the median ratio.
-declare -A rate rss ratio
-ceiling=() peer=() peer_ceiling=() peer_ratio=()
+declare -A rate rss ratio cpu
+ceiling=() peer=() peer_ceiling=() peer_ratio=() peer_cpu=()
 bytes=0
 for run in $(seq 1 "$RUNS"); do
   out=$("$BIN/examples/consume_ceiling" "$TOPIC" "$EVENTS")
@@ -165,20 +180,21 @@ for run in $(seq 1 "$RUNS"); do
   ceiling+=("$c")
   bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$out")
   for workers in $WORKERS; do
-    read -r r m < <(sink_run "bench-w$workers-r$run" "$workers")
+    read -r r m u < <(sink_run "bench-w$workers-r$run" "$workers")
     if [ "$r" = skip ]; then
       bench_log "sink, $workers worker(s), run $run: under 0.5 s in which every worker had committed and 10-90% of the topic was committed; round left out"
       continue
     fi
-    bench_log "sink, $workers worker(s), run $run: $r events/s ($(python3 -c "print(f'{$r / $c:.2f}')") of the ceiling), peak RSS $m MiB"
-    rate[$workers]+="$r "; rss[$workers]+="$m "
+    bench_log "sink, $workers worker(s), run $run: $r events/s ($(python3 -c "print(f'{$r / $c:.2f}')") of the ceiling), peak RSS $m MiB, machine CPU $u µs/event"
+    rate[$workers]+="$r "; rss[$workers]+="$m "; cpu[$workers]+="$u "
     ratio[$workers]+="$(python3 -c "print($r / $c)") "
     if [ "$workers" = 1 ]; then sink1=$r; fi
   done
   if [ -n "$PEER" ]; then
-    p=$(peer_run "peer-r$run")
-    bench_log "peer (Flink), run $run: $p events/s ($(python3 -c "print(f'{$p / $c:.2f}')") of the ceiling)"
-    peer+=("$p") peer_ceiling+=("$(python3 -c "print($p / $c)")")
+    out=$(peer_run "peer-r$run")
+    read -r p u <<<"$out"
+    bench_log "peer (Flink), run $run: $p events/s ($(python3 -c "print(f'{$p / $c:.2f}')") of the ceiling), machine CPU $u µs/event"
+    peer+=("$p") peer_ceiling+=("$(python3 -c "print($p / $c)")") peer_cpu+=("$u")
     if [ -n "${sink1:-}" ]; then peer_ratio+=("$(python3 -c "print($sink1 / $p)")"); fi
   fi
   unset sink1
@@ -200,7 +216,7 @@ for n in $SCALING_STREAMS; do
   bench_log "preloading $EVENTS events over $n streams into $TOPIC"
   "$BIN/sink-worker" gen --topic "$TOPIC" --type "$TYPE" --count "$EVENTS" --streams "$n" \
     --partitions "$PARTITIONS" >/dev/null
-  read -r r m < <(sink_run "bench-streams$n" 1)
+  read -r r m _ < <(sink_run "bench-streams$n" 1)
   bench_log "sink, $n streams: $r events/s, peak RSS $m MiB"
   scaling[$n]=$r scaling_rss[$n]=$m
 done
@@ -210,23 +226,25 @@ record=$(python3 -c "print($bytes / $EVENTS)")
 ceil=$(median "${ceiling[@]}")
 echo
 echo "== sink throughput: $EVENTS events of $TYPE ($(printf '%.0f' "$record") bytes framed), $PARTITIONS partitions, $STREAMS streams, $RUNS runs; $(machine)"
-printf '%-34s %28s %8s %24s %14s\n' "what" "events/s median (min-max)" "MB/s" "ratio to ceiling, paired" "peak RSS MiB"
-printf '%-34s %28s %8.1f %24s %14s\n' "consume only (ceiling)" "$(stats "${ceiling[@]}")" \
-  "$(python3 -c "print($ceil * $record / 1e6)")" "1" "-"
+printf '%-34s %28s %8s %24s %14s %22s\n' "what" "events/s median (min-max)" "MB/s" "ratio to ceiling, paired" \
+  "peak RSS MiB" "machine CPU µs/event"
+printf '%-34s %28s %8.1f %24s %14s %22s\n' "consume only (ceiling)" "$(stats "${ceiling[@]}")" \
+  "$(python3 -c "print($ceil * $record / 1e6)")" "1" "-" "-"
 for workers in $WORKERS; do
   [ -n "${rate[$workers]:-}" ] || { echo "full sink, $workers worker(s): no round could be measured (too few EVENTS?)" >&2; exit 1; }
   # shellcheck disable=SC2086
   med=$(median ${rate[$workers]})
   # shellcheck disable=SC2086
-  # shellcheck disable=SC2086
   measured=$(echo ${rate[$workers]} | wc -w)
-  printf '%-34s %28s %8.1f %24s %14s\n' "full sink, $workers worker(s), $measured of $RUNS" "$(stats ${rate[$workers]})" \
-    "$(python3 -c "print($med * $record / 1e6)")" "$(ratios ${ratio[$workers]})" "$(stats ${rss[$workers]})"
+  # shellcheck disable=SC2086
+  printf '%-34s %28s %8.1f %24s %14s %22s\n' "full sink, $workers worker(s), $measured of $RUNS" "$(stats ${rate[$workers]})" \
+    "$(python3 -c "print($med * $record / 1e6)")" "$(ratios ${ratio[$workers]})" "$(stats ${rss[$workers]})" \
+    "$(ratios ${cpu[$workers]})"
 done
 if [ -n "$PEER" ]; then
-  printf '%-34s %28s %8.1f %24s %14s\n' "peer: Apache Flink SQL" "$(stats "${peer[@]}")" \
+  printf '%-34s %28s %8.1f %24s %14s %22s\n' "peer: Apache Flink SQL" "$(stats "${peer[@]}")" \
     "$(python3 -c "print($(median "${peer[@]}") * $record / 1e6)")" \
-    "$(ratios "${peer_ceiling[@]}")" "-"
+    "$(ratios "${peer_ceiling[@]}")" "-" "$(ratios "${peer_cpu[@]}")"
   if [ ${#peer_ratio[@]} -gt 0 ]; then
     echo "full sink with 1 worker / peer, paired by round: $(ratios "${peer_ratio[@]}")"
   else
