@@ -14,7 +14,7 @@
 # JVM and job start-up cancel out: (records_all - records_quarter) / (secs_all - secs_quarter).
 #
 # Usage: benches/sink/run.sh   (EVENTS=2000000 RUNS=3 PARTITIONS=8 STREAMS=64 FLUSH_EVENTS=100000
-# WORKERS="1 2" PEER=flink by default; a flush commits at most FLUSH_EVENTS events; PEER= skips the peer)
+# WORKERS="1 2" PEER=flink PEER_PARALLELISM=$(nproc) by default; a flush commits at most FLUSH_EVENTS events; PEER= skips the peer)
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 EVENTS=${EVENTS:-2000000}
 RUNS=${RUNS:-3}
@@ -23,6 +23,8 @@ STREAMS=${STREAMS:-64}
 FLUSH_EVENTS=${FLUSH_EVENTS:-100000}
 WORKERS=${WORKERS:-1 2}
 PEER=${PEER-flink}
+# The peer's parallelism: Flink tasks per operator, one per core by default.
+PEER_PARALLELISM=${PEER_PARALLELISM:-$(nproc)}
 # Stream counts for the durable tracker's scaling runs (one worker, SCALING_EVENTS events each; empty
 # skips them).
 SCALING_STREAMS=${SCALING_STREAMS-1000 100000}
@@ -131,7 +133,7 @@ peer_job() {
   cpu0=$(cpu_busy_secs)
   HADOOP_CLASSPATH="$PEER_HOME/conf:$PEER_HOME/lib/*" FLINK_CONF_DIR="$PEER_HOME/conf" \
     "$PEER_HOME/venv/bin/python" benches/peer/flink_sink.py "$TOPIC" "$2" "$BENCH_REGISTRY" \
-    "$MURRON_S3_ENDPOINT" "murron-bench/sink-$BENCH_RUN/$1" "$(nproc)" >"$log" 2>&1 || true
+    "$MURRON_S3_ENDPOINT" "murron-bench/sink-$BENCH_RUN/$1" "$PEER_PARALLELISM" >"$log" 2>&1 || true
   # Flink logs to stdout too; the result is the JSON line the script prints last.
   if grep -q '^{"records":' "$log"; then
     echo "$(grep '^{"records":' "$log" | tail -n 1) $(python3 -c "print($(cpu_busy_secs) - $cpu0)")"
