@@ -10,7 +10,9 @@ FLINK_VERSION=2.3.0
 PEER=$MURRON_TOOLS/flink-peer-$FLINK_VERSION
 HERE=$MURRON_ROOT/benches/peer
 
-if [ ! -f "$PEER/.complete" ]; then
+# A changed pom.xml (another connector or Hadoop version) installs again.
+want=$(sha256sum "$HERE/pom.xml" | cut -c1-16)
+if [ "$(cat "$PEER/.complete" 2>/dev/null)" != "$want" ]; then
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
   command -v mvn >/dev/null || apt_install maven
   rm -rf "$PEER" && mkdir -p "$PEER"
@@ -22,7 +24,7 @@ if [ ! -f "$PEER/.complete" ]; then
   mvn -B -q -f "$HERE/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
     -DoutputDirectory="$PEER/lib" >"$PEER/mvn.log" 2>&1 \
     || { tail -n 30 "$PEER/mvn.log" >&2; die "mvn could not resolve the peer's jars"; }
-  touch "$PEER/.complete"
+  echo "$want" >"$PEER/.complete"
 fi
 
 # The configuration follows the stack's S3 settings, so it is written on every call. Flink's shipped

@@ -107,7 +107,9 @@ delete_topics() {
 end_offsets() {
   [ -n "${1:-}" ] || die "usage: $0 end-offsets TOPIC"
   run_class org.apache.kafka.tools.GetOffsetShell --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
-    --topic "$1" --time latest | awk -F: '{ print $(NF-1), $NF }' | sort -n
+    --topic "$1" --time latest \
+    | awk -F: -v topic="$1" '{ n = length($NF) + length($(NF-1)) + 2 }
+        substr($0, 1, length($0) - n) == topic { print $(NF-1), $NF }' | sort -n
 }
 
 case "${1:-}" in
