@@ -20,15 +20,27 @@ const STREAMS: i64 = 8;
 const RATE: u64 = 2_000;
 
 fn config(topic: &str, bucket: &str, endpoint: &str) -> String {
-    let (access, secret) = common::s3_credentials();
+    // A short timeout and few attempts, so stalls time out and a long outage outlasts a request's budget.
+    let s3 = s3_output(bucket, endpoint, 4);
     format!(
         r#"
 [pipeline]
 name = "{topic}"
 input = {{ topics = ["{topic}"] }}
 flush = {{ max_events = 2000, max_age_ms = 500 }}
+{s3}
+[[pipeline.outputs]]
+kind = "postgres"
+"#
+    )
+}
 
-# A short timeout and few attempts, so stalls time out and a long outage outlasts a request's budget.
+/// An S3 output to `bucket` at `endpoint`, whose requests time out after 1.5 s and are tried
+/// `max_attempts` times.
+fn s3_output(bucket: &str, endpoint: &str, max_attempts: u32) -> String {
+    let (access, secret) = common::s3_credentials();
+    format!(
+        r#"
 [[pipeline.outputs]]
 kind = "s3"
 bucket = "{bucket}"
@@ -37,10 +49,7 @@ access_key_id = "{access}"
 secret_access_key = "{secret}"
 create_bucket = true
 timeout_ms = 1500
-max_attempts = 4
-
-[[pipeline.outputs]]
-kind = "postgres"
+max_attempts = {max_attempts}
 "#
     )
 }
@@ -169,8 +178,7 @@ impl StuckWrites {
         let bucket = common::unique(name).replace('.', "-").to_lowercase();
         common::create_topic(&topic, 4).await;
         let proxy = FaultProxy::start(&common::s3_endpoint()).await;
-        let (access, secret) = common::s3_credentials();
-        let endpoint = &proxy.url;
+        let s3 = s3_output(&bucket, &proxy.url, 2);
         let config = format!(
             r#"
 [kafka.properties]
@@ -179,17 +187,7 @@ impl StuckWrites {
 name = "{topic}"
 input = {{ topics = ["{topic}"] }}
 flush = {{ max_events = {batch}, max_age_ms = {max_age_ms} }}
-
-[[pipeline.outputs]]
-kind = "s3"
-bucket = "{bucket}"
-endpoint = "{endpoint}"
-access_key_id = "{access}"
-secret_access_key = "{secret}"
-create_bucket = true
-timeout_ms = 1500
-max_attempts = 2
-"#
+{s3}"#
         );
         StuckWrites {
             registry,
