@@ -294,6 +294,12 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `backfill` runs: a request filed earlier, or a new one.
+enum BackfillRequest {
+    Filed(i64),
+    New(backfill::NewBackfill),
+}
+
 async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCode> {
     let pipeline = config
         .pipeline
@@ -302,8 +308,9 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     let pool = state::connect(&config.state)
         .await
         .context("opening the state database")?;
-    let id = match a.id {
-        Some(id) => id,
+    // The request, or the id of one filed earlier, before opening the outputs: bad arguments fail fast.
+    let request = match a.id {
+        Some(id) => BackfillRequest::Filed(id),
         None => {
             let (Some(event_type), Some(from), Some(to)) = (a.event_type, a.from, a.to) else {
                 anyhow::bail!("--type, --from and --to are required without --id");
@@ -326,25 +333,27 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let req = backfill::NewBackfill {
+            BackfillRequest::New(backfill::NewBackfill {
                 event_type,
                 from_hour,
                 to_hour,
                 streams: (!streams.is_empty()).then_some(streams),
                 origin: "cli",
-            };
-            backfill::file(&pool, &pipeline.name, &req).await?
+            })
         }
     };
     let mut backfiller = backfill::Backfiller::open(config, pipeline, pool).await?;
-    let bar = progress_bar(Some(0), &format!("backfill {id}: files"));
-    let row = backfiller
-        .run_id(id, |p| {
-            bar.set_length(p.files_total);
-            bar.set_position(p.files_read);
-            bar.set_message(format!("{} events read, {} written", p.events_read, p.written));
-        })
-        .await;
+    let bar = progress_bar(Some(0), "backfill: files");
+    let progress = |p: backfill::Progress| {
+        bar.set_length(p.files_total);
+        bar.set_position(p.files_read);
+        bar.set_message(format!("{} events read, {} written", p.events_read, p.written));
+    };
+    // A new request is filed already claimed by this run, so a monitor cannot take it first.
+    let row = match &request {
+        BackfillRequest::New(req) => backfiller.run_new(req, progress).await,
+        BackfillRequest::Filed(id) => backfiller.run_id(*id, progress).await,
+    };
     bar.finish_and_clear();
     let row = row?;
     println!(

@@ -22,6 +22,19 @@ fn uid_set(uids: &[Uid]) -> BTreeSet<Uid> {
 }
 
 /// Every offset the monitor lists as a gap, as UIDs, with the gaps' statuses.
+/// `sink-worker backfill` over every hour of the billing type; its summary.
+fn backfill_all_of_billing(world: &World) -> String {
+    world.cli(&[
+        "backfill",
+        "--type",
+        BILLING,
+        "--from",
+        "2020-01-01",
+        "--to",
+        "2100-01-01",
+    ])
+}
+
 fn gap_uids(gaps: &serde_json::Value) -> (BTreeSet<Uid>, BTreeSet<String>) {
     let mut uids = BTreeSet::new();
     let mut statuses = BTreeSet::new();
@@ -180,16 +193,11 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     assert_exactly("parquet", &parquet_uids(&world.out), &expected);
 
     // The same backfill again, from the CLI, writes nothing new.
-    let summary = world.cli(&[
-        "backfill",
-        "--type",
-        BILLING,
-        "--from",
-        "2020-01-01",
-        "--to",
-        "2100-01-01",
-    ]);
-    assert!(summary.contains(" 0 written"), "{summary}");
+    let summary = backfill_all_of_billing(&world);
+    assert!(
+        summary.contains(": done (") && summary.contains(" 0 written"),
+        "{summary}"
+    );
     let mut wh = warehouse_uids(&pool, BILLING).await;
     wh.extend(warehouse_uids(&pool, API).await);
     assert_exactly("warehouse after a second backfill", &wh, &expected);
@@ -280,15 +288,7 @@ async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
     };
     let config = world.config();
     let live = tokio::spawn(async move { generate::run(&config, &late, |_| {}).await.expect("late events") });
-    let summary = world.cli(&[
-        "backfill",
-        "--type",
-        BILLING,
-        "--from",
-        "2020-01-01",
-        "--to",
-        "2100-01-01",
-    ]);
+    let summary = backfill_all_of_billing(&world);
     live.await.expect("producer task");
     eventually(60, "every event in the warehouse", async || {
         warehouse_uids(&pool, BILLING).await.len() >= 8_000
@@ -472,6 +472,47 @@ async fn the_archiver_writes_every_record_once_across_a_crash() {
     }
     // 30,000 distinct events in 30,000 records: none is archived twice.
     assert_eq!(records, 30_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backfill_filed_from_the_cli_is_never_left_queued_for_another_worker() {
+    let world = World::new().await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    // A competing worker that takes every queued request of this pipeline the moment it sees one.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let thief = tokio::spawn({
+        let (pool, pipeline, stop) = (pool.clone(), world.topic.clone(), stop.clone());
+        async move {
+            let mut taken = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "UPDATE backfills SET state = 'failed', error = 'taken by another worker' \
+                     WHERE pipeline = $1 AND state = 'queued' RETURNING id",
+                )
+                .bind(&pipeline)
+                .fetch_all(&pool)
+                .await
+                .expect("take");
+                taken.extend(ids);
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            taken
+        }
+    });
+    for _ in 0..3 {
+        let summary = backfill_all_of_billing(&world);
+        assert!(summary.contains(": done ("), "{summary}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let taken = thief.await.expect("thief");
+    assert!(taken.is_empty(), "requests seen queued: {taken:?}");
+    let origins: Vec<(String, String)> =
+        sqlx::query_as("SELECT origin, state FROM backfills WHERE pipeline = $1 ORDER BY id")
+            .bind(&world.topic)
+            .fetch_all(&pool)
+            .await
+            .expect("backfills");
+    assert_eq!(origins, vec![("cli".to_owned(), "done".to_owned()); 3]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

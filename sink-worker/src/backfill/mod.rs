@@ -129,14 +129,20 @@ macro_rules! row_columns {
     };
 }
 
-/// Files a request; returns its id.
+/// Files a request for any worker to run; returns its id.
 pub async fn file(pool: &PgPool, pipeline: &str, req: &NewBackfill) -> Result<i64, BackfillError> {
+    let mut conn = pool.acquire().await?;
+    insert(&mut conn, pipeline, req, "queued").await
+}
+
+/// Inserts a request in `state` ('queued', or 'running' for a run that files its own request).
+async fn insert(conn: &mut PgConnection, pipeline: &str, req: &NewBackfill, state: &str) -> Result<i64, BackfillError> {
     if req.from_hour >= req.to_hour {
         return Err(BackfillError::Config("from must be before to".into()));
     }
     Ok(sqlx::query_scalar(
-        "INSERT INTO backfills (pipeline, event_type, from_hour, to_hour, streams, origin) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO backfills (pipeline, event_type, from_hour, to_hour, streams, origin, state, started_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = 'running' THEN now() END) RETURNING id",
     )
     .bind(pipeline)
     .bind(&req.event_type)
@@ -144,7 +150,8 @@ pub async fn file(pool: &PgPool, pipeline: &str, req: &NewBackfill) -> Result<i6
     .bind(req.to_hour)
     .bind(req.streams.clone().map(sqlx::types::Json))
     .bind(req.origin)
-    .fetch_one(pool)
+    .bind(state)
+    .fetch_one(conn)
     .await?)
 }
 
@@ -246,10 +253,22 @@ impl Backfiller {
         }
     }
 
+    /// Files `req` and runs it. The request is committed already claimed by this run, so a
+    /// monitor polling for queued requests cannot take it first.
+    pub async fn run_new(
+        &mut self,
+        req: &NewBackfill,
+        progress: impl FnMut(Progress),
+    ) -> Result<BackfillRow, BackfillError> {
+        let mut conn = self.pool.acquire().await?.detach();
+        let row = file_claimed(&mut conn, &self.pipeline.name, req).await?;
+        self.run_row(conn, row, progress).await
+    }
+
     async fn run_claimed(
         &mut self,
         only: Option<i64>,
-        mut progress: impl FnMut(Progress),
+        progress: impl FnMut(Progress),
     ) -> Result<Option<BackfillRow>, BackfillError> {
         // The run's own connection, never returned to the pool: its session lock lives exactly as
         // long as the run, or the process.
@@ -257,6 +276,16 @@ impl Backfiller {
         let Some(row) = claim(&mut conn, &self.pipeline.name, only).await? else {
             return Ok(None);
         };
+        self.run_row(conn, row, progress).await.map(Some)
+    }
+
+    /// Runs a request claimed on `conn` (which holds its session lock) and records the outcome.
+    async fn run_row(
+        &mut self,
+        mut conn: PgConnection,
+        row: BackfillRow,
+        mut progress: impl FnMut(Progress),
+    ) -> Result<BackfillRow, BackfillError> {
         let id = row.id;
         tracing::info!(id, event_type = %row.event_type, from_hour = row.from_hour, to_hour = row.to_hour, "backfill started");
         let outcome = self.execute(&row, &mut progress).await;
@@ -281,7 +310,7 @@ impl Backfiller {
             invalid = done.invalid,
             "backfill finished"
         );
-        Ok(Some(done))
+        Ok(done)
     }
 
     async fn execute(&mut self, row: &BackfillRow, progress: &mut impl FnMut(Progress)) -> Result<(), BackfillError> {
@@ -474,6 +503,38 @@ impl Backfiller {
     }
 }
 
+/// Inserts `req` as running and takes its session lock on `conn`, in one transaction: no other
+/// worker ever sees it unclaimed.
+async fn file_claimed(
+    conn: &mut PgConnection,
+    pipeline: &str,
+    req: &NewBackfill,
+) -> Result<BackfillRow, BackfillError> {
+    let mut tx = conn.begin().await?;
+    let id = insert(&mut tx, pipeline, req, "running").await?;
+    if !try_lock(&mut tx, id).await? {
+        // Dropping the transaction withdraws the request.
+        return Err(BackfillError::Busy(id));
+    }
+    tx.commit().await?;
+    Ok(
+        sqlx::query_as(concat!("SELECT ", row_columns!(), " FROM backfills WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?,
+    )
+}
+
+/// Tries the session lock of request `id`: it outlives the transaction and ends with the run or
+/// its connection. Ids share the lock's 31 bits, so two live requests 2^31 apart cannot both hold it.
+async fn try_lock(conn: &mut PgConnection, id: i64) -> Result<bool, BackfillError> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+        .bind(LOCK_NAMESPACE)
+        .bind((id & 0x7fff_ffff) as i32)
+        .fetch_one(conn)
+        .await?)
+}
+
 /// Picks a queued or abandoned request (SKIP LOCKED passes over rows another worker is claiming
 /// right now) whose session lock is free, takes that lock on `conn`, and marks the request running.
 async fn claim(
@@ -491,13 +552,7 @@ async fn claim(
     .fetch_all(&mut *tx)
     .await?;
     for id in candidates {
-        // Session-level: it outlives this transaction and ends with the run or its connection.
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-            .bind(LOCK_NAMESPACE)
-            .bind((id & 0x7fff_ffff) as i32)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !locked {
+        if !try_lock(&mut tx, id).await? {
             continue;
         }
         sqlx::query("UPDATE backfills SET state = 'running', started_at = coalesce(started_at, now()) WHERE id = $1")
