@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use apache_avro::reader::datum::GenericDatumReader;
-use rdkafka::Message;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::envelope::{self, KeyRing};
@@ -53,6 +53,8 @@ pub enum InspectError {
     KafkaUnreachable(#[from] kafka::Unreachable),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("topic {0:?} does not exist")]
+    NoSuchTopic(String),
     #[error("no signing keys configured: set SINK_WORKER_KEYS__DEFAULT (or keys.<id> in the config file)")]
     NoKeys,
 }
@@ -69,21 +71,32 @@ pub async fn run(
     }
     let registry = RegistryClient::new(&config.registry)?;
     let mut consumer_config = kafka::client_config(&config.kafka);
-    // A throw-away group that starts at the beginning and never commits: inspecting moves no offsets.
+    // Partitions are assigned, never subscribed: no group is joined and no offset is committed, so
+    // inspecting moves nothing. The client still wants a group id.
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let group = format!("murron-inspect-{}-{nanos}", std::process::id());
     consumer_config
         .set("group.id", &group)
         .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest");
+        .set("enable.auto.offset.store", "false");
     let consumer: Arc<StreamConsumer> = Arc::new(consumer_config.create()?);
     let (probe, topic) = (Arc::clone(&consumer), opts.topic.clone());
-    kafka::check_reachable(&config.kafka, move |timeout| {
+    let metadata = kafka::check_reachable(&config.kafka, move |timeout| {
         probe.fetch_metadata(Some(&topic), timeout)
     })
     .await?;
-    consumer.subscribe(&[&opts.topic])?;
+    // Every partition from its first record. Without a group join before the first fetch, the idle
+    // clock only runs while records could be arriving.
+    let mut assignment = TopicPartitionList::new();
+    for t in metadata.topics().iter().filter(|t| t.name() == opts.topic) {
+        for p in t.partitions() {
+            assignment.add_partition_offset(&opts.topic, p.id(), Offset::Beginning)?;
+        }
+    }
+    if assignment.count() == 0 {
+        return Err(InspectError::NoSuchTopic(opts.topic.clone()));
+    }
+    consumer.assign(&assignment)?;
 
     let mut checker = Checker {
         keys,

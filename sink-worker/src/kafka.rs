@@ -49,11 +49,12 @@ pub struct Unreachable {
 
 /// Runs `fetch` (a metadata request) off the async threads, so that an unreachable cluster or refused
 /// credentials are an error at start-up instead of records that wait in the client until they time out.
-pub async fn check_reachable<F>(config: &KafkaConfig, fetch: F) -> Result<(), Unreachable>
+/// Returns the metadata fetched.
+pub async fn check_reachable<F>(config: &KafkaConfig, fetch: F) -> Result<rdkafka::metadata::Metadata, Unreachable>
 where
     F: FnOnce(Duration) -> Result<rdkafka::metadata::Metadata, KafkaError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || fetch(Duration::from_secs(30)).map(drop))
+    tokio::task::spawn_blocking(move || fetch(Duration::from_secs(30)))
         .await
         .unwrap_or(Err(KafkaError::Canceled))
         .map_err(|source| Unreachable {

@@ -50,6 +50,22 @@ async fn generated_events_are_read_back_signed_valid_and_gapless() {
         // type host pid events max_offset missing dupes
         assert_eq!(row[3..], ["1000", "999", "0", "0"], "{out}");
     }
+
+    // A topic that does not exist is an error, not an empty report after the idle wait.
+    let missing = common::unique("events.missing");
+    let out = std::process::Command::new(common::binary("sink-worker"))
+        .args(["inspect", "--topic", &missing])
+        .env("SINK_WORKER_REGISTRY__URL", &registry.url)
+        .env("SINK_WORKER_KAFKA__BROKERS", common::kafka_brokers())
+        .env("SINK_WORKER_KEYS__DEFAULT", "k")
+        .output()
+        .expect("run sink-worker");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("topic \"{missing}\" does not exist")),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
