@@ -231,7 +231,9 @@ async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
     loop {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let now = worker.metric("murron_sink_consumed_total").await;
-        if now == consumed || Instant::now() > deadline {
+        // Two equal readings mean settled only past the first batch: before the group's join and
+        // first fetch, the count stays at 0 too.
+        if (now == consumed && now > BATCH as f64) || Instant::now() > deadline {
             break;
         }
         consumed = now;
@@ -279,8 +281,9 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     // One full batch, whose write is stuck, and half of the next, so A keeps polling (and so meets
     // the rebalance) instead of waiting for the write to flush the second.
     const EVENTS: i64 = BATCH + BATCH / 2;
-    // The age flush comes after the outage, so the second batch is not written during it.
-    let s = StuckWrites::new("s3rebalance", BATCH, 20_000).await;
+    // A never flushes its second batch by age: a flush would wait for the stuck write and stop A
+    // polling, so a slow join of B would never reach it. A writes that batch when it stops.
+    let s = StuckWrites::new("s3rebalance", BATCH, 600_000).await;
     let a = SinkRun::start_logged(&s.registry, &KEYS, &s.config).await;
     s.refuse_writes_and_produce(EVENTS);
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -296,7 +299,9 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     let b = SinkRun::start(
         &s.registry,
         &KEYS,
-        &s.config.replace(&s.proxy.url, &common::s3_endpoint()),
+        &s.config
+            .replace(&s.proxy.url, &common::s3_endpoint())
+            .replace("max_age_ms = 600000", "max_age_ms = 1000"),
     )
     .await;
     let waiting = "a rebalance is waiting for the batch being written";
@@ -312,6 +317,8 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     assert_eq!(a.metric("murron_sink_written_events_total").await, 0.0);
 
     s.proxy.set(Fault::Pass);
+    // SIGTERM: A finishes its stuck write and writes what it still holds; B takes the rest.
+    a.stop();
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut parquet = Vec::new();
@@ -322,7 +329,6 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    a.stop();
     b.stop();
     report_exactly(
         "a rebalance while a batch is being written",

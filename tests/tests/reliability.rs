@@ -294,10 +294,6 @@ async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
         warehouse_uids(&pool, BILLING).await.len() >= 8_000
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let expected = generated(BILLING, 8_000, 2, "race", 700);
-    assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
-    assert_exactly("parquet", &parquet_uids(&world.out), &expected);
     // Each late event was written once: what the backfill wrote, the live path dropped as a
     // duplicate, and what the live path wrote first, the backfill found already there.
     let count = |what: &str| -> u64 {
@@ -307,6 +303,19 @@ async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
             .unwrap_or_else(|| panic!("no {what:?} count in {summary:?}"))
     };
     let (backfilled, already) = (count("written"), count("already there"));
+    // The live batch holding the late events commits after the backfill releases their streams.
+    eventually(
+        30,
+        "the live path's duplicates counted and its files published",
+        async || {
+            sink.metric("murron_sink_duplicates_total").await as u64 >= backfilled
+                && parquet_uids(&world.out).len() >= 8_000
+        },
+    )
+    .await;
+    let expected = generated(BILLING, 8_000, 2, "race", 700);
+    assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
+    assert_exactly("parquet", &parquet_uids(&world.out), &expected);
     let live_dups = sink.metric("murron_sink_duplicates_total").await as u64;
     assert_eq!(live_dups, backfilled, "{summary}");
     assert_eq!(already, 7_000 + (1_000 - backfilled), "{summary}");
@@ -583,8 +592,21 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
     assert!(!busy.status.success());
     let stderr = String::from_utf8_lossy(&busy.stderr);
     assert!(stderr.contains("being run by another worker"), "{stderr}");
-    // Its worker is gone: the next one resumes it.
+    // Its worker is gone: the next one resumes it. The lock goes when the server's backend exits,
+    // which a dropped socket only starts.
     drop(holder.detach());
+    eventually(10, "the lock holder's session gone", async || {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+             AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 2)",
+        )
+        .bind(i64::from(sink_worker::backfill::LOCK_NAMESPACE))
+        .bind(id)
+        .fetch_one(&pool)
+        .await
+        .expect("pg_locks")
+    })
+    .await;
     let done = run(id);
     let summary = String::from_utf8_lossy(&done.stdout);
     assert!(

@@ -55,11 +55,13 @@ impl FaultProxy {
             let shared = shared.clone();
             async move {
                 while let Ok((client, _)) = listener.accept().await {
+                    // Subscribed before the fault is read: a change in between closes this
+                    // connection instead of leaving it on the old fault.
+                    let changed = shared.generation.subscribe();
                     let fault = *shared.fault.lock().expect("fault lock");
                     if fault != Fault::Pass {
                         shared.injected.fetch_add(1, Ordering::Relaxed);
                     }
-                    let changed = shared.generation.subscribe();
                     tokio::spawn(serve(client, upstream.clone(), fault, changed));
                 }
             }
