@@ -70,7 +70,7 @@ pub async fn run(
         return Err(InspectError::NoKeys);
     }
     let registry = RegistryClient::new(&config.registry)?;
-    let mut consumer_config = kafka::client_config(&config.kafka);
+    let mut consumer_config = kafka::consumer_config(&config.kafka);
     // Partitions are assigned, never subscribed: no group is joined and no offset is committed, so
     // inspecting moves nothing. The client still wants a group id.
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());

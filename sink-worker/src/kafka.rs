@@ -10,19 +10,99 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use crate::config::KafkaConfig;
 
-/// Base client settings: bootstrap servers plus the operator's pass-through properties.
-pub fn client_config(config: &KafkaConfig) -> ClientConfig {
+/// Properties librdkafka applies to consumers only (its CONFIGURATION.md, column C/P = "C").
+/// A producer or admin client given one ignores it and logs a CONFWARN at every start, which for a
+/// Kafka output is every published batch.
+const CONSUMER_ONLY: &[&str] = &[
+    "group.id",
+    "group.instance.id",
+    "partition.assignment.strategy",
+    "session.timeout.ms",
+    "heartbeat.interval.ms",
+    "group.protocol.type",
+    "group.protocol",
+    "group.remote.assignor",
+    "coordinator.query.interval.ms",
+    "max.poll.interval.ms",
+    "enable.auto.commit",
+    "auto.commit.enable",
+    "auto.commit.interval.ms",
+    "enable.auto.offset.store",
+    "queued.min.messages",
+    "queued.max.messages.kbytes",
+    "fetch.wait.max.ms",
+    "fetch.queue.backoff.ms",
+    "fetch.message.max.bytes",
+    "max.partition.fetch.bytes",
+    "fetch.max.bytes",
+    "fetch.min.bytes",
+    "fetch.error.backoff.ms",
+    "isolation.level",
+    "enable.partition.eof",
+    "check.crcs",
+    "auto.offset.reset",
+    "offset.store.method",
+    "offset.store.path",
+    "offset.store.sync.interval.ms",
+    "consume.callback.max.messages",
+];
+
+/// Properties librdkafka applies to producers only ("P"); a consumer warns about each likewise.
+const PRODUCER_ONLY: &[&str] = &[
+    "transactional.id",
+    "transaction.timeout.ms",
+    "enable.idempotence",
+    "enable.gapless.guarantee",
+    "queue.buffering.max.messages",
+    "queue.buffering.max.kbytes",
+    "queue.buffering.max.ms",
+    "linger.ms",
+    "message.send.max.retries",
+    "retries",
+    "queue.buffering.backpressure.threshold",
+    "compression.codec",
+    "compression.type",
+    "compression.level",
+    "batch.num.messages",
+    "batch.size",
+    "delivery.report.only.error",
+    "sticky.partitioning.linger.ms",
+    "request.required.acks",
+    "acks",
+    "request.timeout.ms",
+    "message.timeout.ms",
+    "delivery.timeout.ms",
+    "queuing.strategy",
+    "produce.offset.report",
+    "partitioner",
+];
+
+/// Bootstrap servers plus the operator's pass-through properties, less those in `not_for`, which
+/// this kind of client would only warn about. `kafka.properties` is shared by every client.
+fn base_config(config: &KafkaConfig, not_for: &[&[&str]]) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.brokers);
     for (k, v) in &config.properties {
-        c.set(k, v);
+        if !not_for.iter().any(|list| list.contains(&k.as_str())) {
+            c.set(k, v);
+        }
     }
     c
 }
 
+/// Settings for a consumer: the pass-through properties that apply to consumers.
+pub fn consumer_config(config: &KafkaConfig) -> ClientConfig {
+    base_config(config, &[PRODUCER_ONLY])
+}
+
+/// Settings for an admin client, which librdkafka runs as a producer that sends no records.
+fn admin_config(config: &KafkaConfig) -> ClientConfig {
+    base_config(config, &[CONSUMER_ONLY, PRODUCER_ONLY])
+}
+
 /// Settings for a producer that never duplicates or reorders on retry.
 pub fn producer_config(config: &KafkaConfig) -> ClientConfig {
-    let mut c = client_config(config);
+    let mut c = base_config(config, &[CONSUMER_ONLY]);
     // Pass-through properties win over these defaults.
     for (k, v) in [
         ("enable.idempotence", "true"),
@@ -65,7 +145,7 @@ where
 
 /// Creates `topic` with `partitions` partitions unless it exists already.
 pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32) -> Result<(), KafkaError> {
-    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+    let admin: AdminClient<DefaultClientContext> = admin_config(config).create()?;
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
     for result in admin.create_topics([&new], &opts).await? {
@@ -75,4 +155,110 @@ pub async fn ensure_topic(config: &KafkaConfig, topic: &str, partitions: i32) ->
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use rdkafka::client::ClientContext;
+    use rdkafka::config::RDKafkaLogLevel;
+    use rdkafka::consumer::{BaseConsumer, ConsumerContext};
+    use rdkafka::producer::{BaseProducer, DeliveryResult, ProducerContext};
+
+    use super::*;
+
+    /// Keeps librdkafka's configuration warnings.
+    #[derive(Clone, Default)]
+    struct Warnings(Arc<Mutex<Vec<String>>>);
+
+    impl ClientContext for Warnings {
+        fn log(&self, _: RDKafkaLogLevel, fac: &str, message: &str) {
+            if fac == "CONFWARN" {
+                self.0.lock().expect("lock").push(message.to_owned());
+            }
+        }
+    }
+    impl ConsumerContext for Warnings {}
+    impl ProducerContext for Warnings {
+        type DeliveryOpaque = ();
+        fn delivery(&self, _: &DeliveryResult<'_>, _: ()) {}
+    }
+
+    impl Warnings {
+        fn take(&self) -> Vec<String> {
+            std::mem::take(&mut self.0.lock().expect("lock"))
+        }
+    }
+
+    const POLL: Duration = Duration::from_millis(200);
+
+    fn shared_properties() -> KafkaConfig {
+        KafkaConfig {
+            // Nothing listens here; creating a client does not connect.
+            brokers: "127.0.0.1:1".into(),
+            properties: [
+                ("session.timeout.ms", "6000"),
+                ("heartbeat.interval.ms", "1000"),
+                ("fetch.wait.max.ms", "100"),
+                ("linger.ms", "20"),
+                ("compression.type", "snappy"),
+                ("socket.keepalive.enable", "true"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        }
+    }
+
+    #[test]
+    fn each_client_gets_the_shared_properties_that_apply_to_it_and_warns_about_none() {
+        let config = shared_properties();
+        let warnings = Warnings::default();
+        // The control: every shared property given to a producer draws librdkafka's warning.
+        let mut unfiltered = ClientConfig::new();
+        for (k, v) in &config.properties {
+            unfiltered.set(k, v);
+        }
+        // rdkafka takes the client's log level from the `log` crate, which has no logger in tests.
+        let p: BaseProducer<Warnings> = unfiltered
+            .set_log_level(RDKafkaLogLevel::Warning)
+            .create_with_context(warnings.clone())
+            .expect("producer");
+        // rdkafka queues librdkafka's log lines; a poll hands them to the context.
+        p.poll(POLL);
+        let control = warnings.take();
+        assert!(control.iter().any(|w| w.contains("session.timeout.ms")), "{control:?}");
+
+        let mut producer = producer_config(&config);
+        producer.set_log_level(RDKafkaLogLevel::Warning);
+        let p: BaseProducer<Warnings> = producer.create_with_context(warnings.clone()).expect("producer");
+        p.poll(POLL);
+        let mut consumer = consumer_config(&config);
+        consumer.set_log_level(RDKafkaLogLevel::Warning);
+        let c: BaseConsumer<Warnings> = consumer
+            .clone()
+            .set("group.id", "g")
+            .create_with_context(warnings.clone())
+            .expect("consumer");
+        assert!(c.poll(POLL).is_none());
+        let mut admin = admin_config(&config);
+        admin.set_log_level(RDKafkaLogLevel::Warning);
+        let a: BaseProducer<Warnings> = admin.create_with_context(warnings.clone()).expect("admin");
+        a.poll(POLL);
+        assert_eq!(warnings.take(), Vec::<String>::new());
+
+        // What applies is passed through, and wins over Murron's defaults.
+        assert_eq!(producer.get("linger.ms"), Some("20"));
+        assert_eq!(producer.get("compression.type"), Some("snappy"));
+        assert_eq!(producer.get("session.timeout.ms"), None);
+        assert_eq!(consumer.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(consumer.get("linger.ms"), None);
+        for c in [&producer, &consumer, &admin] {
+            assert_eq!(c.get("socket.keepalive.enable"), Some("true"));
+            assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:1"));
+        }
+        assert_eq!(admin.get("fetch.wait.max.ms"), None);
+        assert_eq!(admin.get("linger.ms"), None);
+    }
 }

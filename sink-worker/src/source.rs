@@ -16,7 +16,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 
 use crate::config::KafkaConfig;
-use crate::kafka::client_config;
+use crate::kafka::consumer_config;
 
 /// A change of assignment seen by the consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,7 +126,7 @@ pub type Consumer = StreamConsumer<SourceContext>;
 
 /// A group member for `group`, subscribed to nothing yet.
 pub fn consumer(config: &KafkaConfig, group: &str, context: SourceContext) -> KafkaResult<Consumer> {
-    let mut c = client_config(config);
+    let mut c = consumer_config(config);
     for (k, v) in [
         ("group.id", group),
         ("enable.auto.commit", "false"),

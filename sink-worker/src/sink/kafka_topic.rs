@@ -24,7 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
 use crate::config::KafkaConfig;
-use crate::kafka::{client_config, producer_config};
+use crate::kafka::{consumer_config, producer_config};
 
 /// The `kafka` output of a pipeline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,7 +169,7 @@ impl TopicRoute {
     /// Checks that the topic exists, so a typo fails at start instead of stalling every publish.
     /// Blocking.
     pub fn check(&self) -> Result<(), RouteError> {
-        let consumer: BaseConsumer = client_config(&self.kafka).create()?;
+        let consumer: BaseConsumer = consumer_config(&self.kafka).create()?;
         let metadata = consumer.fetch_metadata(Some(&self.topic), TIMEOUT)?;
         match metadata.topics().first() {
             Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
@@ -198,7 +198,7 @@ impl TopicRoute {
             .create_with_context(context.clone())?;
         // Fences any other producer of this entry and aborts its open transaction.
         producer.init_transactions(TIMEOUT)?;
-        let consumer: BaseConsumer = client_config(&self.kafka)
+        let consumer: BaseConsumer = consumer_config(&self.kafka)
             .set("group.id", &self.route_group)
             .set("enable.auto.commit", "false")
             .set("isolation.level", "read_committed")
