@@ -104,12 +104,12 @@ delete_topics() {
 }
 
 # end_offsets TOPIC: "partition offset" per line, the offset one past each partition's last record.
+# GetOffsetShell prints "topic:partition:offset"; a topic name cannot hold a colon.
 end_offsets() {
   [ -n "${1:-}" ] || die "usage: $0 end-offsets TOPIC"
   run_class org.apache.kafka.tools.GetOffsetShell --bootstrap-server "127.0.0.1:$KAFKA_PORT" \
     --topic "$1" --time latest \
-    | awk -F: -v topic="$1" '{ n = length($NF) + length($(NF-1)) + 2 }
-        substr($0, 1, length($0) - n) == topic { print $(NF-1), $NF }' | sort -n
+    | awk -F: -v topic="$1" '$1 == topic { print $2, $3 }' | sort -n
 }
 
 case "${1:-}" in

@@ -216,10 +216,7 @@ mod tests {
         let config = shared_properties();
         let warnings = Warnings::default();
         // The control: every shared property given to a producer draws librdkafka's warning.
-        let mut unfiltered = ClientConfig::new();
-        for (k, v) in &config.properties {
-            unfiltered.set(k, v);
-        }
+        let mut unfiltered = base_config(&config, &[]);
         // rdkafka takes the client's log level from the `log` crate, which has no logger in tests.
         let p: BaseProducer<Warnings> = unfiltered
             .set_log_level(RDKafkaLogLevel::Warning)

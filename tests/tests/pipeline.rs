@@ -53,13 +53,7 @@ async fn generated_events_are_read_back_signed_valid_and_gapless() {
 
     // A topic that does not exist is an error, not an empty report after the idle wait.
     let missing = common::unique("events.missing");
-    let out = std::process::Command::new(common::binary("sink-worker"))
-        .args(["inspect", "--topic", &missing])
-        .env("SINK_WORKER_REGISTRY__URL", &registry.url)
-        .env("SINK_WORKER_KAFKA__BROKERS", common::kafka_brokers())
-        .env("SINK_WORKER_KEYS__DEFAULT", "k")
-        .output()
-        .expect("run sink-worker");
+    let out = common::sink_worker_output(&registry, &keys, &["inspect", "--topic", &missing]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{stderr}");
     assert!(

@@ -21,7 +21,6 @@ fn uid_set(uids: &[Uid]) -> BTreeSet<Uid> {
     uids.iter().cloned().collect()
 }
 
-/// Every offset the monitor lists as a gap, as UIDs, with the gaps' statuses.
 /// `sink-worker backfill` over every hour of the billing type; its summary.
 fn backfill_all_of_billing(world: &World) -> String {
     world.cli(&[
@@ -35,6 +34,7 @@ fn backfill_all_of_billing(world: &World) -> String {
     ])
 }
 
+/// Every offset the monitor lists as a gap, as UIDs, with the gaps' statuses.
 fn gap_uids(gaps: &serde_json::Value) -> (BTreeSet<Uid>, BTreeSet<String>) {
     let mut uids = BTreeSet::new();
     let mut statuses = BTreeSet::new();

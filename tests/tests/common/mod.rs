@@ -271,8 +271,8 @@ pub fn workspace_path(rel: &str) -> PathBuf {
 }
 
 /// Runs `sink-worker` with the given arguments against `registry` and the local Kafka; returns
-/// stdout, panicking with stderr when it fails.
-pub fn sink_worker(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> String {
+/// what it printed and how it exited.
+pub fn sink_worker_output(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(binary("sink-worker"));
     cmd.args(args)
         .env("SINK_WORKER_REGISTRY__URL", &registry.url)
@@ -281,7 +281,12 @@ pub fn sink_worker(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) ->
     for (id, secret) in keys {
         cmd.env(format!("SINK_WORKER_KEYS__{}", id.to_uppercase()), secret);
     }
-    let out = cmd.output().expect("run sink-worker");
+    cmd.output().expect("run sink-worker")
+}
+
+/// [`sink_worker_output`]'s stdout, panicking with stderr when it fails.
+pub fn sink_worker(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> String {
+    let out = sink_worker_output(registry, keys, args);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
