@@ -15,10 +15,10 @@
 use std::sync::OnceLock;
 
 use apache_avro::Schema;
+use murron_payload::avro::Validator;
+use murron_payload::{PayloadSchema, SchemaKind};
+use murron_wire::envelope::{self, KeyRing};
 use schema_registry::compatibility::{self, CompatibilityLevel};
-use sink_worker::envelope::{self, KeyRing, NewEnvelope};
-use sink_worker::pipeline::convert::{RowMeta, to_record_batch};
-use sink_worker::validate::Validator;
 
 /// The payload target's schemas: the project's event types and one that uses every Avro type.
 pub const PAYLOAD_SCHEMAS: [&str; 3] = [
@@ -44,53 +44,26 @@ pub fn envelope(data: &[u8]) {
         assert!(env.tags.get(key).is_some(), "tag {key:?}={value:?} not found by get");
     }
     let _ = keys().verify(&env);
-    let _ = envelope::split_wire_format(env.message);
+    let _ = murron_wire::framing::split_wire_format(env.message);
 }
 
-/// The compiled payload schemas with their text.
-fn validators() -> &'static [(Validator, &'static str)] {
-    static VALIDATORS: OnceLock<Vec<(Validator, &'static str)>> = OnceLock::new();
-    VALIDATORS.get_or_init(|| {
+/// The compiled payload schemas.
+fn payload_schemas() -> &'static [PayloadSchema] {
+    static SCHEMAS: OnceLock<Vec<PayloadSchema>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
         PAYLOAD_SCHEMAS
             .iter()
-            .map(|text| {
-                let schema = Schema::parse_str(text).expect("a payload schema parses");
-                (Validator::new(&schema).expect("a payload schema compiles"), *text)
-            })
+            .map(|text| PayloadSchema::compile(1, SchemaKind::Avro, text).expect("a payload schema compiles"))
             .collect()
     })
 }
 
 pub fn payload(data: &[u8]) {
-    // An envelope to carry the datum into the converter, as the pipeline does.
-    let mut wire = vec![0, 0, 0, 0, 1];
-    wire.extend_from_slice(data);
-    let fields = NewEnvelope {
-        timestamp: 0,
-        host: "fuzz",
-        event_type: "fuzz.payload",
-        offset: 0,
-        pid: 1,
-        message: &wire,
-        tags: &[],
-    };
-    let mut record = Vec::new();
-    fields
-        .encode_signed(1, keys(), &mut record)
-        .expect("the default key signs");
-    let (_, env) = envelope::decode(&record).expect("an encoded envelope decodes");
-    for (validator, text) in validators() {
-        if validator.validate(data).is_err() {
+    for schema in payload_schemas() {
+        if schema.validate(data).is_err() {
             continue;
         }
-        let row = RowMeta {
-            envelope: env,
-            datum: data,
-            kafka_topic: "fuzz",
-            kafka_partition: 0,
-            kafka_offset: 0,
-        };
-        match to_record_batch(1, text, &[row]) {
+        match schema.to_arrow(&[data]) {
             Ok(batch) => assert_eq!(batch.num_rows(), 1, "one valid datum, one row"),
             Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
         }

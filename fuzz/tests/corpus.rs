@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::Schema;
 use apache_avro::writer::datum::GenericDatumWriter;
-use sink_worker::envelope::{KeyRing, NewEnvelope};
-use sink_worker::generate::{PayloadGenerator, SplitMix64};
+use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
+use murron_wire::envelope::{KeyRing, NewEnvelope};
 
 type Target = fn(&[u8]);
 

@@ -16,12 +16,13 @@ use apache_avro::Schema;
 use apache_avro::writer::datum::GenericDatumWriter;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use sink_worker::envelope::{self, Envelope, KeyRing, MAGIC_BYTE, NewEnvelope};
-use sink_worker::generate::{PayloadGenerator, SplitMix64};
-use sink_worker::pipeline::Format;
+use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
+use murron_payload::{PayloadSchema, SchemaKind};
+use murron_wire::envelope::{self, Envelope, KeyRing, NewEnvelope};
+use murron_wire::framing::MAGIC_BYTE;
+use murron_wire::ranges::OffsetRanges;
+use sink_worker::format::{Format, encode_parquet};
 use sink_worker::pipeline::convert::{self, RowMeta};
-use sink_worker::reliability::OffsetRanges;
-use sink_worker::validate::Validator;
 
 /// The sink's allocator (see `src/main.rs`), so the stages allocate as they do in the worker.
 #[global_allocator]
@@ -43,7 +44,7 @@ const KAFKA_TOPIC: &str = "events.client";
 /// The record values of one batch, as Kafka hands them to the sink.
 struct DataSet {
     keys: KeyRing,
-    validator: Validator,
+    schema: PayloadSchema,
     values: Vec<Vec<u8>>,
 }
 
@@ -85,7 +86,8 @@ fn data_set() -> DataSet {
     }
     DataSet {
         keys,
-        validator: Validator::new(&schema).expect("the example schema compiles"),
+        schema: PayloadSchema::compile(PAYLOAD_SCHEMA_ID, SchemaKind::Avro, SCHEMA_TEXT)
+            .expect("the example schema compiles"),
         values,
     }
 }
@@ -104,7 +106,7 @@ fn row_metas<'a>(envelopes: &[Envelope<'a>]) -> Vec<RowMeta<'a>> {
         .enumerate()
         .map(|(i, env)| RowMeta {
             envelope: *env,
-            datum: envelope::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
+            datum: murron_wire::framing::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
             kafka_topic: KAFKA_TOPIC,
             kafka_partition: 0,
             kafka_offset: i as i64,
@@ -141,8 +143,8 @@ fn stages(c: &mut Criterion) {
         payload as f64 / EVENTS as f64,
     );
     let rows = row_metas(&envelopes);
-    let batch = convert::to_record_batch_on(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows, 1).expect("valid events convert");
-    let parquet = convert::encode(Format::Parquet, &batch).expect("the batch encodes as Parquet");
+    let batch = convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert");
+    let parquet = Format::Parquet.encode(&batch).expect("the batch encodes as Parquet");
     eprintln!(
         "record batch: {} rows x {} columns, {} bytes in memory; Parquet file {} bytes ({:.1} per event)",
         batch.num_rows(),
@@ -167,8 +169,9 @@ fn stages(c: &mut Criterion) {
     g.bench_function("10k", |b| {
         b.iter(|| {
             for env in black_box(&envelopes) {
-                let (_, datum) = envelope::split_wire_format(env.message).expect("generated payloads are framed");
-                data.validator.validate(datum).expect("generated payloads are valid");
+                let (_, datum) =
+                    murron_wire::framing::split_wire_format(env.message).expect("generated payloads are framed");
+                data.schema.validate(datum).expect("generated payloads are valid");
             }
         })
     });
@@ -178,7 +181,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("10k", |b| {
         b.iter(|| {
             let rows = row_metas(black_box(&envelopes));
-            convert::to_record_batch_on(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows, 1).expect("valid events convert")
+            convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert")
         })
     });
     g.finish();
@@ -186,11 +189,11 @@ fn stages(c: &mut Criterion) {
     // One thread gives the per-core figure; the sink encodes a file's columns on every CPU it has.
     let mut g = group(c, "parquet_encode");
     g.bench_function("10k", |b| {
-        b.iter(|| convert::encode_parquet(black_box(&batch), 1).expect("the batch encodes as Parquet"))
+        b.iter(|| encode_parquet(black_box(&batch), 1).expect("the batch encodes as Parquet"))
     });
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
     g.bench_function(format!("10k_{threads}_threads"), |b| {
-        b.iter(|| convert::encode_parquet(black_box(&batch), threads).expect("the batch encodes as Parquet"))
+        b.iter(|| encode_parquet(black_box(&batch), threads).expect("the batch encodes as Parquet"))
     });
     g.finish();
 
@@ -201,8 +204,9 @@ fn stages(c: &mut Criterion) {
             for (i, value) in black_box(&data.values).iter().enumerate() {
                 let (_, env) = envelope::decode(value).expect("generated events decode");
                 data.keys.verify(&env).expect("generated events are signed");
-                let (_, datum) = envelope::split_wire_format(env.message).expect("generated payloads are framed");
-                data.validator.validate(datum).expect("generated payloads are valid");
+                let (_, datum) =
+                    murron_wire::framing::split_wire_format(env.message).expect("generated payloads are framed");
+                data.schema.validate(datum).expect("generated payloads are valid");
                 rows.push(RowMeta {
                     envelope: env,
                     datum,
@@ -211,7 +215,7 @@ fn stages(c: &mut Criterion) {
                     kafka_offset: i as i64,
                 });
             }
-            convert::to_record_batch_on(PAYLOAD_SCHEMA_ID, SCHEMA_TEXT, &rows, 1).expect("valid events convert")
+            convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert")
         })
     });
     g.finish();
@@ -249,7 +253,7 @@ fn stages(c: &mut Criterion) {
                 .collect();
             let mut duplicates = 0u64;
             for env in envelopes {
-                let hour = env.timestamp.div_euclid(3_600_000_000);
+                let hour = murron_wire::hours::hour_of_micros(env.timestamp);
                 if let Some(&s) = stream_index.get(&(env.event_type, env.host, env.pid)) {
                     let stream = &mut tracked[s];
                     let new =

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use sink_worker::reliability::OffsetRanges;
+use murron_wire::ranges::OffsetRanges;
 use sink_worker::reliability::gaps::StreamOffsets;
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 

@@ -11,22 +11,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use serde::{Deserialize, Serialize};
 
-/// Where the admin endpoints listen.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AdminConfig {
-    pub listen: SocketAddr,
-}
-
-impl Default for AdminConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9464)),
-        }
-    }
-}
+use crate::config::AdminConfig;
 
 /// Why a process is not ready. Each part of the process sets and clears its own reason, so one
 /// dependency recovering never hides another that is still failing.

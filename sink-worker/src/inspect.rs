@@ -12,10 +12,10 @@ use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::config::Config;
-use crate::envelope::{self, KeyRing};
 use crate::kafka;
 use crate::registry::{RegistryClient, RegistryError};
-use crate::reliability::OffsetRanges;
+use murron_wire::envelope::{self, KeyRing};
+use murron_wire::ranges::OffsetRanges;
 
 /// What to read.
 #[derive(Debug, Clone)]
@@ -147,7 +147,7 @@ impl Checker {
         if let Err(e) = self.keys.verify(&env) {
             return Ok(Err(e.reason()));
         }
-        let (schema_id, mut datum) = match envelope::split_wire_format(env.message) {
+        let (schema_id, mut datum) = match murron_wire::framing::split_wire_format(env.message) {
             Ok(split) => split,
             Err(_) => return Ok(Err("payload_bad_framing")),
         };

@@ -9,8 +9,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use murron_wire::hours;
 use sink_worker::config::Config;
-use sink_worker::{archive, backfill, generate, hours, inspect, pipeline, reliability, state};
+use sink_worker::{archive, backfill, generate, inspect, pipeline, reliability, state};
 
 /// mimalloc serves Rust and, through `override`, librdkafka's C allocations too. Under glibc malloc
 /// the consume loop spent about a third of its time asleep on the allocator lock of the librdkafka
@@ -196,7 +197,11 @@ fn print_check(config: &Config) {
     );
     match &config.pipeline {
         Some(p) => {
-            let outputs: Vec<&str> = p.outputs.iter().map(pipeline::Output::kind).collect();
+            let outputs: Vec<&str> = p
+                .outputs
+                .iter()
+                .map(sink_worker::config::pipeline::Output::kind)
+                .collect();
             println!(
                 "pipeline {}: topics {}, group {}, types {}, outputs {}",
                 p.name,

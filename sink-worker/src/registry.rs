@@ -163,12 +163,14 @@ impl RegistryClient {
         Ok(*map.entry(id).or_insert_with(|| Box::leak(Box::new(parsed))))
     }
 
-    /// The schema text registered with `id` and the subjects it is registered under. Not cached: the
-    /// sink keeps its own cache of compiled schemas.
-    pub async fn schema_with_subjects(&self, id: u32) -> Result<(String, Vec<String>), RegistryError> {
+    /// The schema registered with `id` and the subjects it is registered under. Not cached: the sink
+    /// keeps its own cache of compiled schemas.
+    pub async fn schema_with_subjects(&self, id: u32) -> Result<RegisteredSchema, RegistryError> {
         #[derive(Deserialize)]
         struct ById {
             schema: String,
+            #[serde(rename = "schemaType")]
+            schema_type: Option<String>,
         }
         let id_text = id.to_string();
         let body: ById = self
@@ -177,7 +179,11 @@ impl RegistryClient {
         let subjects: Vec<String> = self
             .call(self.http.get(self.url(&["schemas", "ids", &id_text, "subjects"])))
             .await?;
-        Ok((body.schema, subjects))
+        Ok(RegisteredSchema {
+            schema_type: body.schema_type,
+            text: body.schema,
+            subjects,
+        })
     }
 
     fn cached(&self, id: u32) -> Option<&'static Schema> {
@@ -187,4 +193,14 @@ impl RegistryClient {
             .get(&id)
             .copied()
     }
+}
+
+/// A schema as the registry serves it by id.
+#[derive(Debug, Clone)]
+pub struct RegisteredSchema {
+    /// `schemaType`; absent for Avro.
+    pub schema_type: Option<String>,
+    pub text: String,
+    /// The subjects it is registered under.
+    pub subjects: Vec<String>,
 }

@@ -6,37 +6,15 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use crate::reliability::OffsetRanges;
+use crate::config::StateConfig;
+use murron_wire::ranges::OffsetRanges;
+use murron_wire::stream::StreamKey;
 
 /// Migrations compiled in from the workspace's `migrations/` folder (shared with the registry).
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
-
-/// How to reach the state database.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StateConfig {
-    /// `postgres://user:password@host:port/db`; set it from the environment (`SINK_WORKER_STATE__URL`).
-    pub url: String,
-    pub max_connections: u32,
-    pub acquire_timeout_secs: u64,
-    /// Apply pending migrations at startup.
-    pub migrate_on_start: bool,
-}
-
-impl Default for StateConfig {
-    fn default() -> Self {
-        Self {
-            url: "postgres://murron:murron@127.0.0.1:5433/murron".into(),
-            max_connections: 8,
-            acquire_timeout_secs: 10,
-            migrate_on_start: true,
-        }
-    }
-}
 
 /// A state-database failure. Always worth retrying: the database may be restarting.
 #[derive(Debug, thiserror::Error)]
@@ -48,9 +26,6 @@ pub enum StateError {
     #[error("stored offsets of stream {0:?} do not parse: {1:?}")]
     Corrupt(StreamKey, String),
 }
-
-/// A stream: (type, host, pid).
-pub type StreamKey = (String, String, i32);
 
 /// What one batch received of one stream in one hour (hours since the Unix epoch, UTC).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use common::SinkRun;
 use common::outputs::{Uid, assert_exactly, eventually, files, generated, parquet_uids, warehouse_uids};
+use murron_wire::ranges::OffsetRanges;
 use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
-use sink_worker::reliability::OffsetRanges;
 use sqlx::postgres::PgPool;
 
 use common::world::{API, BILLING, KEYS, World, auto_backfills};
@@ -555,7 +555,7 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
         &sink_worker::backfill::NewBackfill {
             event_type: BILLING.into(),
             from_hour: 0,
-            to_hour: sink_worker::hours::now_hour() + 2,
+            to_hour: murron_wire::hours::now_hour() + 2,
             streams: None,
             origin: "api",
         },

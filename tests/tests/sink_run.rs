@@ -240,9 +240,9 @@ fn envelope_at(
     let mut message = vec![0u8];
     message.extend_from_slice(&schema_id.to_be_bytes());
     message.extend_from_slice(datum);
-    let ring = sink_worker::envelope::KeyRing::new([(key.0.to_owned(), key.1.as_bytes().to_vec())]);
+    let ring = murron_wire::envelope::KeyRing::new([(key.0.to_owned(), key.1.as_bytes().to_vec())]);
     let mut out = Vec::new();
-    sink_worker::envelope::NewEnvelope {
+    murron_wire::envelope::NewEnvelope {
         timestamp,
         host: "test",
         event_type,
@@ -611,7 +611,7 @@ format = "jsonl"
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     let expected: Vec<Uid> = generated("billing.member_active", 2000, 2, "bill", 100)
         .into_iter()
-        .filter(|(t, h, p, o)| sink_worker::pipeline::sample_keeps(t, h, *p, *o, 4))
+        .filter(|(t, h, p, o)| murron_wire::stream::sample_keeps(t, h, *p, *o, 4))
         .collect();
     eventually(60, "every record consumed", async || {
         worker.metric("murron_sink_consumed_total").await >= 3000.0 && jsonl_rows(&out_dir).len() >= expected.len()

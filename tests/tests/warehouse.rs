@@ -16,7 +16,8 @@ use arrow_array::{
     TimestampMicrosecondArray, TimestampMillisecondArray, TimestampNanosecondArray, UnionArray,
 };
 use arrow_schema::{DataType, Field, Schema, UnionFields};
-use sink_worker::sink::warehouse::{Warehouse, WarehouseConfig, WarehouseError};
+use sink_worker::config::outputs::WarehouseConfig;
+use sink_worker::sink::warehouse::{Warehouse, WarehouseError};
 use sqlx::{PgPool, Row};
 
 async fn pool() -> PgPool {

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use sqlx::PgPool;
 
-use super::ArchiveConfig;
-use super::ocf::{ContainerFile, OcfError};
-use crate::hours::{Round, hour_partition, parse_hour};
-use crate::reliability::OffsetRanges;
+use crate::config::ArchiveConfig;
 use crate::sink::object_store::{ObjectStore, StoreError};
-use crate::state::{StreamKey, to_multirange};
+use crate::state::to_multirange;
+use murron_wire::hours::{Round, hour_partition, parse_hour};
+use murron_wire::ocf::{ContainerFile, OcfError};
+use murron_wire::ranges::OffsetRanges;
+use murron_wire::stream::StreamKey;
 
 /// Why indexing stopped. A file that does not parse is not an error here: it is recorded as such.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +50,7 @@ pub fn summarize(file: &[u8]) -> Result<FileSummary, OcfError> {
             out.events += 1;
             let key = (env.event_type.to_owned(), env.host.to_owned(), env.pid);
             out.ranges
-                .entry((key, env.timestamp.div_euclid(3_600_000_000)))
+                .entry((key, murron_wire::hours::hour_of_micros(env.timestamp)))
                 .or_default()
                 .insert(env.offset);
         }

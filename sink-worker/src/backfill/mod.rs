@@ -16,16 +16,16 @@ use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::admin::Readiness;
 use crate::archive::index::{ArchiveIndex, IndexError};
-use crate::archive::ocf::{ContainerFile, OcfError};
-use crate::config::Config;
-use crate::envelope::MAGIC_BYTE;
+use crate::config::{Config, Pipeline};
 use crate::pipeline::{
-    Batch, Checker, Event, Pipeline, Publish, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
+    Batch, Checker, Event, Publish, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
 };
 use crate::registry::RegistryClient;
-use crate::reliability::OffsetRanges;
 use crate::sink::object_store::StoreError;
 use crate::state::{State, StateError, parse_multirange};
+use murron_wire::framing::MAGIC_BYTE;
+use murron_wire::ocf::{ContainerFile, OcfError};
+use murron_wire::ranges::OffsetRanges;
 
 /// Advisory-lock namespace of backfill runs (the first key of `pg_try_advisory_lock(int, int)`).
 pub const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"
@@ -366,7 +366,7 @@ impl Backfiller {
             while let Some(block) = c.next_block().map_err(file_error)? {
                 for (env, datum) in block.records().map_err(file_error)? {
                     n += 1;
-                    let hour = env.timestamp.div_euclid(3_600_000_000);
+                    let hour = murron_wire::hours::hour_of_micros(env.timestamp);
                     if env.event_type != row.event_type
                         || !(row.from_hour..row.to_hour).contains(&hour)
                         || !wanted(env.host, env.pid)

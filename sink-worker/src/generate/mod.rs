@@ -4,8 +4,6 @@
 //! Streams are `(type, {host_prefix}-{i}, pid_base + i)`; each stream's offsets start at
 //! `start_offset` and are contiguous, so every generated event has a known UID.
 
-mod payload;
-
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -15,20 +13,17 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-pub use payload::{PayloadGenerator, SplitMix64, UnsupportedSchema};
+use murron_payload::avro::sample::{PayloadGenerator, SplitMix64, UnsupportedSchema};
 
-use crate::archive::ocf;
 use crate::config::Config;
-use crate::envelope::{KEY_TAG, MAGIC_BYTE, NewEnvelope, SignatureError};
-use crate::hours::hour_partition;
 use crate::kafka;
 use crate::registry::{RegistryClient, RegistryError};
 use crate::sink::object_store::ObjectStore;
+use murron_wire::envelope::{ENVELOPE_SCHEMA, ENVELOPE_SUBJECT, KEY_TAG, NewEnvelope, SignatureError};
+use murron_wire::framing::MAGIC_BYTE;
+use murron_wire::hours::{self, hour_partition};
+use murron_wire::ocf;
 
-/// The envelope contract, registered under [`ENVELOPE_SUBJECT`] by every producer.
-pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");
-/// The registry subject of the envelope schema.
-pub const ENVELOPE_SUBJECT: &str = "murron.Envelope";
 /// The widest `--spread-hours`: ten years keeps every timestamp after the epoch and in range.
 const MAX_SPREAD_HOURS: u32 = 10 * 366 * 24;
 /// Deliveries awaited at most at once; bounds the producer's memory.
@@ -273,8 +268,9 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         value.clear();
         let timestamp = if opts.spread_hours > 0 {
             // The hours before the current one, whole: exactly `spread_hours` hourly partitions.
-            let span = i64::from(opts.spread_hours) * 3_600_000_000;
-            let start = now_micros - now_micros.rem_euclid(3_600_000_000) - span;
+            let now_hour = hours::hour_of_micros(now_micros);
+            let start = hours::hour_start_micros(now_hour - i64::from(opts.spread_hours));
+            let span = hours::hour_start_micros(now_hour) - start;
             start + (i128::from(span) * i128::from(n) / i128::from(opts.count)) as i64
         } else {
             now_micros + started.elapsed().as_micros() as i64
@@ -291,7 +287,7 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         .encode_signed(envelope_schema_id, &keys, &mut value)?;
         let fate = withheld.get(&(stream as u32, offset)).copied();
         if archive_store.is_some() && fate != Some(Fate::Lost) {
-            let hour = timestamp.div_euclid(3_600_000_000);
+            let hour = hours::hour_of_micros(timestamp);
             let buf = archived.entry(hour).or_default();
             archived_counts.entry(hour).or_default().push(buf.len());
             buf.extend_from_slice(&value[5..]);

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::Pipeline;
 use super::run::backoff_delay;
-use super::schemas::{Lookup, PayloadSchema, SchemaCache};
+use super::schemas::{KnownSchema, Lookup, SchemaCache};
 use crate::admin::{NotReady, Readiness};
-use crate::envelope::{self, KeyRing};
+use crate::config::Pipeline;
+use murron_wire::envelope::{self, KeyRing};
 
 /// What a check decided about a record.
 #[derive(Debug)]
@@ -31,7 +31,7 @@ pub struct Checker {
     keys: KeyRing,
     schemas: SchemaCache,
     /// The schemas of the events checked valid, for the writer.
-    pub used_schemas: HashMap<u32, Arc<PayloadSchema>>,
+    pub used_schemas: HashMap<u32, Arc<KnownSchema>>,
     readiness: Readiness,
     max_event_bytes: usize,
     max_clock_skew_micros: i64,
@@ -110,7 +110,7 @@ impl Checker {
         if !(0..i64::MAX).contains(&env.offset) {
             return Verdict::Dead("invalid_stream", format!("offset {} is outside 0..2^63-1", env.offset));
         }
-        let (schema_id, datum) = match envelope::split_wire_format(env.message) {
+        let (schema_id, datum) = match murron_wire::framing::split_wire_format(env.message) {
             Ok(x) => x,
             Err(e) => return Verdict::Dead("invalid_payload", format!("payload wire format: {e}")),
         };
@@ -157,7 +157,7 @@ impl Checker {
                 ),
             );
         }
-        if let Err(e) = schema.validator.validate(datum) {
+        if let Err(e) = schema.schema.validate(datum) {
             return Verdict::Dead("invalid_payload", format!("{}: {e}", e.reason()));
         }
         self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());

@@ -17,14 +17,14 @@ use rdkafka::consumer::{CommitMode, Consumer as _};
 use rdkafka::message::BorrowedMessage;
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::Pipeline;
 use super::batch::{Batch, DeadEvent, Event, PartitionKey};
 use super::check::{Checker, Verdict};
-use super::schemas::PayloadSchema;
+use super::schemas::KnownSchema;
 use super::schemas::SchemaCache;
 use super::write::{Publish, WriteError, Writer};
 use crate::admin::{self, NotReady, Readiness};
 use crate::config::Config;
+use crate::config::Pipeline;
 use crate::registry::RegistryClient;
 use crate::source::{self, Assignment, Consumer, SourceContext, WriteInProgress};
 use crate::state::{self, State};
@@ -429,7 +429,7 @@ struct Flushed {
 
 /// What a write task needs besides the writer and the batch.
 struct WriteTask {
-    schemas: HashMap<u32, Arc<PayloadSchema>>,
+    schemas: HashMap<u32, Arc<KnownSchema>>,
     /// What to publish after the write.
     scope: Publish,
     readiness: Readiness,

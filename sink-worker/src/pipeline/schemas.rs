@@ -1,26 +1,25 @@
-//! Payload schemas by registry id, compiled once: the validator, the subjects the id is registered
-//! under (to check the envelope's `type`), and the schema text for the Arrow decoder.
+//! Payload schemas by registry id, compiled once ([`murron_payload::PayloadSchema`]), with the subjects
+//! the id is registered under (to check the envelope's `type`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::registry::{RegistryClient, RegistryError};
-use crate::validate::Validator;
+use murron_payload::{CompileError, PayloadSchema, SchemaKind};
 
-/// A payload schema ready for the hot path.
+use crate::registry::{RegisteredSchema, RegistryClient, RegistryError};
+
+/// A payload schema ready for the hot path, and the subjects it is registered under.
 #[derive(Debug)]
-pub struct PayloadSchema {
+pub struct KnownSchema {
     pub subjects: Vec<String>,
-    /// The registered text, as the Arrow decoder wants it.
-    pub text: String,
-    pub validator: Validator,
+    pub schema: PayloadSchema,
 }
 
 /// What the registry says about an id.
 #[derive(Debug, Clone)]
 pub enum Lookup {
-    Found(Arc<PayloadSchema>),
+    Found(Arc<KnownSchema>),
     /// The registry does not know the id: the event is dead-lettered as `unknown_schema`.
     Unknown,
     /// The id names a schema we cannot use (not Avro, or not compilable): `unusable_schema`.
@@ -34,7 +33,7 @@ const NEGATIVE_TTL: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct SchemaCache {
     registry: RegistryClient,
-    found: HashMap<u32, Arc<PayloadSchema>>,
+    found: HashMap<u32, Arc<KnownSchema>>,
     rejected: HashMap<u32, (Instant, Lookup)>,
 }
 
@@ -61,7 +60,7 @@ impl SchemaCache {
     /// Asks the registry. An `Err` is an outage (retry later, never dead-letter for it).
     pub async fn fetch(&mut self, id: u32) -> Result<Lookup, RegistryError> {
         let lookup = match self.registry.schema_with_subjects(id).await {
-            Ok((text, subjects)) => match compile(id, text, subjects) {
+            Ok(registered) => match compile(id, registered) {
                 Ok(s) => {
                     let s = Arc::new(s);
                     self.found.insert(id, s.clone());
@@ -79,12 +78,15 @@ impl SchemaCache {
     }
 }
 
-fn compile(id: u32, text: String, subjects: Vec<String>) -> Result<PayloadSchema, String> {
-    let schema = apache_avro::Schema::parse_str(&text).map_err(|e| format!("schema {id} is not valid Avro: {e}"))?;
-    let validator = Validator::new(&schema).map_err(|e| format!("schema {id}: {e}"))?;
-    Ok(PayloadSchema {
-        subjects,
-        text,
-        validator,
-    })
+fn compile(id: u32, registered: RegisteredSchema) -> Result<KnownSchema, String> {
+    let compiled = SchemaKind::from_registry(registered.schema_type.as_deref())
+        .and_then(|kind| PayloadSchema::compile(id, kind, &registered.text));
+    match compiled {
+        Ok(schema) => Ok(KnownSchema {
+            subjects: registered.subjects,
+            schema,
+        }),
+        Err(CompileError::AvroParse(e)) => Err(format!("schema {id} is not valid Avro: {e}")),
+        Err(e) => Err(format!("schema {id}: {e}")),
+    }
 }

@@ -16,18 +16,20 @@ use base64::Engine;
 use serde_json::json;
 
 use super::batch::{Batch, DeadEvent, PartitionKey};
-use super::convert::{self, ConvertError, Format, RowMeta};
-use super::schemas::PayloadSchema;
-use super::{Output, Pipeline};
-use crate::archive::ocf::{self, Codec};
+use super::convert::{self, RowMeta};
+use super::schemas::KnownSchema;
 use crate::config::KafkaConfig;
-use crate::envelope;
-use crate::hours::hour_partition;
-use crate::reliability::OffsetRanges;
+use crate::config::pipeline::{Output, Pipeline};
+use crate::format::{Format, FormatError};
 use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
 use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::sink::warehouse::{Warehouse, WarehouseError};
-use crate::state::{NewFile, State, StateError, StreamHourUpdate, StreamKey};
+use crate::state::{NewFile, State, StateError, StreamHourUpdate};
+use murron_wire::envelope;
+use murron_wire::hours::hour_partition;
+use murron_wire::ocf::{self, Codec};
+use murron_wire::ranges::OffsetRanges;
+use murron_wire::stream::StreamKey;
 
 /// Why a batch was not written. Everything but `Fatal` is retried with the same batch.
 #[derive(Debug, thiserror::Error)]
@@ -256,7 +258,7 @@ impl Writer {
     pub async fn write(
         &mut self,
         batch: &Batch,
-        schemas: &HashMap<u32, Arc<PayloadSchema>>,
+        schemas: &HashMap<u32, Arc<KnownSchema>>,
     ) -> Result<Written, WriteError> {
         let started = Instant::now();
         let batch_id = self.batch_id();
@@ -322,7 +324,7 @@ impl Writer {
         let mut group_of: foldhash::HashMap<GroupKey<'_>, usize> = foldhash::HashMap::default();
         let mut groups: Vec<(GroupKey<'_>, Vec<usize>)> = Vec::new();
         for (i, (_, _, schema_id, env, _)) in rows.iter().enumerate() {
-            let hour = env.timestamp.div_euclid(3_600_000_000);
+            let hour = murron_wire::hours::hour_of_micros(env.timestamp);
             if let Some(&s) = stream_of.get(i) {
                 let stream = &mut tracked[s];
                 let new = !stream.received.is_some_and(|r| r.contains(env.offset)) && stream.fresh.insert(env.offset);
@@ -336,7 +338,7 @@ impl Writer {
                     continue;
                 }
                 entry.0.insert(env.offset);
-                if !super::sample_keeps(env.event_type, env.host, env.pid, env.offset, self.sample_rate) {
+                if !murron_wire::stream::sample_keeps(env.event_type, env.host, env.pid, env.offset, self.sample_rate) {
                     written.sampled_out += 1;
                     continue;
                 }
@@ -377,7 +379,7 @@ impl Writer {
                     let (key, kafka_offset, _, env, _) = &rows[i];
                     RowMeta {
                         envelope: *env,
-                        datum: envelope::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
+                        datum: murron_wire::framing::split_wire_format(env.message).map_or(&[][..], |(_, d)| d),
                         kafka_topic: &key.0,
                         kafka_partition: key.1,
                         kafka_offset: *kafka_offset,
@@ -385,12 +387,12 @@ impl Writer {
                 })
                 .collect();
             let encoded = tokio::task::block_in_place(|| {
-                let rb = convert::to_record_batch(*schema_id, &schema.text, &metas).map_err(|e| e.to_string())?;
+                let rb = convert::to_record_batch(&schema.schema, &metas).map_err(|e| e.to_string())?;
                 let mut bodies = HashMap::new();
                 for format in &formats {
-                    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| convert::encode(*format, &rb)))
+                    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| format.encode(&rb)))
                         .map_err(|_| format!("the {} encoder cannot write this schema", format.extension()))?
-                        .map_err(|e: ConvertError| format!("{}: {e}", format.extension()))?;
+                        .map_err(|e: FormatError| format!("{}: {e}", format.extension()))?;
                     bodies.insert(*format, body);
                 }
                 Ok::<_, String>((rb, bodies))
@@ -530,7 +532,10 @@ impl Writer {
             let staging = format!("_murron/staging/{}/{batch_id}/dlq.jsonl", self.pipeline);
             let final_key = join(
                 prefix,
-                &format!("{}/{batch_id}.jsonl", hour_partition(now_us.div_euclid(3_600_000_000))),
+                &format!(
+                    "{}/{batch_id}.jsonl",
+                    hour_partition(murron_wire::hours::hour_of_micros(now_us))
+                ),
             );
             let bytes = lines.len() as i64;
             store.put(&staging, lines).await?;

@@ -17,7 +17,7 @@ use super::gaps::rep_score;
 use super::monitor::Monitor;
 use crate::admin::metrics_handle;
 use crate::backfill::{self, NewBackfill, StreamRef};
-use crate::hours::{Round, hour_timestamp, now_hour, parse_hour};
+use murron_wire::hours::{Round, hour_timestamp, now_hour, parse_hour};
 
 const OPENAPI: &str = include_str!("../../openapi-monitor.json");
 const DASHBOARD: &str = include_str!("dashboard.html");

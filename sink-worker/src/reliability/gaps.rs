@@ -5,7 +5,7 @@
 //! offsets the archive holds take the hour of their archived event; the rest take the hour of the
 //! nearest known event after them (or before, at the tail).
 
-use super::OffsetRanges;
+use murron_wire::ranges::OffsetRanges;
 
 /// A stream's offsets per hour (hours since the Unix epoch, UTC).
 #[derive(Debug, Default, Clone)]

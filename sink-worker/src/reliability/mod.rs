@@ -5,7 +5,3 @@
 pub mod api;
 pub mod gaps;
 pub mod monitor;
-mod ranges;
-
-pub use monitor::MonitorConfig;
-pub use ranges::OffsetRanges;

@@ -12,43 +12,15 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use super::gaps::{Gap, StreamOffsets, rep_score, union};
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
-use crate::config::Config;
+use crate::config::{Config, MonitorConfig};
 use crate::pipeline::backoff_delay;
-use crate::state::{self, StateError, StreamKey, parse_multirange};
-
-/// The `[monitor]` configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MonitorConfig {
-    /// The API, dashboard and metrics.
-    pub listen: SocketAddr,
-    /// A gap younger than this is pending (late data may fill it), not missing.
-    pub grace_secs: u64,
-    /// Seconds between sweeps.
-    pub interval_secs: f64,
-    /// File a backfill for every gap still missing after the grace period.
-    pub auto_backfill: bool,
-    /// Run queued backfills in this process.
-    pub run_backfills: bool,
-}
-
-impl Default for MonitorConfig {
-    fn default() -> Self {
-        Self {
-            listen: SocketAddr::from(([127, 0, 0, 1], 9470)),
-            grace_secs: 300,
-            interval_secs: 15.0,
-            auto_backfill: true,
-            run_backfills: true,
-        }
-    }
-}
+use crate::state::{self, StateError, parse_multirange};
+use murron_wire::stream::StreamKey;
 
 /// Why the monitor stopped or a sweep failed.
 #[derive(Debug, thiserror::Error)]

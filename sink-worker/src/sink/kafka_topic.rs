@@ -21,18 +21,10 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, Producer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
 
 use crate::config::KafkaConfig;
+use crate::config::outputs::KafkaTopicConfig;
 use crate::kafka::{consumer_config, producer_config};
-
-/// The `kafka` output of a pipeline.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct KafkaTopicConfig {
-    /// The topic events are routed to; it must exist.
-    pub topic: String,
-}
 
 /// Why a blob could not be published. Kafka errors are worth retrying; a corrupt blob is not.
 #[derive(Debug, thiserror::Error)]

@@ -90,9 +90,10 @@ use arrow_array::{Array, RecordBatch, UnionArray};
 use arrow_json::writer::{JsonArray, NullableEncoder, WriterBuilder};
 use arrow_json::{Encoder, EncoderFactory, EncoderOptions};
 use arrow_schema::{ArrowError, DataType, FieldRef, Schema, TimeUnit};
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, Row};
+
+use crate::config::outputs::WarehouseConfig;
 
 /// Most rows loaded by one statement.
 pub const MAX_CHUNK_ROWS: usize = 10_000;
@@ -121,25 +122,6 @@ const METADATA_COLUMNS: [(&str, &str); 9] = [
 
 /// The event UID within one type's table: the primary key.
 const UID_COLUMNS: &str = r#""_murron_host", "_murron_pid", "_murron_offset""#;
-
-/// Settings of the warehouse output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct WarehouseConfig {
-    /// PostgreSQL schema that holds the tables; created when missing.
-    pub schema: String,
-    /// Prefix of every table name; may be empty.
-    pub table_prefix: String,
-}
-
-impl Default for WarehouseConfig {
-    fn default() -> Self {
-        Self {
-            schema: "warehouse".to_owned(),
-            table_prefix: String::new(),
-        }
-    }
-}
 
 /// Why rows could not be written.
 #[derive(Debug, thiserror::Error)]

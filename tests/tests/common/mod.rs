@@ -536,7 +536,7 @@ pub fn routed_uids(topic: &str, expected: usize, secs: u64) -> Vec<(String, Stri
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
                 let value = m.payload().unwrap_or_default();
-                let (_, e) = sink_worker::envelope::decode(value).expect("routed record is an envelope");
+                let (_, e) = murron_wire::envelope::decode(value).expect("routed record is an envelope");
                 assert_eq!(m.key(), Some(format!("{}:{}", e.host, e.pid).as_bytes()));
                 out.push((e.event_type.to_owned(), e.host.to_owned(), e.pid, e.offset));
             }

@@ -8,12 +8,14 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-use crate::admin::AdminConfig;
-use crate::archive::ArchiveConfig;
-use crate::envelope::KeyRing;
-use crate::pipeline::Pipeline;
-use crate::reliability::MonitorConfig;
-use crate::state::StateConfig;
+use murron_wire::envelope::KeyRing;
+
+pub mod outputs;
+pub mod pipeline;
+pub mod services;
+
+pub use pipeline::Pipeline;
+pub use services::{AdminConfig, ArchiveConfig, MonitorConfig, StateConfig};
 
 /// Environment variables with this prefix override the file.
 pub const ENV_PREFIX: &str = "SINK_WORKER_";
@@ -258,13 +260,17 @@ mod tests {
         assert_eq!(p.filter_type, ["billing.member_active"]);
         assert!(matches!(
             p.outputs[..],
-            [crate::pipeline::Output::Local(_), crate::pipeline::Output::Postgres(_)]
+            [
+                crate::config::pipeline::Output::Local(_),
+                crate::config::pipeline::Output::Postgres(_)
+            ]
         ));
     }
 
     #[test]
     fn pipeline_table_maps_onto_the_builder() {
-        use crate::pipeline::{Format, Pipeline, kafka, local, postgres};
+        use crate::config::pipeline::{Pipeline, kafka, local, postgres};
+        use crate::format::Format;
         let dir = std::env::temp_dir().join(format!("murron-config-test-p-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");

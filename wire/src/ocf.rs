@@ -8,9 +8,9 @@ use std::io::{Read, Write};
 
 use serde::{Deserialize, Serialize};
 
+use crate::envelope::ENVELOPE_SCHEMA;
 use crate::envelope::codec::{Reader, put_bytes, put_long};
 use crate::envelope::{self, DecodeError, Envelope};
-use crate::generate::ENVELOPE_SCHEMA;
 
 const MAGIC: &[u8; 4] = b"Obj\x01";
 /// Records per block; blocks are the unit of compression.

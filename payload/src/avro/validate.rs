@@ -662,7 +662,7 @@ mod tests {
     use apache_avro::{BigDecimal, Days, Decimal, Duration, Millis, Months, Uuid};
 
     use super::*;
-    use crate::generate::{PayloadGenerator, SplitMix64};
+    use crate::avro::sample::{PayloadGenerator, SplitMix64};
 
     fn parse(json: &str) -> Schema {
         Schema::parse_str(json).unwrap()

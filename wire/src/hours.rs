@@ -2,6 +2,17 @@
 //! partitions and timestamps, and parsing the timestamps users give.
 
 const SECS_PER_HOUR: i64 = 3600;
+const MICROS_PER_HOUR: i64 = SECS_PER_HOUR * 1_000_000;
+
+/// The hour of a timestamp in microseconds since the epoch (an envelope's `timestamp`).
+pub fn hour_of_micros(timestamp_us: i64) -> i64 {
+    timestamp_us.div_euclid(MICROS_PER_HOUR)
+}
+
+/// The first microsecond of an hour.
+pub fn hour_start_micros(hours_since_epoch: i64) -> i64 {
+    hours_since_epoch.saturating_mul(MICROS_PER_HOUR)
+}
 
 /// `dt=YYYY-MM-DD/hr=HH` of an hour.
 pub fn hour_partition(hours_since_epoch: i64) -> String {

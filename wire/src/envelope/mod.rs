@@ -8,10 +8,13 @@ mod signature;
 
 pub use signature::{DEFAULT_KEY_ID, KEY_TAG, KeyRing, SignatureError};
 
+use crate::framing::{self, FramingError};
 use codec::{MapBlocks, Reader, put_bytes, put_long};
 
-/// The first byte of the Confluent wire format.
-pub const MAGIC_BYTE: u8 = 0;
+/// The envelope contract, registered under [`ENVELOPE_SUBJECT`] by every producer.
+pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");
+/// The registry subject of the envelope schema.
+pub const ENVELOPE_SUBJECT: &str = "murron.Envelope";
 
 /// Why bytes are not a valid envelope. [`DecodeError::reason`] is the stable dead-letter reason code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +33,15 @@ pub enum DecodeError {
     InvalidUtf8,
     #[error("{0} bytes left over after the envelope")]
     TrailingBytes(usize),
+}
+
+impl From<FramingError> for DecodeError {
+    fn from(e: FramingError) -> Self {
+        match e {
+            FramingError::Truncated => Self::Truncated,
+            FramingError::BadMagic => Self::BadMagic,
+        }
+    }
 }
 
 impl DecodeError {
@@ -121,18 +133,9 @@ impl<'a> Iterator for TagsIter<'a> {
     }
 }
 
-/// Splits Confluent wire format (`0x00`, 4-byte big-endian schema id, datum) into id and datum.
-pub fn split_wire_format(bytes: &[u8]) -> Result<(u32, &[u8]), DecodeError> {
-    match bytes {
-        [MAGIC_BYTE, a, b, c, d, datum @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), datum)),
-        [MAGIC_BYTE, ..] | [] => Err(DecodeError::Truncated),
-        _ => Err(DecodeError::BadMagic),
-    }
-}
-
 /// Decodes a Kafka record value: the envelope schema id it was written with, and the envelope.
 pub fn decode(value: &[u8]) -> Result<(u32, Envelope<'_>), DecodeError> {
-    let (schema_id, datum) = split_wire_format(value)?;
+    let (schema_id, datum) = framing::split_wire_format(value)?;
     let (envelope, used) = decode_datum(datum)?;
     if used != datum.len() {
         return Err(DecodeError::TrailingBytes(datum.len() - used));
@@ -185,8 +188,7 @@ impl NewEnvelope<'_> {
             .find(|(k, _)| *k == KEY_TAG)
             .map_or(DEFAULT_KEY_ID, |(_, v)| *v);
         let signature = keys.sign(key_id, self)?;
-        out.push(MAGIC_BYTE);
-        out.extend_from_slice(&envelope_schema_id.to_be_bytes());
+        framing::put_header(out, envelope_schema_id);
         put_long(out, self.timestamp);
         put_bytes(out, self.host.as_bytes());
         put_bytes(out, self.event_type.as_bytes());

@@ -1,0 +1,11 @@
+//! The Murron wire contract (docs/PROTOCOL.md), shared by producers, the sink and the fuzz targets:
+//! the [`envelope`] codec and its signatures, Confluent [`framing`], Avro container files ([`ocf`])
+//! for the raw archive, [`stream`] keys and UIDs, [`hours`] and offset [`ranges`]. Pure code: no I/O,
+//! no async runtime, no clients.
+
+pub mod envelope;
+pub mod framing;
+pub mod hours;
+pub mod ocf;
+pub mod ranges;
+pub mod stream;
