@@ -10,8 +10,8 @@ use super::ArchiveConfig;
 use super::ocf::{ContainerFile, OcfError};
 use crate::hours::{Round, hour_partition, parse_hour};
 use crate::reliability::OffsetRanges;
-use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::state::{StreamKey, to_multirange};
+use crate::storage::{ObjectStore, StoreError};
 
 /// Why indexing stopped. A file that does not parse is not an error here: it is recorded as such.
 #[derive(Debug, thiserror::Error)]

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::pipeline::{self, ArchiveTarget, DeadLetter, FlushPolicy, KafkaInput, Pipeline, RunError};
-use crate::sink::object_store::{LocalConfig, StoreConfig};
+use crate::storage::{LocalConfig, StoreConfig};
 use ocf::Codec;
 
 /// The `[archive]` configuration: where the archive is, for the archiver, the monitor and backfills.

@@ -24,8 +24,8 @@ use crate::pipeline::{
 };
 use crate::registry::RegistryClient;
 use crate::reliability::OffsetRanges;
-use crate::sink::object_store::StoreError;
 use crate::state::{State, StateError, parse_multirange};
+use crate::storage::StoreError;
 
 /// Advisory-lock namespace of backfill runs (the first key of `pg_try_advisory_lock(int, int)`).
 pub const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"

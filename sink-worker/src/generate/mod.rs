@@ -23,7 +23,7 @@ use crate::envelope::{KEY_TAG, MAGIC_BYTE, NewEnvelope, SignatureError};
 use crate::hours::hour_partition;
 use crate::kafka;
 use crate::registry::{RegistryClient, RegistryError};
-use crate::sink::object_store::ObjectStore;
+use crate::storage::ObjectStore;
 
 /// The envelope contract, registered under [`ENVELOPE_SUBJECT`] by every producer.
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");

@@ -27,8 +27,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::sink::kafka_topic::KafkaTopicConfig;
-use crate::sink::object_store::{LocalConfig, S3Config, StoreConfig};
 use crate::sink::warehouse::WarehouseConfig;
+use crate::storage::{LocalConfig, S3Config, StoreConfig};
 
 pub(crate) use batch::{Batch, Event};
 pub(crate) use check::{Checker, Verdict};

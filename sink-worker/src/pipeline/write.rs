@@ -25,9 +25,9 @@ use crate::envelope;
 use crate::hours::hour_partition;
 use crate::reliability::OffsetRanges;
 use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
-use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::sink::warehouse::{Warehouse, WarehouseError};
 use crate::state::{NewFile, State, StateError, StreamHourUpdate, StreamKey};
+use crate::storage::{ObjectStore, StoreError};
 
 /// Why a batch was not written. Everything but `Fatal` is retried with the same batch.
 #[derive(Debug, thiserror::Error)]
@@ -743,7 +743,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_old_staged_objects_of_this_pipeline_are_removed_as_orphans() {
-        use crate::sink::object_store::{LocalConfig, StoreConfig};
+        use crate::storage::{LocalConfig, StoreConfig};
         let root = std::env::temp_dir().join(format!("murron-orphans-{}", std::process::id()));
         let store = ObjectStore::open(&StoreConfig::Local(LocalConfig { path: root.clone() }))
             .await
