@@ -6,7 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use sink_worker::sink::object_store::{ObjectStore, S3Config, StoreConfig, StoreError};
+use sink_worker::config::storage::{S3Config, StoreConfig};
+use sink_worker::storage::{ObjectStore, StoreError};
 
 const MIB: u64 = 1024 * 1024;
 
@@ -75,9 +76,7 @@ async fn list_with_a_prefix_is_sorted_and_excludes_other_keys() {
     for key in ["dt=2/b", "dt=1/z", "dt=1/a", "dt=10/a", "other/a"] {
         store.put(key, key.as_bytes().to_vec()).await.unwrap();
     }
-    let keys = |listed: Vec<sink_worker::sink::object_store::ObjectMeta>| {
-        listed.into_iter().map(|o| o.key).collect::<Vec<_>>()
-    };
+    let keys = |listed: Vec<sink_worker::storage::ObjectMeta>| listed.into_iter().map(|o| o.key).collect::<Vec<_>>();
     assert_eq!(keys(store.list("dt=1/").await.unwrap()), ["dt=1/a", "dt=1/z"]);
     assert_eq!(keys(store.list("dt=1").await.unwrap()), ["dt=1/a", "dt=1/z", "dt=10/a"]);
     assert_eq!(

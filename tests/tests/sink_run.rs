@@ -147,7 +147,7 @@ topic = "{topic}.routed"
     assert_exactly("warehouse", &wh, &expected);
 
     // The Avro files in S3, read back with arrow-avro's OCF reader.
-    let store = sink_worker::sink::object_store::ObjectStore::open(&common::s3_store(&bucket))
+    let store = sink_worker::storage::ObjectStore::open(&common::s3_store(&bucket))
         .await
         .expect("open bucket");
     let mut s3_uids = Vec::new();

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, HashMap};
 use sqlx::PgPool;
 
 use crate::config::ArchiveConfig;
-use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::state::to_multirange;
+use crate::storage::{ObjectStore, StoreError};
 use murron_wire::hours::{Round, hour_partition, parse_hour};
 use murron_wire::ocf::{ContainerFile, OcfError};
 use murron_wire::ranges::OffsetRanges;

@@ -21,8 +21,8 @@ use crate::pipeline::{
     Batch, Checker, Event, Publish, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
 };
 use crate::registry::RegistryClient;
-use crate::sink::object_store::StoreError;
 use crate::state::{State, StateError, parse_multirange};
+use crate::storage::StoreError;
 use murron_wire::framing::MAGIC_BYTE;
 use murron_wire::ocf::{ContainerFile, OcfError};
 use murron_wire::ranges::OffsetRanges;

@@ -13,6 +13,7 @@ use murron_wire::envelope::KeyRing;
 pub mod outputs;
 pub mod pipeline;
 pub mod services;
+pub mod storage;
 
 pub use pipeline::Pipeline;
 pub use services::{AdminConfig, ArchiveConfig, MonitorConfig, StateConfig};
@@ -269,8 +270,8 @@ mod tests {
 
     #[test]
     fn pipeline_table_maps_onto_the_builder() {
+        use crate::config::outputs::Format;
         use crate::config::pipeline::{Pipeline, kafka, local, postgres};
-        use crate::format::Format;
         let dir = std::env::temp_dir().join(format!("murron-config-test-p-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("p.toml");

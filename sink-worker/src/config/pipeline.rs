@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::outputs::{Format, KafkaTopicConfig, WarehouseConfig};
-use crate::sink::object_store::{LocalConfig, S3Config, StoreConfig};
+use crate::config::storage::{LocalConfig, S3Config, StoreConfig};
 
 /// One pipeline: what to read, what to keep, where to write.
 #[derive(Debug, Clone, Serialize, Deserialize)]

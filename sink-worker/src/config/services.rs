@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::pipeline::{ArchiveTarget, DeadLetter, FlushPolicy, KafkaInput, Pipeline};
-use crate::sink::object_store::{LocalConfig, StoreConfig};
+use crate::config::storage::{LocalConfig, StoreConfig};
 use murron_wire::ocf::Codec;
 
 /// Where the admin endpoints listen.

@@ -18,7 +18,7 @@ use murron_payload::avro::sample::{PayloadGenerator, SplitMix64, UnsupportedSche
 use crate::config::Config;
 use crate::kafka;
 use crate::registry::{RegistryClient, RegistryError};
-use crate::sink::object_store::ObjectStore;
+use crate::storage::ObjectStore;
 use murron_wire::envelope::{ENVELOPE_SCHEMA, ENVELOPE_SUBJECT, KEY_TAG, NewEnvelope, SignatureError};
 use murron_wire::framing::MAGIC_BYTE;
 use murron_wire::hours::{self, hour_partition};

@@ -22,9 +22,9 @@ use crate::config::KafkaConfig;
 use crate::config::pipeline::{Output, Pipeline};
 use crate::format::{Format, FormatError};
 use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
-use crate::sink::object_store::{ObjectStore, StoreError};
 use crate::sink::warehouse::{Warehouse, WarehouseError};
 use crate::state::{NewFile, State, StateError, StreamHourUpdate};
+use crate::storage::{ObjectStore, StoreError};
 use murron_wire::envelope;
 use murron_wire::hours::hour_partition;
 use murron_wire::ocf::{self, Codec};
@@ -748,7 +748,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_old_staged_objects_of_this_pipeline_are_removed_as_orphans() {
-        use crate::sink::object_store::{LocalConfig, StoreConfig};
+        use crate::config::storage::{LocalConfig, StoreConfig};
         let root = std::env::temp_dir().join(format!("murron-orphans-{}", std::process::id()));
         let store = ObjectStore::open(&StoreConfig::Local(LocalConfig { path: root.clone() }))
             .await

@@ -1,6 +1,6 @@
-//! Outputs: where converted events are written. [`object_store`] is the local folder or S3 bucket that
-//! files go to; [`warehouse`] is the PostgreSQL table per event type.
+//! Outputs: where converted events are written. Files go to a folder or bucket through
+//! [`crate::storage`]; [`warehouse`] is the PostgreSQL table per event type; [`kafka_topic`] is
+//! another Kafka topic.
 
 pub mod kafka_topic;
-pub mod object_store;
 pub mod warehouse;

@@ -505,13 +505,13 @@ impl Generator {
 pub const GEN_KEY: &str = "s3cret";
 
 /// The store config of a bucket on the local S3 server.
-pub fn s3_store(bucket: &str) -> sink_worker::sink::object_store::StoreConfig {
+pub fn s3_store(bucket: &str) -> sink_worker::config::storage::StoreConfig {
     let (access, secret) = s3_credentials();
-    let mut c = sink_worker::sink::object_store::S3Config::new(bucket);
+    let mut c = sink_worker::config::storage::S3Config::new(bucket);
     c.endpoint = Some(s3_endpoint());
     c.access_key_id = access;
     c.secret_access_key = secret;
-    sink_worker::sink::object_store::StoreConfig::S3(c)
+    sink_worker::config::storage::StoreConfig::S3(c)
 }
 
 /// Reads `topic` from the start with `read_committed` until `expected` records arrived or `secs`

@@ -86,7 +86,7 @@ pub fn parquet_uids(root: &Path) -> Vec<Uid> {
 
 /// Every event in the Parquet files of `event_type` in an S3 bucket (under `events/`).
 pub async fn s3_parquet_uids(bucket: &str, event_type: &str) -> Vec<Uid> {
-    let store = sink_worker::sink::object_store::ObjectStore::open(&super::s3_store(bucket))
+    let store = sink_worker::storage::ObjectStore::open(&super::s3_store(bucket))
         .await
         .expect("open bucket");
     let mut uids = Vec::new();
