@@ -7,8 +7,11 @@
 //! group of valid events.
 
 pub mod avro;
+mod to_arrow;
 
 use arrow_array::RecordBatch;
+
+pub use to_arrow::ToArrowError;
 
 /// A schema kind, as the registry's `schemaType` names it (absent means Avro).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -31,8 +34,6 @@ impl SchemaKind {
 pub enum CompileError {
     #[error("schema type {0} is not supported")]
     UnsupportedKind(String),
-    #[error("not valid Avro: {0}")]
-    AvroParse(String),
     #[error(transparent)]
     Avro(#[from] avro::CompileError),
 }
@@ -52,19 +53,6 @@ impl ValidateError {
             Self::Avro(e) => e.reason(),
         }
     }
-}
-
-/// Why valid payloads could not become Arrow (a construct the converter does not support). Not
-/// retryable: the same input fails again.
-#[derive(Debug, thiserror::Error)]
-pub enum ToArrowError {
-    #[error("arrow: {0}")]
-    Arrow(#[from] arrow_schema::ArrowError),
-    #[error("avro: {0}")]
-    Avro(#[from] arrow_avro::errors::AvroError),
-    /// The datum at this index of the input was not consumed whole by the decoder.
-    #[error("payload datum {0} was not consumed whole by the decoder")]
-    Partial(usize),
 }
 
 /// A compiled schema of one kind: the one place where the kinds are listed.

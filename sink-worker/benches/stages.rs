@@ -21,7 +21,9 @@ use murron_payload::{PayloadSchema, SchemaKind};
 use murron_wire::envelope::{self, Envelope, KeyRing, NewEnvelope};
 use murron_wire::framing::MAGIC_BYTE;
 use murron_wire::ranges::OffsetRanges;
-use sink_worker::format::{Format, encode_parquet};
+use sink_worker::config::outputs::Format;
+use sink_worker::format::file_format;
+use sink_worker::format::parquet::encode_parquet;
 use sink_worker::pipeline::convert::{self, RowMeta};
 
 /// The sink's allocator (see `src/main.rs`), so the stages allocate as they do in the worker.
@@ -144,7 +146,9 @@ fn stages(c: &mut Criterion) {
     );
     let rows = row_metas(&envelopes);
     let batch = convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert");
-    let parquet = Format::Parquet.encode(&batch).expect("the batch encodes as Parquet");
+    let parquet = file_format(Format::Parquet)
+        .encode(&batch)
+        .expect("the batch encodes as Parquet");
     eprintln!(
         "record batch: {} rows x {} columns, {} bytes in memory; Parquet file {} bytes ({:.1} per event)",
         batch.num_rows(),

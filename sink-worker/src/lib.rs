@@ -17,6 +17,7 @@ pub mod parallel;
 pub mod pipeline;
 pub mod registry;
 pub mod reliability;
+pub mod retry;
 pub mod sink;
 pub mod source;
 pub mod state;

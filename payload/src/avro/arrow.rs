@@ -5,7 +5,7 @@ use arrow_array::RecordBatch;
 use arrow_avro::reader::{DecoderMode, ReaderBuilder};
 use arrow_avro::schema::{AvroSchema, Fingerprint, FingerprintAlgorithm, SchemaStore};
 
-use crate::ToArrowError;
+use crate::to_arrow::ToArrowError;
 
 /// Decodes `datums`, all written with the schema `schema_text` registered as `schema_id`.
 pub(super) fn decode(schema_id: u32, schema_text: &str, datums: &[&[u8]]) -> Result<RecordBatch, ToArrowError> {

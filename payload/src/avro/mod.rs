@@ -9,7 +9,7 @@ pub use validate::{CompileError, MAX_DEPTH, MAX_ZERO_WIDTH_ITEMS, ValidateError,
 
 use arrow_array::RecordBatch;
 
-use crate::ToArrowError;
+use crate::to_arrow::ToArrowError;
 
 /// An Avro writer schema, compiled.
 #[derive(Debug)]
@@ -20,8 +20,8 @@ pub struct AvroPayload {
 }
 
 impl AvroPayload {
-    pub fn compile(text: &str) -> Result<Self, crate::CompileError> {
-        let schema = apache_avro::Schema::parse_str(text).map_err(|e| crate::CompileError::AvroParse(e.to_string()))?;
+    pub fn compile(text: &str) -> Result<Self, CompileError> {
+        let schema = apache_avro::Schema::parse_str(text).map_err(|e| CompileError::Parse(e.to_string()))?;
         let validator = Validator::new(&schema)?;
         Ok(Self {
             text: text.to_owned(),

@@ -35,6 +35,9 @@ pub const MAX_ZERO_WIDTH_ITEMS: u64 = 1 << 16;
 /// Why a schema cannot be compiled into a [`Validator`].
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
+    /// The text is not an Avro schema.
+    #[error("not valid Avro: {0}")]
+    Parse(String),
     /// The schema's named types do not resolve (a duplicate definition or an unknown reference).
     #[error("schema names do not resolve: {0}")]
     Names(#[source] apache_avro::Error),

@@ -17,10 +17,9 @@ use sqlx::{Connection, PgConnection, PgPool};
 use crate::admin::Readiness;
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::config::{Config, Pipeline};
-use crate::pipeline::{
-    Batch, Checker, Event, Publish, SchemaCache, Verdict, WriteError, Writer, Written, backoff_delay,
-};
+use crate::pipeline::{Batch, Checker, Event, Publish, SchemaCache, Verdict, WriteError, Writer, Written};
 use crate::registry::RegistryClient;
+use crate::retry::backoff_delay;
 use crate::state::{State, StateError, parse_multirange};
 use crate::storage::StoreError;
 use murron_wire::framing::MAGIC_BYTE;

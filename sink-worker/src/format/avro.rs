@@ -2,7 +2,7 @@
 
 use arrow_array::RecordBatch;
 
-use super::{FileFormat, FormatError};
+use super::file_format::{FileFormat, FormatError};
 
 /// Avro container files (`.avro`).
 #[derive(Debug)]

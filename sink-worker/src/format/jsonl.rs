@@ -2,7 +2,7 @@
 
 use arrow_array::RecordBatch;
 
-use super::{FileFormat, FormatError};
+use super::file_format::{FileFormat, FormatError};
 
 /// JSON lines (`.jsonl`).
 #[derive(Debug)]

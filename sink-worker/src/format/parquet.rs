@@ -9,7 +9,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
 
-use super::{FileFormat, FormatError};
+use super::file_format::{FileFormat, FormatError};
 use crate::parallel::{cpus, in_parallel};
 
 /// Parquet files (`.parquet`).

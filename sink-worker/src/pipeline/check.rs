@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::run::backoff_delay;
 use super::schemas::{KnownSchema, Lookup, SchemaCache};
 use crate::admin::{NotReady, Readiness};
 use crate::config::Pipeline;
+use crate::retry::backoff_delay;
 use murron_wire::envelope::{self, KeyRing};
 
 /// What a check decided about a record.

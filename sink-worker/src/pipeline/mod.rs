@@ -12,7 +12,6 @@ mod write;
 
 pub(crate) use batch::{Batch, Event};
 pub(crate) use check::{Checker, Verdict};
-pub(crate) use run::backoff_delay;
 pub use run::{RunError, run};
 pub(crate) use schemas::SchemaCache;
 pub(crate) use write::{Publish, WriteError, Writer, Written};

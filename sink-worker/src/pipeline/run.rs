@@ -26,6 +26,7 @@ use crate::admin::{self, NotReady, Readiness};
 use crate::config::Config;
 use crate::config::Pipeline;
 use crate::registry::RegistryClient;
+use crate::retry::backoff_delay;
 use crate::source::{self, Assignment, Consumer, SourceContext, WriteInProgress};
 use crate::state::{self, State};
 
@@ -518,21 +519,6 @@ async fn publish(writer: &Writer, scope: Publish, readiness: &Readiness) {
             }
         }
     }
-}
-
-/// Exponential backoff with full jitter, capped at 30 s.
-pub(crate) fn backoff_delay(attempt: u32) -> Duration {
-    let cap = Duration::from_secs(30);
-    let base = Duration::from_millis(100)
-        .saturating_mul(1u32 << attempt.min(10))
-        .min(cap);
-    let mut b = [0u8; 2];
-    let jitter = if getrandom::fill(&mut b).is_ok() {
-        f64::from(u16::from_le_bytes(b)) / f64::from(u16::MAX)
-    } else {
-        0.5
-    };
-    base.mul_f64(0.5 + jitter / 2.0)
 }
 
 /// Retries `f` with capped, jittered backoff until it succeeds: an outage of a dependency we cannot

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use murron_payload::{CompileError, PayloadSchema, SchemaKind};
+use murron_payload::{CompileError, PayloadSchema, SchemaKind, avro};
 
 use crate::registry::{RegisteredSchema, RegistryClient, RegistryError};
 
@@ -86,7 +86,7 @@ fn compile(id: u32, registered: RegisteredSchema) -> Result<KnownSchema, String>
             subjects: registered.subjects,
             schema,
         }),
-        Err(CompileError::AvroParse(e)) => Err(format!("schema {id} is not valid Avro: {e}")),
+        Err(CompileError::Avro(avro::CompileError::Parse(e))) => Err(format!("schema {id} is not valid Avro: {e}")),
         Err(e) => Err(format!("schema {id}: {e}")),
     }
 }

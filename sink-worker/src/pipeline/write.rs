@@ -19,8 +19,9 @@ use super::batch::{Batch, DeadEvent, PartitionKey};
 use super::convert::{self, RowMeta};
 use super::schemas::KnownSchema;
 use crate::config::KafkaConfig;
+use crate::config::outputs::Format;
 use crate::config::pipeline::{Output, Pipeline};
-use crate::format::{Format, FormatError};
+use crate::format::{FormatError, file_format};
 use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
 use crate::sink::warehouse::{Warehouse, WarehouseError};
 use crate::state::{NewFile, State, StateError, StreamHourUpdate};
@@ -363,7 +364,7 @@ impl Writer {
                     _ => None,
                 })
                 .collect();
-            f.sort_by_key(|f| f.extension());
+            f.sort_by_key(|f| file_format(*f).extension());
             f.dedup();
             f
         };
@@ -390,9 +391,15 @@ impl Writer {
                 let rb = convert::to_record_batch(&schema.schema, &metas).map_err(|e| e.to_string())?;
                 let mut bodies = HashMap::new();
                 for format in &formats {
-                    let body = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| format.encode(&rb)))
-                        .map_err(|_| format!("the {} encoder cannot write this schema", format.extension()))?
-                        .map_err(|e: FormatError| format!("{}: {e}", format.extension()))?;
+                    let body =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| file_format(*format).encode(&rb)))
+                            .map_err(|_| {
+                                format!(
+                                    "the {} encoder cannot write this schema",
+                                    file_format(*format).extension()
+                                )
+                            })?
+                            .map_err(|e: FormatError| format!("{}: {e}", file_format(*format).extension()))?;
                     bodies.insert(*format, body);
                 }
                 Ok::<_, String>((rb, bodies))
@@ -419,20 +426,23 @@ impl Writer {
                 Sink::Files { store, prefix, format } => {
                     for (event_type, schema_id, hour, rb, _, bodies) in &converted {
                         let body = bodies.get(format).cloned().ok_or_else(|| {
-                            WriteError::Fatal(format!("no {} encoding of {event_type}", format.extension()))
+                            WriteError::Fatal(format!(
+                                "no {} encoding of {event_type}",
+                                file_format(*format).extension()
+                            ))
                         })?;
                         file_no += 1;
                         let staging = format!(
                             "_murron/staging/{}/{batch_id}/{file_no}.{}",
                             self.pipeline,
-                            format.extension()
+                            file_format(*format).extension()
                         );
                         let final_key = join(
                             prefix,
                             &format!(
                                 "{event_type}/{}/{batch_id}-{schema_id}.{}",
                                 hour_partition(*hour),
-                                format.extension()
+                                file_format(*format).extension()
                             ),
                         );
                         files.push(stage(store, staging, final_key, body, rb.num_rows()).await?);

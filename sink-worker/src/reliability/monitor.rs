@@ -18,7 +18,7 @@ use super::gaps::{Gap, StreamOffsets, rep_score, union};
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
 use crate::config::{Config, MonitorConfig};
-use crate::pipeline::backoff_delay;
+use crate::retry::backoff_delay;
 use crate::state::{self, StateError, parse_multirange};
 use murron_wire::stream::StreamKey;
 

@@ -2,7 +2,7 @@
 //! strings, and string maps. Hand-written because the envelope is the hot path and its schema is a
 //! contract that never changes: decoding borrows from the record and allocates nothing.
 
-use super::DecodeError;
+use super::error::DecodeError;
 
 /// A cursor over one Avro datum.
 #[derive(Debug)]

@@ -4,134 +4,21 @@
 //! Hot path: [`decode`] runs once per consumed event and allocates nothing.
 
 pub(crate) mod codec;
+mod error;
 mod signature;
+mod types;
 
-pub use signature::{DEFAULT_KEY_ID, KEY_TAG, KeyRing, SignatureError};
+pub use error::DecodeError;
+pub use signature::{Canonical, DEFAULT_KEY_ID, KEY_TAG, KeyRing, Signable, SignatureError, Signed};
+pub use types::{Envelope, NewEnvelope, Tags, TagsIter};
 
-use crate::framing::{self, FramingError};
-use codec::{MapBlocks, Reader, put_bytes, put_long};
+use crate::framing;
+use codec::{Reader, put_bytes, put_long};
 
 /// The envelope contract, registered under [`ENVELOPE_SUBJECT`] by every producer.
 pub const ENVELOPE_SCHEMA: &str = include_str!("../../../schemas/murron/Envelope.avsc");
 /// The registry subject of the envelope schema.
 pub const ENVELOPE_SUBJECT: &str = "murron.Envelope";
-
-/// Why bytes are not a valid envelope. [`DecodeError::reason`] is the stable dead-letter reason code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum DecodeError {
-    #[error("record is shorter than its encoding says")]
-    Truncated,
-    #[error("first byte is not the Confluent magic byte 0")]
-    BadMagic,
-    #[error("malformed variable-length integer")]
-    BadVarint,
-    #[error("int field out of 32-bit range")]
-    IntOutOfRange,
-    #[error("negative length")]
-    NegativeLength,
-    #[error("string is not valid UTF-8")]
-    InvalidUtf8,
-    #[error("{0} bytes left over after the envelope")]
-    TrailingBytes(usize),
-}
-
-impl From<FramingError> for DecodeError {
-    fn from(e: FramingError) -> Self {
-        match e {
-            FramingError::Truncated => Self::Truncated,
-            FramingError::BadMagic => Self::BadMagic,
-        }
-    }
-}
-
-impl DecodeError {
-    /// A short, stable code for metrics labels and dead-letter records.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Truncated => "truncated",
-            Self::BadMagic => "bad_magic",
-            Self::BadVarint => "bad_varint",
-            Self::IntOutOfRange => "int_out_of_range",
-            Self::NegativeLength => "negative_length",
-            Self::InvalidUtf8 => "invalid_utf8",
-            Self::TrailingBytes(_) => "trailing_bytes",
-        }
-    }
-}
-
-/// One decoded envelope, borrowing from the record it was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Envelope<'a> {
-    /// Microseconds since the Unix epoch.
-    pub timestamp: i64,
-    pub host: &'a str,
-    /// The event type, also the payload schema's registry subject.
-    pub event_type: &'a str,
-    /// Per-stream sequence number.
-    pub offset: i64,
-    pub pid: i32,
-    /// The payload in Confluent wire format.
-    pub message: &'a [u8],
-    pub signature: &'a str,
-    pub tags: Tags<'a>,
-}
-
-/// The envelope's `tags` map, kept as its validated encoding and read on demand.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Tags<'a> {
-    raw: &'a [u8],
-}
-
-impl<'a> Tags<'a> {
-    /// True when the map has no entries. Reads only the length of the encoding: an empty map is the
-    /// single byte 0, and any entry takes more. Most events have no tags, and their last bytes are
-    /// often no longer in the CPU cache when the batch is converted.
-    pub fn is_empty(&self) -> bool {
-        self.raw.len() <= 1
-    }
-
-    /// Iterates over the entries in encoding order.
-    pub fn iter(&self) -> TagsIter<'a> {
-        TagsIter {
-            reader: Reader::new(self.raw),
-            blocks: if self.is_empty() {
-                MapBlocks::ended()
-            } else {
-                MapBlocks::default()
-            },
-        }
-    }
-
-    /// The value of `key`; with repeated keys the last one wins, as when decoding into a map.
-    pub fn get(&self, key: &str) -> Option<&'a str> {
-        self.iter().filter(|(k, _)| *k == key).last().map(|(_, v)| v)
-    }
-}
-
-impl std::fmt::Debug for Tags<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-/// Iterator over [`Tags`].
-#[derive(Debug)]
-pub struct TagsIter<'a> {
-    reader: Reader<'a>,
-    blocks: MapBlocks,
-}
-
-impl<'a> Iterator for TagsIter<'a> {
-    type Item = (&'a str, &'a str);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        // The bytes were validated by `decode`, so errors cannot happen here; stop if one did.
-        if !self.blocks.next_entry(&mut self.reader).ok()? {
-            return None;
-        }
-        Some((self.reader.string().ok()?, self.reader.string().ok()?))
-    }
-}
 
 /// Decodes a Kafka record value: the envelope schema id it was written with, and the envelope.
 pub fn decode(value: &[u8]) -> Result<(u32, Envelope<'_>), DecodeError> {
@@ -158,19 +45,6 @@ pub fn decode_datum(datum: &[u8]) -> Result<(Envelope<'_>, usize), DecodeError> 
         tags: Tags { raw: r.string_map()? },
     };
     Ok((envelope, r.position()))
-}
-
-/// The fields of an envelope to be written; [`NewEnvelope::encode_signed`] adds the signature.
-#[derive(Debug, Clone, Copy)]
-pub struct NewEnvelope<'a> {
-    pub timestamp: i64,
-    pub host: &'a str,
-    pub event_type: &'a str,
-    pub offset: i64,
-    pub pid: i32,
-    pub message: &'a [u8],
-    /// Written in this order. `murron.key` picks the signing key (`default` when absent).
-    pub tags: &'a [(&'a str, &'a str)],
 }
 
 impl NewEnvelope<'_> {

@@ -7,8 +7,6 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use super::{Envelope, NewEnvelope};
-
 /// The tag that names the signing key.
 pub const KEY_TAG: &str = "murron.key";
 /// The key used when an envelope has no `murron.key` tag.
@@ -83,21 +81,44 @@ impl KeyRing {
     }
 
     /// The signature string for an envelope about to be written.
-    pub fn sign(&self, key_id: &str, e: &NewEnvelope<'_>) -> Result<String, SignatureError> {
+    pub fn sign(&self, key_id: &str, e: &impl Signable) -> Result<String, SignatureError> {
         let mut mac = self.mac(key_id)?;
-        feed_canonical(&mut mac, e.timestamp, e.host, e.event_type, e.pid, e.offset, e.message);
+        feed_canonical(&mut mac, &e.canonical());
         Ok(format!("{PREFIX}{}", hex::encode(mac.finalize().into_bytes())))
     }
 
     /// Checks a decoded envelope's signature with the key its `murron.key` tag names.
-    pub fn verify(&self, e: &Envelope<'_>) -> Result<(), SignatureError> {
-        let key_id = e.tags.get(KEY_TAG).unwrap_or(DEFAULT_KEY_ID);
-        let mut mac = self.mac(key_id)?;
-        let hex_sig = e.signature.strip_prefix(PREFIX).ok_or(SignatureError::Malformed)?;
+    pub fn verify(&self, e: &impl Signed) -> Result<(), SignatureError> {
+        let mut mac = self.mac(e.key_id())?;
+        let hex_sig = e.signature().strip_prefix(PREFIX).ok_or(SignatureError::Malformed)?;
         let expected = decode_hex_32(hex_sig).ok_or(SignatureError::Malformed)?;
-        feed_canonical(&mut mac, e.timestamp, e.host, e.event_type, e.pid, e.offset, e.message);
+        feed_canonical(&mut mac, &e.canonical());
         mac.verify_slice(&expected).map_err(|_| SignatureError::Mismatch)
     }
+}
+
+/// The fields a signature covers (docs/PROTOCOL.md, "Signature").
+#[derive(Debug, Clone, Copy)]
+pub struct Canonical<'a> {
+    pub timestamp: i64,
+    pub host: &'a str,
+    pub event_type: &'a str,
+    pub pid: i32,
+    pub offset: i64,
+    pub message: &'a [u8],
+}
+
+/// An envelope, decoded or about to be written, as its signature sees it.
+pub trait Signable {
+    fn canonical(&self) -> Canonical<'_>;
+}
+
+/// A decoded envelope: the fields its signature covers, the signature, and the key it names.
+pub trait Signed: Signable {
+    /// The `signature` field, `v1=` and 64 hex digits.
+    fn signature(&self) -> &str;
+    /// The key id its `murron.key` tag names ([`DEFAULT_KEY_ID`] when absent).
+    fn key_id(&self) -> &str;
 }
 
 /// The value of each byte as a hex digit (either case); `0xff` for bytes that are not hex digits.
@@ -127,25 +148,25 @@ fn decode_hex_32(digits: &str) -> Option<[u8; 32]> {
     (seen < 16).then_some(out)
 }
 
-fn feed_canonical(mac: &mut HmacSha256, timestamp: i64, host: &str, ty: &str, pid: i32, offset: i64, message: &[u8]) {
+fn feed_canonical(mac: &mut HmacSha256, c: &Canonical<'_>) {
     let mut num = itoa::Buffer::new();
     mac.update(b"v1:");
-    mac.update(num.format(timestamp).as_bytes());
+    mac.update(num.format(c.timestamp).as_bytes());
     mac.update(b":");
-    mac.update(host.as_bytes());
+    mac.update(c.host.as_bytes());
     mac.update(b":");
-    mac.update(ty.as_bytes());
+    mac.update(c.event_type.as_bytes());
     mac.update(b":");
-    mac.update(num.format(pid).as_bytes());
+    mac.update(num.format(c.pid).as_bytes());
     mac.update(b":");
-    mac.update(num.format(offset).as_bytes());
+    mac.update(num.format(c.offset).as_bytes());
     mac.update(b":");
-    mac.update(message);
+    mac.update(c.message);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::decode;
+    use super::super::{NewEnvelope, decode};
     use super::*;
 
     fn ring() -> KeyRing {

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Module import cycles (docs/ARCHITECTURE.md, "Layout rules"): cargo-modules draws each library crate's
+# graph of `use` edges between its modules, and tsort fails on any loop in it. A module that imports
+# from a module that imports from it, directly or around a longer loop, fails the check, parents and
+# children included. (cargo-modules' own --acyclic also counts a type and its methods as a loop, so
+# the graph is checked here instead.)
+# Usage: deploy/modules.sh [PACKAGE ...]   (all library crates of the workspace by default)
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/local/common.sh"
+SERVICE=modules
+cd "$MURRON_ROOT"
+
+CARGO_MODULES_VERSION=0.27.0
+BIN=$MURRON_TOOLS/cargo-modules-$CARGO_MODULES_VERSION/bin/cargo-modules
+if [ ! -x "$BIN" ]; then
+  log "installing cargo-modules $CARGO_MODULES_VERSION from crates.io into $(dirname "$BIN") (a few minutes, once)"
+  cargo install cargo-modules --locked --version "$CARGO_MODULES_VERSION" --root "$(dirname "$(dirname "$BIN")")" \
+    >"$MURRON_TOOLS/cargo-modules-install.log" 2>&1 \
+    || { tail -n 30 "$MURRON_TOOLS/cargo-modules-install.log" >&2; die "cargo install cargo-modules failed"; }
+fi
+
+packages=("$@")
+[ ${#packages[@]} -gt 0 ] || packages=(murron-wire murron-payload schema-registry sink-worker murron-fuzz)
+failed=0
+for package in "${packages[@]}"; do
+  graph=$("$BIN" dependencies --lib -p "$package" --no-externs --no-sysroot --no-fns --no-traits --no-types --no-owns) \
+    || die "cargo-modules could not read $package"
+  # `"a::b" -> "a::c" [label="uses", ...]` becomes the pair `a::b a::c`.
+  edges=$(sed -nE 's/^ *"([^"]+)" -> "([^"]+)" \[label="uses".*/\1 \2/p' <<<"$graph")
+  modules=$(wc -l <<<"$edges")
+  if loops=$(tsort <<<"$edges" 2>&1 >/dev/null) && [ -z "$loops" ]; then
+    echo "$package: no module import cycles ($modules use edges between modules)"
+  else
+    echo "$package: module import cycle(s) among:"
+    grep -v 'input contains a loop' <<<"$loops" | sed 's/^tsort: /  /'
+    failed=1
+  fi
+done
+exit $failed
