@@ -1,4 +1,4 @@
-//! The PostgreSQL warehouse (`sink_worker::sink::warehouse`) against the local stack's PostgreSQL:
+//! The PostgreSQL warehouse (`sink_worker::state::warehouse`) against the local stack's PostgreSQL:
 //! typed tables, exact values, idempotent inserts, transactions, schema evolution and racing workers.
 
 mod common;
@@ -17,7 +17,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, UnionFields};
 use sink_worker::config::outputs::WarehouseConfig;
-use sink_worker::sink::warehouse::{Warehouse, WarehouseError};
+use sink_worker::state::warehouse::{Warehouse, WarehouseError};
 use sqlx::{PgPool, Row};
 
 async fn pool() -> PgPool {

@@ -23,7 +23,7 @@ use crate::config::outputs::Format;
 use crate::config::pipeline::{Output, Pipeline};
 use crate::format::{FormatError, file_format};
 use crate::sink::kafka_topic::{self, RouteError, TopicRoute};
-use crate::sink::warehouse::{Warehouse, WarehouseError};
+use crate::state::warehouse::{Warehouse, WarehouseError};
 use crate::state::{NewFile, State, StateError, StreamHourUpdate};
 use crate::storage::{ObjectStore, StoreError};
 use murron_wire::envelope;

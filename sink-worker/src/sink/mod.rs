@@ -3,4 +3,3 @@
 //! another Kafka topic.
 
 pub mod kafka_topic;
-pub mod warehouse;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::{PgConnection, Postgres, Transaction};
 
+pub mod warehouse;
+
 use crate::config::StateConfig;
 use murron_wire::ranges::OffsetRanges;
 use murron_wire::stream::StreamKey;
