@@ -6,8 +6,10 @@
 mod batch;
 mod check;
 pub mod convert;
+mod dead_letters;
 mod run;
 mod schemas;
+mod track;
 mod write;
 
 pub(crate) use batch::{Batch, Event};

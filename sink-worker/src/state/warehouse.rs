@@ -820,6 +820,50 @@ impl Encoder for UnionEncoder<'_> {
     }
 }
 
+impl Warehouse {
+    /// Inserts `rb` into the warehouse; rows PostgreSQL refuses as data (a NUL in a string, say) are
+    /// isolated by halving under savepoints and returned with the reason, so one such event becomes a dead
+    /// letter of the warehouse instead of stopping the pipeline. Retryable errors are returned as is.
+    pub async fn insert_isolating(
+        &self,
+        conn: &mut PgConnection,
+        event_type: &str,
+        rb: &RecordBatch,
+    ) -> Result<(u64, Vec<(usize, String)>), WarehouseError> {
+        let mut inserted = 0;
+        let mut refused = Vec::new();
+        let mut pending = vec![(0usize, rb.num_rows())];
+        while let Some((start, len)) = pending.pop() {
+            if len == 0 {
+                continue;
+            }
+            savepoint(conn, "SAVEPOINT murron_rows").await?;
+            match self.insert(conn, event_type, &rb.slice(start, len)).await {
+                Ok(n) => {
+                    inserted += n;
+                    savepoint(conn, "RELEASE SAVEPOINT murron_rows").await?;
+                }
+                Err(e) if !e.is_retryable() => {
+                    savepoint(conn, "ROLLBACK TO SAVEPOINT murron_rows").await?;
+                    if len == 1 {
+                        refused.push((start, format!("warehouse refused the row: {e}")));
+                    } else {
+                        pending.push((start + len / 2, len - len / 2));
+                        pending.push((start, len / 2));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((inserted, refused))
+    }
+}
+
+async fn savepoint(conn: &mut PgConnection, statement: &'static str) -> Result<(), WarehouseError> {
+    sqlx::query(statement).execute(conn).await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
