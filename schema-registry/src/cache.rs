@@ -19,7 +19,7 @@ use crate::store::{CHANGES_CHANNEL, StoredSchema, SubjectVersion};
 /// Subjects with fewer live versions are checked pairwise without a digest.
 const DIGEST_MIN_VERSIONS: usize = 16;
 
-/// The caches shared by the request handlers.
+/// The caches shared by the service's operations on this replica.
 #[derive(Debug, Default)]
 pub struct Caches {
     schemas: RwLock<HashMap<i32, Arc<StoredSchema>>>,

@@ -4,7 +4,7 @@
 //! "Schema Resolution" rules of the Avro 1.11 specification to one reader and one writer schema and
 //! lists every reason the reader cannot read the writer's data. [`check`] applies a subject's
 //! [`CompatibilityLevel`] to a new schema and the subject's live versions, and renders Confluent-like
-//! verbose messages. The module is pure: no I/O, no state; the API layer calls it at registration time.
+//! verbose messages. The module is pure: no I/O, no state; the service layer calls it at registration time.
 //!
 //! # Decisions where the specification leaves room
 //! - **Logical types are annotations** on their physical type, as in Java Avro: a `long` writer is read by a

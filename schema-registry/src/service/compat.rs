@@ -1,0 +1,97 @@
+//! The compatibility check against a subject's live versions: which versions count, parsed
+//! through the caches, proved by the subject's digest where it can be; and the dry runs behind
+//! `/compatibility`.
+
+use super::subjects::{AskedVersion, Submitted};
+use super::{Registry, ServiceError};
+use crate::cache::Caches;
+use crate::compatibility::{self, CompatibilityLevel};
+use crate::schema;
+use crate::store::{LiveVersion, StoredText};
+
+/// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
+/// A transitive check is first tried on the subject's digest, which proves the usual evolution without
+/// comparing every version; what it cannot prove gets the exact check.
+pub fn check_against(
+    caches: &Caches,
+    subject: &str,
+    level: CompatibilityLevel,
+    new: &apache_avro::Schema,
+    live: &[LiveVersion],
+) -> Result<(), Vec<String>> {
+    if level == CompatibilityLevel::None || live.is_empty() {
+        return Ok(());
+    }
+    let parse = |l: &LiveVersion| {
+        let parse = || match &l.text {
+            Some(t) => schema::parse_stored(&t.schema, &t.referenced).map_err(|e| e.to_string()),
+            None => Err("its text was not loaded".to_string()),
+        };
+        caches
+            .parsed(l.id, parse)
+            .map_err(|e| vec![format!("stored version {} cannot be parsed: {e}", l.version)])
+    };
+    let keys: Vec<(i32, i32)> = live.iter().map(|l| (l.version, l.id)).collect();
+    if caches.proves_compatible(subject, level, new, &keys, |i| parse(&live[i]))? {
+        return Ok(());
+    }
+    // Non-transitive levels compare with the latest version only: the others need not be parsed.
+    let against = if level.is_transitive() {
+        live
+    } else {
+        &live[live.len() - 1..]
+    };
+    let parsed = against.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let existing: Vec<(i32, &apache_avro::Schema)> = against
+        .iter()
+        .zip(&parsed)
+        .map(|(l, s)| (l.version, s.as_ref()))
+        .collect();
+    let messages = compatibility::check(level, new, &existing);
+    if messages.is_empty() { Ok(()) } else { Err(messages) }
+}
+
+impl Registry {
+    /// Would `new` be accepted under `subject` now? The inner `Err` holds the reasons it would not.
+    pub async fn check_against_live(
+        &self,
+        subject: &str,
+        new: Submitted<'_>,
+    ) -> Result<Result<(), Vec<String>>, ServiceError> {
+        let new = self.normalize(new).await?;
+        let (level, _) = self.effective(subject).await?;
+        let live = self
+            .store
+            .live_versions(subject, |id| self.caches.is_parsed(id))
+            .await?;
+        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
+    }
+
+    /// Would `new` be accepted under `subject` if `version` were its only live version? The inner
+    /// `Err` holds the reasons it would not.
+    pub async fn check_against_version(
+        &self,
+        subject: &str,
+        version: AskedVersion<'_>,
+        new: Submitted<'_>,
+    ) -> Result<Result<(), Vec<String>>, ServiceError> {
+        let target = self.find_version(subject, version, false).await?;
+        let new = self.normalize(new).await?;
+        let (level, _) = self.effective(subject).await?;
+        let referenced = self
+            .store
+            .referenced_texts(&target.references)
+            .await?
+            .unwrap_or_default();
+        let text = StoredText {
+            schema: target.schema,
+            referenced,
+        };
+        let live = [LiveVersion {
+            version: target.version,
+            id: target.id,
+            text: Some(text),
+        }];
+        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
+    }
+}
