@@ -15,7 +15,8 @@
 use std::sync::OnceLock;
 
 use apache_avro::Schema;
-use schema_registry::compatibility::{self, CompatibilityLevel};
+use schema_registry::compatibility::CompatibilityLevel;
+use schema_registry::compatibility::avro;
 use sink_worker::envelope::{self, KeyRing, NewEnvelope};
 use sink_worker::pipeline::convert::{RowMeta, to_record_batch};
 use sink_worker::validate::Validator;
@@ -124,7 +125,7 @@ pub fn compatibility(data: &[u8]) {
         return;
     }
     for s in &schemas {
-        let found = compatibility::can_read(s, s);
+        let found = avro::can_read(s, s);
         assert!(found.is_empty(), "a schema cannot read its own data: {found:?}");
     }
     // The digest may only prove what the exact check accepts: each schema as the new one, against a
@@ -141,11 +142,11 @@ pub fn compatibility(data: &[u8]) {
             history.push(new);
         }
         let keys: Vec<(i32, i32)> = (1..=history.len() as i32).map(|v| (v, v)).collect();
-        let mut digest = compatibility::Digest::default();
+        let mut digest = avro::Digest::default();
         let Ok(()) = digest.cover(&keys, |i| Ok::<_, std::convert::Infallible>(history[i].clone()));
         let existing: Vec<(i32, &Schema)> = keys.iter().zip(&history).map(|((v, _), s)| (*v, s.as_ref())).collect();
         for level in CompatibilityLevel::ALL {
-            let exact = compatibility::check(level, new, &existing);
+            let exact = avro::check(level, new, &existing);
             assert!(
                 exact.is_empty() || !digest.proves(level, new),
                 "the digest proved at {level} what the exact check refuses: {exact:?}"

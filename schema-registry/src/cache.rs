@@ -13,7 +13,8 @@ use std::time::Duration;
 use apache_avro::Schema;
 use sqlx::postgres::{PgListener, PgPool};
 
-use crate::compatibility::{CompatibilityLevel, Digest};
+use crate::compatibility::CompatibilityLevel;
+use crate::compatibility::avro::Digest;
 use crate::store::{CHANGES_CHANNEL, StoredSchema, SubjectVersion};
 
 /// Subjects with fewer live versions are checked pairwise without a digest.

@@ -47,7 +47,7 @@ pub fn check_against(
         .zip(&parsed)
         .map(|(l, s)| (l.version, s.as_ref()))
         .collect();
-    let messages = compatibility::check(level, new, &existing);
+    let messages = compatibility::avro::check(level, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }
 
