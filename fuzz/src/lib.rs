@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 use apache_avro::Schema;
 use schema_registry::compatibility::CompatibilityLevel;
 use schema_registry::compatibility::avro;
+use schema_registry::schema::ParsedSchema;
 use sink_worker::envelope::{self, KeyRing, NewEnvelope};
 use sink_worker::pipeline::convert::{RowMeta, to_record_batch};
 use sink_worker::validate::Validator;
@@ -110,7 +111,8 @@ pub fn schema(data: &[u8]) {
         "normalizing twice changed the identity of {text}"
     );
     // The sink compiles whatever the registry accepts.
-    let _ = Validator::new(&first.schema);
+    let ParsedSchema::Avro(schema) = &first.schema;
+    let _ = Validator::new(schema);
 }
 
 /// Splits the input at NULs into two or three schema texts.
@@ -118,7 +120,7 @@ pub fn compatibility(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let parsed: Result<Vec<_>, _> = text
         .splitn(3, '\0')
-        .map(|part| schema_registry::schema::parse_stored(part, &[]))
+        .map(|part| schema_registry::schema::avro::parse_stored(part, &[]))
         .collect();
     let Ok(schemas) = parsed else { return };
     if schemas.len() < 2 {

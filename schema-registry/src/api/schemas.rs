@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::error::with_content_type;
 use super::{ApiError, AppState, Caller, Q, ok};
-use crate::schema::SUPPORTED_TYPES;
+use crate::schema::SchemaType;
 
 /// A schema served as its own JSON document.
 pub(super) fn raw_schema(text: String) -> Response {
@@ -73,5 +73,5 @@ pub(super) async fn versions_of(
 
 pub(super) async fn types(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(ok(json!(SUPPORTED_TYPES)))
+    Ok(ok(json!(SchemaType::ALL.map(|t| t.as_str()))))
 }

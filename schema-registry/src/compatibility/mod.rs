@@ -6,14 +6,17 @@
 //! messages. The rules of each schema type live in a folder of their own: [`avro`] is Avro's schema
 //! resolution. The module is pure: no I/O, no state; the service layer calls it at registration time.
 //!
-//! A new schema type (JSON Schema, Protobuf) gets its own folder beside `avro/`, with a `check` of
-//! the same shape as [`avro::check`].
+//! [`check`] dispatches on the schema type. A new schema type (JSON Schema, Protobuf) gets its own
+//! folder beside `avro/`, with a `check` of the same shape as [`avro::check`], and an arm in
+//! [`check`].
 
 pub mod avro;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+use crate::schema::ParsedSchema;
 
 /// Confluent's compatibility levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -191,6 +194,23 @@ impl fmt::Display for VersionIncompatibility {
             self.incompatibility.path,
             self.incompatibility.message
         )
+    }
+}
+
+/// Checks `new` against `existing` (ordered OLDEST FIRST, live versions only) at `level`, by the
+/// rules of `new`'s schema type. Returns Confluent-like verbose messages, one per incompatibility;
+/// empty = compatible.
+pub fn check(level: CompatibilityLevel, new: &ParsedSchema, existing: &[(i32, &ParsedSchema)]) -> Vec<String> {
+    match new {
+        ParsedSchema::Avro(new) => {
+            let existing: Vec<(i32, &apache_avro::Schema)> = existing
+                .iter()
+                .map(|&(version, old)| match old {
+                    ParsedSchema::Avro(old) => (version, old.as_ref()),
+                })
+                .collect();
+            avro::check(level, new, &existing)
+        }
     }
 }
 

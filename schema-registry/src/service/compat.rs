@@ -6,7 +6,7 @@ use super::subjects::{AskedVersion, Submitted};
 use super::{Registry, ServiceError};
 use crate::cache::Caches;
 use crate::compatibility::{self, CompatibilityLevel};
-use crate::schema;
+use crate::schema::{self, ParsedSchema};
 use crate::store::{LiveVersion, StoredText};
 
 /// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
@@ -16,7 +16,7 @@ pub fn check_against(
     caches: &Caches,
     subject: &str,
     level: CompatibilityLevel,
-    new: &apache_avro::Schema,
+    new: &ParsedSchema,
     live: &[LiveVersion],
 ) -> Result<(), Vec<String>> {
     if level == CompatibilityLevel::None || live.is_empty() {
@@ -42,12 +42,8 @@ pub fn check_against(
         &live[live.len() - 1..]
     };
     let parsed = against.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-    let existing: Vec<(i32, &apache_avro::Schema)> = against
-        .iter()
-        .zip(&parsed)
-        .map(|(l, s)| (l.version, s.as_ref()))
-        .collect();
-    let messages = compatibility::avro::check(level, new, &existing);
+    let existing: Vec<(i32, &ParsedSchema)> = against.iter().zip(&parsed).map(|(l, s)| (l.version, s)).collect();
+    let messages = compatibility::check(level, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }
 
