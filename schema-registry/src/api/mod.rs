@@ -63,6 +63,22 @@ impl AppState {
 /// The whole API.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
     Router::new()
+        .merge(subject_routes())
+        .merge(schema_routes())
+        .merge(settings_routes())
+        .merge(murron_routes())
+        .merge(operations_routes())
+        .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn(track_metrics))
+        .with_state(state)
+}
+
+/// `/subjects` and `/compatibility`: Confluent's subject and version endpoints.
+fn subject_routes() -> Router<AppState> {
+    Router::new()
         .route("/subjects", get(subjects::list))
         .route(
             "/subjects/{subject}",
@@ -84,16 +100,26 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/subjects/{subject}/versions/{version}/referencedby",
             get(subjects::referenced_by),
         )
-        .route("/schemas/ids/{id}", get(schemas::by_id))
-        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
-        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of))
-        .route("/schemas/ids/{id}/versions", get(schemas::versions_of))
-        .route("/schemas/types", get(schemas::types))
         .route("/compatibility/subjects/{subject}/versions", post(compat::against_all))
         .route(
             "/compatibility/subjects/{subject}/versions/{version}",
             post(compat::against_version),
         )
+}
+
+/// `/schemas`: schemas by global id, and the supported types.
+fn schema_routes() -> Router<AppState> {
+    Router::new()
+        .route("/schemas/ids/{id}", get(schemas::by_id))
+        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
+        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of))
+        .route("/schemas/ids/{id}/versions", get(schemas::versions_of))
+        .route("/schemas/types", get(schemas::types))
+}
+
+/// `/config` and `/mode`, globally and per subject.
+fn settings_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/config",
             get(settings::get_global_config)
@@ -118,6 +144,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .put(settings::put_mode)
                 .delete(settings::delete_mode),
         )
+}
+
+/// `/murron`: tokens, subject metadata, the audit log.
+fn murron_routes() -> Router<AppState> {
+    Router::new()
         .route("/murron/tokens", get(murron::list_tokens).post(murron::create_token))
         .route("/murron/tokens/{name}", axum::routing::delete(murron::revoke_token))
         .route(
@@ -126,6 +157,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/murron/audit", get(murron::audit))
         .route("/murron/whoami", get(murron::whoami))
+}
+
+/// The root, health checks, metrics and the OpenAPI document.
+fn operations_routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(|| async { ok(serde_json::json!({})) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -134,12 +170,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/openapi.json",
             get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
-        .fallback(|| async { ApiError::not_found_route() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn(guard))
-        .layer(middleware::from_fn(track_metrics))
-        .with_state(state)
 }
 
 /// Keeps every answer Confluent-shaped: a subject name with NUL (which no subject can have, and
