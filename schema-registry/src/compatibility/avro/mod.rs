@@ -12,7 +12,7 @@
 //!   `timestamp-micros` reader, and `timestamp-millis` by `timestamp-micros` (same physical `long`).
 //!   Promotions apply to the physical types (`date` is an `int`, so it promotes to `long`).
 //! - **Decimals** follow the specification's logical-type section: two decimals match only if precision
-//!   and scale are equal ([`IncompatibilityKind::DecimalMismatch`], path `…/precision` or `…/scale`).
+//!   and scale are equal ([`super::IncompatibilityKind::DecimalMismatch`], path `…/precision` or `…/scale`).
 //!   A plain `bytes`/`fixed` and a decimal on the same physical type match. `big-decimal` and `decimal`
 //!   never match each other: `big-decimal` carries its scale inside each value, so the bytes differ.
 //! - **Named types** (record, enum, fixed) match when their unqualified names are equal, or when an alias
