@@ -11,7 +11,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 
 use super::{ApiError, AppState};
-use crate::service::token_hash;
+use crate::service::tokens::token_hash;
 
 /// An authenticated (or anonymous) caller.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,9 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use serde_json::json;
 
+use super::auth::Caller;
 use super::subjects::SchemaRequest;
-use super::{ApiError, AppState, Caller, Q, asked_version, ok, parse_body};
+use super::{ApiError, AppState, Q, asked_version, ok, parse_body};
 
 fn answer(result: Result<(), Vec<String>>, verbose: bool) -> Response {
     let mut body = json!({ "is_compatible": result.is_ok() });

@@ -8,7 +8,7 @@
 //! Request bodies are parsed here rather than by axum's `Json` extractor, so that every malformed
 //! body gets a Confluent-shaped error whatever content type the client sent.
 
-mod auth;
+pub mod auth;
 mod compat;
 mod error;
 mod murron;
@@ -28,11 +28,11 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
-pub use auth::{Caller, glob_match};
 pub use error::{ApiError, CONTENT_TYPE};
 
 use crate::config::AuthConfig;
-use crate::service::{AskedVersion, Registry, token_hash};
+use crate::service::tokens::token_hash;
+use crate::service::{AskedVersion, Registry};
 use crate::store::VersionSel;
 use error::json_response;
 

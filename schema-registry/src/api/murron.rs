@@ -7,8 +7,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::auth::Caller;
 use super::error::json_response;
-use super::{ApiError, AppState, Caller, check_subject, ok, parse_body};
+use super::{ApiError, AppState, check_subject, ok, parse_body};
 use crate::store::Metadata;
 
 #[derive(Deserialize)]

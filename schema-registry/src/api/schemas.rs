@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use super::auth::Caller;
 use super::error::with_content_type;
-use super::{ApiError, AppState, Caller, Q, ok};
+use super::{ApiError, AppState, Q, ok};
 use crate::schema::SchemaType;
 
 /// A schema served as its own JSON document.

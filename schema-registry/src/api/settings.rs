@@ -7,7 +7,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState, Caller, Q, check_subject, ok, parse_body};
+use super::auth::Caller;
+use super::{ApiError, AppState, Q, check_subject, ok, parse_body};
 use crate::service::GLOBAL;
 
 #[derive(Deserialize)]

@@ -6,7 +6,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, AppState, Caller, Q, asked_version, check_subject, ok, parse_body};
+use super::auth::Caller;
+use super::{ApiError, AppState, Q, asked_version, check_subject, ok, parse_body};
 use crate::schema::Reference;
 use crate::service::Submitted;
 use crate::store::SubjectVersion;

@@ -1,13 +1,11 @@
 //! The compatibility check against a subject's live versions: which versions count, parsed
-//! through the caches, proved by the subject's digest where it can be; and the dry runs behind
-//! `/compatibility`.
+//! through the caches, proved by the subject's digest where it can be. Registrations and the
+//! dry runs behind `/compatibility` both call it.
 
-use super::subjects::{AskedVersion, Submitted};
-use super::{Registry, ServiceError};
 use crate::cache::Caches;
 use crate::compatibility::{self, CompatibilityLevel};
 use crate::schema::{self, ParsedSchema};
-use crate::store::{LiveVersion, StoredText};
+use crate::store::LiveVersion;
 
 /// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
 /// A transitive check is first tried on the subject's digest, which proves the usual evolution without
@@ -45,49 +43,4 @@ pub fn check_against(
     let existing: Vec<(i32, &ParsedSchema)> = against.iter().zip(&parsed).map(|(l, s)| (l.version, s)).collect();
     let messages = compatibility::check(level, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
-}
-
-impl Registry {
-    /// Would `new` be accepted under `subject` now? The inner `Err` holds the reasons it would not.
-    pub async fn check_against_live(
-        &self,
-        subject: &str,
-        new: Submitted<'_>,
-    ) -> Result<Result<(), Vec<String>>, ServiceError> {
-        let new = self.normalize(new).await?;
-        let (level, _) = self.effective(subject).await?;
-        let live = self
-            .store
-            .live_versions(subject, |id| self.caches.is_parsed(id))
-            .await?;
-        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
-    }
-
-    /// Would `new` be accepted under `subject` if `version` were its only live version? The inner
-    /// `Err` holds the reasons it would not.
-    pub async fn check_against_version(
-        &self,
-        subject: &str,
-        version: AskedVersion<'_>,
-        new: Submitted<'_>,
-    ) -> Result<Result<(), Vec<String>>, ServiceError> {
-        let target = self.find_version(subject, version, false).await?;
-        let new = self.normalize(new).await?;
-        let (level, _) = self.effective(subject).await?;
-        let referenced = self
-            .store
-            .referenced_texts(&target.references)
-            .await?
-            .unwrap_or_default();
-        let text = StoredText {
-            schema: target.schema,
-            referenced,
-        };
-        let live = [LiveVersion {
-            version: target.version,
-            id: target.id,
-            text: Some(text),
-        }];
-        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
-    }
 }

@@ -9,25 +9,46 @@
 //!
 //! Failures are [`ServiceError`]s that name what went wrong in domain terms; the API maps each to
 //! Confluent's status and error code. This module never imports [`crate::api`].
+//!
+//! Layout: this file holds the service's vocabulary ([`Registry`], [`ServiceError`], [`Submitted`],
+//! [`AskedVersion`]); `subjects.rs`, `schemas.rs`, `settings.rs` and `admin.rs` hold only
+//! `impl Registry` blocks, one per concern; `registrations.rs` (group commit), `compat.rs` (the check
+//! against live versions) and [`tokens`] (token rules) are leaves the methods call.
 
+mod admin;
 mod compat;
 mod registrations;
 mod schemas;
 mod settings;
 mod subjects;
-mod tokens;
+pub mod tokens;
 
 use std::sync::Arc;
 
-pub use compat::check_against;
-pub use registrations::{Job, Registrations};
-pub use settings::GLOBAL;
-pub use subjects::{AskedVersion, Submitted};
-pub use tokens::{new_token, token_hash};
-
 use crate::cache::Caches;
-use crate::schema::SchemaError;
-use crate::store::{DeleteError, RegisterError, Store, StoreError};
+use crate::schema::{Reference, SchemaError};
+use crate::store::{DeleteError, RegisterError, Store, StoreError, VersionSel};
+use registrations::Registrations;
+
+/// The scope of the global compatibility level and mode (a subject's scope is its name).
+pub const GLOBAL: &str = "";
+
+/// Schema text as a client submitted it, with the references it names.
+#[derive(Debug, Clone, Copy)]
+pub struct Submitted<'a> {
+    /// `None` means AVRO, as in Confluent's API.
+    pub schema_type: Option<&'a str>,
+    pub text: &'a str,
+    pub references: &'a [Reference],
+}
+
+/// A version selector with the caller's own spelling of it (`latest`, `-1`, `3`), which error
+/// messages repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct AskedVersion<'a> {
+    pub sel: VersionSel,
+    pub named: &'a str,
+}
 
 /// The registry's operations over one store and this replica's caches. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -99,4 +120,11 @@ pub enum ServiceError {
     /// The system's random source failed; the token can be asked for again later.
     #[error("cannot generate a token now")]
     NoRandomness,
+}
+
+impl ServiceError {
+    /// A change refused because `subject` (or the registry) is in READONLY mode.
+    fn read_only(subject: &str) -> Self {
+        Self::NotPermitted(format!("Subject '{subject}' is in read-only mode"))
+    }
 }

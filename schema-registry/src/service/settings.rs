@@ -1,31 +1,31 @@
 //! Compatibility levels and modes, globally and per subject, and which of them apply to a subject.
 
-use super::{Registry, ServiceError};
+use super::{GLOBAL, Registry, ServiceError};
 use crate::compatibility::CompatibilityLevel;
 
-/// The modes a subject or the registry can be in.
-const MODES: &[&str] = &["READWRITE", "READONLY", "IMPORT"];
-/// The scope of the global settings.
-pub const GLOBAL: &str = "";
-/// The mode when none is set.
-const DEFAULT_MODE: &str = "READWRITE";
-
-fn default_level() -> String {
-    CompatibilityLevel::default().as_str().to_string()
-}
-
+// The constants and helpers are associated items, not free ones: a free item here that the methods
+// used would make `service` and `service::settings` import each other.
 impl Registry {
+    /// The modes a subject or the registry can be in.
+    const MODES: &[&str] = &["READWRITE", "READONLY", "IMPORT"];
+    /// The mode when none is set.
+    const DEFAULT_MODE: &str = "READWRITE";
+
+    fn default_level() -> String {
+        CompatibilityLevel::default().as_str().to_string()
+    }
+
     /// The compatibility level and mode that apply to `subject`: its own, else the global ones, else
     /// BACKWARD and READWRITE.
     pub async fn effective(&self, subject: &str) -> Result<(CompatibilityLevel, String), ServiceError> {
         let (level, mode) = self.store.effective_settings(subject).await?;
         let level = level.as_deref().and_then(CompatibilityLevel::parse).unwrap_or_default();
-        Ok((level, mode.unwrap_or_else(|| DEFAULT_MODE.into())))
+        Ok((level, mode.unwrap_or_else(|| Self::DEFAULT_MODE.into())))
     }
 
     /// The global compatibility level.
     pub async fn global_compatibility(&self) -> Result<String, ServiceError> {
-        Ok(self.store.settings(GLOBAL).await?.0.unwrap_or_else(default_level))
+        Ok(self.store.settings(GLOBAL).await?.0.unwrap_or_else(Self::default_level))
     }
 
     /// The level set on `subject`, else the global one if `default_to_global`.
@@ -59,7 +59,7 @@ impl Registry {
             return Err(ServiceError::SubjectNotFound(scope.to_string()));
         }
         let previous = self.store.set_compatibility(scope, None, actor).await?;
-        Ok(previous.unwrap_or_else(default_level))
+        Ok(previous.unwrap_or_else(Self::default_level))
     }
 
     /// The global mode.
@@ -69,7 +69,7 @@ impl Registry {
             .settings(GLOBAL)
             .await?
             .1
-            .unwrap_or_else(|| DEFAULT_MODE.into()))
+            .unwrap_or_else(|| Self::DEFAULT_MODE.into()))
     }
 
     /// The mode set on `subject`, else the global one if `default_to_global`.
@@ -84,7 +84,7 @@ impl Registry {
     /// Sets the mode of `scope` ([`GLOBAL`] or a subject), named in any case; answers it uppercase.
     pub async fn set_mode(&self, scope: &str, mode: &str, force: bool, actor: &str) -> Result<String, ServiceError> {
         let upper = mode.to_ascii_uppercase();
-        if !MODES.contains(&upper.as_str()) {
+        if !Self::MODES.contains(&upper.as_str()) {
             return Err(ServiceError::InvalidMode(mode.to_string()));
         }
         // IMPORT keeps ids from another registry: it may only start where no schema could collide.
@@ -104,6 +104,6 @@ impl Registry {
             return Err(ServiceError::SubjectNotFound(scope.to_string()));
         }
         let previous = self.store.set_mode(scope, None, actor).await?;
-        Ok(previous.unwrap_or_else(|| DEFAULT_MODE.into()))
+        Ok(previous.unwrap_or_else(|| Self::DEFAULT_MODE.into()))
     }
 }

@@ -1,32 +1,13 @@
 //! Subjects and their versions: normalizing submitted schemas, registering them in the subject's
-//! mode, finding versions (the latest through the cache), deleting.
+//! mode, finding versions (the latest through the cache), deleting, and the dry runs behind
+//! `/compatibility`.
 
+use super::compat::check_against;
 use super::registrations::Job;
-use super::{Registry, ServiceError};
+use super::{AskedVersion, Registry, ServiceError, Submitted};
 use crate::compatibility::CompatibilityLevel;
-use crate::schema::{self, Normalized, Reference};
-use crate::store::{Registered, SubjectVersion, VersionSel};
-
-/// Schema text as a client submitted it, with the references it names.
-#[derive(Debug, Clone, Copy)]
-pub struct Submitted<'a> {
-    /// `None` means AVRO, as in Confluent's API.
-    pub schema_type: Option<&'a str>,
-    pub text: &'a str,
-    pub references: &'a [Reference],
-}
-
-/// A version selector with the caller's own spelling of it (`latest`, `-1`, `3`), which error
-/// messages repeat.
-#[derive(Debug, Clone, Copy)]
-pub struct AskedVersion<'a> {
-    pub sel: VersionSel,
-    pub named: &'a str,
-}
-
-fn read_only(subject: &str) -> ServiceError {
-    ServiceError::NotPermitted(format!("Subject '{subject}' is in read-only mode"))
-}
+use crate::schema::{self, Normalized};
+use crate::store::{LiveVersion, Registered, StoredText, SubjectVersion, VersionSel};
 
 impl Registry {
     /// Parses and normalizes a submitted schema, resolving its references through the store.
@@ -56,7 +37,7 @@ impl Registry {
     ) -> Result<Registered, ServiceError> {
         let (level, mode) = self.effective(subject).await?;
         let import = match mode.as_str() {
-            "READONLY" => return Err(read_only(subject)),
+            "READONLY" => return Err(ServiceError::read_only(subject)),
             "IMPORT" => Some(import_ids),
             _ if import_ids.0.is_some() || import_ids.1.is_some() => {
                 return Err(ServiceError::NotPermitted(
@@ -154,7 +135,7 @@ impl Registry {
     /// Deletes `subject` (soft, or `permanent`), unless it is read-only; answers the versions deleted.
     pub async fn delete_subject(&self, subject: &str, permanent: bool, actor: &str) -> Result<Vec<i32>, ServiceError> {
         if self.effective(subject).await?.1 == "READONLY" {
-            return Err(read_only(subject));
+            return Err(ServiceError::read_only(subject));
         }
         let deleted = self
             .store
@@ -179,7 +160,7 @@ impl Registry {
         actor: &str,
     ) -> Result<i32, ServiceError> {
         if self.effective(subject).await?.1 == "READONLY" {
-            return Err(read_only(subject));
+            return Err(ServiceError::read_only(subject));
         }
         let deleted = self
             .store
@@ -192,5 +173,48 @@ impl Registry {
             })?;
         self.caches.invalidate(subject);
         Ok(deleted)
+    }
+
+    /// Would `new` be accepted under `subject` now? The inner `Err` holds the reasons it would not.
+    pub async fn check_against_live(
+        &self,
+        subject: &str,
+        new: Submitted<'_>,
+    ) -> Result<Result<(), Vec<String>>, ServiceError> {
+        let new = self.normalize(new).await?;
+        let (level, _) = self.effective(subject).await?;
+        let live = self
+            .store
+            .live_versions(subject, |id| self.caches.is_parsed(id))
+            .await?;
+        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
+    }
+
+    /// Would `new` be accepted under `subject` if `version` were its only live version? The inner
+    /// `Err` holds the reasons it would not.
+    pub async fn check_against_version(
+        &self,
+        subject: &str,
+        version: AskedVersion<'_>,
+        new: Submitted<'_>,
+    ) -> Result<Result<(), Vec<String>>, ServiceError> {
+        let target = self.find_version(subject, version, false).await?;
+        let new = self.normalize(new).await?;
+        let (level, _) = self.effective(subject).await?;
+        let referenced = self
+            .store
+            .referenced_texts(&target.references)
+            .await?
+            .unwrap_or_default();
+        let text = StoredText {
+            schema: target.schema,
+            referenced,
+        };
+        let live = [LiveVersion {
+            version: target.version,
+            id: target.id,
+            text: Some(text),
+        }];
+        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
     }
 }
