@@ -18,7 +18,9 @@ use apache_avro::Schema;
 use murron_payload::avro::Validator;
 use murron_payload::{PayloadSchema, SchemaKind};
 use murron_wire::envelope::{self, KeyRing};
-use schema_registry::compatibility::{self, CompatibilityLevel};
+use schema_registry::compatibility::CompatibilityLevel;
+use schema_registry::compatibility::avro;
+use schema_registry::schema::ParsedSchema;
 
 /// The payload target's schemas: the project's event types and one that uses every Avro type.
 pub const PAYLOAD_SCHEMAS: [&str; 3] = [
@@ -82,7 +84,8 @@ pub fn schema(data: &[u8]) {
         "normalizing twice changed the identity of {text}"
     );
     // The sink compiles whatever the registry accepts.
-    let _ = Validator::new(&first.schema);
+    let ParsedSchema::Avro(schema) = &first.schema;
+    let _ = Validator::new(schema);
 }
 
 /// Splits the input at NULs into two or three schema texts.
@@ -90,14 +93,14 @@ pub fn compatibility(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let parsed: Result<Vec<_>, _> = text
         .splitn(3, '\0')
-        .map(|part| schema_registry::schema::parse_stored(part, &[]))
+        .map(|part| schema_registry::schema::avro::parse_stored(part, &[]))
         .collect();
     let Ok(schemas) = parsed else { return };
     if schemas.len() < 2 {
         return;
     }
     for s in &schemas {
-        let found = compatibility::can_read(s, s);
+        let found = avro::can_read(s, s);
         assert!(found.is_empty(), "a schema cannot read its own data: {found:?}");
     }
     // The digest may only prove what the exact check accepts: each schema as the new one, against a
@@ -114,11 +117,11 @@ pub fn compatibility(data: &[u8]) {
             history.push(new);
         }
         let keys: Vec<(i32, i32)> = (1..=history.len() as i32).map(|v| (v, v)).collect();
-        let mut digest = compatibility::Digest::default();
+        let mut digest = avro::Digest::default();
         let Ok(()) = digest.cover(&keys, |i| Ok::<_, std::convert::Infallible>(history[i].clone()));
         let existing: Vec<(i32, &Schema)> = keys.iter().zip(&history).map(|((v, _), s)| (*v, s.as_ref())).collect();
         for level in CompatibilityLevel::ALL {
-            let exact = compatibility::check(level, new, &existing);
+            let exact = avro::check(level, new, &existing);
             assert!(
                 exact.is_empty() || !digest.proves(level, new),
                 "the digest proved at {level} what the exact check refuses: {exact:?}"

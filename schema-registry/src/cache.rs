@@ -10,22 +10,23 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use apache_avro::Schema;
 use sqlx::postgres::{PgListener, PgPool};
 
-use crate::compatibility::{CompatibilityLevel, Digest};
+use crate::compatibility::CompatibilityLevel;
+use crate::compatibility::avro::Digest;
+use crate::schema::ParsedSchema;
 use crate::store::{CHANGES_CHANNEL, StoredSchema, SubjectVersion};
 
 /// Subjects with fewer live versions are checked pairwise without a digest.
 const DIGEST_MIN_VERSIONS: usize = 16;
 
-/// The caches shared by the request handlers.
+/// The caches shared by the service's operations on this replica.
 #[derive(Debug, Default)]
 pub struct Caches {
     schemas: RwLock<HashMap<i32, Arc<StoredSchema>>>,
     /// Parsed schemas by id, for compatibility checks: parsing 100 versions per registration would
     /// cost more than the check itself.
-    parsed: RwLock<HashMap<i32, Arc<Schema>>>,
+    parsed: RwLock<HashMap<i32, ParsedSchema>>,
     latest: RwLock<HashMap<String, Arc<SubjectVersion>>>,
     /// Digests of subjects' live versions for transitive checks. A digest checks which versions it
     /// covers on every use, so it needs no invalidation.
@@ -55,20 +56,20 @@ impl Caches {
     }
 
     /// Caches a schema parsed elsewhere (ids never change, so a first value stays).
-    pub fn put_parsed(&self, id: i32, schema: Schema) {
+    pub fn put_parsed(&self, id: i32, schema: ParsedSchema) {
         self.parsed
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .entry(id)
-            .or_insert_with(|| Arc::new(schema));
+            .or_insert(schema);
     }
 
     /// The parsed schema with this id, parsing it with `parse` on first use.
-    pub fn parsed<E>(&self, id: i32, parse: impl FnOnce() -> Result<Schema, E>) -> Result<Arc<Schema>, E> {
+    pub fn parsed<E>(&self, id: i32, parse: impl FnOnce() -> Result<ParsedSchema, E>) -> Result<ParsedSchema, E> {
         if let Some(hit) = self.parsed.read().unwrap_or_else(|p| p.into_inner()).get(&id) {
             return Ok(hit.clone());
         }
-        let schema = Arc::new(parse()?);
+        let schema = parse()?;
         self.parsed
             .write()
             .unwrap_or_else(|p| p.into_inner())
@@ -84,13 +85,15 @@ impl Caches {
         &self,
         subject: &str,
         level: CompatibilityLevel,
-        new: &Schema,
+        new: &ParsedSchema,
         keys: &[(i32, i32)],
-        schema: impl FnMut(usize) -> Result<Arc<Schema>, E>,
+        mut schema: impl FnMut(usize) -> Result<ParsedSchema, E>,
     ) -> Result<bool, E> {
         if !level.is_transitive() || keys.len() < DIGEST_MIN_VERSIONS {
             return Ok(false);
         }
+        // The digest is Avro's: another schema type would get the exact check.
+        let ParsedSchema::Avro(new) = new;
         let digest = self
             .digests
             .lock()
@@ -99,7 +102,11 @@ impl Caches {
             .or_default()
             .clone();
         let mut digest = digest.lock().unwrap_or_else(|p| p.into_inner());
-        digest.cover(keys, schema)?;
+        digest.cover(keys, |i| {
+            schema(i).map(|parsed| match parsed {
+                ParsedSchema::Avro(version) => version,
+            })
+        })?;
         let proven = digest.proves(level, new);
         let path = if proven { "digest" } else { "exact" };
         metrics::counter!("murron_registry_transitive_checks_total", "path" => path).increment(1);

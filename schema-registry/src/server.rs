@@ -10,6 +10,7 @@ use crate::api::{self, AppState};
 use crate::cache::{self, Caches};
 use crate::config::Config;
 use crate::db;
+use crate::service::Registry;
 use crate::store::Store;
 
 /// Why the server could not start or stopped.
@@ -38,7 +39,8 @@ pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result
             "auth is enabled without auth.admin_token: only tokens already in the database can make changes"
         );
     }
-    let state = AppState::new(Store::new(pool), caches, config.auth.clone(), metrics_handle());
+    let registry = Registry::new(Store::new(pool), caches);
+    let state = AppState::new(registry, config.auth.clone(), metrics_handle());
     let app = api::router(state, config.server.max_body_bytes);
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)

@@ -5,6 +5,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::schema::SchemaError;
+use crate::service::ServiceError;
 use crate::store::{DeleteError, RegisterError, StoreError};
 
 /// The content type of every JSON answer, as Confluent's registry sends it.
@@ -203,8 +204,36 @@ impl From<RegisterError> for ApiError {
     }
 }
 
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Schema(e) => e.into(),
+            ServiceError::Register(e) => e.into(),
+            ServiceError::Delete {
+                source,
+                subject,
+                version,
+            } => delete_error(source, &subject, version.as_deref()),
+            ServiceError::MissingReference => Self::invalid_schema(e.to_string()),
+            ServiceError::SubjectNotFound(subject) => Self::subject_not_found(&subject),
+            ServiceError::VersionNotFound { subject, version } => Self::version_not_found(&subject, &version),
+            ServiceError::SchemaNotFound(what) => Self::schema_not_found(&what),
+            ServiceError::NoSubjectCompatibility(subject) => Self::no_subject_compatibility(&subject),
+            ServiceError::NoSubjectMode(subject) => Self::no_subject_mode(&subject),
+            ServiceError::InvalidCompatibility(level) => Self::invalid_compatibility(&level),
+            ServiceError::InvalidMode(mode) => Self::invalid_mode(&mode),
+            ServiceError::NotPermitted(message) => Self::not_permitted(message),
+            ServiceError::Invalid(message) => Self::unprocessable(message),
+            ServiceError::TokenExists(_) => Self::conflict(e.to_string()),
+            ServiceError::TokenNotFound(_) => Self::not_found(e.to_string()),
+            ServiceError::NoRandomness => Self::unprocessable(e.to_string()),
+        }
+    }
+}
+
 /// Maps a delete failure, knowing which subject and version were asked for.
-pub fn delete_error(e: DeleteError, subject: &str, version: Option<&str>) -> ApiError {
+fn delete_error(e: DeleteError, subject: &str, version: Option<&str>) -> ApiError {
     match e {
         DeleteError::Store(e) => e.into(),
         DeleteError::SubjectNotFound => ApiError::subject_not_found(subject),

@@ -1,10 +1,14 @@
 //! The HTTP API: Confluent Schema Registry's REST endpoints, Murron's additions under `/murron`,
 //! health checks, metrics and the OpenAPI document.
 //!
+//! Handlers parse the request, check the caller, call one [`Registry`] method (or, for a plain
+//! read, one [`Registry::store`] query) and shape the answer; decisions belong to
+//! [`crate::service`], whose errors [`ApiError`] maps to Confluent's codes.
+//!
 //! Request bodies are parsed here rather than by axum's `Json` extractor, so that every malformed
 //! body gets a Confluent-shaped error whatever content type the client sent.
 
-mod auth;
+pub mod auth;
 mod compat;
 mod error;
 mod murron;
@@ -12,7 +16,6 @@ mod schemas;
 mod settings;
 mod subjects;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
@@ -25,15 +28,12 @@ use axum::routing::{get, post};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
-pub use auth::{Caller, glob_match, new_token, token_hash};
-pub use compat::check_against as compat_check;
 pub use error::{ApiError, CONTENT_TYPE};
 
-use crate::cache::Caches;
-use crate::compatibility::CompatibilityLevel;
 use crate::config::AuthConfig;
-use crate::registrations::Registrations;
-use crate::store::{Store, VersionSel};
+use crate::service::tokens::token_hash;
+use crate::service::{AskedVersion, Registry};
+use crate::store::VersionSel;
 use error::json_response;
 
 /// The OpenAPI 3 document of this API, served at `/openapi.json`.
@@ -42,38 +42,42 @@ pub const OPENAPI: &str = include_str!("../../openapi.json");
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub store: Store,
-    pub caches: Arc<Caches>,
+    pub registry: Registry,
     pub auth: AuthConfig,
     pub admin_token_hash: Option<[u8; 32]>,
     pub metrics: Option<PrometheusHandle>,
-    pub registrations: Arc<Registrations>,
 }
 
 impl AppState {
-    pub fn new(store: Store, caches: Arc<Caches>, auth: AuthConfig, metrics: Option<PrometheusHandle>) -> Self {
+    pub fn new(registry: Registry, auth: AuthConfig, metrics: Option<PrometheusHandle>) -> Self {
         let admin_token_hash = auth.admin_token.as_deref().map(token_hash);
         Self {
-            store,
-            caches,
+            registry,
             auth,
             admin_token_hash,
             metrics,
-            registrations: Arc::default(),
         }
-    }
-
-    /// The compatibility level and mode that apply to `subject`: its own, else the global ones, else
-    /// BACKWARD and READWRITE.
-    async fn effective(&self, subject: &str) -> Result<(CompatibilityLevel, String), ApiError> {
-        let (level, mode) = self.store.effective_settings(subject).await?;
-        let level = level.as_deref().and_then(CompatibilityLevel::parse).unwrap_or_default();
-        Ok((level, mode.unwrap_or_else(|| "READWRITE".into())))
     }
 }
 
 /// The whole API.
 pub fn router(state: AppState, max_body_bytes: usize) -> Router {
+    Router::new()
+        .merge(subject_routes())
+        .merge(schema_routes())
+        .merge(settings_routes())
+        .merge(murron_routes())
+        .merge(operations_routes())
+        .fallback(|| async { ApiError::not_found_route() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(middleware::from_fn(guard))
+        .layer(middleware::from_fn(track_metrics))
+        .with_state(state)
+}
+
+/// `/subjects` and `/compatibility`: Confluent's subject and version endpoints.
+fn subject_routes() -> Router<AppState> {
     Router::new()
         .route("/subjects", get(subjects::list))
         .route(
@@ -96,16 +100,26 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/subjects/{subject}/versions/{version}/referencedby",
             get(subjects::referenced_by),
         )
-        .route("/schemas/ids/{id}", get(schemas::by_id))
-        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
-        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of))
-        .route("/schemas/ids/{id}/versions", get(schemas::versions_of))
-        .route("/schemas/types", get(schemas::types))
         .route("/compatibility/subjects/{subject}/versions", post(compat::against_all))
         .route(
             "/compatibility/subjects/{subject}/versions/{version}",
             post(compat::against_version),
         )
+}
+
+/// `/schemas`: schemas by global id, and the supported types.
+fn schema_routes() -> Router<AppState> {
+    Router::new()
+        .route("/schemas/ids/{id}", get(schemas::by_id))
+        .route("/schemas/ids/{id}/schema", get(schemas::raw_by_id))
+        .route("/schemas/ids/{id}/subjects", get(schemas::subjects_of))
+        .route("/schemas/ids/{id}/versions", get(schemas::versions_of))
+        .route("/schemas/types", get(schemas::types))
+}
+
+/// `/config` and `/mode`, globally and per subject.
+fn settings_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/config",
             get(settings::get_global_config)
@@ -130,6 +144,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
                 .put(settings::put_mode)
                 .delete(settings::delete_mode),
         )
+}
+
+/// `/murron`: tokens, subject metadata, the audit log.
+fn murron_routes() -> Router<AppState> {
+    Router::new()
         .route("/murron/tokens", get(murron::list_tokens).post(murron::create_token))
         .route("/murron/tokens/{name}", axum::routing::delete(murron::revoke_token))
         .route(
@@ -138,6 +157,11 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
         )
         .route("/murron/audit", get(murron::audit))
         .route("/murron/whoami", get(murron::whoami))
+}
+
+/// The root, health checks, metrics and the OpenAPI document.
+fn operations_routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(|| async { ok(serde_json::json!({})) }))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
@@ -146,12 +170,6 @@ pub fn router(state: AppState, max_body_bytes: usize) -> Router {
             "/openapi.json",
             get(|| async { ([(axum::http::header::CONTENT_TYPE, "application/json")], OPENAPI) }),
         )
-        .fallback(|| async { ApiError::not_found_route() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .layer(middleware::from_fn(guard))
-        .layer(middleware::from_fn(track_metrics))
-        .with_state(state)
 }
 
 /// Keeps every answer Confluent-shaped: a subject name with NUL (which no subject can have, and
@@ -213,7 +231,7 @@ async fn metrics(State(s): State<AppState>) -> Response {
 }
 
 async fn readyz(State(s): State<AppState>) -> Response {
-    if s.store.ping().await {
+    if s.registry.store.ping().await {
         (StatusCode::OK, "ready").into_response()
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
@@ -237,15 +255,16 @@ fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError>
     Ok(parsed)
 }
 
-/// `latest`, `-1` or a version number from 1 to 2^31-1.
-fn parse_version(raw: &str) -> Result<VersionSel, ApiError> {
-    match raw {
-        "latest" | "-1" => Ok(VersionSel::Latest),
+/// A version in a path: `latest`, `-1` or a version number from 1 to 2^31-1.
+fn asked_version(raw: &str) -> Result<AskedVersion<'_>, ApiError> {
+    let sel = match raw {
+        "latest" | "-1" => VersionSel::Latest,
         _ => match raw.parse::<i32>() {
-            Ok(n) if n >= 1 => Ok(VersionSel::Number(n)),
-            _ => Err(ApiError::invalid_version(raw)),
+            Ok(n) if n >= 1 => VersionSel::Number(n),
+            _ => return Err(ApiError::invalid_version(raw)),
         },
-    }
+    };
+    Ok(AskedVersion { sel, named: raw })
 }
 
 /// Subject names: 1 to 255 characters, no control characters.

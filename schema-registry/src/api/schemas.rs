@@ -1,30 +1,14 @@
 //! `/schemas`: schemas by their global id.
 
-use std::sync::Arc;
-
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
+use super::auth::Caller;
 use super::error::with_content_type;
-use super::{ApiError, AppState, Caller, Q, ok};
-use crate::schema::SUPPORTED_TYPES;
-use crate::store::StoredSchema;
-
-/// A schema by id, from the cache (ids never change) or the store.
-async fn schema(s: &AppState, raw_id: &str) -> Result<Arc<StoredSchema>, ApiError> {
-    let id: i32 = raw_id.parse().map_err(|_| ApiError::schema_not_found(raw_id))?;
-    if let Some(hit) = s.caches.schema(id) {
-        return Ok(hit);
-    }
-    let stored = s
-        .store
-        .schema_by_id(id)
-        .await?
-        .ok_or_else(|| ApiError::schema_not_found(raw_id))?;
-    Ok(s.caches.put_schema(stored))
-}
+use super::{ApiError, AppState, Q, ok};
+use crate::schema::SchemaType;
 
 /// A schema served as its own JSON document.
 pub(super) fn raw_schema(text: String) -> Response {
@@ -37,7 +21,7 @@ pub(super) async fn by_id(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let schema = schema(&s, &id).await?;
+    let schema = s.registry.schema(&id).await?;
     let mut body = json!({ "schema": schema.schema });
     if !schema.references.is_empty() {
         body["references"] = json!(schema.references);
@@ -51,7 +35,7 @@ pub(super) async fn raw_by_id(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(raw_schema(schema(&s, &id).await?.schema.clone()))
+    Ok(raw_schema(s.registry.schema(&id).await?.schema.clone()))
 }
 
 pub(super) async fn subjects_of(
@@ -61,10 +45,9 @@ pub(super) async fn subjects_of(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let schema = schema(&s, &id).await?;
     let mut subjects: Vec<String> = s
-        .store
-        .usages(schema.id, f.deleted)
+        .registry
+        .usages(&id, f.deleted)
         .await?
         .into_iter()
         .map(|(subject, _)| subject)
@@ -80,8 +63,7 @@ pub(super) async fn versions_of(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let schema = schema(&s, &id).await?;
-    let usages = s.store.usages(schema.id, f.deleted).await?;
+    let usages = s.registry.usages(&id, f.deleted).await?;
     Ok(ok(json!(
         usages
             .iter()
@@ -92,5 +74,5 @@ pub(super) async fn versions_of(
 
 pub(super) async fn types(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(ok(json!(SUPPORTED_TYPES)))
+    Ok(ok(json!(SchemaType::ALL.map(|t| t.as_str()))))
 }

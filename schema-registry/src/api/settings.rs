@@ -7,11 +7,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{ApiError, AppState, Caller, Q, check_subject, ok, parse_body};
-use crate::compatibility::CompatibilityLevel;
-
-const MODES: &[&str] = &["READWRITE", "READONLY", "IMPORT"];
-const GLOBAL: &str = "";
+use super::auth::Caller;
+use super::{ApiError, AppState, Q, check_subject, ok, parse_body};
+use crate::service::GLOBAL;
 
 #[derive(Deserialize)]
 struct ConfigBody {
@@ -23,13 +21,9 @@ struct ModeBody {
     mode: String,
 }
 
-fn default_level() -> String {
-    CompatibilityLevel::default().as_str().to_string()
-}
-
 pub(super) async fn get_global_config(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let level = s.store.settings(GLOBAL).await?.0.unwrap_or_else(default_level);
+    let level = s.registry.global_compatibility().await?;
     Ok(ok(json!({ "compatibilityLevel": level })))
 }
 
@@ -40,19 +34,15 @@ pub(super) async fn get_config(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    match s.store.settings(&subject).await?.0 {
-        Some(level) => Ok(ok(json!({ "compatibilityLevel": level }))),
-        None if f.default_to_global => get_global_config(State(s), caller).await,
-        None => Err(ApiError::no_subject_compatibility(&subject)),
-    }
+    let level = s.registry.subject_compatibility(&subject, f.default_to_global).await?;
+    Ok(ok(json!({ "compatibilityLevel": level })))
 }
 
 async fn put_level(s: &AppState, caller: &Caller, scope: &str, body: &Bytes) -> Result<Response, ApiError> {
     let req: ConfigBody = parse_body(body)?;
-    let level = CompatibilityLevel::parse(&req.compatibility)
-        .ok_or_else(|| ApiError::invalid_compatibility(&req.compatibility))?;
-    s.store
-        .set_compatibility(scope, Some(level.as_str()), caller.actor())
+    let level = s
+        .registry
+        .set_compatibility(scope, &req.compatibility, caller.actor())
         .await?;
     Ok(ok(json!({ "compatibility": level.as_str() })))
 }
@@ -79,10 +69,8 @@ pub(super) async fn put_config(
 
 pub(super) async fn delete_global_config(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let previous = s.store.set_compatibility(GLOBAL, None, caller.actor()).await?;
-    Ok(ok(
-        json!({ "compatibilityLevel": previous.unwrap_or_else(default_level) }),
-    ))
+    let previous = s.registry.unset_compatibility(GLOBAL, caller.actor()).await?;
+    Ok(ok(json!({ "compatibilityLevel": previous })))
 }
 
 pub(super) async fn delete_config(
@@ -92,18 +80,13 @@ pub(super) async fn delete_config(
 ) -> Result<Response, ApiError> {
     caller.require_write(&subject)?;
     // Confluent answers 40401 here (40408 is for GET).
-    if s.store.settings(&subject).await?.0.is_none() {
-        return Err(ApiError::subject_not_found(&subject));
-    }
-    let previous = s.store.set_compatibility(&subject, None, caller.actor()).await?;
-    Ok(ok(
-        json!({ "compatibilityLevel": previous.unwrap_or_else(default_level) }),
-    ))
+    let previous = s.registry.unset_compatibility(&subject, caller.actor()).await?;
+    Ok(ok(json!({ "compatibilityLevel": previous })))
 }
 
 pub(super) async fn get_global_mode(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let mode = s.store.settings(GLOBAL).await?.1.unwrap_or_else(|| "READWRITE".into());
+    let mode = s.registry.global_mode().await?;
     Ok(ok(json!({ "mode": mode })))
 }
 
@@ -114,11 +97,8 @@ pub(super) async fn get_mode(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    match s.store.settings(&subject).await?.1 {
-        Some(mode) => Ok(ok(json!({ "mode": mode }))),
-        None if f.default_to_global => get_global_mode(State(s), caller).await,
-        None => Err(ApiError::no_subject_mode(&subject)),
-    }
+    let mode = s.registry.subject_mode(&subject, f.default_to_global).await?;
+    Ok(ok(json!({ "mode": mode })))
 }
 
 async fn put_mode_at(
@@ -129,17 +109,7 @@ async fn put_mode_at(
     force: bool,
 ) -> Result<Response, ApiError> {
     let req: ModeBody = parse_body(body)?;
-    let mode = req.mode.to_ascii_uppercase();
-    if !MODES.contains(&mode.as_str()) {
-        return Err(ApiError::invalid_mode(&req.mode));
-    }
-    // IMPORT keeps ids from another registry: it may only start where no schema could collide.
-    if mode == "IMPORT" && !force && s.store.has_versions((!scope.is_empty()).then_some(scope)).await? {
-        return Err(ApiError::not_permitted(
-            "Cannot import since found existing subjects; set force=true to switch to IMPORT mode anyway",
-        ));
-    }
-    s.store.set_mode(scope, Some(&mode), caller.actor()).await?;
+    let mode = s.registry.set_mode(scope, &req.mode, force, caller.actor()).await?;
     Ok(ok(json!({ "mode": mode })))
 }
 
@@ -167,8 +137,8 @@ pub(super) async fn put_mode(
 
 pub(super) async fn delete_global_mode(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_admin()?;
-    let previous = s.store.set_mode(GLOBAL, None, caller.actor()).await?;
-    Ok(ok(json!({ "mode": previous.unwrap_or_else(|| "READWRITE".into()) })))
+    let previous = s.registry.unset_mode(GLOBAL, caller.actor()).await?;
+    Ok(ok(json!({ "mode": previous })))
 }
 
 pub(super) async fn delete_mode(
@@ -178,9 +148,6 @@ pub(super) async fn delete_mode(
 ) -> Result<Response, ApiError> {
     caller.require_write(&subject)?;
     // Confluent answers 40401 here (40409 is for GET).
-    if s.store.settings(&subject).await?.1.is_none() {
-        return Err(ApiError::subject_not_found(&subject));
-    }
-    let previous = s.store.set_mode(&subject, None, caller.actor()).await?;
-    Ok(ok(json!({ "mode": previous.unwrap_or_else(|| "READWRITE".into()) })))
+    let previous = s.registry.unset_mode(&subject, caller.actor()).await?;
+    Ok(ok(json!({ "mode": previous })))
 }

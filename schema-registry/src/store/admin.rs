@@ -1,42 +1,10 @@
 //! Storage for what Murron adds to Confluent's API: subject metadata, API tokens and the audit log.
+//! The types it reads and writes are defined in [`super`], so this module is only `Store`'s queries.
 
-use serde::Serialize;
 use serde_json::json;
 use sqlx::Row;
 
-use super::{Store, StoreError, audit};
-
-/// Who owns a subject and what its data is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Metadata {
-    pub owner_team: Option<String>,
-    pub description: Option<String>,
-    /// Field name to data class, for example `{"user_id": "PII"}`.
-    #[serde(default)]
-    pub classification: serde_json::Map<String, serde_json::Value>,
-}
-
-/// A stored API token (never the token itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TokenRow {
-    pub name: String,
-    pub role: String,
-    pub subject_patterns: Vec<String>,
-    pub created_by: String,
-    pub revoked: bool,
-}
-
-/// One audit record.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    /// RFC 3339 time of the change.
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub subject: Option<String>,
-    pub details: serde_json::Value,
-}
+use super::{AuditEntry, Metadata, Store, StoreError, TokenRow, audit, token_row};
 
 impl Store {
     /// The metadata of `subject`, if any was set.
@@ -183,14 +151,4 @@ impl Store {
             })
             .collect::<Result<_, sqlx::Error>>()?)
     }
-}
-
-fn token_row(r: &sqlx::postgres::PgRow) -> Result<TokenRow, sqlx::Error> {
-    Ok(TokenRow {
-        name: r.try_get("name")?,
-        role: r.try_get("role")?,
-        subject_patterns: r.try_get("subject_patterns")?,
-        created_by: r.try_get("created_by")?,
-        revoked: r.try_get("revoked")?,
-    })
 }

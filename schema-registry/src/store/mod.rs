@@ -9,11 +9,10 @@ mod admin;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use serde::Serialize;
 use serde_json::json;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
-
-pub use admin::{AuditEntry, Metadata, TokenRow};
 
 use crate::schema::{Normalized, Reference};
 
@@ -68,6 +67,38 @@ pub struct LiveVersion {
 pub struct StoredText {
     pub schema: String,
     pub referenced: Vec<String>,
+}
+
+/// Who owns a subject and what its data is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Metadata {
+    pub owner_team: Option<String>,
+    pub description: Option<String>,
+    /// Field name to data class, for example `{"user_id": "PII"}`.
+    #[serde(default)]
+    pub classification: serde_json::Map<String, serde_json::Value>,
+}
+
+/// A stored API token (never the token itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRow {
+    pub name: String,
+    pub role: String,
+    pub subject_patterns: Vec<String>,
+    pub created_by: String,
+    pub revoked: bool,
+}
+
+/// One audit record.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// RFC 3339 time of the change.
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: Option<String>,
+    pub details: serde_json::Value,
 }
 
 /// Which version of a subject.
@@ -936,4 +967,14 @@ async fn audit(
     .execute(conn)
     .await?;
     Ok(())
+}
+
+fn token_row(r: &PgRow) -> Result<TokenRow, sqlx::Error> {
+    Ok(TokenRow {
+        name: r.try_get("name")?,
+        role: r.try_get("role")?,
+        subject_patterns: r.try_get("subject_patterns")?,
+        created_by: r.try_get("created_by")?,
+        revoked: r.try_get("revoked")?,
+    })
 }

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use crate::api::compat_check;
+use super::compat::check_against;
 use crate::cache::Caches;
 use crate::compatibility::CompatibilityLevel;
 use crate::schema::Normalized;
@@ -146,7 +146,7 @@ async fn write_batch(store: &Store, caches: &Caches, subject: &str, batch: Vec<(
             subject,
             &items,
             |id| caches.is_parsed(id),
-            |i, live| compat_check(caches, subject, jobs[i].level, &jobs[i].schema.schema, live),
+            |i, live| check_against(caches, subject, jobs[i].level, &jobs[i].schema.schema, live),
             // Later items of the batch, and later registrations, check against this one: keep it parsed.
             |i, id| caches.put_parsed(id, jobs[i].schema.schema.clone()),
         )

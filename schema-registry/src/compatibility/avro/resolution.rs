@@ -12,7 +12,7 @@ use apache_avro::schema::{
     Aliases, EnumSchema, FixedSchema, InnerDecimalSchema, Name, RecordSchema, UnionSchema, UuidSchema,
 };
 
-use super::{Incompatibility, IncompatibilityKind};
+use crate::compatibility::{Incompatibility, IncompatibilityKind};
 
 /// At most this many findings per comparison: a schema that references one bad type from many places
 /// would otherwise report it once per path, which can be exponentially many.

@@ -1,87 +1,37 @@
-//! Schema text handling: parsing, normalization and fingerprints.
+//! Avro schema text: parsing, references, and the identity of an Avro schema.
 //!
-//! Two forms of a schema matter. Its *identity* is the JSON that apache-avro writes for the parsed
-//! schema: whitespace, attribute order and redundant notation (`"string"` vs `{"type":"string"}`)
+//! An Avro schema's *identity* is the JSON that apache-avro writes for the parsed schema:
+//! whitespace, attribute order and redundant notation (`"string"` vs `{"type":"string"}`)
 //! disappear, while defaults, logical types, aliases and docs are kept; custom properties on
 //! primitive types (such as `avro.java.string`) are not part of it. Unlike Avro's Parsing Canonical
 //! Form, two schemas that differ in a default never share an identity, and so never share an id.
-//! What is *stored and served* is the text as registered, made compact: clients get back every
-//! property they sent.
+//! References name types defined in other subjects' schemas; they are inlined for checks.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use apache_avro::Schema;
 use apache_avro::schema::Name;
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-/// The schema types this registry accepts. JSON Schema and Protobuf are planned.
-pub const SUPPORTED_TYPES: &[&str] = &["AVRO"];
+use super::{Parsed, ParsedSchema, SchemaError};
 
-/// Why a schema was refused (answered with 42201).
-#[derive(Debug, thiserror::Error)]
-pub enum SchemaError {
-    #[error("unsupported schema type {0:?}: this registry supports AVRO")]
-    UnsupportedType(String),
-    #[error("invalid Avro schema: {0}")]
-    InvalidAvro(String),
-}
-
-/// A reference from one schema to a named type registered under another subject (Confluent's shape).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reference {
-    /// The referenced type's full name, as used inside the referencing schema.
-    pub name: String,
-    pub subject: String,
-    pub version: i32,
-}
-
-/// A parsed schema and its normalized form.
-#[derive(Debug, Clone)]
-pub struct Normalized {
-    /// The schema with referenced named types inlined, ready for compatibility checks.
-    pub schema: Schema,
-    /// The registered text, compact (no insignificant whitespace): what is stored and served.
-    pub text: String,
-    pub references: Vec<Reference>,
-    /// SHA-256 of `text` and the references: the identity of the schema across subjects.
-    pub fingerprint: [u8; 32],
-}
-
-/// Parses and normalizes `text` of `schema_type` (`None` means AVRO, as in Confluent's API).
-/// `referenced` holds the text of each reference's schema, in the order of `references`.
-pub fn normalize(
-    schema_type: Option<&str>,
-    text: &str,
-    references: Vec<Reference>,
-    referenced: &[String],
-) -> Result<Normalized, SchemaError> {
-    match schema_type {
-        None | Some("AVRO") => {}
-        Some(other) => return Err(SchemaError::UnsupportedType(other.to_string())),
-    }
+/// Parses Avro `text`, whose references' texts are `referenced`, into its identity and compact text.
+pub(super) fn normalize(text: &str, referenced: &[String]) -> Result<Parsed, SchemaError> {
     let (schema, named) = parse(text, referenced)?;
     let identity = serde_json::to_string(&schema).map_err(|e| SchemaError::InvalidAvro(e.to_string()))?;
     // Parsing succeeded, so the text is JSON.
     let compact = serde_json::from_str::<serde_json::Value>(text)
         .and_then(|v| serde_json::to_string(&v))
         .map_err(|e| SchemaError::InvalidAvro(e.to_string()))?;
-    let mut hasher = Sha256::new();
-    hasher.update(identity.as_bytes());
-    for r in &references {
-        // Unambiguous framing: NUL never appears in JSON text or in subject names we accept.
-        hasher.update(format!("\0{}\0{}\0{}", r.name, r.subject, r.version).as_bytes());
-    }
     let schema = inline_references(&schema, &named);
-    Ok(Normalized {
-        schema,
+    Ok(Parsed {
+        schema: ParsedSchema::Avro(Arc::new(schema)),
+        identity,
         text: compact,
-        references,
-        fingerprint: hasher.finalize().into(),
     })
 }
 
-/// Parses stored schema text (with its referenced schemas' text) for compatibility checks.
+/// Parses stored Avro text (with its referenced schemas' text) for compatibility checks.
 pub fn parse_stored(text: &str, referenced: &[String]) -> Result<Schema, SchemaError> {
     let (schema, named) = parse(text, referenced)?;
     Ok(inline_references(&schema, &named))
@@ -168,6 +118,7 @@ fn inline(schema: &Schema, defs: &HashMap<Name, &Schema>, in_progress: &mut Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{Normalized, Reference, normalize};
 
     fn norm(text: &str) -> Normalized {
         normalize(None, text, vec![], &[]).unwrap()
@@ -245,7 +196,8 @@ mod tests {
             "same text, other referenced version: another schema"
         );
         // The reference is inlined for checks: the field's type is the enum itself.
-        let Schema::Record(r) = &a.schema else {
+        let ParsedSchema::Avro(schema) = &a.schema;
+        let Schema::Record(r) = schema.as_ref() else {
             panic!("record expected")
         };
         assert!(
@@ -257,21 +209,5 @@ mod tests {
             normalize(None, text, vec![], &[]).is_err(),
             "without the reference the type is unknown"
         );
-    }
-
-    #[test]
-    fn non_avro_types_and_bad_json_are_refused() {
-        assert!(matches!(
-            normalize(Some("PROTOBUF"), "x", vec![], &[]),
-            Err(SchemaError::UnsupportedType(_))
-        ));
-        assert!(matches!(
-            normalize(None, "{not json", vec![], &[]),
-            Err(SchemaError::InvalidAvro(_))
-        ));
-        assert!(matches!(
-            normalize(None, r#"{"type":"record","name":"R"}"#, vec![], &[]),
-            Err(SchemaError::InvalidAvro(_))
-        ));
     }
 }

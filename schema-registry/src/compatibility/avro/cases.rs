@@ -6,8 +6,8 @@
 use apache_avro::Schema;
 use apache_avro::schema::Name;
 
-use super::IncompatibilityKind::{self, *};
 use super::can_read;
+use crate::compatibility::IncompatibilityKind::{self, *};
 
 #[derive(Debug, Clone, Copy)]
 enum Expect {

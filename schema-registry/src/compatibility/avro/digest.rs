@@ -18,8 +18,8 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use apache_avro::schema::{Aliases, Name, RecordSchema};
 
-use super::CompatibilityLevel;
 use super::resolution::{field_reads, names_match, writer_field};
+use crate::compatibility::CompatibilityLevel;
 
 /// One field of one version, standing for every field of the versions that compares the same way.
 #[derive(Debug)]
@@ -242,7 +242,7 @@ fn has_reference(schema: &Schema) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compatibility::check;
+    use crate::compatibility::avro::check;
 
     fn parse(json: &str) -> Arc<Schema> {
         Arc::new(Schema::parse_str(json).unwrap_or_else(|e| panic!("{json}: {e}")))
@@ -399,7 +399,7 @@ mod tests {
         // Each case as a history of two versions, both ways round: the new schema is the case's reader
         // (then its writer), the history its writer twice (then its reader twice).
         let (mut compatible, mut proven_count) = (0, 0);
-        for (name, reader, writer) in crate::compatibility::cases::pairs() {
+        for (name, reader, writer) in crate::compatibility::avro::cases::pairs() {
             let (reader, writer) = (parse(reader), parse(writer));
             for (new, old) in [(&reader, &writer), (&writer, &reader)] {
                 let history = [old.clone(), old.clone()];
@@ -421,7 +421,7 @@ mod tests {
         // Histories of two different versions: the digest merges their fields, which is what needs
         // to be sound. Each case's writer with the writers of the next ten cases (neighbours in the
         // table test the same rule), against every case's reader.
-        let all: Vec<(Arc<Schema>, Arc<Schema>)> = crate::compatibility::cases::pairs()
+        let all: Vec<(Arc<Schema>, Arc<Schema>)> = crate::compatibility::avro::cases::pairs()
             .map(|(_, reader, writer)| (parse(reader), parse(writer)))
             .collect();
         let mut merged = 0;
