@@ -13,8 +13,13 @@
 # is the difference of two jobs, one over a quarter of each partition and one over all of it, so that
 # JVM and job start-up cancel out: (records_all - records_quarter) / (secs_all - secs_quarter).
 #
+# A baseline build (BASELINE_BIN, a folder with another build's sink-worker; see benches/compare.sh)
+# runs one worker in every round too, right after this build's, on the same topic, and the table adds
+# its row and the ratio of this build to it, paired by round.
+#
 # Usage: benches/sink/run.sh   (EVENTS=2000000 RUNS=3 PARTITIONS=8 STREAMS=64 FLUSH_EVENTS=100000
-# WORKERS="1 2" PEER=flink PEER_PARALLELISM=$(nproc) by default; a flush commits at most FLUSH_EVENTS events; PEER= skips the peer)
+# WORKERS="1 2" PEER=flink PEER_PARALLELISM=$(nproc) BASELINE_BIN= by default; a flush commits at most
+# FLUSH_EVENTS events; PEER= skips the peer)
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 EVENTS=${EVENTS:-2000000}
 RUNS=${RUNS:-3}
@@ -23,6 +28,7 @@ STREAMS=${STREAMS:-64}
 FLUSH_EVENTS=${FLUSH_EVENTS:-100000}
 WORKERS=${WORKERS:-1 2}
 PEER=${PEER-flink}
+BASELINE_BIN=${BASELINE_BIN:-}
 # The peer's parallelism: Flink tasks per operator, one per core by default.
 PEER_PARALLELISM=${PEER_PARALLELISM:-$(nproc)}
 # Stream counts for the durable tracker's scaling runs (one worker, SCALING_EVENTS events each; empty
@@ -78,15 +84,15 @@ progress() {
   read -r "$2" "$3" <&"${POLL[0]}"
 }
 
-# sink_run NAME WORKERS: runs WORKERS sink processes of one pipeline until the whole topic is committed;
+# sink_run NAME WORKERS [BIN]: runs WORKERS sink processes (of BIN's sink-worker, this build's by default) of one pipeline until the whole topic is committed;
 # prints "events_per_sec peak_rss_mib cpu_us_per_event" (the largest worker's peak; the machine's CPU
 # per event in the window), or "skip peak_rss_mib -" when the window is under 0.5 s: with several
 # workers, one may take most of the topic before the others join.
 sink_run() {
-  local name=$1 workers=$2 pids=() t0="" c0=0 t1="" n rss=0 r cpu0="" cpu1=""
+  local name=$1 workers=$2 bin=${3:-$BIN} pids=() t0="" c0=0 t1="" n rss=0 r cpu0="" cpu1=""
   sink_config "$name" "sink-$BENCH_RUN/$name" >"$BENCH_TMP/$name.toml"
   for w in $(seq 1 "$workers"); do
-    SINK_WORKER_ADMIN__LISTEN=127.0.0.1:$((19464 + w)) "$BIN/sink-worker" -c "$BENCH_TMP/$name.toml" run \
+    SINK_WORKER_ADMIN__LISTEN=127.0.0.1:$((19464 + w)) "$bin/sink-worker" -c "$BENCH_TMP/$name.toml" run \
       >"$BENCH_TMP/$name-$w.log" 2>&1 &
     pids+=($!)
   done
@@ -176,7 +182,7 @@ PY
 # Each round measures the ceiling and then the sink on the same topic, one right after the other, so
 # each ratio compares figures taken under the same conditions; the table reports the median ratio.
 declare -A rate rss ratio cpu
-ceiling=() peer=() peer_ceiling=() peer_ratio=() peer_cpu=()
+ceiling=() peer=() peer_ceiling=() peer_ratio=() peer_cpu=() base=() base_rss=() base_cpu=() base_ratio=()
 bytes=0
 for run in $(seq 1 "$RUNS"); do
   out=$("$BIN/examples/consume_ceiling" "$TOPIC" "$EVENTS")
@@ -195,6 +201,16 @@ for run in $(seq 1 "$RUNS"); do
     ratio[$workers]+="$(python3 -c "print($r / $c)") "
     if [ "$workers" = 1 ]; then sink1=$r; fi
   done
+  if [ -n "$BASELINE_BIN" ]; then
+    read -r r m u < <(sink_run "bench-base-r$run" 1 "$BASELINE_BIN")
+    if [ "$r" = skip ]; then
+      bench_log "baseline, run $run: too short to measure; round left out"
+    else
+      bench_log "baseline ($BASELINE_BIN), 1 worker, run $run: $r events/s, peak RSS $m MiB, machine CPU $u µs/event"
+      base+=("$r") base_rss+=("$m") base_cpu+=("$u")
+      if [ -n "${sink1:-}" ]; then base_ratio+=("$(python3 -c "print($sink1 / $r)")"); fi
+    fi
+  fi
   if [ -n "$PEER" ]; then
     out=$(peer_run "peer-r$run")
     read -r p u <<<"$out"
@@ -205,10 +221,10 @@ for run in $(seq 1 "$RUNS"); do
   unset sink1
 done
 # Every event written exactly once: the manifest of each run holds the whole topic.
-for workers in $WORKERS; do
+for pipeline in $(for w in $WORKERS; do echo "bench-w$w"; done; [ -z "$BASELINE_BIN" ] || echo bench-base); do
   for run in $(seq 1 "$RUNS"); do
-    n=$(psql "$BENCH_DATABASE_URL" -Atc "SELECT coalesce(sum(events), 0) FROM sink_files WHERE pipeline = 'bench-w$workers-r$run'")
-    [ "$n" -eq "$EVENTS" ] || { echo "run bench-w$workers-r$run wrote $n events, not $EVENTS" >&2; exit 1; }
+    n=$(psql "$BENCH_DATABASE_URL" -Atc "SELECT coalesce(sum(events), 0) FROM sink_files WHERE pipeline = '$pipeline-r$run'")
+    [ "$n" -eq "$EVENTS" ] || { echo "run $pipeline-r$run wrote $n events, not $EVENTS" >&2; exit 1; }
   done
 done
 
@@ -246,6 +262,12 @@ for workers in $WORKERS; do
     "$(python3 -c "print($med * $record / 1e6)")" "$(ratios ${ratio[$workers]})" "$(stats ${rss[$workers]})" \
     "$(ratios ${cpu[$workers]})"
 done
+if [ ${#base[@]} -gt 0 ]; then
+  printf '%-34s %28s %8.1f %24s %14s %22s\n' "baseline build, 1 worker" "$(stats "${base[@]}")" \
+    "$(python3 -c "print($(median "${base[@]}") * $record / 1e6)")" "-" "$(stats "${base_rss[@]}")" \
+    "$(ratios "${base_cpu[@]}")"
+  echo "full sink with 1 worker / baseline build, paired by round: $(ratios "${base_ratio[@]}")"
+fi
 if [ -n "$PEER" ]; then
   printf '%-34s %28s %8.1f %24s %14s %22s\n' "peer: Apache Flink SQL" "$(stats "${peer[@]}")" \
     "$(python3 -c "print($(median "${peer[@]}") * $record / 1e6)")" \
