@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use murron_wire::hours;
 use sink_worker::config::Config;
+use sink_worker::state::backfills::{NewBackfill, StreamRef};
 use sink_worker::{archive, backfill, generate, inspect, pipeline, reliability, state};
 
 /// mimalloc serves Rust and, through `override`, librdkafka's C allocations too. Under glibc malloc
@@ -302,7 +303,7 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
 /// What `backfill` runs: a request filed earlier, or a new one.
 enum BackfillRequest {
     Filed(i64),
-    New(backfill::NewBackfill),
+    New(NewBackfill),
 }
 
 async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCode> {
@@ -330,7 +331,7 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
                 .iter()
                 .map(|s| {
                     let (host, pid) = s.rsplit_once(':').context("--stream must be host:pid")?;
-                    Ok(backfill::StreamRef {
+                    Ok(StreamRef {
                         host: host.to_owned(),
                         pid: pid
                             .parse()
@@ -338,7 +339,7 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            BackfillRequest::New(backfill::NewBackfill {
+            BackfillRequest::New(NewBackfill {
                 event_type,
                 from_hour,
                 to_hour,

@@ -552,7 +552,7 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
     let id = sink_worker::backfill::file(
         &pool,
         &world.topic,
-        &sink_worker::backfill::NewBackfill {
+        &sink_worker::state::backfills::NewBackfill {
             event_type: BILLING.into(),
             from_hour: 0,
             to_hour: murron_wire::hours::now_hour() + 2,
@@ -583,7 +583,7 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
     // While another worker's session holds it, it is not taken.
     let mut holder = pool.acquire().await.expect("connection");
     sqlx::query("SELECT pg_advisory_lock($1, $2)")
-        .bind(sink_worker::backfill::LOCK_NAMESPACE)
+        .bind(sink_worker::state::backfills::LOCK_NAMESPACE)
         .bind(id as i32)
         .execute(&mut *holder)
         .await
@@ -600,7 +600,7 @@ async fn an_abandoned_backfill_is_resumed_and_reads_only_the_files_with_missing_
             "SELECT NOT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
              AND classid::int8 = $1 AND objid::int8 = $2 AND objsubid = 2)",
         )
-        .bind(i64::from(sink_worker::backfill::LOCK_NAMESPACE))
+        .bind(i64::from(sink_worker::state::backfills::LOCK_NAMESPACE))
         .bind(id)
         .fetch_one(&pool)
         .await

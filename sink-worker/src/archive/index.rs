@@ -1,13 +1,14 @@
 //! The archive index: which offsets of which stream and hour each archive file holds, kept in the
 //! state database (`archive_files`, `archive_ranges`). Any file under the layout is indexed, whoever
-//! wrote it; a file is read again only when its size changes.
+//! wrote it; a file is read again only when its size changes. The tables' SQL is in
+//! `state::archive_index`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use sqlx::PgPool;
 
 use crate::config::ArchiveConfig;
-use crate::state::to_multirange;
+use crate::state::{StateError, archive_index};
 use crate::storage::{ObjectStore, StoreError};
 use murron_wire::hours::{Round, hour_partition, parse_hour};
 use murron_wire::ocf::{ContainerFile, OcfError};
@@ -21,6 +22,8 @@ pub enum IndexError {
     Store(#[from] StoreError),
     #[error("state database: {0}")]
     Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 /// What one refresh did.
@@ -129,15 +132,8 @@ impl ArchiveIndex {
         }
         listed.retain(|o| o.key.ends_with(".avro") && o.key.contains("/dt=") && o.key.contains("/hr="));
         let store_name = self.store.describe();
-        let known: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-            "SELECT key, size FROM archive_files WHERE store = $1 AND key = ANY($2)",
-        )
-        .bind(&store_name)
-        .bind(listed.iter().map(|o| o.key.as_str()).collect::<Vec<_>>())
-        .fetch_all(&self.pool)
-        .await?
-        .into_iter()
-        .collect();
+        let keys: Vec<&str> = listed.iter().map(|o| o.key.as_str()).collect();
+        let known = archive_index::indexed_sizes(&self.pool, &store_name, &keys).await?;
         let mut report = IndexReport {
             files_seen: listed.len() as u64,
             ..IndexReport::default()
@@ -157,61 +153,20 @@ impl ArchiveIndex {
                 .await
                 .unwrap_or_else(|e| Err(OcfError::Codec("reader", format!("panicked: {e}"))));
             report.files_read += 1;
-            let mut tx = self.pool.begin().await?;
-            sqlx::query("DELETE FROM archive_files WHERE store = $1 AND key = $2")
-                .bind(&store_name)
-                .bind(&obj.key)
-                .execute(&mut *tx)
-                .await?;
+            let mut entry = archive_index::replace(&self.pool, &store_name, &obj.key).await?;
             match summary {
                 Ok(s) => {
                     report.events_read += s.events;
-                    sqlx::query("INSERT INTO archive_files (store, key, size, events) VALUES ($1, $2, $3, $4)")
-                        .bind(&store_name)
-                        .bind(&obj.key)
-                        .bind(size)
-                        .bind(s.events as i64)
-                        .execute(&mut *tx)
-                        .await?;
-                    let mut cols = (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                    for ((stream, hour), r) in &s.ranges {
-                        cols.0.push(stream.0.as_str());
-                        cols.1.push(stream.1.as_str());
-                        cols.2.push(stream.2);
-                        cols.3.push(*hour);
-                        cols.4.push(to_multirange(r));
-                    }
-                    sqlx::query(
-                        "INSERT INTO archive_ranges (store, key, event_type, host, pid, hour, offsets) \
-                         SELECT $1, $2, t, h, p, hr, o::int8multirange \
-                         FROM unnest($3::text[], $4::text[], $5::int4[], $6::int8[], $7::text[]) AS u(t, h, p, hr, o)",
-                    )
-                    .bind(&store_name)
-                    .bind(&obj.key)
-                    .bind(cols.0)
-                    .bind(cols.1)
-                    .bind(cols.2)
-                    .bind(cols.3)
-                    .bind(cols.4)
-                    .execute(&mut *tx)
-                    .await?;
+                    entry.readable(size, s.events as i64, &s.ranges).await?;
                 }
                 Err(e) => {
                     tracing::warn!(key = %obj.key, error = %e, "archive file is not readable; recorded and skipped");
                     metrics::counter!("murron_archive_bad_files_total").increment(1);
-                    sqlx::query(
-                        "INSERT INTO archive_files (store, key, size, events, error) VALUES ($1, $2, $3, 0, $4)",
-                    )
-                    .bind(&store_name)
-                    .bind(&obj.key)
-                    .bind(size)
-                    .bind(e.to_string())
-                    .execute(&mut *tx)
-                    .await?;
+                    entry.unreadable(size, &e.to_string()).await?;
                     report.bad_files.push((obj.key.clone(), e.to_string()));
                 }
             }
-            tx.commit().await?;
+            entry.commit().await?;
         }
         Ok(report)
     }

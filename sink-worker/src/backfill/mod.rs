@@ -6,13 +6,13 @@
 //! it. A run indexes only the archive partitions of its range, reads only the files whose indexed
 //! offsets are not all received yet, and sends the events not received through the pipeline's own
 //! checks and writer. The writer's per-stream lock and deduplication make it exactly once: a run
-//! repeated, or racing live consumption, writes nothing twice.
+//! repeated, or racing live consumption, writes nothing twice. The requests' SQL is in
+//! `state::backfills`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool};
 
 use crate::admin::Readiness;
 use crate::archive::index::{ArchiveIndex, IndexError};
@@ -20,14 +20,12 @@ use crate::config::{Config, Pipeline};
 use crate::pipeline::{Batch, Checker, Event, Publish, SchemaCache, Verdict, WriteError, Writer, Written};
 use crate::registry::RegistryClient;
 use crate::retry::backoff_delay;
-use crate::state::{State, StateError, parse_multirange};
+use crate::state::backfills::{self, BackfillRow, Filed, NewBackfill, RunCounts};
+use crate::state::{State, StateError};
 use crate::storage::StoreError;
 use murron_wire::framing::MAGIC_BYTE;
 use murron_wire::ocf::{ContainerFile, OcfError};
 use murron_wire::ranges::OffsetRanges;
-
-/// Advisory-lock namespace of backfill runs (the first key of `pg_try_advisory_lock(int, int)`).
-pub const LOCK_NAMESPACE: i32 = 0x4d42_4631; // "MBF1"
 
 /// Why a backfill could not run.
 #[derive(Debug, thiserror::Error)]
@@ -63,118 +61,18 @@ impl BackfillError {
     }
 }
 
-/// A stream named in a request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamRef {
-    pub host: String,
-    pub pid: i32,
-}
-
-/// A backfill to file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewBackfill {
-    pub event_type: String,
-    /// Hours since the Unix epoch; `to_hour` is exclusive.
-    pub from_hour: i64,
-    pub to_hour: i64,
-    pub streams: Option<Vec<StreamRef>>,
-    pub origin: &'static str,
-}
-
-/// A backfill as stored.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
-pub struct BackfillRow {
-    pub id: i64,
-    pub pipeline: String,
-    pub event_type: String,
-    pub from_hour: i64,
-    pub to_hour: i64,
-    /// `from_hour` and `to_hour` as RFC 3339 times.
-    #[serde(rename = "from")]
-    pub from_time: String,
-    #[serde(rename = "to")]
-    pub to_time: String,
-    pub streams: Option<sqlx::types::Json<Vec<StreamRef>>>,
-    pub origin: String,
-    pub state: String,
-    pub files_total: i64,
-    pub files_read: i64,
-    /// Bytes of the archive files read so far.
-    pub bytes_read: i64,
-    pub events_read: i64,
-    pub written: i64,
-    /// Archived events this pipeline had received already, so not written again.
-    #[serde(rename = "already_received")]
-    pub duplicates: i64,
-    pub invalid: i64,
-    pub error: Option<String>,
-    pub created_at: String,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
-}
-
-/// The columns of a [`BackfillRow`], timestamps as RFC 3339 text.
-macro_rules! row_columns {
-    () => {
-        "id, pipeline, event_type, from_hour, to_hour, \
-         to_char(to_timestamp(from_hour * 3600) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS from_time, \
-         to_char(to_timestamp(to_hour * 3600) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS to_time, \
-         streams, origin, state, files_total, \
-         files_read, bytes_read, events_read, written, duplicates, invalid, error, \
-         to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created_at, \
-         to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at, \
-         to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at"
-    };
-}
-
 /// Files a request for any worker to run; returns its id.
 pub async fn file(pool: &PgPool, pipeline: &str, req: &NewBackfill) -> Result<i64, BackfillError> {
-    let mut conn = pool.acquire().await?;
-    insert(&mut conn, pipeline, req, "queued").await
+    check(req)?;
+    Ok(backfills::file(pool, pipeline, req).await?)
 }
 
-/// Inserts a request in `state` ('queued', or 'running' for a run that files its own request).
-async fn insert(conn: &mut PgConnection, pipeline: &str, req: &NewBackfill, state: &str) -> Result<i64, BackfillError> {
+/// What a request must be before it is filed.
+fn check(req: &NewBackfill) -> Result<(), BackfillError> {
     if req.from_hour >= req.to_hour {
         return Err(BackfillError::Config("from must be before to".into()));
     }
-    Ok(sqlx::query_scalar(
-        "INSERT INTO backfills (pipeline, event_type, from_hour, to_hour, streams, origin, state, started_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $7 = 'running' THEN now() END) RETURNING id",
-    )
-    .bind(pipeline)
-    .bind(&req.event_type)
-    .bind(req.from_hour)
-    .bind(req.to_hour)
-    .bind(req.streams.clone().map(sqlx::types::Json))
-    .bind(req.origin)
-    .bind(state)
-    .fetch_one(conn)
-    .await?)
-}
-
-/// One request.
-pub async fn get(pool: &PgPool, id: i64) -> Result<Option<BackfillRow>, BackfillError> {
-    Ok(
-        sqlx::query_as(concat!("SELECT ", row_columns!(), " FROM backfills WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
-    )
-}
-
-/// The newest requests of a pipeline, newest first.
-pub async fn list(pool: &PgPool, pipeline: &str, limit: i64) -> Result<Vec<BackfillRow>, BackfillError> {
-    Ok(sqlx::query_as(concat!(
-        "SELECT ",
-        row_columns!(),
-        " FROM backfills WHERE pipeline = $1 ORDER BY id DESC LIMIT $2"
-    ))
-    .bind(pipeline)
-    .bind(limit)
-    .fetch_all(pool)
-    .await?)
+    Ok(())
 }
 
 /// Progress of a run, for a progress bar.
@@ -244,7 +142,7 @@ impl Backfiller {
     pub async fn run_id(&mut self, id: i64, progress: impl FnMut(Progress)) -> Result<BackfillRow, BackfillError> {
         match self.run_claimed(Some(id), progress).await? {
             Some(row) => Ok(row),
-            None => match get(&self.pool, id).await? {
+            None => match backfills::get(&self.pool, id).await? {
                 None => Err(BackfillError::NotFound(id)),
                 Some(row) if row.state == "done" || row.state == "failed" => Ok(row),
                 Some(_) => Err(BackfillError::Busy(id)),
@@ -259,8 +157,12 @@ impl Backfiller {
         req: &NewBackfill,
         progress: impl FnMut(Progress),
     ) -> Result<BackfillRow, BackfillError> {
-        let mut conn = self.pool.acquire().await?.detach();
-        let row = file_claimed(&mut conn, &self.pipeline.name, req).await?;
+        let mut conn = backfills::session(&self.pool).await?;
+        check(req)?;
+        let row = match backfills::file_claimed(&mut conn, &self.pipeline.name, req).await? {
+            Filed::Claimed(row) => *row,
+            Filed::Busy(id) => return Err(BackfillError::Busy(id)),
+        };
         self.run_row(conn, row, progress).await
     }
 
@@ -271,8 +173,8 @@ impl Backfiller {
     ) -> Result<Option<BackfillRow>, BackfillError> {
         // The run's own connection, never returned to the pool: its session lock lives exactly as
         // long as the run, or the process.
-        let mut conn = self.pool.acquire().await?.detach();
-        let Some(row) = claim(&mut conn, &self.pipeline.name, only).await? else {
+        let mut conn = backfills::session(&self.pool).await?;
+        let Some(row) = backfills::claim(&mut conn, &self.pipeline.name, only).await? else {
             return Ok(None);
         };
         self.run_row(conn, row, progress).await.map(Some)
@@ -281,7 +183,7 @@ impl Backfiller {
     /// Runs a request claimed on `conn` (which holds its session lock) and records the outcome.
     async fn run_row(
         &mut self,
-        mut conn: PgConnection,
+        conn: PgConnection,
         row: BackfillRow,
         mut progress: impl FnMut(Progress),
     ) -> Result<BackfillRow, BackfillError> {
@@ -292,15 +194,11 @@ impl Backfiller {
             Ok(()) => ("done", None),
             Err(e) => ("failed", Some(e.to_string())),
         };
-        sqlx::query("UPDATE backfills SET state = $2, error = coalesce($3, error), finished_at = now() WHERE id = $1")
-            .bind(id)
-            .bind(state)
-            .bind(&error)
-            .execute(&mut conn)
-            .await?;
-        let _ = conn.close().await;
+        backfills::finish(conn, id, state, error.as_deref()).await?;
         metrics::counter!("murron_backfills_total", "state" => state).increment(1);
-        let done = get(&self.pool, id).await?.ok_or(BackfillError::NotFound(id))?;
+        let done = backfills::get(&self.pool, id)
+            .await?
+            .ok_or(BackfillError::NotFound(id))?;
         tracing::info!(
             id,
             state,
@@ -318,26 +216,9 @@ impl Backfiller {
             .refresh(Some((&row.event_type, row.from_hour, row.to_hour)))
             .await?;
         tracing::debug!(?report, "archive partitions indexed");
-        let streams = row.streams.as_ref().and_then(|s| serde_json::to_value(&s.0).ok());
         // Only files holding offsets that some stream has not received.
-        let keys: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT a.key FROM archive_ranges a \
-             JOIN archive_files f ON f.store = a.store AND f.key = a.key AND f.error IS NULL \
-             LEFT JOIN sink_streams s ON s.pipeline = $2 AND s.event_type = a.event_type AND s.host = a.host AND s.pid = a.pid \
-             WHERE a.store = $1 AND a.event_type = $3 AND a.hour >= $4 AND a.hour < $5 \
-               AND NOT (a.offsets <@ coalesce(s.received, '{}'::int8multirange)) \
-               AND ($6::jsonb IS NULL OR EXISTS (SELECT 1 FROM jsonb_array_elements($6) e \
-                    WHERE e->>'host' = a.host AND (e->>'pid')::int = a.pid)) \
-             ORDER BY a.key",
-        )
-        .bind(self.index.store().describe())
-        .bind(&self.pipeline.name)
-        .bind(&row.event_type)
-        .bind(row.from_hour)
-        .bind(row.to_hour)
-        .bind(&streams)
-        .fetch_all(&self.pool)
-        .await?;
+        let keys =
+            backfills::files_to_read(&self.pool, &self.index.store().describe(), &self.pipeline.name, row).await?;
         let mut p = Progress {
             files_total: keys.len() as u64,
             ..Progress::default()
@@ -420,31 +301,15 @@ impl Backfiller {
             progress(p);
         }
         if let Some(first) = first_invalid {
-            sqlx::query("UPDATE backfills SET error = $2 WHERE id = $1")
-                .bind(row.id)
-                .bind(format!("{} archived events are invalid; first: {first}", totals.1))
-                .execute(&self.pool)
-                .await?;
+            let error = format!("{} archived events are invalid; first: {first}", totals.1);
+            backfills::note_error(&self.pool, row.id, &error).await?;
         }
         Ok(())
     }
 
     /// The offsets of `event_type` this pipeline has received, per (host, pid).
     async fn received(&self, event_type: &str) -> Result<HashMap<(String, i32), OffsetRanges>, BackfillError> {
-        let rows: Vec<(String, i32, String)> = sqlx::query_as(
-            "SELECT host, pid, received::text FROM sink_streams WHERE pipeline = $1 AND event_type = $2",
-        )
-        .bind(&self.pipeline.name)
-        .bind(event_type)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = HashMap::with_capacity(rows.len());
-        for (host, pid, text) in rows {
-            let r = parse_multirange(&text)
-                .ok_or_else(|| StateError::Corrupt((event_type.to_owned(), host.clone(), pid), text))?;
-            out.insert((host, pid), r);
-        }
-        Ok(out)
+        Ok(backfills::received(&self.pool, &self.pipeline.name, event_type).await?)
     }
 
     /// Writes and publishes one batch, waiting out short outages of the outputs.
@@ -484,86 +349,16 @@ impl Backfiller {
     }
 
     async fn record(&self, id: i64, p: &Progress, (dups, invalid): (i64, i64)) -> Result<(), BackfillError> {
-        sqlx::query(
-            "UPDATE backfills SET files_total = $2, files_read = $3, events_read = $4, written = $5, \
-             duplicates = $6, invalid = $7, bytes_read = $8 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(p.files_total as i64)
-        .bind(p.files_read as i64)
-        .bind(p.events_read as i64)
-        .bind(p.written as i64)
-        .bind(dups)
-        .bind(invalid)
-        .bind(p.bytes_read as i64)
-        .execute(&self.pool)
-        .await?;
+        let counts = RunCounts {
+            files_total: p.files_total as i64,
+            files_read: p.files_read as i64,
+            bytes_read: p.bytes_read as i64,
+            events_read: p.events_read as i64,
+            written: p.written as i64,
+            duplicates: dups,
+            invalid,
+        };
+        backfills::record_progress(&self.pool, id, &counts).await?;
         Ok(())
     }
-}
-
-/// Inserts `req` as running and takes its session lock on `conn`, in one transaction: no other
-/// worker ever sees it unclaimed.
-async fn file_claimed(
-    conn: &mut PgConnection,
-    pipeline: &str,
-    req: &NewBackfill,
-) -> Result<BackfillRow, BackfillError> {
-    let mut tx = conn.begin().await?;
-    let id = insert(&mut tx, pipeline, req, "running").await?;
-    if !try_lock(&mut tx, id).await? {
-        // Dropping the transaction withdraws the request.
-        return Err(BackfillError::Busy(id));
-    }
-    tx.commit().await?;
-    Ok(
-        sqlx::query_as(concat!("SELECT ", row_columns!(), " FROM backfills WHERE id = $1"))
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?,
-    )
-}
-
-/// Tries the session lock of request `id`: it outlives the transaction and ends with the run or
-/// its connection. Ids share the lock's 31 bits, so two live requests 2^31 apart cannot both hold it.
-async fn try_lock(conn: &mut PgConnection, id: i64) -> Result<bool, BackfillError> {
-    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
-        .bind(LOCK_NAMESPACE)
-        .bind((id & 0x7fff_ffff) as i32)
-        .fetch_one(conn)
-        .await?)
-}
-
-/// Picks a queued or abandoned request (SKIP LOCKED passes over rows another worker is claiming
-/// right now) whose session lock is free, takes that lock on `conn`, and marks the request running.
-async fn claim(
-    conn: &mut PgConnection,
-    pipeline: &str,
-    only: Option<i64>,
-) -> Result<Option<BackfillRow>, BackfillError> {
-    let mut tx = conn.begin().await?;
-    let candidates: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM backfills WHERE pipeline = $1 AND state IN ('queued', 'running') \
-         AND ($2::int8 IS NULL OR id = $2) ORDER BY id FOR UPDATE SKIP LOCKED",
-    )
-    .bind(pipeline)
-    .bind(only)
-    .fetch_all(&mut *tx)
-    .await?;
-    for id in candidates {
-        if !try_lock(&mut tx, id).await? {
-            continue;
-        }
-        sqlx::query("UPDATE backfills SET state = 'running', started_at = coalesce(started_at, now()) WHERE id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        let row = sqlx::query_as(concat!("SELECT ", row_columns!(), " FROM backfills WHERE id = $1"))
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-        return Ok(Some(row));
-    }
-    Ok(None)
 }

@@ -1,5 +1,6 @@
 //! The monitor's HTTP API (`openapi-monitor.json` describes it), the dashboard page and Prometheus
 //! metrics. Times are RFC 3339 in UTC; ranges are whole hours, `from` inclusive and `to` exclusive.
+//! What it reads is in `state::reports` and `state::backfills`.
 
 use std::collections::BTreeMap;
 
@@ -16,7 +17,9 @@ use serde_json::json;
 use super::gaps::rep_score;
 use super::monitor::Monitor;
 use crate::admin::metrics_handle;
-use crate::backfill::{self, NewBackfill, StreamRef};
+use crate::backfill;
+use crate::state::backfills::{self, BackfillRow, NewBackfill, StreamRef};
+use crate::state::reports::{self, GapFilter};
 use murron_wire::hours::{Round, hour_timestamp, now_hour, parse_hour};
 
 const OPENAPI: &str = include_str!("../../openapi-monitor.json");
@@ -145,35 +148,18 @@ async fn reliability(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
     let (from, to) = q.hours()?;
-    let received: Vec<(String, i64, String, i32, i64, i64)> = sqlx::query_as(
-        "SELECT event_type, hour, host, pid, \
-           (SELECT coalesce(sum(upper(x) - lower(x)), 0) FROM unnest(received) x)::int8, duplicates \
-         FROM sink_stream_hours WHERE pipeline = $1 AND ($2::text IS NULL OR event_type = $2) \
-           AND hour >= $3 AND hour < $4",
-    )
-    .bind(m.pipeline())
-    .bind(&q.event_type)
-    .bind(from)
-    .bind(to)
-    .fetch_all(m.pool())
-    .await
-    .map_err(internal)?;
+    let received = reports::received(m.pool(), m.pipeline(), q.event_type.as_deref(), from, to)
+        .await
+        .map_err(internal)?;
     // A gap's events received since the last sweep are not missing any more.
-    let gaps: Vec<(String, i64, String, i32, i64, bool)> = sqlx::query_as(
-        "SELECT g.event_type, g.hour, g.host, g.pid, \
-           g.last_offset - g.first_offset + 1 - (SELECT coalesce(sum(upper(x) - lower(x)), 0) \
-             FROM unnest(coalesce(s.received, '{}') * int8multirange(int8range(g.first_offset, g.last_offset + 1))) x)::int8, \
-           g.state = 'open' AND g.first_seen > now() - make_interval(secs => $5) \
-         FROM reliability_gaps g LEFT JOIN sink_streams s ON s.pipeline = g.pipeline \
-           AND s.event_type = g.event_type AND s.host = g.host AND s.pid = g.pid \
-         WHERE g.pipeline = $1 AND ($2::text IS NULL OR g.event_type = $2) AND g.hour >= $3 AND g.hour < $4",
+    let gaps = reports::missing(
+        m.pool(),
+        m.pipeline(),
+        q.event_type.as_deref(),
+        from,
+        to,
+        m.grace_secs() as f64,
     )
-    .bind(m.pipeline())
-    .bind(&q.event_type)
-    .bind(from)
-    .bind(to)
-    .bind(m.grace_secs() as f64)
-    .fetch_all(m.pool())
     .await
     .map_err(internal)?;
     let mut overall = Counts::default();
@@ -186,18 +172,18 @@ async fn reliability(
         f(hours.entry((t.to_owned(), hour)).or_default());
         f(streams.entry((t.to_owned(), host.to_owned(), pid)).or_default());
     };
-    for (t, hour, host, pid, n, dups) in &received {
-        add(t, *hour, host, *pid, &|c| {
-            c.received += *n as u64;
-            c.duplicates += *dups as u64;
+    for r in &received {
+        add(&r.event_type, r.hour, &r.host, r.pid, &|c| {
+            c.received += r.received as u64;
+            c.duplicates += r.duplicates as u64;
         });
     }
-    for (t, hour, host, pid, n, pending) in &gaps {
-        add(t, *hour, host, *pid, &|c| {
-            if *pending {
-                c.pending += *n as u64;
+    for g in &gaps {
+        add(&g.event_type, g.hour, &g.host, g.pid, &|c| {
+            if g.pending {
+                c.pending += g.missing as u64;
             } else {
-                c.missing += *n as u64;
+                c.missing += g.missing as u64;
             }
         });
     }
@@ -219,51 +205,27 @@ async fn gaps(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = query(q)?;
     let (from, to) = q.hours()?;
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        String,
-        String,
-        i32,
-        i64,
-        i64,
-        i64,
-        String,
-        String,
-        Option<i64>,
-        Option<String>,
-    )> = sqlx::query_as(
-        "SELECT event_type, host, pid, first_offset, last_offset, hour, \
-           to_char(first_seen AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
-           CASE WHEN state = 'open' AND first_seen > now() - make_interval(secs => $7) THEN 'pending' \
-                WHEN state = 'open' THEN 'missing' ELSE state END, backfill_id, reason \
-         FROM reliability_gaps WHERE pipeline = $1 AND ($2::text IS NULL OR event_type = $2) \
-           AND ($3::text IS NULL OR host = $3) AND ($4::int4 IS NULL OR pid = $4) AND hour >= $5 AND hour < $6 \
-         ORDER BY event_type, host, pid, first_offset LIMIT $8",
-    )
-    .bind(m.pipeline())
-    .bind(&q.event_type)
-    .bind(&q.host)
-    .bind(q.pid)
-    .bind(from)
-    .bind(to)
-    .bind(m.grace_secs() as f64)
-    .bind(MAX_GAPS + 1)
-    .fetch_all(m.pool())
-    .await
-    .map_err(internal)?;
+    let filter = GapFilter {
+        event_type: q.event_type.as_deref(),
+        host: q.host.as_deref(),
+        pid: q.pid,
+        from,
+        to,
+    };
+    let rows = reports::gaps(m.pool(), m.pipeline(), &filter, m.grace_secs() as f64, MAX_GAPS + 1)
+        .await
+        .map_err(internal)?;
     let truncated = rows.len() as i64 > MAX_GAPS;
     let gaps: Vec<_> = rows
         .into_iter()
-        .map(
-            |(t, host, pid, first, last, hour, first_seen, status, backfill_id, reason)| {
-                json!({
-                    "type": t, "host": host, "pid": pid,
-                    "first_offset": first, "last_offset": last, "count": last - first + 1,
-                    "hour": hour_timestamp(hour), "first_seen": first_seen,
-                    "status": status, "backfill_id": backfill_id, "reason": reason,
-                })
-            },
-        )
+        .map(|g| {
+            json!({
+                "type": g.event_type, "host": g.host, "pid": g.pid,
+                "first_offset": g.first_offset, "last_offset": g.last_offset, "count": g.last_offset - g.first_offset + 1,
+                "hour": hour_timestamp(g.hour), "first_seen": g.first_seen,
+                "status": g.status, "backfill_id": g.backfill_id, "reason": g.reason,
+            })
+        })
         .take(MAX_GAPS as usize)
         .collect();
     Ok(Json(
@@ -286,7 +248,7 @@ struct BackfillRequest {
 async fn create_backfill(
     State(m): State<Monitor>,
     body: Result<Json<BackfillRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<backfill::BackfillRow>), ApiError> {
+) -> Result<(StatusCode, Json<BackfillRow>), ApiError> {
     let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
     if req.event_type.trim().is_empty() || req.event_type.contains('\0') {
         return Err(ApiError(
@@ -322,7 +284,7 @@ async fn create_backfill(
     .await
     .map_err(internal)?;
     metrics::counter!("murron_backfills_filed_total", "origin" => "api").increment(1);
-    let row = backfill::get(m.pool(), id)
+    let row = backfills::get(m.pool(), id)
         .await
         .map_err(internal)?
         .ok_or_else(|| internal("the new backfill vanished"))?;
@@ -330,16 +292,16 @@ async fn create_backfill(
 }
 
 async fn list_backfills(State(m): State<Monitor>) -> Result<Json<serde_json::Value>, ApiError> {
-    let rows = backfill::list(m.pool(), m.pipeline(), 100).await.map_err(internal)?;
+    let rows = backfills::list(m.pool(), m.pipeline(), 100).await.map_err(internal)?;
     Ok(Json(json!({ "backfills": rows })))
 }
 
 async fn get_backfill(
     State(m): State<Monitor>,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-) -> Result<Json<backfill::BackfillRow>, ApiError> {
+) -> Result<Json<BackfillRow>, ApiError> {
     let Path(id) = id.map_err(|e| bad(format!("backfill id: {}", e.body_text())))?;
-    match backfill::get(m.pool(), id).await.map_err(internal)? {
+    match backfills::get(m.pool(), id).await.map_err(internal)? {
         Some(row) if row.pipeline == m.pipeline() => Ok(Json(row)),
         _ => Err(ApiError(StatusCode::NOT_FOUND, format!("backfill {id} does not exist"))),
     }

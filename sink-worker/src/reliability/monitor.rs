@@ -5,7 +5,8 @@
 //! Each sweep indexes new archive files, recomputes every stream's gaps from the received offsets and
 //! the archive ([`super::gaps`]), and replaces the pipeline's rows in `reliability_gaps`, keeping each
 //! gap's first-seen time and state across sweeps. Replicas may run side by side: a transaction-level
-//! advisory lock lets one sweep at a time, and backfills are claimed safely.
+//! advisory lock lets one sweep at a time, and backfills are claimed safely. The sweep's SQL is in
+//! `state::gaps`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -19,7 +20,8 @@ use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
 use crate::config::{Config, MonitorConfig};
 use crate::retry::backoff_delay;
-use crate::state::{self, StateError, parse_multirange};
+use crate::state::gaps::{NewGap, StoredGap};
+use crate::state::{self, StateError};
 use murron_wire::stream::StreamKey;
 
 /// Why the monitor stopped or a sweep failed.
@@ -38,12 +40,6 @@ pub enum MonitorError {
     #[error("listening on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
 }
-
-/// A stream's offsets in one hour, as stored: (type, host, pid, hour, multirange text).
-type HourRanges = (String, String, i32, i64, String);
-
-/// Advisory-lock namespace of sweeps.
-const SWEEP_LOCK: i32 = 0x4d53_5731; // "MSW1"
 
 /// What one sweep found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -65,20 +61,6 @@ pub struct Monitor {
     types: Vec<String>,
     index: ArchiveIndex,
     config: MonitorConfig,
-}
-
-/// A gap as stored in `reliability_gaps`.
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct StoredGap {
-    event_type: String,
-    host: String,
-    pid: i32,
-    first: i64,
-    last: i64,
-    first_seen: f64,
-    state: String,
-    backfill_id: Option<i64>,
-    reason: Option<String>,
 }
 
 /// A gap found by this sweep, with what it inherits from the stored ones it overlaps.
@@ -126,72 +108,32 @@ impl Monitor {
     pub async fn sweep(&self) -> Result<SweepReport, MonitorError> {
         self.index.refresh(None).await?;
         let mut streams: BTreeMap<StreamKey, StreamOffsets> = BTreeMap::new();
-        let received: Vec<HourRanges> = sqlx::query_as(
-            "SELECT event_type, host, pid, hour, received::text FROM sink_stream_hours WHERE pipeline = $1",
-        )
-        .bind(&self.pipeline)
-        .fetch_all(&self.pool)
-        .await?;
-        let archived: Vec<HourRanges> = sqlx::query_as(
-            "SELECT a.event_type, a.host, a.pid, a.hour, range_agg(a.offsets)::text FROM archive_ranges a \
-             JOIN archive_files f ON f.store = a.store AND f.key = a.key AND f.error IS NULL \
-             WHERE a.store = $1 AND (cardinality($2::text[]) = 0 OR a.event_type = ANY($2)) \
-             GROUP BY 1, 2, 3, 4",
-        )
-        .bind(self.index.store().describe())
-        .bind(&self.types)
-        .fetch_all(&self.pool)
-        .await?;
-        for (rows, archive) in [(received, false), (archived, true)] {
-            for (t, h, p, hour, text) in rows {
-                let key = (t, h, p);
-                let r = parse_multirange(&text).ok_or_else(|| StateError::Corrupt(key.clone(), text))?;
-                let offsets = streams.entry(key).or_default();
+        let found =
+            state::gaps::offsets(&self.pool, &self.pipeline, &self.index.store().describe(), &self.types).await?;
+        for (rows, archive) in [(found.received, false), (found.archived, true)] {
+            for row in rows {
+                let offsets = streams.entry(row.stream).or_default();
                 if archive {
                     &mut offsets.archived
                 } else {
                     &mut offsets.received
                 }
-                .push((hour, r));
+                .push((row.hour, row.offsets));
             }
         }
 
-        let mut tx = self.pool.begin().await?;
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, hashtext($2))")
-            .bind(SWEEP_LOCK)
-            .bind(&self.pipeline)
-            .fetch_one(&mut *tx)
-            .await?;
-        if !locked {
+        let Some(mut tx) = state::gaps::begin_sweep(&self.pool, &self.pipeline).await? else {
             return Ok(SweepReport::default());
-        }
-        let now: f64 = sqlx::query_scalar("SELECT extract(epoch FROM now())::float8")
-            .fetch_one(&mut *tx)
-            .await?;
-        let rows: Vec<StoredGap> = sqlx::query_as(
-            "SELECT event_type, host, pid, first_offset AS first, last_offset AS last, \
-             extract(epoch FROM first_seen)::float8 AS first_seen, state, backfill_id, reason \
-             FROM reliability_gaps WHERE pipeline = $1",
-        )
-        .bind(&self.pipeline)
-        .fetch_all(&mut *tx)
-        .await?;
+        };
+        let now = tx.now().await?;
+        let rows = tx.stored_gaps().await?;
         let mut old: HashMap<StreamKey, Vec<StoredGap>> = HashMap::new();
         for g in rows {
             old.entry((g.event_type.clone(), g.host.clone(), g.pid))
                 .or_default()
                 .push(g);
         }
-        let finished: HashMap<i64, (String, Option<String>)> = sqlx::query_as::<_, (i64, String, Option<String>)>(
-            "SELECT id, state, error FROM backfills WHERE pipeline = $1 AND state IN ('done', 'failed') \
-             AND id IN (SELECT backfill_id FROM reliability_gaps WHERE pipeline = $1 AND state = 'backfilling')",
-        )
-        .bind(&self.pipeline)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(id, state, error)| (id, (state, error)))
-        .collect();
+        let finished = tx.ended_backfills().await?;
 
         let mut report = SweepReport {
             swept: true,
@@ -219,12 +161,12 @@ impl Monitor {
                 } else if let Some(b) = overlapping.iter().find(|o| o.state == "backfilling") {
                     state = b.state.clone();
                     backfill_id = b.backfill_id;
-                    if let Some((bf_state, error)) = b.backfill_id.and_then(|id| finished.get(&id)) {
+                    if let Some(ended) = b.backfill_id.and_then(|id| finished.get(&id)) {
                         // The backfill ended and this gap is still here: the archive cannot fill it.
                         let id = b.backfill_id.unwrap_or_default();
                         let in_archive = archived.intersects(gap.first, gap.last);
                         state = "unrecoverable".into();
-                        reason = Some(match (in_archive, bf_state.as_str(), error) {
+                        reason = Some(match (in_archive, ended.state.as_str(), &ended.error) {
                             (false, _, _) => format!("not in the archive (backfill {id} found nothing to repair it)"),
                             (true, "failed", Some(e)) => format!("backfill {id} failed: {e}"),
                             (true, _, Some(e)) => format!("the archived copy was not accepted (backfill {id}): {e}"),
@@ -265,17 +207,9 @@ impl Monitor {
                     .collect();
                 streams.sort_by_key(|v| v.to_string());
                 streams.dedup();
-                let id: i64 = sqlx::query_scalar(
-                    "INSERT INTO backfills (pipeline, event_type, from_hour, to_hour, streams, origin) \
-                     VALUES ($1, $2, $3, $4, $5, 'auto') RETURNING id",
-                )
-                .bind(&self.pipeline)
-                .bind(&event_type)
-                .bind(from)
-                .bind(to)
-                .bind(serde_json::Value::Array(streams))
-                .fetch_one(&mut *tx)
-                .await?;
+                let id = tx
+                    .file_backfill(&event_type, from, to, serde_json::Value::Array(streams))
+                    .await?;
                 tracing::info!(id, %event_type, gaps = idx.len(), "gaps missing past the grace period: backfill filed");
                 metrics::counter!("murron_backfills_filed_total", "origin" => "auto").increment(1);
                 for i in idx {
@@ -286,56 +220,20 @@ impl Monitor {
             }
         }
 
-        sqlx::query("DELETE FROM reliability_gaps WHERE pipeline = $1")
-            .bind(&self.pipeline)
-            .execute(&mut *tx)
-            .await?;
-        for chunk in next.chunks(5_000) {
-            let mut c = (
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-                vec![],
-            );
-            for g in chunk {
-                c.0.push(g.stream.0.as_str());
-                c.1.push(g.stream.1.as_str());
-                c.2.push(g.stream.2);
-                c.3.push(g.gap.first);
-                c.4.push(g.gap.last);
-                c.5.push(g.gap.hour);
-                c.6.push(g.first_seen);
-                c.7.push(g.state.as_str());
-                c.8.push(g.backfill_id);
-                c.9.push(g.reason.as_deref());
-            }
-            sqlx::query(
-                "INSERT INTO reliability_gaps (pipeline, event_type, host, pid, first_offset, last_offset, hour, \
-                 first_seen, state, backfill_id, reason) \
-                 SELECT $1, t, h, p, f, l, hr, to_timestamp(fs), s, b, r FROM unnest($2::text[], $3::text[], \
-                 $4::int4[], $5::int8[], $6::int8[], $7::int8[], $8::float8[], $9::text[], $10::int8[], $11::text[]) \
-                 AS u(t, h, p, f, l, hr, fs, s, b, r)",
-            )
-            .bind(&self.pipeline)
-            .bind(c.0)
-            .bind(c.1)
-            .bind(c.2)
-            .bind(c.3)
-            .bind(c.4)
-            .bind(c.5)
-            .bind(c.6)
-            .bind(c.7)
-            .bind(c.8)
-            .bind(c.9)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let to_store: Vec<NewGap> = next
+            .iter()
+            .map(|g| NewGap {
+                stream: &g.stream,
+                first: g.gap.first,
+                last: g.gap.last,
+                hour: g.gap.hour,
+                first_seen: g.first_seen,
+                state: &g.state,
+                backfill_id: g.backfill_id,
+                reason: g.reason.as_deref(),
+            })
+            .collect();
+        tx.replace_gaps(&to_store).await?;
         tx.commit().await?;
         self.export_gauges(&streams, &next, now);
         Ok(report)
