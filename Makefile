@@ -11,7 +11,7 @@ help:
 	@echo "make demo    set up, start the local stack and run the pipeline end to end"
 	@echo "make test    set up, start the local stack, lint, and run every test"
 	@echo "make up | down | status    the local stack (PostgreSQL, Kafka, S3) on 127.0.0.1"
-	@echo "make lint    cargo fmt --check and clippy with warnings denied"
+	@echo "make lint    cargo fmt --check, clippy with warnings denied, and no module import cycles (deploy/modules.sh)"
 	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
 	@echo "make faults    the full fault suite (crashes, outages, a full disk) with its table (RELIABILITY.md)"
 	@echo "make audit    cargo-deny: licenses, banned crates, sources and the RustSec advisories (needs GitHub)"
@@ -52,6 +52,7 @@ build:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	bash deploy/modules.sh
 
 venv: $(VENV)/.installed
 

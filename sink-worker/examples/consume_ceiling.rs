@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use rdkafka::Message;
 use rdkafka::consumer::Consumer;
 use sink_worker::config::Config;
-use sink_worker::source::{self, SourceContext};
+use sink_worker::pipeline::source::{self, SourceContext};
 
 /// The sink's allocator (see `src/main.rs`), so the ceiling frees librdkafka's messages as it does.
 #[global_allocator]

@@ -1,9 +1,11 @@
-//! Murron sink worker. The modules follow the data flow: Kafka records ([`source`]) are decoded and
-//! verified ([`envelope`]), their payload schemas resolved through the registry's HTTP API
-//! ([`registry`]) and validated ([`validate`]), and written exactly once by a [`pipeline`] to its
-//! outputs ([`sink`]), with per-stream offsets tracked in the [`state`] database. [`archive`] keeps raw
-//! envelopes, [`reliability`] finds gaps and serves the monitor, [`backfill`] repairs gaps from the
-//! archive. [`generate`] (the `gen` command) produces signed events; [`inspect`] reads a topic back.
+//! Murron sink worker. The modules follow the data flow: a [`pipeline`] reads Kafka records (its
+//! source), decodes and verifies their envelopes ([`murron_wire`]), resolves their payload schemas
+//! through the registry's HTTP API ([`registry`]) and validates them ([`murron_payload`]), tracks every
+//! stream's offsets, and writes each batch exactly once to its [`output`]s, in a [`format`], through
+//! [`storage`], committed in the [`state`] database. [`archive`] keeps raw envelopes, [`reliability`]
+//! finds gaps and serves the monitor, [`backfill`] repairs gaps from the archive. [`generate`] (the
+//! `gen` command) produces signed events; [`inspect`] reads a topic back. [`config`] is the typed
+//! configuration, a leaf that imports none of them.
 
 pub mod admin;
 pub mod archive;
@@ -19,6 +21,5 @@ pub mod pipeline;
 pub mod registry;
 pub mod reliability;
 pub mod retry;
-pub mod source;
 pub mod state;
 pub mod storage;

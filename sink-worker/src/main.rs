@@ -177,57 +177,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Archive => runtime.block_on(archive::run(&config, shutdown_signal()))?,
         Command::Monitor => runtime.block_on(reliability::monitor::run(&config, shutdown_signal()))?,
         Command::Backfill(args) => return runtime.block_on(run_backfill(&config, args)),
-        Command::Check => print_check(&config),
+        Command::Check => print!("{}", config.summary()),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// What `check` prints: the settings that differ between deployments, never a secret.
-fn print_check(config: &Config) {
-    let keys: Vec<&str> = config.keys.keys().map(String::as_str).collect();
-    println!("configuration ok");
-    println!("kafka brokers: {}", config.kafka.brokers);
-    println!("registry: {}", config.registry.url);
-    println!(
-        "signing keys: {}",
-        if keys.is_empty() {
-            "none".into()
-        } else {
-            keys.join(", ")
-        }
-    );
-    match &config.pipeline {
-        Some(p) => {
-            let outputs: Vec<&str> = p
-                .outputs
-                .iter()
-                .map(sink_worker::config::pipeline::Output::kind)
-                .collect();
-            println!(
-                "pipeline {}: topics {}, group {}, types {}, outputs {}",
-                p.name,
-                p.input.topics.join(", "),
-                p.group(),
-                if p.filter_type.is_empty() {
-                    "all".into()
-                } else {
-                    p.filter_type.join(", ")
-                },
-                outputs.join(", ")
-            );
-        }
-        None => println!("pipeline: none (`run`, `monitor` and `backfill` need one)"),
-    }
-    let a = &config.archive;
-    if !a.topics.is_empty() {
-        println!(
-            "archive {}: topics {}, prefix {}",
-            a.name,
-            a.topics.join(", "),
-            a.prefix
-        );
-    }
-    println!("monitor: {}", config.monitor.listen);
 }
 
 fn progress_bar(len: Option<u64>, what: &str) -> ProgressBar {
@@ -271,32 +223,7 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
     let bar = progress_bar(Some(opts.count), "producing");
     let report = generate::run(config, &opts, |n| bar.set_position(n)).await;
     bar.finish_and_clear();
-    let report = report?;
-    let secs = report.elapsed.as_secs_f64().max(1e-9);
-    println!(
-        "produced {} events of {} (schema id {}, version {}; envelope schema id {}) to {} over {} streams: {:.1} MB in {:.2}s ({:.0} events/s)",
-        report.produced,
-        opts.event_type,
-        report.payload_schema_id,
-        report.payload_schema_version,
-        report.envelope_schema_id,
-        opts.topic,
-        opts.streams,
-        report.bytes as f64 / 1e6,
-        secs,
-        report.produced as f64 / secs,
-    );
-    if !report.withheld.is_empty() {
-        let lost = report.withheld.iter().filter(|w| w.3 == generate::Fate::Lost).count();
-        println!(
-            "withheld from Kafka: {} events ({} of them also kept out of the archive)",
-            report.withheld.len(),
-            lost
-        );
-    }
-    for key in &report.archive_files {
-        println!("archived: {key}");
-    }
+    print!("{}", report?.summary(&opts));
     Ok(())
 }
 
@@ -362,23 +289,7 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     };
     bar.finish_and_clear();
     let row = row?;
-    println!(
-        "backfill {}: {} ({} to {}): {} of {} files read ({}), {} events read, {} written, {} already there, {} invalid",
-        row.id,
-        row.state,
-        hours::hour_timestamp(row.from_hour),
-        hours::hour_timestamp(row.to_hour),
-        row.files_read,
-        row.files_total,
-        indicatif::DecimalBytes(row.bytes_read.max(0) as u64),
-        row.events_read,
-        row.written,
-        row.duplicates,
-        row.invalid
-    );
-    if let Some(e) = &row.error {
-        println!("  {e}");
-    }
+    print!("{}", backfill::summary(&row));
     Ok(if row.state == "done" {
         ExitCode::SUCCESS
     } else {
@@ -398,30 +309,7 @@ async fn run_inspect(config: &Config, a: InspectArgs) -> anyhow::Result<()> {
     let bar = progress_bar(opts.max_events, "reading");
     let report = inspect::run(config, &opts, |n| bar.set_position(n)).await;
     bar.finish_and_clear();
-    let report = report?;
-    println!(
-        "{}: {} records, {} valid, {} invalid",
-        opts.topic,
-        report.records,
-        report.valid,
-        report.invalid.values().sum::<u64>()
-    );
-    for (reason, n) in &report.invalid {
-        println!("  invalid  {reason:<24} {n}");
-    }
-    println!(
-        "  {:<28} {:<16} {:>8} {:>10} {:>10} {:>8} {:>8}",
-        "type", "host", "pid", "events", "max_offset", "missing", "dupes"
-    );
-    for ((ty, host, pid), s) in &report.streams {
-        println!(
-            "  {ty:<28} {host:<16} {pid:>8} {:>10} {:>10} {:>8} {:>8}",
-            s.offsets.len(),
-            s.offsets.max().map_or_else(|| "-".to_string(), |m| m.to_string()),
-            s.offsets.missing(),
-            s.duplicates
-        );
-    }
+    print!("{}", report?.table(&opts.topic));
     Ok(())
 }
 

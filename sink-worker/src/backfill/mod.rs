@@ -24,6 +24,7 @@ use crate::state::backfills::{self, BackfillRow, Filed, NewBackfill, RunCounts};
 use crate::state::{State, StateError};
 use crate::storage::StoreError;
 use murron_wire::framing::MAGIC_BYTE;
+use murron_wire::hours::hour_timestamp;
 use murron_wire::ocf::{ContainerFile, OcfError};
 use murron_wire::ranges::OffsetRanges;
 
@@ -361,4 +362,26 @@ impl Backfiller {
         backfills::record_progress(&self.pool, id, &counts).await?;
         Ok(())
     }
+}
+
+/// What `sink-worker backfill` prints about a run.
+pub fn summary(row: &BackfillRow) -> String {
+    let mut out = format!(
+        "backfill {}: {} ({} to {}): {} of {} files read ({}), {} events read, {} written, {} already there, {} invalid\n",
+        row.id,
+        row.state,
+        hour_timestamp(row.from_hour),
+        hour_timestamp(row.to_hour),
+        row.files_read,
+        row.files_total,
+        indicatif::DecimalBytes(row.bytes_read.max(0) as u64),
+        row.events_read,
+        row.written,
+        row.duplicates,
+        row.invalid
+    );
+    if let Some(e) = &row.error {
+        out.push_str(&format!("  {e}\n"));
+    }
+    out
 }

@@ -199,6 +199,61 @@ impl Config {
     }
 }
 
+impl Config {
+    /// What `sink-worker check` prints: the settings that differ between deployments, never a secret.
+    pub fn summary(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let keys: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "configuration ok");
+        let _ = writeln!(out, "kafka brokers: {}", self.kafka.brokers);
+        let _ = writeln!(out, "registry: {}", self.registry.url);
+        let _ = writeln!(
+            out,
+            "signing keys: {}",
+            if keys.is_empty() {
+                "none".into()
+            } else {
+                keys.join(", ")
+            }
+        );
+        match &self.pipeline {
+            Some(p) => {
+                let outputs: Vec<&str> = p.outputs.iter().map(pipeline::OutputConfig::kind).collect();
+                let _ = writeln!(
+                    out,
+                    "pipeline {}: topics {}, group {}, types {}, outputs {}",
+                    p.name,
+                    p.input.topics.join(", "),
+                    p.group(),
+                    if p.filter_type.is_empty() {
+                        "all".into()
+                    } else {
+                        p.filter_type.join(", ")
+                    },
+                    outputs.join(", ")
+                );
+            }
+            None => {
+                let _ = writeln!(out, "pipeline: none (`run`, `monitor` and `backfill` need one)");
+            }
+        }
+        let a = &self.archive;
+        if !a.topics.is_empty() {
+            let _ = writeln!(
+                out,
+                "archive {}: topics {}, prefix {}",
+                a.name,
+                a.topics.join(", "),
+                a.prefix
+            );
+        }
+        let _ = writeln!(out, "monitor: {}", self.monitor.listen);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -262,8 +317,8 @@ mod tests {
         assert!(matches!(
             p.outputs[..],
             [
-                crate::config::pipeline::Output::Local(_),
-                crate::config::pipeline::Output::Postgres(_)
+                crate::config::pipeline::OutputConfig::Local(_),
+                crate::config::pipeline::OutputConfig::Postgres(_)
             ]
         ));
     }

@@ -40,7 +40,7 @@ pub struct Pipeline {
     pub sample_rate: u32,
     #[serde(default)]
     pub flush: FlushPolicy,
-    pub outputs: Vec<Output>,
+    pub outputs: Vec<OutputConfig>,
     /// Where invalid events go, as JSON lines. Defaults to the `dlq` prefix of the first file output's
     /// store, or of `./data` when the pipeline has none.
     #[serde(default)]
@@ -111,7 +111,7 @@ impl Default for FlushPolicy {
 /// An output of a pipeline.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Output {
+pub enum OutputConfig {
     /// Files in a local folder.
     Local(FileOutput<LocalConfig>),
     /// Files in an S3 bucket.
@@ -155,24 +155,24 @@ fn default_dlq_prefix() -> String {
     "dlq".into()
 }
 
-impl Output {
+impl OutputConfig {
     /// The object store behind a file output. Empty S3 credentials are taken from
     /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, so secrets can stay out of the file.
     pub fn store_config(&self) -> Option<StoreConfig> {
         match self {
-            Output::Local(f) => Some(StoreConfig::Local(f.store.clone())),
-            Output::S3(f) => Some(StoreConfig::S3(f.store.clone().with_env_credentials())),
-            Output::Postgres(_) | Output::Kafka(_) => None,
+            OutputConfig::Local(f) => Some(StoreConfig::Local(f.store.clone())),
+            OutputConfig::S3(f) => Some(StoreConfig::S3(f.store.clone().with_env_credentials())),
+            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => None,
         }
     }
 
     /// The `kind` that selects this output in the configuration.
     pub fn kind(&self) -> &'static str {
         match self {
-            Output::Local(_) => "local",
-            Output::S3(_) => "s3",
-            Output::Postgres(_) => "postgres",
-            Output::Kafka(_) => "kafka",
+            OutputConfig::Local(_) => "local",
+            OutputConfig::S3(_) => "s3",
+            OutputConfig::Postgres(_) => "postgres",
+            OutputConfig::Kafka(_) => "kafka",
         }
     }
 }
@@ -224,7 +224,7 @@ impl Pipeline {
         self
     }
 
-    pub fn output(mut self, output: Output) -> Self {
+    pub fn output(mut self, output: OutputConfig) -> Self {
         self.outputs.push(output);
         self
     }
@@ -245,11 +245,15 @@ impl Pipeline {
     /// The dead-letter output, with its default applied.
     pub fn dead_letter_or_default(&self) -> DeadLetter {
         self.dead_letter.clone().unwrap_or_else(|| DeadLetter {
-            store: self.outputs.iter().find_map(Output::store_config).unwrap_or_else(|| {
-                StoreConfig::Local(LocalConfig {
-                    path: PathBuf::from("./data"),
-                })
-            }),
+            store: self
+                .outputs
+                .iter()
+                .find_map(OutputConfig::store_config)
+                .unwrap_or_else(|| {
+                    StoreConfig::Local(LocalConfig {
+                        path: PathBuf::from("./data"),
+                    })
+                }),
             prefix: default_dlq_prefix(),
         })
     }
@@ -273,15 +277,21 @@ impl Pipeline {
         if self.outputs.is_empty() && self.archive_to.is_none() {
             return Err(("pipeline.outputs", "at least one output is required".into()));
         }
-        if self.outputs.iter().filter(|o| matches!(o, Output::Kafka(_))).count() > 1 {
+        if self
+            .outputs
+            .iter()
+            .filter(|o| matches!(o, OutputConfig::Kafka(_)))
+            .count()
+            > 1
+        {
             // Each pipeline has one routing group recording what was published (docs/EXACTLY_ONCE.md).
             return Err(("pipeline.outputs", "at most one kafka output per pipeline".into()));
         }
         for output in &self.outputs {
             let unknown = match output {
-                Output::Local(f) => f.unknown.keys().collect::<Vec<_>>(),
-                Output::S3(f) => f.unknown.keys().collect(),
-                Output::Postgres(_) | Output::Kafka(_) => Vec::new(),
+                OutputConfig::Local(f) => f.unknown.keys().collect::<Vec<_>>(),
+                OutputConfig::S3(f) => f.unknown.keys().collect(),
+                OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => Vec::new(),
             };
             if !unknown.is_empty() {
                 return Err(("pipeline.outputs", format!("unknown key(s) {unknown:?}")));
@@ -320,8 +330,8 @@ pub fn kafka(topic: impl Into<String>) -> KafkaInput {
 }
 
 /// Parquet files in a local folder, under the `events` prefix.
-pub fn local(path: impl Into<PathBuf>) -> Output {
-    Output::Local(FileOutput {
+pub fn local(path: impl Into<PathBuf>) -> OutputConfig {
+    OutputConfig::Local(FileOutput {
         store: LocalConfig { path: path.into() },
         prefix: default_prefix(),
         format: Format::default(),
@@ -330,8 +340,8 @@ pub fn local(path: impl Into<PathBuf>) -> Output {
 }
 
 /// Parquet files in an S3 bucket, under the `events` prefix.
-pub fn s3(config: S3Config) -> Output {
-    Output::S3(FileOutput {
+pub fn s3(config: S3Config) -> OutputConfig {
+    OutputConfig::S3(FileOutput {
         store: config,
         prefix: default_prefix(),
         format: Format::default(),
@@ -340,22 +350,22 @@ pub fn s3(config: S3Config) -> Output {
 }
 
 /// Routes the events, unchanged, to another topic.
-pub fn kafka_topic(topic: impl Into<String>) -> Output {
-    Output::Kafka(KafkaTopicConfig { topic: topic.into() })
+pub fn kafka_topic(topic: impl Into<String>) -> OutputConfig {
+    OutputConfig::Kafka(KafkaTopicConfig { topic: topic.into() })
 }
 
 /// The PostgreSQL warehouse with default settings.
-pub fn postgres() -> Output {
-    Output::Postgres(WarehouseConfig::default())
+pub fn postgres() -> OutputConfig {
+    OutputConfig::Postgres(WarehouseConfig::default())
 }
 
-impl Output {
+impl OutputConfig {
     /// Sets the prefix of a file output (no effect on the warehouse).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         match &mut self {
-            Output::Local(f) => f.prefix = prefix.into(),
-            Output::S3(f) => f.prefix = prefix.into(),
-            Output::Postgres(_) | Output::Kafka(_) => {}
+            OutputConfig::Local(f) => f.prefix = prefix.into(),
+            OutputConfig::S3(f) => f.prefix = prefix.into(),
+            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => {}
         }
         self
     }
@@ -363,9 +373,9 @@ impl Output {
     /// Sets the format of a file output (no effect on the warehouse).
     pub fn format(mut self, format: Format) -> Self {
         match &mut self {
-            Output::Local(f) => f.format = format,
-            Output::S3(f) => f.format = format,
-            Output::Postgres(_) | Output::Kafka(_) => {}
+            OutputConfig::Local(f) => f.format = format,
+            OutputConfig::S3(f) => f.format = format,
+            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => {}
         }
         self
     }

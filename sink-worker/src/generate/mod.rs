@@ -150,6 +150,43 @@ pub struct GenReport {
     pub archive_files: Vec<String>,
 }
 
+impl GenReport {
+    /// What `sink-worker gen` prints.
+    pub fn summary(&self, opts: &GenOptions) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            out,
+            "produced {} events of {} (schema id {}, version {}; envelope schema id {}) to {} over {} streams: {:.1} MB in {:.2}s ({:.0} events/s)",
+            self.produced,
+            opts.event_type,
+            self.payload_schema_id,
+            self.payload_schema_version,
+            self.envelope_schema_id,
+            opts.topic,
+            opts.streams,
+            self.bytes as f64 / 1e6,
+            secs,
+            self.produced as f64 / secs,
+        );
+        if !self.withheld.is_empty() {
+            let lost = self.withheld.iter().filter(|w| w.3 == Fate::Lost).count();
+            let _ = writeln!(
+                out,
+                "withheld from Kafka: {} events ({} of them also kept out of the archive)",
+                self.withheld.len(),
+                lost
+            );
+        }
+        for key in &self.archive_files {
+            let _ = writeln!(out, "archived: {key}");
+        }
+        out
+    }
+}
+
 /// Why generation stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum GenError {

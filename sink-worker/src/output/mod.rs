@@ -29,7 +29,7 @@ pub use staging::{Refused, Staging, staging_prefix};
 
 use crate::config::KafkaConfig;
 use crate::config::outputs::Format;
-use crate::config::pipeline::{ArchiveTarget, Output as OutputConfig, Pipeline};
+use crate::config::pipeline::{ArchiveTarget, OutputConfig, Pipeline};
 use crate::state::FileRecord;
 use crate::state::warehouse::WarehouseError;
 use crate::storage::{ObjectStore, StoreError};

@@ -1,7 +1,7 @@
-//! `run`: a pipeline (the "DAB" of the talk, configured by [`crate::config::pipeline`]) consumes from
-//! Kafka, checks every event ([`check`]), tracks each stream's offsets and writes each batch exactly
-//! once to its outputs ([`write`]). The consume-check-buffer loop is [`run`]; a backfill feeds the same
-//! checks and writer from the raw archive.
+//! `run`: a pipeline (the "DAB" of the talk, configured by [`crate::config::pipeline`]) is a source
+//! ([`source`]: Kafka; a backfill reads the raw archive instead), the checks every event passes
+//! ([`check`]), stream tracking ([`track`]) and the exactly-once write to every output ([`write`]).
+//! The consume-check-buffer loop that ties them together is [`run()`].
 
 mod batch;
 mod check;
@@ -9,6 +9,7 @@ pub mod convert;
 mod dead_letters;
 mod run;
 mod schemas;
+pub mod source;
 mod track;
 mod write;
 

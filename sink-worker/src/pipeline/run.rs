@@ -21,13 +21,13 @@ use super::batch::{Batch, DeadEvent, Event, PartitionKey};
 use super::check::{Checker, Verdict};
 use super::schemas::KnownSchema;
 use super::schemas::SchemaCache;
+use super::source::{self, Assignment, Consumer, SourceContext, WriteInProgress};
 use super::write::{Publish, WriteError, Writer};
 use crate::admin::{self, NotReady, Readiness};
 use crate::config::Config;
 use crate::config::Pipeline;
 use crate::registry::RegistryClient;
 use crate::retry::backoff_delay;
-use crate::source::{self, Assignment, Consumer, SourceContext, WriteInProgress};
 use crate::state::{self, State};
 
 /// Why `run` stopped.

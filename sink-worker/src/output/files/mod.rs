@@ -6,7 +6,7 @@ use sqlx::PgConnection;
 
 use super::{Output, OutputError, OutputFuture, Prepared, Staging, join};
 use crate::config::outputs::Format;
-use crate::config::pipeline::Output as OutputConfig;
+use crate::config::pipeline::OutputConfig;
 use crate::format::file_format;
 use crate::state::FileRecord;
 use crate::storage::ObjectStore;
