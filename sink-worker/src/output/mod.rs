@@ -89,8 +89,16 @@ pub trait Output: Send + Sync + std::fmt::Debug {
         staging: &'a mut Staging,
     ) -> OutputFuture<'a, ()>;
 
-    /// Phase 2: makes one committed manifest entry of this output visible. Idempotent.
-    fn publish<'a>(&'a self, file: &'a FileRecord) -> OutputFuture<'a, ()>;
+    /// Phase 2: makes one committed manifest entry of this output visible. Idempotent. By default the
+    /// staged object is promoted to its final key in the output's store.
+    fn publish<'a>(&'a self, file: &'a FileRecord) -> OutputFuture<'a, ()> {
+        Box::pin(async move {
+            match self.store() {
+                Some(store) => Ok(store.promote(&file.staging_key, &file.final_key).await?),
+                None => Err(OutputError::Fatal(format!("{} stages nothing to publish", self.name()))),
+            }
+        })
+    }
 }
 
 /// Opens every output of `pipeline`, and the raw archive when it is the archiver: the one place where

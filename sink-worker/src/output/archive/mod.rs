@@ -8,7 +8,6 @@ use sqlx::PgConnection;
 
 use super::{Output, OutputError, OutputFuture, Prepared, Staging, join};
 use crate::config::storage::StoreConfig;
-use crate::state::FileRecord;
 use crate::storage::ObjectStore;
 
 /// The archiver's output.
@@ -69,9 +68,5 @@ impl Output for Archive {
             }
             Ok(())
         })
-    }
-
-    fn publish<'a>(&'a self, file: &'a FileRecord) -> OutputFuture<'a, ()> {
-        Box::pin(async move { Ok(self.store.promote(&file.staging_key, &file.final_key).await?) })
     }
 }

@@ -8,7 +8,6 @@ use super::{Output, OutputError, OutputFuture, Prepared, Staging, join};
 use crate::config::outputs::Format;
 use crate::config::pipeline::OutputConfig;
 use crate::format::file_format;
-use crate::state::FileRecord;
 use crate::storage::ObjectStore;
 
 /// Files in a folder or an S3 bucket.
@@ -75,9 +74,5 @@ impl Output for Files {
             }
             Ok(())
         })
-    }
-
-    fn publish<'a>(&'a self, file: &'a FileRecord) -> OutputFuture<'a, ()> {
-        Box::pin(async move { Ok(self.store.promote(&file.staging_key, &file.final_key).await?) })
     }
 }
