@@ -20,8 +20,6 @@ use murron_wire::stream::StreamKey;
 pub enum IndexError {
     #[error("archive store: {0}")]
     Store(#[from] StoreError),
-    #[error("state database: {0}")]
-    Database(#[from] sqlx::Error),
     #[error(transparent)]
     State(#[from] StateError),
 }

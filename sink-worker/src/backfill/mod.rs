@@ -31,8 +31,6 @@ use murron_wire::ranges::OffsetRanges;
 /// Why a backfill could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum BackfillError {
-    #[error("state database: {0}")]
-    Database(#[from] sqlx::Error),
     #[error(transparent)]
     State(#[from] StateError),
     #[error("archive: {0}")]

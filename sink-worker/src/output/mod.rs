@@ -30,8 +30,8 @@ pub use staging::{Refused, Staging, staging_prefix};
 use crate::config::KafkaConfig;
 use crate::config::outputs::Format;
 use crate::config::pipeline::{ArchiveTarget, OutputConfig, Pipeline};
-use crate::state::FileRecord;
 use crate::state::warehouse::WarehouseError;
+use crate::state::{FileRecord, StateError};
 use crate::storage::{ObjectStore, StoreError};
 use kafka_topic::route::RouteError;
 
@@ -43,10 +43,13 @@ pub type OutputFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, OutputError
 /// batch can succeed later.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
+    /// The state database failed under an output's work in the batch's transaction: always retryable.
+    #[error(transparent)]
+    State(#[from] StateError),
     #[error("object store: {0}")]
     Store(#[from] StoreError),
     #[error("warehouse: {0}")]
-    Warehouse(#[from] WarehouseError),
+    Warehouse(WarehouseError),
     #[error("kafka output: {0}")]
     Route(#[from] RouteError),
     /// Retrying cannot help; the worker stops without committing.
@@ -57,10 +60,20 @@ pub enum OutputError {
 impl OutputError {
     pub fn is_retryable(&self) -> bool {
         match self {
+            OutputError::State(_) => true,
             OutputError::Store(e) => e.is_retryable(),
             OutputError::Warehouse(e) => e.is_retryable(),
             OutputError::Route(e) => e.is_retryable(),
             OutputError::Fatal(_) => false,
+        }
+    }
+}
+
+impl From<WarehouseError> for OutputError {
+    fn from(e: WarehouseError) -> Self {
+        match e {
+            WarehouseError::State(e) => OutputError::State(e),
+            e => OutputError::Warehouse(e),
         }
     }
 }

@@ -55,12 +55,29 @@ impl Staging {
         events: usize,
     ) -> Result<(), StoreError> {
         let staging_key = self.next_key(extension);
+        let bytes = body.len() as u64;
+        self.put(store, store.describe(), staging_key, final_key, body, events)
+            .await?;
+        metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe()).increment(bytes);
+        metrics::counter!("murron_sink_written_events_total", "output" => store.describe()).increment(events as u64);
+        Ok(())
+    }
+
+    /// Uploads `body` to `staging_key` in `store` and lists it in the manifest under `output`'s name,
+    /// for its publish to `final_key` (for a Kafka blob, the source ends it covers).
+    pub async fn put(
+        &mut self,
+        store: &ObjectStore,
+        output: String,
+        staging_key: String,
+        final_key: String,
+        body: Vec<u8>,
+        events: usize,
+    ) -> Result<(), StoreError> {
         let bytes = body.len() as i64;
         store.put(&staging_key, body).await?;
-        metrics::counter!("murron_sink_written_bytes_total", "output" => store.describe()).increment(bytes as u64);
-        metrics::counter!("murron_sink_written_events_total", "output" => store.describe()).increment(events as u64);
         self.files.push(NewFile {
-            store: store.describe(),
+            store: output,
             staging_key,
             final_key,
             events: events as i64,

@@ -10,7 +10,6 @@ use serde_json::json;
 
 use crate::config::pipeline::DeadLetter as DeadLetterConfig;
 use crate::output::{Staging, join};
-use crate::state::NewFile;
 use crate::storage::{ObjectStore, StoreError};
 
 /// One event that will not be written, and why.
@@ -89,15 +88,9 @@ impl DeadLetters {
             &self.prefix,
             &format!("{}/{batch_id}.jsonl", hour_partition(hour_of_micros(now_us))),
         );
-        let bytes = lines.len() as i64;
-        self.store.put(&staging_key, lines).await?;
-        staging.files.push(NewFile {
-            store: self.store.describe(),
-            staging_key,
-            final_key,
-            events: letters.len() as i64,
-            bytes,
-        });
-        Ok(())
+        let name = self.store.describe();
+        staging
+            .put(&self.store, name, staging_key, final_key, lines, letters.len())
+            .await
     }
 }

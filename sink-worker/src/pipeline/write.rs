@@ -138,7 +138,8 @@ impl Writer {
             .await?;
         let mut done = 0;
         for f in &pending {
-            // Outputs in one store share its name, and publishing there is the same promotion.
+            // Outputs in one store share its name, and publishing there is the same promotion (through
+            // the first such output's client: before, the dead-letter store's).
             if let Some(output) = self.outputs.iter().find(|o| o.name() == f.store) {
                 output.publish(f).await?;
             } else if f.store == self.dead_letters.store().describe() {

@@ -29,8 +29,6 @@ use murron_wire::stream::StreamKey;
 pub enum MonitorError {
     #[error("configuration: {0}")]
     Config(String),
-    #[error("state database: {0}")]
-    Database(#[from] sqlx::Error),
     #[error(transparent)]
     State(#[from] StateError),
     #[error("archive: {0}")]

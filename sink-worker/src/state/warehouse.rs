@@ -93,6 +93,7 @@ use arrow_schema::{ArrowError, DataType, FieldRef, Schema, TimeUnit};
 use sha2::{Digest, Sha256};
 use sqlx::{Connection, PgConnection, Row};
 
+use super::StateError;
 use crate::config::outputs::WarehouseConfig;
 
 /// Most rows loaded by one statement.
@@ -141,6 +142,9 @@ pub enum WarehouseError {
     /// The batch could not be encoded for loading. Not retryable.
     #[error("encoding rows: {0}")]
     Encode(String),
+    /// A savepoint of the caller's transaction failed: the state database's trouble, always retryable.
+    #[error(transparent)]
+    State(#[from] StateError),
 }
 
 impl WarehouseError {
@@ -153,6 +157,7 @@ impl WarehouseError {
                 let code = e.as_database_error().and_then(|d| d.code());
                 !matches!(code.as_deref().and_then(|c| c.get(..2)), Some("22" | "23" | "54"))
             }
+            WarehouseError::State(_) => true,
             WarehouseError::Unsupported { .. }
             | WarehouseError::InvalidName { .. }
             | WarehouseError::MissingMetadata(_)
@@ -859,7 +864,7 @@ impl Warehouse {
     }
 }
 
-async fn savepoint(conn: &mut PgConnection, statement: &'static str) -> Result<(), WarehouseError> {
+async fn savepoint(conn: &mut PgConnection, statement: &'static str) -> Result<(), StateError> {
     sqlx::query(statement).execute(conn).await?;
     Ok(())
 }

@@ -11,7 +11,7 @@ use super::{Output, OutputError, OutputFuture, Prepared, Staging};
 use crate::config::KafkaConfig;
 use crate::config::outputs::KafkaTopicConfig;
 use crate::config::pipeline::Pipeline;
-use crate::state::{FileRecord, NewFile};
+use crate::state::FileRecord;
 use crate::storage::{ObjectStore, StoreError};
 use route::{BACKFILL_SOURCES, TopicRoute};
 
@@ -72,16 +72,10 @@ impl Output for KafkaTopic {
             } else {
                 BACKFILL_SOURCES.to_owned()
             };
-            let bytes = blob.len() as i64;
-            self.blobs.put(&staging_key, blob).await?;
-            staging.files.push(NewFile {
-                store: self.route.describe(),
-                staging_key,
-                final_key: sources,
-                events: kept.len() as i64,
-                bytes,
-            });
-            Ok(())
+            let name = self.route.describe();
+            Ok(staging
+                .put(&self.blobs, name, staging_key, sources, blob, kept.len())
+                .await?)
         })
     }
 
