@@ -20,7 +20,7 @@ if [ ! -x "$BIN" ]; then
 fi
 
 packages=("$@")
-[ ${#packages[@]} -gt 0 ] || packages=(murron-wire murron-payload schema-registry sink-worker murron-fuzz)
+[ ${#packages[@]} -gt 0 ] || packages=(murron-wire murron-payload murron-schema-types schema-registry sink-worker murron-fuzz)
 failed=0
 for package in "${packages[@]}"; do
   graph=$("$BIN" dependencies --lib -p "$package" --no-externs --no-sysroot --no-fns --no-traits --no-types --no-owns) \

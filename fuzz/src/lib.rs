@@ -17,10 +17,10 @@ use std::sync::OnceLock;
 use apache_avro::Schema;
 use murron_payload::avro::Validator;
 use murron_payload::{PayloadSchema, SchemaKind};
+use murron_schema_types::compatibility::CompatibilityLevel;
+use murron_schema_types::compatibility::avro;
+use murron_schema_types::schema::ParsedSchema;
 use murron_wire::envelope::{self, KeyRing};
-use schema_registry::compatibility::CompatibilityLevel;
-use schema_registry::compatibility::avro;
-use schema_registry::schema::ParsedSchema;
 
 /// The payload target's schemas: the project's event types and one that uses every Avro type.
 pub const PAYLOAD_SCHEMAS: [&str; 3] = [
@@ -74,10 +74,10 @@ pub fn payload(data: &[u8]) {
 
 pub fn schema(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(first) = schema_registry::schema::normalize(None, text, Vec::new(), &[]) else {
+    let Ok(first) = murron_schema_types::schema::normalize(None, text, Vec::new(), &[]) else {
         return;
     };
-    let again = schema_registry::schema::normalize(None, &first.text, Vec::new(), &[])
+    let again = murron_schema_types::schema::normalize(None, &first.text, Vec::new(), &[])
         .unwrap_or_else(|e| panic!("the normalized text {} does not parse: {e}", first.text));
     assert_eq!(
         first.fingerprint, again.fingerprint,
@@ -93,7 +93,7 @@ pub fn compatibility(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let parsed: Result<Vec<_>, _> = text
         .splitn(3, '\0')
-        .map(|part| schema_registry::schema::avro::parse_stored(part, &[]))
+        .map(|part| murron_schema_types::schema::avro::parse_stored(part, &[]))
         .collect();
     let Ok(schemas) = parsed else { return };
     if schemas.len() < 2 {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgListener, PgPool};
 
-use crate::compatibility::CompatibilityLevel;
-use crate::compatibility::avro::Digest;
-use crate::schema::ParsedSchema;
 use crate::store::{CHANGES_CHANNEL, StoredSchema, SubjectVersion};
+use murron_schema_types::compatibility::CompatibilityLevel;
+use murron_schema_types::compatibility::avro::Digest;
+use murron_schema_types::schema::ParsedSchema;
 
 /// Subjects with fewer live versions are checked pairwise without a digest.
 const DIGEST_MIN_VERSIONS: usize = 16;

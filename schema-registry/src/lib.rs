@@ -7,17 +7,15 @@
 //!   the compatibility check against live versions, tokens and metadata rules.
 //! - [`store`]: all SQL; state lives in PostgreSQL, so replicas are stateless.
 //!
-//! Beside them, leaves that import no layer: [`schema`] parses and normalizes schema text,
-//! [`compatibility`] decides whether one schema can read another's data (pure, no I/O), [`cache`]
+//! Beside them, leaves that import no layer: the schema types themselves are the
+//! `murron-schema-types` crate (parsing, normalization, compatibility; pure, no I/O), and [`cache`]
 //! keeps what this replica has read or parsed. [`server`] wires everything up; [`config`] and
 //! [`db`] are the typed configuration and the one way to open the database.
 
 pub mod api;
 pub mod cache;
-pub mod compatibility;
 pub mod config;
 pub mod db;
-pub mod schema;
 pub mod server;
 pub mod service;
 pub mod store;

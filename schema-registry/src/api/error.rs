@@ -4,9 +4,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::schema::SchemaError;
 use crate::service::ServiceError;
 use crate::store::{DeleteError, RegisterError, StoreError};
+use murron_schema_types::schema::SchemaError;
 
 /// The content type of every JSON answer, as Confluent's registry sends it.
 pub const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::auth::Caller;
 use super::error::with_content_type;
 use super::{ApiError, AppState, Q, ok};
-use crate::schema::SchemaType;
+use murron_schema_types::schema::SchemaType;
 
 /// A schema served as its own JSON document.
 pub(super) fn raw_schema(text: String) -> Response {

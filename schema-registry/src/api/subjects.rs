@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::{ApiError, AppState, Q, asked_version, check_subject, ok, parse_body};
-use crate::schema::Reference;
 use crate::service::Submitted;
 use crate::store::SubjectVersion;
+use murron_schema_types::schema::Reference;
 
 /// The body of a registration or lookup, as Confluent clients send it.
 #[derive(Debug, Deserialize)]

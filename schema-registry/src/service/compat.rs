@@ -3,9 +3,9 @@
 //! dry runs behind `/compatibility` both call it.
 
 use crate::cache::Caches;
-use crate::compatibility::{self, CompatibilityLevel};
-use crate::schema::{self, ParsedSchema};
 use crate::store::LiveVersion;
+use murron_schema_types::compatibility::{self, CompatibilityLevel};
+use murron_schema_types::schema::{self, ParsedSchema};
 
 /// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
 /// A transitive check is first tried on the subject's digest, which proves the usual evolution without

@@ -26,8 +26,8 @@ pub mod tokens;
 use std::sync::Arc;
 
 use crate::cache::Caches;
-use crate::schema::{Reference, SchemaError};
 use crate::store::{DeleteError, RegisterError, Store, StoreError, VersionSel};
+use murron_schema_types::schema::{Reference, SchemaError};
 use registrations::Registrations;
 
 /// The scope of the global compatibility level and mode (a subject's scope is its name).

@@ -14,9 +14,9 @@ use tokio::sync::oneshot;
 
 use super::compat::check_against;
 use crate::cache::Caches;
-use crate::compatibility::CompatibilityLevel;
-use crate::schema::Normalized;
 use crate::store::{NewRegistration, RegisterError, Registered, Store};
+use murron_schema_types::compatibility::CompatibilityLevel;
+use murron_schema_types::schema::Normalized;
 
 /// A registration waiting for its subject's turn.
 #[derive(Debug)]

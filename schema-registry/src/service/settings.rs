@@ -1,7 +1,7 @@
 //! Compatibility levels and modes, globally and per subject, and which of them apply to a subject.
 
 use super::{GLOBAL, Registry, ServiceError};
-use crate::compatibility::CompatibilityLevel;
+use murron_schema_types::compatibility::CompatibilityLevel;
 
 // The constants and helpers are associated items, not free ones: a free item here that the methods
 // used would make `service` and `service::settings` import each other.

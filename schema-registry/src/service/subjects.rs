@@ -5,9 +5,9 @@
 use super::compat::check_against;
 use super::registrations::Job;
 use super::{AskedVersion, Registry, ServiceError, Submitted};
-use crate::compatibility::CompatibilityLevel;
-use crate::schema::{self, Normalized};
 use crate::store::{LiveVersion, Registered, StoredText, SubjectVersion, VersionSel};
+use murron_schema_types::compatibility::CompatibilityLevel;
+use murron_schema_types::schema::{self, Normalized};
 
 impl Registry {
     /// Parses and normalizes a submitted schema, resolving its references through the store.

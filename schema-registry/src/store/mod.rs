@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
 
-use crate::schema::{Normalized, Reference};
+use murron_schema_types::schema::{Normalized, Reference};
 
 /// The channel on which changes are announced; the payload is the subject ('' for global settings).
 pub const CHANGES_CHANNEL: &str = "murron_registry_changes";
