@@ -48,6 +48,7 @@ pub enum ValidateError {
 
 impl ValidateError {
     /// A short, stable code for metrics labels and dead-letter records.
+    #[inline]
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Avro(e) => e.reason(),
@@ -89,6 +90,8 @@ impl PayloadSchema {
     }
 
     /// Checks that `datum` (the payload without its framing) is exactly one valid value.
+    // Inlined: the hot path then calls the kind's validator directly, as before kinds were a type.
+    #[inline]
     pub fn validate(&self, datum: &[u8]) -> Result<(), ValidateError> {
         match &self.compiled {
             Compiled::Avro(a) => Ok(a.validate(datum)?),

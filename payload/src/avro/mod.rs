@@ -34,6 +34,7 @@ impl AvroPayload {
         &self.text
     }
 
+    #[inline]
     pub fn validate(&self, datum: &[u8]) -> Result<(), ValidateError> {
         self.validator.validate(datum)
     }
