@@ -9,13 +9,7 @@ SERVICE=audit
 cd "$MURRON_ROOT"
 
 CARGO_DENY_VERSION=0.20.2
-BIN=$MURRON_TOOLS/cargo-deny-$CARGO_DENY_VERSION/bin/cargo-deny
-if [ ! -x "$BIN" ]; then
-  log "installing cargo-deny $CARGO_DENY_VERSION from crates.io into $(dirname "$BIN")"
-  cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION" --root "$(dirname "$(dirname "$BIN")")" \
-    >"$MURRON_TOOLS/cargo-deny-install.log" 2>&1 \
-    || { tail -n 30 "$MURRON_TOOLS/cargo-deny-install.log" >&2; die "cargo install cargo-deny failed"; }
-fi
+BIN=$(cargo_tool cargo-deny "$CARGO_DENY_VERSION")/cargo-deny
 
 checks=(bans licenses sources)
 offline=()

@@ -10,14 +10,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/local/common.sh"
 SERVICE=modules
 cd "$MURRON_ROOT"
 
+# 0.27 is the newest that builds with Rust 1.95.
 CARGO_MODULES_VERSION=0.27.0
-BIN=$MURRON_TOOLS/cargo-modules-$CARGO_MODULES_VERSION/bin/cargo-modules
-if [ ! -x "$BIN" ]; then
-  log "installing cargo-modules $CARGO_MODULES_VERSION from crates.io into $(dirname "$BIN") (a few minutes, once)"
-  cargo install cargo-modules --locked --version "$CARGO_MODULES_VERSION" --root "$(dirname "$(dirname "$BIN")")" \
-    >"$MURRON_TOOLS/cargo-modules-install.log" 2>&1 \
-    || { tail -n 30 "$MURRON_TOOLS/cargo-modules-install.log" >&2; die "cargo install cargo-modules failed"; }
-fi
+BIN=$(cargo_tool cargo-modules "$CARGO_MODULES_VERSION")/cargo-modules
 
 packages=("$@")
 [ ${#packages[@]} -gt 0 ] || packages=(murron-wire murron-payload murron-schema-types schema-registry sink-worker murron-fuzz)

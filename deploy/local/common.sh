@@ -31,6 +31,22 @@ S3_FS_VERSION=${S3_FS_VERSION:-0.14.1}
 log() { printf '\033[1m[%s]\033[0m %s\n' "${SERVICE:-stack}" "$*" >&2; }
 die() { printf '\033[1;31m[%s] error:\033[0m %s\n' "${SERVICE:-stack}" "$*" >&2; exit 1; }
 
+# cargo_tool NAME VERSION [CARGO INSTALL ARGS...]: installs a tool from crates.io into the tools folder
+# once per machine (its own target folder, deleted after), and prints the folder of its binaries.
+cargo_tool() {
+  local name=$1 version=$2 root=$MURRON_TOOLS/$1-$2
+  shift 2
+  if [ ! -x "$root/bin/$name" ]; then
+    command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
+    log "installing $name $version from crates.io into $root (once per machine, a few minutes)"
+    cargo install --locked "$name@$version" --root "$root" --target-dir "$MURRON_TOOLS/cargo-target-$name" "$@" \
+      >"$MURRON_TOOLS/$name-install.log" 2>&1 \
+      || { tail -n 30 "$MURRON_TOOLS/$name-install.log" >&2; die "cargo install $name failed"; }
+    rm -rf "$MURRON_TOOLS/cargo-target-$name"
+  fi
+  echo "$root/bin"
+}
+
 # port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -10,13 +10,7 @@ DIR=$MURRON_STATE/s3
 PIDFILE=$DIR/s3s-fs.pid
 
 install() {
-  [ -x "$BIN" ] && return 0
-  command -v cargo >/dev/null || die "cargo not found: install Rust (rustup) first"
-  log "building s3s-fs $S3_FS_VERSION from crates.io (once per machine, a few minutes)"
-  cargo install --quiet --locked "s3s-fs@$S3_FS_VERSION" --features binary \
-    --root "$(dirname "$(dirname "$BIN")")" --target-dir "$MURRON_TOOLS/cargo-target" \
-    || die "cargo install s3s-fs failed"
-  rm -rf "$MURRON_TOOLS/cargo-target"
+  cargo_tool s3s-fs "$S3_FS_VERSION" --features binary >/dev/null
 }
 
 start() {

@@ -3,6 +3,7 @@
 //! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -46,37 +47,36 @@ pub struct InspectReport {
 
 impl InspectReport {
     /// What `sink-worker inspect` prints: the counts, invalid records by reason, and every stream.
-    pub fn table(&self, topic: &str) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            out,
-            "{}: {} records, {} valid, {} invalid",
-            topic,
-            self.records,
-            self.valid,
-            self.invalid.values().sum::<u64>()
-        );
-        for (reason, n) in &self.invalid {
-            let _ = writeln!(out, "  invalid  {reason:<24} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "  {:<28} {:<16} {:>8} {:>10} {:>10} {:>8} {:>8}",
-            "type", "host", "pid", "events", "max_offset", "missing", "dupes"
-        );
-        for ((ty, host, pid), s) in &self.streams {
-            let _ = writeln!(
-                out,
-                "  {ty:<28} {host:<16} {pid:>8} {:>10} {:>10} {:>8} {:>8}",
-                s.offsets.len(),
-                s.offsets.max().map_or_else(|| "-".to_string(), |m| m.to_string()),
-                s.offsets.missing(),
-                s.duplicates
-            );
-        }
-        out
+    pub fn table<'a>(&'a self, topic: &'a str) -> impl fmt::Display + 'a {
+        fmt::from_fn(move |f| {
+            writeln!(
+                f,
+                "{}: {} records, {} valid, {} invalid",
+                topic,
+                self.records,
+                self.valid,
+                self.invalid.values().sum::<u64>()
+            )?;
+            for (reason, n) in &self.invalid {
+                writeln!(f, "  invalid  {reason:<24} {n}")?;
+            }
+            writeln!(
+                f,
+                "  {:<28} {:<16} {:>8} {:>10} {:>10} {:>8} {:>8}",
+                "type", "host", "pid", "events", "max_offset", "missing", "dupes"
+            )?;
+            for ((ty, host, pid), s) in &self.streams {
+                writeln!(
+                    f,
+                    "  {ty:<28} {host:<16} {pid:>8} {:>10} {:>10} {:>8} {:>8}",
+                    s.offsets.len(),
+                    s.offsets.max().map_or_else(|| "-".to_string(), |m| m.to_string()),
+                    s.offsets.missing(),
+                    s.duplicates
+                )?;
+            }
+            Ok(())
+        })
     }
 }
 

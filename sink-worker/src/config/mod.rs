@@ -2,6 +2,7 @@
 //! variables (for example `SINK_WORKER_KAFKA__BROKERS`, `SINK_WORKER_KEYS__DEFAULT`). docs/CONFIG.md lists every key.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::Path;
 
 use figment::Figment;
@@ -201,56 +202,55 @@ impl Config {
 
 impl Config {
     /// What `sink-worker check` prints: the settings that differ between deployments, never a secret.
-    pub fn summary(&self) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let keys: Vec<&str> = self.keys.keys().map(String::as_str).collect();
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "configuration ok");
-        let _ = writeln!(out, "kafka brokers: {}", self.kafka.brokers);
-        let _ = writeln!(out, "registry: {}", self.registry.url);
-        let _ = writeln!(
-            out,
-            "signing keys: {}",
-            if keys.is_empty() {
-                "none".into()
-            } else {
-                keys.join(", ")
+    pub fn summary(&self) -> impl fmt::Display + '_ {
+        fmt::from_fn(move |f| {
+            let keys: Vec<&str> = self.keys.keys().map(String::as_str).collect();
+            writeln!(f, "configuration ok")?;
+            writeln!(f, "kafka brokers: {}", self.kafka.brokers)?;
+            writeln!(f, "registry: {}", self.registry.url)?;
+            writeln!(
+                f,
+                "signing keys: {}",
+                if keys.is_empty() {
+                    "none".into()
+                } else {
+                    keys.join(", ")
+                }
+            )?;
+            match &self.pipeline {
+                Some(p) => {
+                    let outputs: Vec<&str> = p.outputs.iter().map(pipeline::OutputConfig::kind).collect();
+                    writeln!(
+                        f,
+                        "pipeline {}: topics {}, group {}, types {}, outputs {}",
+                        p.name,
+                        p.input.topics.join(", "),
+                        p.group(),
+                        if p.filter_type.is_empty() {
+                            "all".into()
+                        } else {
+                            p.filter_type.join(", ")
+                        },
+                        outputs.join(", ")
+                    )?;
+                }
+                None => {
+                    writeln!(f, "pipeline: none (`run`, `monitor` and `backfill` need one)")?;
+                }
             }
-        );
-        match &self.pipeline {
-            Some(p) => {
-                let outputs: Vec<&str> = p.outputs.iter().map(pipeline::OutputConfig::kind).collect();
-                let _ = writeln!(
-                    out,
-                    "pipeline {}: topics {}, group {}, types {}, outputs {}",
-                    p.name,
-                    p.input.topics.join(", "),
-                    p.group(),
-                    if p.filter_type.is_empty() {
-                        "all".into()
-                    } else {
-                        p.filter_type.join(", ")
-                    },
-                    outputs.join(", ")
-                );
+            let a = &self.archive;
+            if !a.topics.is_empty() {
+                writeln!(
+                    f,
+                    "archive {}: topics {}, prefix {}",
+                    a.name,
+                    a.topics.join(", "),
+                    a.prefix
+                )?;
             }
-            None => {
-                let _ = writeln!(out, "pipeline: none (`run`, `monitor` and `backfill` need one)");
-            }
-        }
-        let a = &self.archive;
-        if !a.topics.is_empty() {
-            let _ = writeln!(
-                out,
-                "archive {}: topics {}, prefix {}",
-                a.name,
-                a.topics.join(", "),
-                a.prefix
-            );
-        }
-        let _ = writeln!(out, "monitor: {}", self.monitor.listen);
-        out
+            writeln!(f, "monitor: {}", self.monitor.listen)?;
+            Ok(())
+        })
     }
 }
 

@@ -5,6 +5,7 @@
 //! `start_offset` and are contiguous, so every generated event has a known UID.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use apache_avro::Schema;
@@ -152,38 +153,37 @@ pub struct GenReport {
 
 impl GenReport {
     /// What `sink-worker gen` prints.
-    pub fn summary(&self, opts: &GenOptions) -> String {
-        use std::fmt::Write as _;
-        let mut out = String::new();
-        let secs = self.elapsed.as_secs_f64().max(1e-9);
-        // Writing to a String cannot fail.
-        let _ = writeln!(
-            out,
-            "produced {} events of {} (schema id {}, version {}; envelope schema id {}) to {} over {} streams: {:.1} MB in {:.2}s ({:.0} events/s)",
-            self.produced,
-            opts.event_type,
-            self.payload_schema_id,
-            self.payload_schema_version,
-            self.envelope_schema_id,
-            opts.topic,
-            opts.streams,
-            self.bytes as f64 / 1e6,
-            secs,
-            self.produced as f64 / secs,
-        );
-        if !self.withheld.is_empty() {
-            let lost = self.withheld.iter().filter(|w| w.3 == Fate::Lost).count();
-            let _ = writeln!(
-                out,
-                "withheld from Kafka: {} events ({} of them also kept out of the archive)",
-                self.withheld.len(),
-                lost
-            );
-        }
-        for key in &self.archive_files {
-            let _ = writeln!(out, "archived: {key}");
-        }
-        out
+    pub fn summary<'a>(&'a self, opts: &'a GenOptions) -> impl fmt::Display + 'a {
+        fmt::from_fn(move |f| {
+            let secs = self.elapsed.as_secs_f64().max(1e-9);
+            writeln!(
+                f,
+                "produced {} events of {} (schema id {}, version {}; envelope schema id {}) to {} over {} streams: {:.1} MB in {:.2}s ({:.0} events/s)",
+                self.produced,
+                opts.event_type,
+                self.payload_schema_id,
+                self.payload_schema_version,
+                self.envelope_schema_id,
+                opts.topic,
+                opts.streams,
+                self.bytes as f64 / 1e6,
+                secs,
+                self.produced as f64 / secs,
+            )?;
+            if !self.withheld.is_empty() {
+                let lost = self.withheld.iter().filter(|w| w.3 == Fate::Lost).count();
+                writeln!(
+                    f,
+                    "withheld from Kafka: {} events ({} of them also kept out of the archive)",
+                    self.withheld.len(),
+                    lost
+                )?;
+            }
+            for key in &self.archive_files {
+                writeln!(f, "archived: {key}")?;
+            }
+            Ok(())
+        })
     }
 }
 

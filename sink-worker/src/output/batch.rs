@@ -12,7 +12,6 @@ use crate::config::outputs::Format;
 /// A batch ready for the outputs.
 #[derive(Debug)]
 pub struct Prepared<'a> {
-    pub pipeline: &'a str,
     /// Unique to this batch and sorted by time; part of every staged and final key.
     pub batch_id: &'a str,
     /// Every decodable record of the batch, in Kafka order.

@@ -220,7 +220,6 @@ impl Writer {
             .map(|(k, seg)| (k.0.to_string(), k.1, seg.end))
             .collect();
         let prepared = Prepared {
-            pipeline: &self.pipeline,
             batch_id: &batch_id,
             rows: &rows,
             groups: &selection.groups,
