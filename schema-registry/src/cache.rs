@@ -14,7 +14,7 @@ use sqlx::postgres::{PgListener, PgPool};
 
 use crate::store::{CHANGES_CHANNEL, StoredSchema, SubjectVersion};
 use murron_schema_types::compatibility::CompatibilityLevel;
-use murron_schema_types::compatibility::avro::Digest;
+use murron_schema_types::compatibility::avro::{Digest, Schema as AvroSchema};
 use murron_schema_types::schema::ParsedSchema;
 
 /// Subjects with fewer live versions are checked pairwise without a digest.
@@ -79,21 +79,24 @@ impl Caches {
 
     /// `Ok(true)` when the digest of `subject` proves `new` compatible at the transitive `level` with
     /// the live versions `keys` (version, schema id; oldest first). `Ok(false)` means "not proven":
-    /// the exact check decides. `schema(i)` parses `keys[i]`; only versions the digest does not
-    /// cover yet are asked for. Subjects with few versions skip the digest: checking them is cheap.
+    /// the exact check decides. `schema(i)` gives `keys[i]` parsed as Avro (an error when it is of
+    /// another type); only versions the digest does not cover yet are asked for. Subjects with few
+    /// versions skip the digest: checking them is cheap.
     pub fn proves_compatible<E>(
         &self,
         subject: &str,
         level: CompatibilityLevel,
         new: &ParsedSchema,
         keys: &[(i32, i32)],
-        mut schema: impl FnMut(usize) -> Result<ParsedSchema, E>,
+        mut schema: impl FnMut(usize) -> Result<Arc<AvroSchema>, E>,
     ) -> Result<bool, E> {
         if !level.is_transitive() || keys.len() < DIGEST_MIN_VERSIONS {
             return Ok(false);
         }
-        // The digest is Avro's: another schema type would get the exact check.
-        let ParsedSchema::Avro(new) = new;
+        // The digest is Avro's: other schema types get the exact check.
+        let ParsedSchema::Avro(new) = new else {
+            return Ok(false);
+        };
         let digest = self
             .digests
             .lock()
@@ -102,11 +105,7 @@ impl Caches {
             .or_default()
             .clone();
         let mut digest = digest.lock().unwrap_or_else(|p| p.into_inner());
-        digest.cover(keys, |i| {
-            schema(i).map(|parsed| match parsed {
-                ParsedSchema::Avro(version) => version,
-            })
-        })?;
+        digest.cover(keys, &mut schema)?;
         let proven = digest.proves(level, new);
         let path = if proven { "digest" } else { "exact" };
         metrics::counter!("murron_registry_transitive_checks_total", "path" => path).increment(1);
@@ -192,6 +191,7 @@ mod tests {
             subject: subject.into(),
             version,
             id: version,
+            schema_type: murron_schema_types::schema::SchemaType::Avro,
             schema: "\"string\"".into(),
             references: vec![],
             deleted: false,

@@ -4,7 +4,7 @@
 
 use crate::cache::Caches;
 use crate::store::LiveVersion;
-use murron_schema_types::compatibility::{self, CompatibilityLevel};
+use murron_schema_types::compatibility::{self, CompatibilityLevel, CompatibilityPolicy};
 use murron_schema_types::schema::{self, ParsedSchema};
 
 /// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
@@ -22,7 +22,7 @@ pub fn check_against(
     }
     let parse = |l: &LiveVersion| {
         let parse = || match &l.text {
-            Some(t) => schema::parse_stored(&t.schema, &t.referenced).map_err(|e| e.to_string()),
+            Some(t) => schema::parse_stored(t.schema_type, &t.schema, &t.referenced).map_err(|e| e.to_string()),
             None => Err("its text was not loaded".to_string()),
         };
         caches
@@ -30,7 +30,16 @@ pub fn check_against(
             .map_err(|e| vec![format!("stored version {} cannot be parsed: {e}", l.version)])
     };
     let keys: Vec<(i32, i32)> = live.iter().map(|l| (l.version, l.id)).collect();
-    if caches.proves_compatible(subject, level, new, &keys, |i| parse(&live[i]))? {
+    let as_avro = |i: usize| match parse(&live[i])? {
+        ParsedSchema::Avro(schema) => Ok(schema),
+        other => Err(vec![format!(
+            "{{oldSchemaVersion: {}, type: SCHEMA_TYPE_CHANGED, description: 'the new schema is AVRO but version {} is {}'}}",
+            live[i].version,
+            live[i].version,
+            other.schema_type().as_str()
+        )]),
+    };
+    if caches.proves_compatible(subject, level, new, &keys, as_avro)? {
         return Ok(());
     }
     // Non-transitive levels compare with the latest version only: the others need not be parsed.
@@ -41,6 +50,6 @@ pub fn check_against(
     };
     let parsed = against.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
     let existing: Vec<(i32, &ParsedSchema)> = against.iter().zip(&parsed).map(|(l, s)| (l.version, s)).collect();
-    let messages = compatibility::check(level, new, &existing);
+    let messages = compatibility::check(level, CompatibilityPolicy::Strict, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }

@@ -14,7 +14,7 @@ impl Registry {
     pub async fn normalize(&self, new: Submitted<'_>) -> Result<Normalized, ServiceError> {
         let referenced = self
             .store
-            .referenced_texts(new.references)
+            .referenced(new.references)
             .await?
             .ok_or(ServiceError::MissingReference)?;
         Ok(schema::normalize(
@@ -201,12 +201,9 @@ impl Registry {
         let target = self.find_version(subject, version, false).await?;
         let new = self.normalize(new).await?;
         let (level, _) = self.effective(subject).await?;
-        let referenced = self
-            .store
-            .referenced_texts(&target.references)
-            .await?
-            .unwrap_or_default();
+        let referenced = self.store.referenced(&target.references).await?.unwrap_or_default();
         let text = StoredText {
+            schema_type: target.schema_type,
             schema: target.schema,
             referenced,
         };

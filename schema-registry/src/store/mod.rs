@@ -6,7 +6,7 @@
 
 mod admin;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -14,7 +14,7 @@ use serde_json::json;
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{PgConnection, Row};
 
-use murron_schema_types::schema::{Normalized, Reference};
+use murron_schema_types::schema::{Normalized, Reference, Referenced, SchemaType};
 
 /// The channel on which changes are announced; the payload is the subject ('' for global settings).
 pub const CHANGES_CHANNEL: &str = "murron_registry_changes";
@@ -38,6 +38,7 @@ impl StoreError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSchema {
     pub id: i32,
+    pub schema_type: SchemaType,
     pub schema: String,
     pub references: Vec<Reference>,
 }
@@ -48,6 +49,7 @@ pub struct SubjectVersion {
     pub subject: String,
     pub version: i32,
     pub id: i32,
+    pub schema_type: SchemaType,
     pub schema: String,
     pub references: Vec<Reference>,
     pub deleted: bool,
@@ -62,11 +64,12 @@ pub struct LiveVersion {
     pub text: Option<StoredText>,
 }
 
-/// A stored schema's text and the texts of the schemas it references.
+/// A stored schema's text and the schemas it references, transitively.
 #[derive(Debug, Clone)]
 pub struct StoredText {
+    pub schema_type: SchemaType,
     pub schema: String,
-    pub referenced: Vec<String>,
+    pub referenced: Vec<Referenced>,
 }
 
 /// Who owns a subject and what its data is.
@@ -189,18 +192,24 @@ fn refs_from_json(v: serde_json::Value) -> Vec<Reference> {
     serde_json::from_value(v).unwrap_or_default()
 }
 
+/// A stored type name as a [`SchemaType`]; the store writes only names it knows.
+fn schema_type(name: &str) -> Result<SchemaType, sqlx::Error> {
+    SchemaType::from_request(Some(name)).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
 fn subject_version(row: &PgRow) -> Result<SubjectVersion, sqlx::Error> {
     Ok(SubjectVersion {
         subject: row.try_get("subject")?,
         version: row.try_get("version")?,
         id: row.try_get("id")?,
+        schema_type: schema_type(row.try_get("schema_type")?)?,
         schema: row.try_get("schema")?,
         references: refs_from_json(row.try_get("refs")?),
         deleted: row.try_get("deleted")?,
     })
 }
 
-const VERSION_COLUMNS: &str = "v.subject, v.version, v.schema_id AS id, sc.schema, sc.refs, v.deleted";
+const VERSION_COLUMNS: &str = "v.subject, v.version, v.schema_id AS id, sc.schema_type, sc.schema, sc.refs, v.deleted";
 
 impl Store {
     pub fn new(pool: PgPool) -> Self {
@@ -357,7 +366,7 @@ impl Store {
 
     /// The schema with this id.
     pub async fn schema_by_id(&self, id: i32) -> Result<Option<StoredSchema>, StoreError> {
-        let row = sqlx::query("SELECT id, schema, refs FROM schemas WHERE id = $1")
+        let row = sqlx::query("SELECT id, schema_type, schema, refs FROM schemas WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -365,6 +374,7 @@ impl Store {
             .map(|r| -> Result<_, sqlx::Error> {
                 Ok(StoredSchema {
                     id: r.try_get("id")?,
+                    schema_type: schema_type(r.try_get("schema_type")?)?,
                     schema: r.try_get("schema")?,
                     references: refs_from_json(r.try_get("refs")?),
                 })
@@ -372,13 +382,13 @@ impl Store {
             .transpose()?)
     }
 
-    /// The text of each referenced schema, in order; `None` when a reference does not resolve.
-    pub async fn referenced_texts(&self, refs: &[Reference]) -> Result<Option<Vec<String>>, StoreError> {
+    /// The schemas `refs` name, and theirs, transitively; `None` when a reference does not resolve.
+    pub async fn referenced(&self, refs: &[Reference]) -> Result<Option<Vec<Referenced>>, StoreError> {
         if refs.is_empty() {
             return Ok(Some(Vec::new()));
         }
         let mut conn = self.pool.acquire().await?;
-        Ok(referenced_texts(&mut conn, refs).await?)
+        Ok(referenced(&mut conn, refs).await?)
     }
 
     /// Subjects, sorted. A subject is live while it has a live version, soft-deleted while all its
@@ -738,7 +748,7 @@ async fn add_version(
         for _ in 0..3 {
             let added: Option<(i32, i32)> = sqlx::query_as(
                 "WITH new_schema AS (
-                 INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ('AVRO', $2, $3)
+                 INSERT INTO schemas (schema_type, fingerprint, schema) VALUES ($6, $2, $3)
                  ON CONFLICT (fingerprint) DO NOTHING RETURNING id
              ), schema_id AS (
                  SELECT id FROM new_schema UNION ALL SELECT id FROM schemas WHERE fingerprint = $2 LIMIT 1
@@ -758,6 +768,7 @@ async fn add_version(
             .bind(&schema.text)
             .bind(item.actor)
             .bind(CHANGES_CHANNEL)
+            .bind(schema.schema.schema_type().as_str())
             .fetch_optional(&mut *conn)
             .await?;
             if let Some((version, id)) = added {
@@ -846,13 +857,14 @@ async fn insert_schema(
     let refs = serde_json::to_value(&schema.references).unwrap_or_else(|_| json!([]));
     let inserted: Option<i32> = sqlx::query_scalar(
         "INSERT INTO schemas (id, schema_type, fingerprint, schema, refs)
-         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('schemas', 'id'))::int), 'AVRO', $2, $3, $4)
+         VALUES (COALESCE($1, nextval(pg_get_serial_sequence('schemas', 'id'))::int), $5, $2, $3, $4)
          ON CONFLICT (fingerprint) DO NOTHING RETURNING id",
     )
     .bind(wanted_id)
     .bind(&schema.fingerprint[..])
     .bind(&schema.text)
     .bind(&refs)
+    .bind(schema.schema.schema_type().as_str())
     .fetch_optional(&mut *conn)
     .await?;
     let id = match inserted {
@@ -894,14 +906,22 @@ async fn load_live(
     let missing: Vec<i32> = live.iter().map(|(_, id)| *id).filter(|id| !is_parsed(*id)).collect();
     let mut texts: HashMap<i32, StoredText> = HashMap::new();
     if !missing.is_empty() {
-        let rows: Vec<(i32, String, serde_json::Value)> =
-            sqlx::query_as("SELECT id, schema, refs FROM schemas WHERE id = ANY($1)")
+        let rows: Vec<(i32, String, String, serde_json::Value)> =
+            sqlx::query_as("SELECT id, schema_type, schema, refs FROM schemas WHERE id = ANY($1)")
                 .bind(&missing)
                 .fetch_all(&mut *conn)
                 .await?;
-        for (id, schema, refs) in rows {
-            let referenced = referenced_texts(conn, &refs_from_json(refs)).await?.unwrap_or_default();
-            texts.insert(id, StoredText { schema, referenced });
+        for (id, type_name, schema, refs) in rows {
+            let referenced = referenced(conn, &refs_from_json(refs)).await?.unwrap_or_default();
+            let schema_type = schema_type(&type_name)?;
+            texts.insert(
+                id,
+                StoredText {
+                    schema_type,
+                    schema,
+                    referenced,
+                },
+            );
         }
     }
     Ok(live
@@ -914,22 +934,33 @@ async fn load_live(
         .collect())
 }
 
-/// The text of each referenced schema, in order; `None` when one does not resolve.
-async fn referenced_texts(conn: &mut PgConnection, refs: &[Reference]) -> Result<Option<Vec<String>>, sqlx::Error> {
+/// The schemas `refs` name, and the schemas those reference, transitively: each once, under the
+/// name its first referrer uses, direct references first. `None` when one does not resolve.
+async fn referenced(conn: &mut PgConnection, refs: &[Reference]) -> Result<Option<Vec<Referenced>>, sqlx::Error> {
     let mut out = Vec::with_capacity(refs.len());
-    for r in refs {
-        let text: Option<String> = sqlx::query_scalar(
-            "SELECT sc.schema FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
+    let mut seen: HashSet<(String, i32)> = HashSet::new();
+    let mut queue: VecDeque<Reference> = refs.iter().cloned().collect();
+    while let Some(r) = queue.pop_front() {
+        if !seen.insert((r.subject.clone(), r.version)) {
+            continue;
+        }
+        let row: Option<(String, String, serde_json::Value)> = sqlx::query_as(
+            "SELECT sc.schema_type, sc.schema, sc.refs FROM subject_versions v JOIN schemas sc ON sc.id = v.schema_id
              WHERE v.subject = $1 AND v.version = $2",
         )
         .bind(&r.subject)
         .bind(r.version)
         .fetch_optional(&mut *conn)
         .await?;
-        match text {
-            Some(t) => out.push(t),
-            None => return Ok(None),
-        }
+        let Some((type_name, text, nested)) = row else {
+            return Ok(None);
+        };
+        queue.extend(refs_from_json(nested));
+        out.push(Referenced {
+            name: r.name,
+            schema_type: schema_type(&type_name)?,
+            text,
+        });
     }
     Ok(Some(out))
 }

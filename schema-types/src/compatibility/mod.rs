@@ -4,13 +4,15 @@
 //! which versions a level compares with ([`compared_versions`]) and in which [`Direction`]s, and
 //! the results ([`Incompatibility`], [`VersionIncompatibility`]) with their Confluent-like verbose
 //! messages. The rules of each schema type live in a folder of their own: [`avro`] is Avro's schema
-//! resolution. The module is pure: no I/O, no state; the service layer calls it at registration time.
+//! resolution, [`json`] and [`protobuf`] are Confluent's difference rules for JSON Schema and
+//! Protobuf. The module is pure: no I/O, no state; the service layer calls it at registration time.
 //!
-//! [`check`] dispatches on the schema type. A new schema type (JSON Schema, Protobuf) gets its own
-//! folder beside `avro/`, with a `check` of the same shape as [`avro::check`], and an arm in
-//! [`check`].
+//! [`check`] dispatches on the schema type. A schema of one type is never compatible with a version
+//! of another type, as in Confluent's registry.
 
 pub mod avro;
+pub mod json;
+pub mod protobuf;
 
 use std::fmt;
 
@@ -89,6 +91,43 @@ impl CompatibilityLevel {
 }
 
 impl fmt::Display for CompatibilityLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How strictly JSON Schema differences are judged (Confluent's `compatibilityPolicy`). Only JSON
+/// Schema has rules that depend on it; Avro and Protobuf ignore it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CompatibilityPolicy {
+    /// Confluent's rules as they were before the policy existed (the default).
+    #[default]
+    Strict,
+    /// Also accepts the changes that are safe for the data that producers actually write, such as
+    /// adding an optional property to a closed content model.
+    Lenient,
+}
+
+impl CompatibilityPolicy {
+    /// Both policies.
+    pub const ALL: [CompatibilityPolicy; 2] = [Self::Strict, Self::Lenient];
+
+    /// The name used in Confluent's API: `"STRICT"` or `"LENIENT"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Strict => "STRICT",
+            Self::Lenient => "LENIENT",
+        }
+    }
+
+    /// Parses a name as Confluent's config API does (case-insensitively).
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str().eq_ignore_ascii_case(s))
+    }
+}
+
+impl fmt::Display for CompatibilityPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
@@ -185,33 +224,88 @@ pub struct VersionIncompatibility {
 impl fmt::Display for VersionIncompatibility {
     /// Confluent-like verbose message.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{{oldSchemaVersion: {}, direction: {}, type: {}, path: '{}', description: '{}'}}",
+        f.write_str(&verbose_message(
             self.version,
-            self.direction.as_str(),
-            self.incompatibility.kind,
-            self.incompatibility.path,
-            self.incompatibility.message
-        )
+            self.direction,
+            self.incompatibility.kind.as_str(),
+            &self.incompatibility.path,
+            &self.incompatibility.message,
+        ))
     }
 }
 
+/// The verbose message of one incompatibility with one existing version, the same for every schema
+/// type: `kind` is the rule broken (a difference type for JSON Schema and Protobuf), `path` where.
+pub fn verbose_message(version: i32, direction: Direction, kind: &str, path: &str, description: &str) -> String {
+    format!(
+        "{{oldSchemaVersion: {version}, direction: {}, type: {kind}, path: '{path}', description: '{description}'}}",
+        direction.as_str()
+    )
+}
+
 /// Checks `new` against `existing` (ordered OLDEST FIRST, live versions only) at `level`, by the
-/// rules of `new`'s schema type. Returns Confluent-like verbose messages, one per incompatibility;
-/// empty = compatible.
-pub fn check(level: CompatibilityLevel, new: &ParsedSchema, existing: &[(i32, &ParsedSchema)]) -> Vec<String> {
-    match new {
-        ParsedSchema::Avro(new) => {
-            let existing: Vec<(i32, &apache_avro::Schema)> = existing
-                .iter()
-                .map(|&(version, old)| match old {
-                    ParsedSchema::Avro(old) => (version, old.as_ref()),
-                })
-                .collect();
-            avro::check(level, new, &existing)
+/// rules of `new`'s schema type (`policy` applies to JSON Schema). Returns Confluent-like verbose
+/// messages, one per incompatibility; empty = compatible.
+pub fn check(
+    level: CompatibilityLevel,
+    policy: CompatibilityPolicy,
+    new: &ParsedSchema,
+    existing: &[(i32, &ParsedSchema)],
+) -> Vec<String> {
+    // A version of another type can never be read as this one: Confluent says so, and so do we.
+    let mut other_type = Vec::new();
+    for &(version, old) in compared_versions(level, existing) {
+        if old.schema_type() != new.schema_type() {
+            other_type.push(format!(
+                "{{oldSchemaVersion: {version}, type: SCHEMA_TYPE_CHANGED, description: 'the new schema is {} \
+                 but version {version} is {}'}}",
+                new.schema_type().as_str(),
+                old.schema_type().as_str()
+            ));
         }
     }
+    if !other_type.is_empty() {
+        return other_type;
+    }
+    match new {
+        ParsedSchema::Avro(new) => avro::check(
+            level,
+            new,
+            &same_type(existing, |s| match s {
+                ParsedSchema::Avro(s) => Some(s.as_ref()),
+                _ => None,
+            }),
+        ),
+        ParsedSchema::Json(new) => json::check(
+            level,
+            policy,
+            new,
+            &same_type(existing, |s| match s {
+                ParsedSchema::Json(s) => Some(s.as_ref()),
+                _ => None,
+            }),
+        ),
+        ParsedSchema::Protobuf(new) => protobuf::check(
+            level,
+            new,
+            &same_type(existing, |s| match s {
+                ParsedSchema::Protobuf(s) => Some(s.as_ref()),
+                _ => None,
+            }),
+        ),
+    }
+}
+
+/// The versions of `existing` that `pick` accepts (those of the new schema's type, every one once
+/// [`check`] has refused other types).
+fn same_type<'s, T: ?Sized>(
+    existing: &[(i32, &'s ParsedSchema)],
+    pick: impl Fn(&'s ParsedSchema) -> Option<&'s T>,
+) -> Vec<(i32, &'s T)> {
+    existing
+        .iter()
+        .filter_map(|&(version, old)| pick(old).map(|s| (version, s)))
+        .collect()
 }
 
 /// The existing versions a check at `level` compares a new schema with, given `existing` OLDEST

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use apache_avro::Schema;
 use apache_avro::schema::Name;
 
-use super::{Parsed, ParsedSchema, SchemaError};
+use super::{Parsed, ParsedSchema, Referenced, SchemaError};
 
 /// Parses Avro `text`, whose references' texts are `referenced`, into its identity and compact text.
-pub(super) fn normalize(text: &str, referenced: &[String]) -> Result<Parsed, SchemaError> {
+pub(super) fn normalize(text: &str, referenced: &[Referenced]) -> Result<Parsed, SchemaError> {
     let (schema, named) = parse(text, referenced)?;
     let identity = serde_json::to_string(&schema).map_err(|e| SchemaError::InvalidAvro(e.to_string()))?;
     // Parsing succeeded, so the text is JSON.
@@ -32,17 +32,18 @@ pub(super) fn normalize(text: &str, referenced: &[String]) -> Result<Parsed, Sch
 }
 
 /// Parses stored Avro text (with its referenced schemas' text) for compatibility checks.
-pub fn parse_stored(text: &str, referenced: &[String]) -> Result<Schema, SchemaError> {
+pub fn parse_stored(text: &str, referenced: &[Referenced]) -> Result<Schema, SchemaError> {
     let (schema, named) = parse(text, referenced)?;
     Ok(inline_references(&schema, &named))
 }
 
-fn parse(text: &str, referenced: &[String]) -> Result<(Schema, Vec<Schema>), SchemaError> {
+fn parse(text: &str, referenced: &[Referenced]) -> Result<(Schema, Vec<Schema>), SchemaError> {
     let invalid = |e: apache_avro::Error| SchemaError::InvalidAvro(e.to_string());
     if referenced.is_empty() {
         return Ok((Schema::parse_str(text).map_err(invalid)?, Vec::new()));
     }
-    Schema::parse_str_with_list(text, referenced).map_err(invalid)
+    let texts: Vec<&str> = referenced.iter().map(|r| r.text.as_str()).collect();
+    Schema::parse_str_with_list(text, &texts).map_err(invalid)
 }
 
 /// Replaces references to named types defined in `named` (other subjects' schemas) by their
@@ -176,7 +177,11 @@ mod tests {
 
     #[test]
     fn references_resolve_and_are_part_of_identity() {
-        let plan = r#"{"type":"enum","name":"Plan","namespace":"billing","symbols":["FREE","PRO"]}"#.to_string();
+        let plan = Referenced {
+            name: "billing.Plan".into(),
+            schema_type: super::super::SchemaType::Avro,
+            text: r#"{"type":"enum","name":"Plan","namespace":"billing","symbols":["FREE","PRO"]}"#.into(),
+        };
         let text =
             r#"{"type":"record","name":"Seat","namespace":"billing","fields":[{"name":"plan","type":"billing.Plan"}]}"#;
         let r1 = vec![Reference {
@@ -196,7 +201,9 @@ mod tests {
             "same text, other referenced version: another schema"
         );
         // The reference is inlined for checks: the field's type is the enum itself.
-        let ParsedSchema::Avro(schema) = &a.schema;
+        let ParsedSchema::Avro(schema) = &a.schema else {
+            panic!("Avro expected")
+        };
         let Schema::Record(r) = schema.as_ref() else {
             panic!("record expected")
         };

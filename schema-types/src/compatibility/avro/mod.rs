@@ -44,7 +44,8 @@ mod cases;
 
 pub use digest::Digest;
 
-use apache_avro::Schema;
+/// The parsed Avro schema the rules work on (re-exported: callers hand it to [`Digest`]).
+pub use apache_avro::Schema;
 
 use super::{CompatibilityLevel, Direction, Incompatibility, VersionIncompatibility, compared_versions};
 use resolution::Roles;
