@@ -155,6 +155,8 @@ async fn errors_carry_confluent_codes() {
         (r#"{"schema": 5}"#, 422, 422),
         (r#"{"schema": "{\"type\":\"recrd\"}"}"#, 422, 42201),
         (r#"{"schema": "\"string\"", "schemaType": "PROTOBUF"}"#, 422, 42201),
+        (r#"{"schema": "{\"type\": 5}", "schemaType": "JSON"}"#, 422, 42201),
+        (r#"{"schema": "\"string\"", "schemaType": "XML"}"#, 422, 42201),
     ];
     for (body, status, code) in bad_posts {
         let (s, answer) = post(format!("{}/subjects/x/versions", r.url), body).await;
@@ -168,7 +170,7 @@ async fn errors_carry_confluent_codes() {
     let (s, body) = get(format!("{}/subjects/a%00b/versions", r.url)).await;
     assert_eq!((s, body["error_code"].as_i64()), (404, Some(40401)));
     let (_, types) = get(format!("{}/schemas/types", r.url)).await;
-    assert_eq!(types, json!(["AVRO"]));
+    assert_eq!(types, json!(["JSON", "PROTOBUF", "AVRO"]));
 }
 
 #[tokio::test]

@@ -116,6 +116,14 @@ impl ApiError {
             ),
         )
     }
+    /// Confluent has no code of its own for a bad policy; it is a bad config value like a bad level.
+    pub fn invalid_policy(policy: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42203,
+            format!("Invalid compatibility policy {policy:?}. Valid values are STRICT, LENIENT"),
+        )
+    }
     pub fn invalid_mode(mode: &str) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -222,6 +230,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NoSubjectCompatibility(subject) => Self::no_subject_compatibility(&subject),
             ServiceError::NoSubjectMode(subject) => Self::no_subject_mode(&subject),
             ServiceError::InvalidCompatibility(level) => Self::invalid_compatibility(&level),
+            ServiceError::InvalidPolicy(policy) => Self::invalid_policy(&policy),
             ServiceError::InvalidMode(mode) => Self::invalid_mode(&mode),
             ServiceError::NotPermitted(message) => Self::not_permitted(message),
             ServiceError::Invalid(message) => Self::unprocessable(message),

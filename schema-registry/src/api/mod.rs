@@ -32,7 +32,7 @@ pub use error::{ApiError, CONTENT_TYPE};
 
 use crate::config::AuthConfig;
 use crate::service::tokens::token_hash;
-use crate::service::{AskedVersion, Registry};
+use crate::service::{AskedVersion, Registry, TextFormat};
 use crate::store::VersionSel;
 use error::json_response;
 
@@ -296,6 +296,9 @@ struct Flags {
     /// Checked, then unused: every schema is normalized (stored in canonical form) anyway.
     #[serde(default, rename = "normalize", deserialize_with = "lenient_bool")]
     _normalize: bool,
+    /// `serialized` asks for a Protobuf schema as a base64 `FileDescriptorProto`.
+    #[serde(default)]
+    format: Option<String>,
     #[serde(default)]
     subject_prefix: Option<String>,
     #[serde(default)]
@@ -311,6 +314,12 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err(serde::de::Error::custom(format!("expected true or false, got {raw:?}"))),
+    }
+}
+
+impl Flags {
+    fn format(&self) -> TextFormat {
+        TextFormat::from_request(self.format.as_deref())
     }
 }
 

@@ -3,29 +3,57 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::error::with_content_type;
 use super::{ApiError, AppState, Q, ok};
-use murron_schema_types::schema::SchemaType;
+use crate::service::TextFormat;
+use murron_schema_types::schema::{Reference, SchemaType};
 
-/// A schema served as its own JSON document.
+/// A schema served as its own document (JSON for Avro and JSON Schema, `.proto` text or base64 for
+/// Protobuf, as Confluent serves them).
 pub(super) fn raw_schema(text: String) -> Response {
     with_content_type(StatusCode::OK, text)
+}
+
+/// Adds a schema to an answer as Confluent does: `schemaType` only when it is not AVRO (clients
+/// read a missing type as AVRO), `references` only when there are some.
+pub(super) fn put_schema(body: &mut Value, schema_type: SchemaType, text: String, references: &[Reference]) {
+    if schema_type != SchemaType::Avro {
+        body["schemaType"] = json!(schema_type.as_str());
+    }
+    body["schema"] = json!(text);
+    if !references.is_empty() {
+        body["references"] = json!(references);
+    }
+}
+
+/// The text of schema `id` in the format asked for.
+async fn text_of(s: &AppState, id: &str, format: TextFormat) -> Result<String, ApiError> {
+    let schema = s.registry.schema(id).await?;
+    Ok(s.registry
+        .text_in(
+            format,
+            schema.id,
+            schema.schema_type,
+            &schema.schema,
+            &schema.references,
+        )
+        .await?)
 }
 
 pub(super) async fn by_id(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
     let schema = s.registry.schema(&id).await?;
-    let mut body = json!({ "schema": schema.schema });
-    if !schema.references.is_empty() {
-        body["references"] = json!(schema.references);
-    }
+    let text = text_of(&s, &id, f.format()).await?;
+    let mut body = json!({});
+    put_schema(&mut body, schema.schema_type, text, &schema.references);
     Ok(ok(body))
 }
 
@@ -33,9 +61,10 @@ pub(super) async fn raw_by_id(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(raw_schema(s.registry.schema(&id).await?.schema.clone()))
+    Ok(raw_schema(text_of(&s, &id, f.format()).await?))
 }
 
 pub(super) async fn subjects_of(

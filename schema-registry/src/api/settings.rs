@@ -1,5 +1,6 @@
-//! `/config` and `/mode`: compatibility levels and modes, globally and per subject.
-//! Note Confluent's asymmetry: PUT takes `compatibility`, GET answers `compatibilityLevel`.
+//! `/config` and `/mode`: compatibility levels, policies and modes, globally and per subject.
+//! Note Confluent's asymmetry: PUT takes `compatibility`, GET answers `compatibilityLevel`; both
+//! spell the policy `compatibilityPolicy`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -10,10 +11,23 @@ use serde_json::json;
 use super::auth::Caller;
 use super::{ApiError, AppState, Q, check_subject, ok, parse_body};
 use crate::service::GLOBAL;
+use murron_schema_types::compatibility::{CompatibilityLevel, CompatibilityPolicy};
 
+/// Either field may come alone, as in Confluent's config update.
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct ConfigBody {
-    compatibility: String,
+    compatibility: Option<String>,
+    compatibility_policy: Option<String>,
+}
+
+/// A config answer: the level, and the policy when one is set.
+fn config_json(level: String, policy: Option<String>) -> serde_json::Value {
+    let mut body = json!({ "compatibilityLevel": level });
+    if let Some(policy) = policy {
+        body["compatibilityPolicy"] = json!(policy);
+    }
+    body
 }
 
 #[derive(Deserialize)]
@@ -23,8 +37,8 @@ struct ModeBody {
 
 pub(super) async fn get_global_config(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let level = s.registry.global_compatibility().await?;
-    Ok(ok(json!({ "compatibilityLevel": level })))
+    let (level, policy) = s.registry.global_compatibility().await?;
+    Ok(ok(config_json(level, policy)))
 }
 
 pub(super) async fn get_config(
@@ -34,17 +48,36 @@ pub(super) async fn get_config(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    let level = s.registry.subject_compatibility(&subject, f.default_to_global).await?;
-    Ok(ok(json!({ "compatibilityLevel": level })))
+    let (level, policy) = s.registry.subject_compatibility(&subject, f.default_to_global).await?;
+    Ok(ok(config_json(level, policy)))
 }
 
 async fn put_level(s: &AppState, caller: &Caller, scope: &str, body: &Bytes) -> Result<Response, ApiError> {
     let req: ConfigBody = parse_body(body)?;
-    let level = s
-        .registry
-        .set_compatibility(scope, &req.compatibility, caller.actor())
-        .await?;
-    Ok(ok(json!({ "compatibility": level.as_str() })))
+    if req.compatibility.is_none() && req.compatibility_policy.is_none() {
+        return Err(ApiError::unprocessable(
+            "Invalid request body: give compatibility, compatibilityPolicy or both",
+        ));
+    }
+    // Both are checked before either is set, so a bad value changes nothing.
+    let level = req.compatibility.as_deref().map(CompatibilityLevel::parse);
+    if let (Some(None), Some(named)) = (level, &req.compatibility) {
+        return Err(ApiError::invalid_compatibility(named));
+    }
+    let policy = req.compatibility_policy.as_deref().map(CompatibilityPolicy::parse);
+    if let (Some(None), Some(named)) = (policy, &req.compatibility_policy) {
+        return Err(ApiError::invalid_policy(named));
+    }
+    let mut answer = json!({});
+    if let Some(named) = &req.compatibility {
+        let level = s.registry.set_compatibility(scope, named, caller.actor()).await?;
+        answer["compatibility"] = json!(level.as_str());
+    }
+    if let Some(named) = &req.compatibility_policy {
+        let policy = s.registry.set_policy(scope, named, caller.actor()).await?;
+        answer["compatibilityPolicy"] = json!(policy.as_str());
+    }
+    Ok(ok(answer))
 }
 
 pub(super) async fn put_global_config(

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::{ApiError, AppState, Q, asked_version, check_subject, ok, parse_body};
-use crate::service::Submitted;
+use crate::service::{Submitted, TextFormat};
 use crate::store::SubjectVersion;
 use murron_schema_types::schema::Reference;
 
@@ -37,12 +37,11 @@ impl SchemaRequest {
     }
 }
 
-/// A subject version as Confluent answers it: `references` only when there are some.
-pub(super) fn version_json(v: &SubjectVersion) -> Value {
-    let mut body = json!({ "subject": v.subject, "version": v.version, "id": v.id, "schema": v.schema });
-    if !v.references.is_empty() {
-        body["references"] = json!(v.references);
-    }
+/// A subject version as Confluent answers it, with its schema as `text`: `schemaType` only when it
+/// is not AVRO, `references` only when there are some.
+pub(super) fn version_json(v: &SubjectVersion, text: String) -> Value {
+    let mut body = json!({ "subject": v.subject, "version": v.version, "id": v.id });
+    super::schemas::put_schema(&mut body, v.schema_type, text, &v.references);
     body
 }
 
@@ -106,7 +105,15 @@ pub(super) async fn lookup(
     caller.require_read(s.auth.anonymous_reads)?;
     let req: SchemaRequest = parse_body(&body)?;
     let v = s.registry.lookup(&subject, req.submitted(), f.deleted).await?;
-    Ok(ok(version_json(&v)))
+    let text = v.schema.clone();
+    Ok(ok(version_json(&v, text)))
+}
+
+/// The text of a version's schema in the format asked for.
+async fn text_in(s: &AppState, v: &SubjectVersion, format: TextFormat) -> Result<String, ApiError> {
+    Ok(s.registry
+        .text_in(format, v.id, v.schema_type, &v.schema, &v.references)
+        .await?)
 }
 
 /// Finds a version named in a path.
@@ -127,9 +134,9 @@ pub(super) async fn version(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(ok(version_json(
-        &find_version(&s, &subject, &version, f.deleted).await?,
-    )))
+    let v = find_version(&s, &subject, &version, f.deleted).await?;
+    let text = text_in(&s, &v, f.format()).await?;
+    Ok(ok(version_json(&v, text)))
 }
 
 pub(super) async fn version_schema(
@@ -139,9 +146,8 @@ pub(super) async fn version_schema(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(super::schemas::raw_schema(
-        find_version(&s, &subject, &version, f.deleted).await?.schema,
-    ))
+    let v = find_version(&s, &subject, &version, f.deleted).await?;
+    Ok(super::schemas::raw_schema(text_in(&s, &v, f.format()).await?))
 }
 
 pub(super) async fn referenced_by(

@@ -7,13 +7,14 @@ use crate::store::LiveVersion;
 use murron_schema_types::compatibility::{self, CompatibilityLevel, CompatibilityPolicy};
 use murron_schema_types::schema::{self, ParsedSchema};
 
-/// Checks `new` against live versions of `subject` (oldest first) at `level`: `Err` holds the reasons.
+/// Checks `new` against live versions of `subject` (oldest first) at the subject's level and policy:
+/// `Err` holds the reasons.
 /// A transitive check is first tried on the subject's digest, which proves the usual evolution without
 /// comparing every version; what it cannot prove gets the exact check.
 pub fn check_against(
     caches: &Caches,
     subject: &str,
-    level: CompatibilityLevel,
+    (level, policy): (CompatibilityLevel, CompatibilityPolicy),
     new: &ParsedSchema,
     live: &[LiveVersion],
 ) -> Result<(), Vec<String>> {
@@ -50,6 +51,6 @@ pub fn check_against(
     };
     let parsed = against.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
     let existing: Vec<(i32, &ParsedSchema)> = against.iter().zip(&parsed).map(|(l, s)| (l.version, s)).collect();
-    let messages = compatibility::check(level, CompatibilityPolicy::Strict, new, &existing);
+    let messages = compatibility::check(level, policy, new, &existing);
     if messages.is_empty() { Ok(()) } else { Err(messages) }
 }

@@ -29,6 +29,8 @@ use crate::cache::Caches;
 use crate::store::{DeleteError, RegisterError, Store, StoreError, VersionSel};
 use murron_schema_types::schema::{Reference, SchemaError};
 use registrations::Registrations;
+pub use schemas::TextFormat;
+pub use settings::Effective;
 
 /// The scope of the global compatibility level and mode (a subject's scope is its name).
 pub const GLOBAL: &str = "";
@@ -103,6 +105,8 @@ pub enum ServiceError {
     NoSubjectMode(String),
     #[error("invalid compatibility level {0:?}")]
     InvalidCompatibility(String),
+    #[error("invalid compatibility policy {0:?}")]
+    InvalidPolicy(String),
     #[error("invalid mode {0:?}")]
     InvalidMode(String),
     /// The subject's mode (or the global one) forbids the change; the message says why.

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use super::compat::check_against;
 use crate::cache::Caches;
 use crate::store::{NewRegistration, RegisterError, Registered, Store};
-use murron_schema_types::compatibility::CompatibilityLevel;
+use murron_schema_types::compatibility::{CompatibilityLevel, CompatibilityPolicy};
 use murron_schema_types::schema::Normalized;
 
 /// A registration waiting for its subject's turn.
@@ -24,6 +24,8 @@ pub struct Job {
     pub schema: Normalized,
     pub import: Option<(Option<i32>, Option<i32>)>,
     pub level: CompatibilityLevel,
+    /// How JSON Schema differences are judged.
+    pub policy: CompatibilityPolicy,
     pub actor: String,
 }
 
@@ -146,7 +148,15 @@ async fn write_batch(store: &Store, caches: &Caches, subject: &str, batch: Vec<(
             subject,
             &items,
             |id| caches.is_parsed(id),
-            |i, live| check_against(caches, subject, jobs[i].level, &jobs[i].schema.schema, live),
+            |i, live| {
+                check_against(
+                    caches,
+                    subject,
+                    (jobs[i].level, jobs[i].policy),
+                    &jobs[i].schema.schema,
+                    live,
+                )
+            },
             // Later items of the batch, and later registrations, check against this one: keep it parsed.
             |i, id| caches.put_parsed(id, jobs[i].schema.schema.clone()),
         )

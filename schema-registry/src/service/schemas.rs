@@ -4,6 +4,28 @@ use std::sync::Arc;
 
 use super::{Registry, ServiceError};
 use crate::store::StoredSchema;
+use murron_schema_types::schema::{self, ParsedSchema, Reference, SchemaType};
+
+/// How a reader asked for a schema's text (Confluent's `format` query parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextFormat {
+    /// The stored text.
+    #[default]
+    Stored,
+    /// For Protobuf, the base64 of the file's `FileDescriptorProto`, which Confluent's
+    /// deserializers ask for; other types have no other form, so they get the stored text.
+    Serialized,
+}
+
+impl TextFormat {
+    /// The format a request names; Confluent ignores names it does not know for a type, and so do we.
+    pub fn from_request(name: Option<&str>) -> Self {
+        match name {
+            Some(f) if f.eq_ignore_ascii_case("serialized") => Self::Serialized,
+            _ => Self::Stored,
+        }
+    }
+}
 
 impl Registry {
     /// The schema with id `id`, as the caller wrote it: an id that is not a number is not found.
@@ -15,6 +37,36 @@ impl Registry {
         }
         let stored = self.store.schema_by_id(parsed).await?.ok_or_else(not_found)?;
         Ok(self.caches.put_schema(stored))
+    }
+
+    /// The text of the stored schema `id` (of `schema_type`, with `text` and `references`) in
+    /// `format`. The serialized form comes from the parsed schema, which is cached by id.
+    pub async fn text_in(
+        &self,
+        format: TextFormat,
+        id: i32,
+        schema_type: SchemaType,
+        text: &str,
+        references: &[Reference],
+    ) -> Result<String, ServiceError> {
+        if format == TextFormat::Stored || schema_type != SchemaType::Protobuf {
+            return Ok(text.to_string());
+        }
+        let referenced = if self.caches.is_parsed(id) {
+            Vec::new()
+        } else {
+            self.store
+                .referenced(references)
+                .await?
+                .ok_or(ServiceError::MissingReference)?
+        };
+        let parsed = self
+            .caches
+            .parsed(id, || schema::parse_stored(schema_type, text, &referenced))?;
+        Ok(match parsed {
+            ParsedSchema::Protobuf(p) => p.serialized(),
+            _ => text.to_string(),
+        })
     }
 
     /// The (subject, version) pairs that use the schema with id `id`.

@@ -1,7 +1,16 @@
-//! Compatibility levels and modes, globally and per subject, and which of them apply to a subject.
+//! Compatibility levels, policies and modes, globally and per subject, and which of them apply to a
+//! subject.
 
 use super::{GLOBAL, Registry, ServiceError};
-use murron_schema_types::compatibility::CompatibilityLevel;
+use murron_schema_types::compatibility::{CompatibilityLevel, CompatibilityPolicy};
+
+/// The settings in effect for a subject: its own, else the global ones, else the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub level: CompatibilityLevel,
+    pub policy: CompatibilityPolicy,
+    pub mode: String,
+}
 
 // The constants and helpers are associated items, not free ones: a free item here that the methods
 // used would make `service` and `service::settings` import each other.
@@ -15,24 +24,45 @@ impl Registry {
         CompatibilityLevel::default().as_str().to_string()
     }
 
-    /// The compatibility level and mode that apply to `subject`: its own, else the global ones, else
-    /// BACKWARD and READWRITE.
-    pub async fn effective(&self, subject: &str) -> Result<(CompatibilityLevel, String), ServiceError> {
-        let (level, mode) = self.store.effective_settings(subject).await?;
-        let level = level.as_deref().and_then(CompatibilityLevel::parse).unwrap_or_default();
-        Ok((level, mode.unwrap_or_else(|| Self::DEFAULT_MODE.into())))
+    /// The settings that apply to `subject`: its own, else the global ones, else BACKWARD, STRICT
+    /// and READWRITE.
+    pub async fn effective(&self, subject: &str) -> Result<Effective, ServiceError> {
+        let set = self.store.effective_settings(subject).await?;
+        Ok(Effective {
+            level: set
+                .compatibility
+                .as_deref()
+                .and_then(CompatibilityLevel::parse)
+                .unwrap_or_default(),
+            policy: set
+                .policy
+                .as_deref()
+                .and_then(CompatibilityPolicy::parse)
+                .unwrap_or_default(),
+            mode: set.mode.unwrap_or_else(|| Self::DEFAULT_MODE.into()),
+        })
     }
 
-    /// The global compatibility level.
-    pub async fn global_compatibility(&self) -> Result<String, ServiceError> {
-        Ok(self.store.settings(GLOBAL).await?.0.unwrap_or_else(Self::default_level))
+    /// The global compatibility level and the global policy, if one is set.
+    pub async fn global_compatibility(&self) -> Result<(String, Option<String>), ServiceError> {
+        let set = self.store.settings(GLOBAL).await?;
+        Ok((set.compatibility.unwrap_or_else(Self::default_level), set.policy))
     }
 
-    /// The level set on `subject`, else the global one if `default_to_global`.
-    pub async fn subject_compatibility(&self, subject: &str, default_to_global: bool) -> Result<String, ServiceError> {
-        match self.store.settings(subject).await?.0 {
-            Some(level) => Ok(level),
-            None if default_to_global => self.global_compatibility().await,
+    /// The level set on `subject` and its policy, else the global ones if `default_to_global`.
+    pub async fn subject_compatibility(
+        &self,
+        subject: &str,
+        default_to_global: bool,
+    ) -> Result<(String, Option<String>), ServiceError> {
+        let set = self.store.settings(subject).await?;
+        match set.compatibility {
+            Some(level) if set.policy.is_some() || !default_to_global => Ok((level, set.policy)),
+            Some(level) => Ok((level, self.global_compatibility().await?.1)),
+            None if default_to_global => {
+                let (level, global_policy) = self.global_compatibility().await?;
+                Ok((level, set.policy.or(global_policy)))
+            }
             None => Err(ServiceError::NoSubjectCompatibility(subject.to_string())),
         }
     }
@@ -52,11 +82,28 @@ impl Registry {
         Ok(parsed)
     }
 
-    /// Unsets the level of `scope`; answers the level it had (the default if none). A subject
-    /// without a level of its own is "not found".
+    /// Sets the compatibility policy of `scope` ([`GLOBAL`] or a subject), named in any case.
+    pub async fn set_policy(
+        &self,
+        scope: &str,
+        policy: &str,
+        actor: &str,
+    ) -> Result<CompatibilityPolicy, ServiceError> {
+        let parsed =
+            CompatibilityPolicy::parse(policy).ok_or_else(|| ServiceError::InvalidPolicy(policy.to_string()))?;
+        self.store.set_policy(scope, Some(parsed.as_str()), actor).await?;
+        Ok(parsed)
+    }
+
+    /// Unsets the level and policy of `scope`; answers the level it had (the default if none). A
+    /// subject with neither of its own is "not found".
     pub async fn unset_compatibility(&self, scope: &str, actor: &str) -> Result<String, ServiceError> {
-        if scope != GLOBAL && self.store.settings(scope).await?.0.is_none() {
+        let set = self.store.settings(scope).await?;
+        if scope != GLOBAL && set.compatibility.is_none() && set.policy.is_none() {
             return Err(ServiceError::SubjectNotFound(scope.to_string()));
+        }
+        if set.policy.is_some() {
+            self.store.set_policy(scope, None, actor).await?;
         }
         let previous = self.store.set_compatibility(scope, None, actor).await?;
         Ok(previous.unwrap_or_else(Self::default_level))
@@ -68,13 +115,13 @@ impl Registry {
             .store
             .settings(GLOBAL)
             .await?
-            .1
+            .mode
             .unwrap_or_else(|| Self::DEFAULT_MODE.into()))
     }
 
     /// The mode set on `subject`, else the global one if `default_to_global`.
     pub async fn subject_mode(&self, subject: &str, default_to_global: bool) -> Result<String, ServiceError> {
-        match self.store.settings(subject).await?.1 {
+        match self.store.settings(subject).await?.mode {
             Some(mode) => Ok(mode),
             None if default_to_global => self.global_mode().await,
             None => Err(ServiceError::NoSubjectMode(subject.to_string())),
@@ -100,7 +147,7 @@ impl Registry {
     /// Unsets the mode of `scope`; answers the mode it had (READWRITE if none). A subject without a
     /// mode of its own is "not found".
     pub async fn unset_mode(&self, scope: &str, actor: &str) -> Result<String, ServiceError> {
-        if scope != GLOBAL && self.store.settings(scope).await?.1.is_none() {
+        if scope != GLOBAL && self.store.settings(scope).await?.mode.is_none() {
             return Err(ServiceError::SubjectNotFound(scope.to_string()));
         }
         let previous = self.store.set_mode(scope, None, actor).await?;

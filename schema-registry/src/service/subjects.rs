@@ -35,8 +35,8 @@ impl Registry {
         import_ids: (Option<i32>, Option<i32>),
         actor: &str,
     ) -> Result<Registered, ServiceError> {
-        let (level, mode) = self.effective(subject).await?;
-        let import = match mode.as_str() {
+        let settings = self.effective(subject).await?;
+        let import = match settings.mode.as_str() {
             "READONLY" => return Err(ServiceError::read_only(subject)),
             "IMPORT" => Some(import_ids),
             _ if import_ids.0.is_some() || import_ids.1.is_some() => {
@@ -51,12 +51,13 @@ impl Registry {
         let level = if import.is_some() {
             CompatibilityLevel::None
         } else {
-            level
+            settings.level
         };
         let job = Job {
             schema: normalized,
             import,
             level,
+            policy: settings.policy,
             actor: actor.to_string(),
         };
         let registered = self
@@ -134,7 +135,7 @@ impl Registry {
 
     /// Deletes `subject` (soft, or `permanent`), unless it is read-only; answers the versions deleted.
     pub async fn delete_subject(&self, subject: &str, permanent: bool, actor: &str) -> Result<Vec<i32>, ServiceError> {
-        if self.effective(subject).await?.1 == "READONLY" {
+        if self.effective(subject).await?.mode == "READONLY" {
             return Err(ServiceError::read_only(subject));
         }
         let deleted = self
@@ -159,7 +160,7 @@ impl Registry {
         permanent: bool,
         actor: &str,
     ) -> Result<i32, ServiceError> {
-        if self.effective(subject).await?.1 == "READONLY" {
+        if self.effective(subject).await?.mode == "READONLY" {
             return Err(ServiceError::read_only(subject));
         }
         let deleted = self
@@ -182,12 +183,18 @@ impl Registry {
         new: Submitted<'_>,
     ) -> Result<Result<(), Vec<String>>, ServiceError> {
         let new = self.normalize(new).await?;
-        let (level, _) = self.effective(subject).await?;
+        let settings = self.effective(subject).await?;
         let live = self
             .store
             .live_versions(subject, |id| self.caches.is_parsed(id))
             .await?;
-        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
+        Ok(check_against(
+            &self.caches,
+            subject,
+            (settings.level, settings.policy),
+            &new.schema,
+            &live,
+        ))
     }
 
     /// Would `new` be accepted under `subject` if `version` were its only live version? The inner
@@ -200,7 +207,7 @@ impl Registry {
     ) -> Result<Result<(), Vec<String>>, ServiceError> {
         let target = self.find_version(subject, version, false).await?;
         let new = self.normalize(new).await?;
-        let (level, _) = self.effective(subject).await?;
+        let settings = self.effective(subject).await?;
         let referenced = self.store.referenced(&target.references).await?.unwrap_or_default();
         let text = StoredText {
             schema_type: target.schema_type,
@@ -212,6 +219,12 @@ impl Registry {
             id: target.id,
             text: Some(text),
         }];
-        Ok(check_against(&self.caches, subject, level, &new.schema, &live))
+        Ok(check_against(
+            &self.caches,
+            subject,
+            (settings.level, settings.policy),
+            &new.schema,
+            &live,
+        ))
     }
 }

@@ -72,6 +72,14 @@ pub struct StoredText {
     pub referenced: Vec<Referenced>,
 }
 
+/// The settings made at one scope, or in effect for a subject; each `None` when unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub compatibility: Option<String>,
+    pub policy: Option<String>,
+    pub mode: Option<String>,
+}
+
 /// Who owns a subject and what its data is.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Metadata {
@@ -638,28 +646,40 @@ impl Store {
         Ok(version)
     }
 
-    /// The compatibility level and mode that apply to `subject`: its own, else the global ones
-    /// (`None` when neither is set), in one round trip.
-    pub async fn effective_settings(&self, subject: &str) -> Result<(Option<String>, Option<String>), StoreError> {
-        Ok(sqlx::query_as(
+    /// The settings that apply to `subject`: each its own, else the global one (`None` when neither
+    /// is set), in one round trip.
+    pub async fn effective_settings(&self, subject: &str) -> Result<Settings, StoreError> {
+        let (compatibility, policy, mode) = sqlx::query_as(
             "SELECT (SELECT compatibility FROM registry_settings WHERE scope IN ($1, '') AND compatibility IS NOT NULL
                      ORDER BY scope DESC LIMIT 1),
+                    (SELECT compatibility_policy FROM registry_settings
+                     WHERE scope IN ($1, '') AND compatibility_policy IS NOT NULL ORDER BY scope DESC LIMIT 1),
                     (SELECT mode FROM registry_settings WHERE scope IN ($1, '') AND mode IS NOT NULL
                      ORDER BY scope DESC LIMIT 1)",
         )
         .bind(subject)
         .fetch_one(&self.pool)
-        .await?)
+        .await?;
+        Ok(Settings {
+            compatibility,
+            policy,
+            mode,
+        })
     }
 
-    /// The compatibility level and mode set at `scope` ('' is global).
-    pub async fn settings(&self, scope: &str) -> Result<(Option<String>, Option<String>), StoreError> {
-        let row: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT compatibility, mode FROM registry_settings WHERE scope = $1")
+    /// The settings made at `scope` ('' is global).
+    pub async fn settings(&self, scope: &str) -> Result<Settings, StoreError> {
+        let row: Option<(Option<String>, Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT compatibility, compatibility_policy, mode FROM registry_settings WHERE scope = $1")
                 .bind(scope)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(row.unwrap_or((None, None)))
+        let (compatibility, policy, mode) = row.unwrap_or_default();
+        Ok(Settings {
+            compatibility,
+            policy,
+            mode,
+        })
     }
 
     /// Sets (`Some`) or clears (`None`) the compatibility level at `scope`; returns the previous one.
@@ -670,6 +690,16 @@ impl Store {
         actor: &str,
     ) -> Result<Option<String>, StoreError> {
         self.set_setting(scope, "compatibility", level, actor).await
+    }
+
+    /// Sets (`Some`) or clears (`None`) the compatibility policy at `scope`; returns the previous one.
+    pub async fn set_policy(
+        &self,
+        scope: &str,
+        policy: Option<&str>,
+        actor: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.set_setting(scope, "compatibility_policy", policy, actor).await
     }
 
     /// Sets (`Some`) or clears (`None`) the mode at `scope`; returns the previous one.
@@ -689,7 +719,7 @@ impl Store {
             .bind(scope)
             .execute(&mut *tx)
             .await?;
-        // `column` is one of two constants, never input.
+        // `column` is one of three constants, never input.
         let previous: Option<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT {column} FROM registry_settings WHERE scope = $1 FOR UPDATE"
         )))
