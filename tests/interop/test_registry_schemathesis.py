@@ -19,8 +19,31 @@ from conftest import ROOT
 VENV_BIN = ROOT / ".local" / "venv" / "bin"
 
 
-def register(url: str, subject: str, path: str) -> None:
-    body = json.dumps({"schema": (ROOT / "schemas" / path).read_text()}).encode()
+# A JSON Schema and a Protobuf schema beside the Avro ones, so reads answer every schema type.
+PERSON_JSON = json.dumps({
+    "$schema": "http://json-schema.org/draft-07/schema#", "title": "Person", "type": "object",
+    "properties": {"id": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+    "required": ["id"],
+})
+ORDER_PROTO = """syntax = "proto3";
+package murron.schemathesis;
+
+import "google/protobuf/timestamp.proto";
+
+message Order {
+  string id = 1;
+  int64 amount_cents = 2;
+  google.protobuf.Timestamp at = 3;
+  message Line {
+    string sku = 1;
+  }
+  repeated Line lines = 4;
+}
+"""
+
+
+def register(url: str, subject: str, schema: str, schema_type: str = "AVRO") -> None:
+    body = json.dumps({"schema": schema, "schemaType": schema_type}).encode()
     req = urllib.request.Request(f"{url}/subjects/{subject}/versions", data=body, method="POST",
                                  headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -29,8 +52,10 @@ def register(url: str, subject: str, path: str) -> None:
 
 def test_no_5xx_and_every_answer_as_documented(registry_url, tmp_path):
     # Some data to find, so that reads reach more than a 404.
-    register(registry_url, "billing.member_active", "billing/member_active.avsc")
-    register(registry_url, "client.api_call", "client/api_call.avsc")
+    register(registry_url, "billing.member_active", (ROOT / "schemas/billing/member_active.avsc").read_text())
+    register(registry_url, "client.api_call", (ROOT / "schemas/client/api_call.avsc").read_text())
+    register(registry_url, "people-value", PERSON_JSON, "JSON")
+    register(registry_url, "orders-value", ORDER_PROTO, "PROTOBUF")
     examples = os.environ.get("MURRON_SCHEMATHESIS_EXAMPLES", "25")
     res = subprocess.run(
         [VENV_BIN / "schemathesis", "--no-color", "run", f"{registry_url}/openapi.json",
