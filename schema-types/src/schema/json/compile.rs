@@ -10,33 +10,41 @@ use super::{Draft, JsonSchema, SchemaError};
 
 /// Checks `schema` against its meta-schema and resolves its `$ref`s.
 pub(super) fn check(schema: &JsonSchema) -> Result<(), SchemaError> {
-    let draft = schema.draft.engine();
-    let base = base_uri(schema)?;
-    // The schema itself is among the resources, so that a referenced document's `$ref` back to it
-    // (by its `$id`) resolves when the registry follows the documents' references.
-    let mut registry = Registry::new()
-        .retriever(NoRetrieval)
-        .retrieve_known_draft_meta_schemas(false)
-        .draft(draft)
-        .add(base.as_str(), draft.create_resource_ref(&schema.root))
-        .map_err(|e| unresolved(&e))?;
-    for (name, document) in &schema.documents {
-        let uri = jsonschema::uri::resolve_against(&base.borrow(), name)
-            .map_err(|e| SchemaError::InvalidJson(format!("reference name {name:?} is not a URI reference: {e}")))?;
-        let document_draft = Draft::declared(document)
-            .map_err(|e| SchemaError::InvalidJson(format!("referenced schema {name:?}: {e}")))?;
-        registry = registry
-            .add(uri.as_str(), document_draft.engine().create_resource(document.clone()))
-            .map_err(|e| SchemaError::InvalidJson(format!("referenced schema {name:?}: {e}")))?;
-    }
-    let registry = registry.prepare().map_err(|e| unresolved(&e))?;
+    // Gathering the resources follows the documents' `$ref`s before the validator checks the
+    // meta-schema; if it fails, a violation of the meta-schema (such as an `$id` or a `$ref` that
+    // is not a URI) is the better answer.
+    let registry = resources(schema).map_err(|e| meta_schema_violation(schema).unwrap_or(e))?;
     jsonschema::options()
-        .with_draft(draft)
+        .with_draft(schema.draft.engine())
         .offline()
         .with_registry(&registry)
         .build(&schema.root)
         .map(drop)
         .map_err(|e| describe(&e))
+}
+
+/// The schema and its referenced documents, each under the URI its `$ref`s resolve to.
+fn resources(schema: &JsonSchema) -> Result<Registry<'_>, SchemaError> {
+    let draft = schema.draft.engine();
+    let base = base_uri(schema)?;
+    // The schema itself is among them, so that a referenced document's `$ref` back to it (by its
+    // `$id`) resolves when the registry follows the documents' `$ref`s.
+    let mut registry = Registry::new()
+        .retriever(NoRetrieval)
+        .retrieve_known_draft_meta_schemas(false)
+        .draft(draft)
+        .add(base.as_str(), draft.create_resource_ref(&schema.root))
+        .map_err(|e| SchemaError::InvalidJson(format!("the schema's $id is not a URI: {e}")))?;
+    for (name, document) in &schema.documents {
+        let invalid = |e: &dyn std::fmt::Display| SchemaError::InvalidJson(format!("referenced schema {name:?}: {e}"));
+        let uri = jsonschema::uri::resolve_against(&base.borrow(), name)
+            .map_err(|e| invalid(&format!("its name is not a URI reference: {e}")))?;
+        let document_draft = Draft::declared(document).map_err(|e| invalid(&e))?;
+        registry = registry
+            .add(uri.as_str(), document_draft.engine().create_resource(document.clone()))
+            .map_err(|e| invalid(&e))?;
+    }
+    registry.prepare().map_err(|e| unresolved(&e))
 }
 
 /// The URI the schema's relative `$ref`s and reference names resolve against: its `$id` (`id` in
@@ -45,6 +53,18 @@ fn base_uri(schema: &JsonSchema) -> Result<Uri<String>, SchemaError> {
     let root = schema.draft.engine().create_resource_ref(&schema.root);
     jsonschema::uri::from_str(root.id().unwrap_or("json-schema:///"))
         .map_err(|e| SchemaError::InvalidJson(format!("the schema's $id is not a URI: {e}")))
+}
+
+/// The first violation of its draft's meta-schema in the schema, if any.
+fn meta_schema_violation(schema: &JsonSchema) -> Option<SchemaError> {
+    let meta = match schema.draft {
+        Draft::Draft4 => jsonschema::draft4::meta::validator(),
+        Draft::Draft6 => jsonschema::draft6::meta::validator(),
+        Draft::Draft7 => jsonschema::draft7::meta::validator(),
+        Draft::Draft201909 => jsonschema::draft201909::meta::validator(),
+        Draft::Draft202012 => jsonschema::draft202012::meta::validator(),
+    };
+    meta.validate(&schema.root).err().map(|e| describe(&e.to_owned()))
 }
 
 /// A meta-schema violation with where it is in the schema, or a `$ref` that resolves nowhere.

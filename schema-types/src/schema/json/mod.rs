@@ -19,23 +19,30 @@
 //! `$ref`s use for it (Confluent's reference `name`: `"address.json"`, or a full URL), resolved
 //! against the schema's `$id` when it has one, as `$ref`s are. `"address.json#/definitions/street"`
 //! points inside one. The list is transitive: referenced schemas may reference each other by the
-//! same names. Each referenced schema is read in its own draft.
+//! same names. Each referenced schema is read in its own draft. Up to draft 7, `$ref` makes its
+//! sibling keywords ignored, `$id` included, so a `$ref` beside the root's `$id` and the names of
+//! references resolve as if the root had no `$id`.
 //!
 //! **Identity and stored text.** Both are the submitted JSON made compact, object keys in sorted
 //! order (serde_json without `preserve_order`): schemas that differ only in whitespace, key order
 //! or string escapes share an identity, and so an id. Nothing else is normalized: `1` and `1.0`
 //! differ, and so do a schema without `$schema` and the same schema declaring draft 7, as the
-//! texts differ (Confluent compares the text too).
+//! texts differ (Confluent compares the compact text too, in the submitted key order unless asked
+//! to normalize).
 //!
 //! **Where this differs from Confluent's registry.**
 //! - An unknown or non-string `$schema` is refused, naming the supported drafts; Confluent reads
 //!   such a schema as draft 7.
 //! - The served text has its keys sorted; Confluent serves them in the submitted order (and sorts
 //!   them only when asked to normalize).
-//! - Meta-schema validation follows the `jsonschema` crate; Confluent uses two Java libraries
-//!   (everit for drafts 4 to 7, json-sKema for 2019-09 and 2020-12), whose leniencies differ (for
-//!   instance, they resolve `#/$defs/x` when the definition is under `definitions`; here such a
-//!   `$ref` must point where the definition is).
+//! - A `$ref` outside the schema and its references is refused, a full `http(s)` URL included;
+//!   Confluent's registry may fetch such a URL unless remote references are blocked.
+//! - The whole meta-schema is checked (with the `jsonschema` crate); Confluent's loaders (everit
+//!   for drafts 4 to 7, json-sKema for 2019-09 and 2020-12) refuse only what they cannot load, so
+//!   a few schemas they accept are refused here, such as a draft 4 `"required": []` or a `$ref`
+//!   that is not a URI reference. They also resolve `#/$defs/x` when the definition is under
+//!   `definitions`; here a `$ref` must point where the definition is. An embedded resource (a
+//!   subschema with its own `$id`) may declare another `$schema`; it is not checked against it.
 
 mod compile;
 mod draft;
