@@ -6,6 +6,8 @@
 //!   Arrow, since the writer relies on it.
 //! - [`schema`]: schema text through the registry's parser and normalizer; normalizing the
 //!   normalized text gives the same identity.
+//! - [`json_schema`]: the same for JSON Schema text, with the schemas it references; what is
+//!   accepted also parses as stored.
 //! - [`compatibility`]: two or three schemas through the compatibility checker; a schema always
 //!   reads itself, and the transitive digest never proves what the exact check refuses.
 //!
@@ -19,7 +21,7 @@ use murron_payload::avro::Validator;
 use murron_payload::{PayloadSchema, SchemaKind};
 use murron_schema_types::compatibility::CompatibilityLevel;
 use murron_schema_types::compatibility::avro;
-use murron_schema_types::schema::ParsedSchema;
+use murron_schema_types::schema::{ParsedSchema, Reference, Referenced, SchemaType};
 use murron_wire::envelope::{self, KeyRing};
 
 /// The payload target's schemas: the project's event types and one that uses every Avro type.
@@ -86,6 +88,44 @@ pub fn schema(data: &[u8]) {
     // The sink compiles whatever the registry accepts.
     if let ParsedSchema::Avro(schema) = &first.schema {
         let _ = Validator::new(schema);
+    }
+}
+
+/// Splits the input at NULs into a JSON schema and up to three schemas it references, named
+/// `r1.json`, `r2.json` and `r3.json` (the names its `$ref`s, and theirs, can use).
+pub fn json_schema(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut parts = text.splitn(4, '\0');
+    let Some(root) = parts.next() else { return };
+    let referenced: Vec<Referenced> = parts
+        .enumerate()
+        .map(|(i, part)| Referenced {
+            name: format!("r{}.json", i + 1),
+            schema_type: SchemaType::Json,
+            text: part.to_owned(),
+        })
+        .collect();
+    let references = || -> Vec<Reference> {
+        referenced
+            .iter()
+            .map(|r| Reference {
+                name: r.name.clone(),
+                subject: r.name.clone(),
+                version: 1,
+            })
+            .collect()
+    };
+    let normalize = |text: &str| murron_schema_types::schema::normalize(Some("JSON"), text, references(), &referenced);
+    let Ok(first) = normalize(root) else { return };
+    let again =
+        normalize(&first.text).unwrap_or_else(|e| panic!("the normalized text {} does not parse: {e}", first.text));
+    assert_eq!(
+        first.fingerprint, again.fingerprint,
+        "normalizing twice changed the identity of {root}"
+    );
+    assert_eq!(first.text, again.text, "normalizing twice changed the text of {root}");
+    if let Err(e) = murron_schema_types::schema::parse_stored(SchemaType::Json, &first.text, &referenced) {
+        panic!("the stored text {} does not parse: {e}", first.text);
     }
 }
 

@@ -14,10 +14,11 @@ use murron_wire::envelope::{KeyRing, NewEnvelope};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 4] = [
+const TARGETS: [(&str, Target); 5] = [
     ("envelope", murron_fuzz::envelope),
     ("payload", murron_fuzz::payload),
     ("schema", murron_fuzz::schema),
+    ("json_schema", murron_fuzz::json_schema),
     ("compatibility", murron_fuzz::compatibility),
 ];
 
@@ -120,4 +121,64 @@ fn write_seed_corpus() {
         );
         seed("schema", &format!("evolution{k}"), b.as_bytes());
     }
+    for (name, parts) in JSON_SCHEMA_SEEDS {
+        seed("json_schema", name, parts.join("\0").as_bytes());
+    }
 }
+
+/// JSON schemas, each with the schemas it references as `r1.json`, `r2.json`, ...: every draft,
+/// local and cross-document `$ref` cycles, and a few the registry refuses.
+const JSON_SCHEMA_SEEDS: [(&str, &[&str]); 9] = [
+    (
+        "draft7-object",
+        &[
+            r##"{"type":"object","required":["id"],"additionalProperties":false,"properties":{"id":{"type":"integer","minimum":0},"tags":{"type":"array","items":{"type":"string","maxLength":16},"uniqueItems":true},"next":{"$ref":"#"},"kind":{"enum":["a","b",null]}},"definitions":{"unused":{"pattern":"^x+$"}}}"##,
+        ],
+    ),
+    (
+        "draft2020-defs",
+        &[
+            r##"{"$schema":"https://json-schema.org/draft/2020-12/schema","$defs":{"node":{"type":"object","properties":{"children":{"type":"array","items":{"$ref":"#/$defs/node"}}},"unevaluatedProperties":false}},"prefixItems":[{"const":1},{"$ref":"#/$defs/node"}],"items":false}"##,
+        ],
+    ),
+    (
+        "draft2019-recursive",
+        &[
+            r##"{"$schema":"https://json-schema.org/draft/2019-09/schema#","$recursiveAnchor":true,"type":"object","properties":{"child":{"$recursiveRef":"#"}},"dependentRequired":{"a":["b"]}}"##,
+        ],
+    ),
+    (
+        "draft4-legacy",
+        &[
+            r##"{"$schema":"http://json-schema.org/draft-04/schema#","id":"http://example.com/root.json","type":"number","minimum":1,"exclusiveMinimum":true,"properties":{"r":{"$ref":"r1.json"}}}"##,
+            r##"{"$schema":"http://json-schema.org/draft-06/schema#","type":"string","contains":{"const":"x"}}"##,
+        ],
+    ),
+    (
+        "references-cycle",
+        &[
+            r##"{"$ref":"r1.json#/definitions/x"}"##,
+            r##"{"definitions":{"x":{"type":"object","properties":{"y":{"$ref":"r2.json"}}}}}"##,
+            r##"{"type":"object","properties":{"back":{"$ref":"r1.json#/definitions/x"},"more":{"$ref":"r3.json"}}}"##,
+            r##"{"$ref":"r2.json"}"##,
+        ],
+    ),
+    (
+        "combinators",
+        &[
+            r##"{"oneOf":[{"type":"string"},{"type":"null"}],"anyOf":[{"minLength":1},true],"allOf":[{"not":{"const":"x"}}],"if":{"const":"a"},"then":{"maxLength":1},"else":{"format":"email"},"patternProperties":{"^p":{"type":"boolean"}},"dependencies":{"a":{"required":["b"]}}}"##,
+        ],
+    ),
+    ("boolean", &["true"]),
+    (
+        "meta-schema-violation",
+        &[r##"{"properties":{"a":{"type":5,"minimum":"x"}}}"##],
+    ),
+    (
+        "unresolved",
+        &[
+            r##"{"$ref":"r9.json","$schema":"http://json-schema.org/draft-03/schema#"}"##,
+            "[]",
+        ],
+    ),
+];

@@ -81,16 +81,16 @@ async fn json_schemas_register_and_read_back_with_their_type() {
 #[tokio::test]
 async fn json_compatibility_follows_the_subject_policy() {
     let r = Registry::start().await;
-    let closed = json!({"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": false});
-    let widened = json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}},
-        "additionalProperties": false});
+    let open = json!({"type": "object", "properties": {"a": {"type": "string"}}});
+    let widened = json!({"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "string"}}});
     let body = |s: &Value| json!({"schema": s.to_string(), "schemaType": "JSON"});
-    registered_id(&r, "closed-value", body(&closed)).await;
-    // An optional property added to a closed model: refused under STRICT (Confluent's default) ...
+    registered_id(&r, "open-value", body(&open)).await;
+    // An optional property added to an open model: refused under STRICT (Confluent's default), since
+    // old data may hold a `b` of any type ...
     let (status, verdict) = r
         .call(
             "POST",
-            "/compatibility/subjects/closed-value/versions/latest?verbose=true",
+            "/compatibility/subjects/open-value/versions/latest?verbose=true",
             None,
             Some(body(&widened)),
         )
@@ -102,27 +102,27 @@ async fn json_compatibility_follows_the_subject_policy() {
         why.contains("PROPERTY_ADDED_TO_CLOSED_CONTENT_MODEL") || why.contains("ADDED"),
         "{why}"
     );
-    let (status, refused) = register(&r, "closed-value", body(&widened)).await;
+    let (status, refused) = register(&r, "open-value", body(&widened)).await;
     assert_eq!((status, refused["error_code"].as_i64()), (409, Some(409)), "{refused}");
 
     // ... and accepted once the subject's policy is LENIENT, as Confluent's config API spells it.
     let (status, set) = r
         .call(
             "PUT",
-            "/config/closed-value",
+            "/config/open-value",
             None,
             Some(json!({"compatibilityPolicy": "LENIENT"})),
         )
         .await;
     assert_eq!((status, set), (200, json!({"compatibilityPolicy": "LENIENT"})));
     let (_, config) = r
-        .call("GET", "/config/closed-value?defaultToGlobal=true", None, None)
+        .call("GET", "/config/open-value?defaultToGlobal=true", None, None)
         .await;
     assert_eq!(
         config,
         json!({"compatibilityLevel": "BACKWARD", "compatibilityPolicy": "LENIENT"})
     );
-    let (status, accepted) = register(&r, "closed-value", body(&widened)).await;
+    let (status, accepted) = register(&r, "open-value", body(&widened)).await;
     assert_eq!(status, 200, "{accepted}");
 
     // A policy that does not exist changes nothing and says why.
@@ -138,9 +138,9 @@ async fn json_compatibility_follows_the_subject_policy() {
     let (_, global) = r.call("GET", "/config", None, None).await;
     assert_eq!(global, json!({"compatibilityLevel": "BACKWARD"}));
     // Deleting the subject's config removes its policy too.
-    let (status, _) = r.call("DELETE", "/config/closed-value", None, None).await;
+    let (status, _) = r.call("DELETE", "/config/open-value", None, None).await;
     assert_eq!(status, 200);
-    let (status, gone) = r.call("GET", "/config/closed-value", None, None).await;
+    let (status, gone) = r.call("GET", "/config/open-value", None, None).await;
     assert_eq!((status, gone["error_code"].as_i64()), (404, Some(40408)), "{gone}");
 }
 
