@@ -185,6 +185,12 @@ def test_json_serializer_refuses_an_object_that_violates_the_schema(registry_url
     with pytest.raises(SerializationError):
         latest({"id": "x", "age": "old"}, value_ctx(topic))
 
+    # A schema that is not valid JSON Schema is the registry's to refuse: Confluent answers 42201.
+    broken = JSONSerializer(json.dumps({"$schema": DRAFT7, "type": "objekt"}), client(registry_url))
+    with pytest.raises(SchemaRegistryError) as info:
+        broken({"id": "x"}, value_ctx(f"broken-{uuid.uuid4().hex[:10]}"))
+    assert (info.value.http_status_code, info.value.error_code) == (422, 42201), str(info.value)
+
 
 def test_json_schema_evolves_with_an_optional_property_and_refuses_a_breaking_change(registry_url, kafka):
     """Under BACKWARD (Confluent's default) and the STRICT policy, an optional property added to a closed
