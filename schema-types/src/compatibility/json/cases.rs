@@ -727,8 +727,18 @@ fn wide_combinations_compare_within_the_work_budget() {
     assert!(differences(&old, &new).is_empty());
     let changed = alternatives(60, "number");
     assert!(!compatible(CompatibilityPolicy::Strict, &old, &changed));
-    let (huge_old, huge_new) = (alternatives(600, "string"), alternatives(600, "number"));
-    let diffs = differences(&huge_old, &huge_new);
+}
+
+#[test]
+fn combinations_too_costly_to_compare_are_refused() {
+    // Every pair of alternatives compares two long enums: far beyond the work budget.
+    let alternatives = |n: usize, shift: usize| {
+        let list: Vec<Value> = (0..n)
+            .map(|i| json!({"enum": (0..200).map(|v| v * 1000 + i + shift).collect::<Vec<_>>()}))
+            .collect();
+        with_documents(Draft::Draft7, json!({"oneOf": list}), &[])
+    };
+    let diffs = differences(&alternatives(300, 0), &alternatives(300, 1));
     assert!(
         diffs.iter().any(|d| d.kind == ComparisonLimitReached),
         "{} differences",
@@ -808,4 +818,29 @@ fn transitive_levels_check_every_version_and_others_the_latest() {
             .any(|m| m.contains("oldSchemaVersion: 1") && m.contains("direction: FORWARD"))
     );
     assert!(check(CompatibilityLevel::None, strict, &new, &existing).is_empty());
+}
+
+/// Definitions d0..d40 where each refers to the next twice: 2^40 paths reach the last one.
+fn diamond_chain(leaf: Value) -> JsonSchema {
+    let mut definitions = serde_json::Map::new();
+    for i in 0..40 {
+        let next = json!({"$ref": format!("#/definitions/d{}", i + 1)});
+        definitions.insert(
+            format!("d{i}"),
+            json!({"type": "object", "properties": {"l": next.clone(), "r": next}}),
+        );
+    }
+    definitions.insert("d40".to_string(), leaf);
+    draft7(json!({"$ref": "#/definitions/d0", "definitions": definitions}))
+}
+
+#[test]
+fn a_subschema_reached_along_many_paths_is_listed_a_bounded_number_of_times() {
+    let old = diamond_chain(json!({"type": "string", "description": "a"}));
+    let described = diamond_chain(json!({"type": "string", "description": "b"}));
+    let diffs = differences(&old, &described);
+    assert!(!diffs.is_empty() && diffs.len() <= 1_000, "{} differences", diffs.len());
+    assert!(diffs.iter().all(|d| d.kind == DescriptionChanged));
+    let retyped = diamond_chain(json!({"type": "number"}));
+    assert!(!compatible(CompatibilityPolicy::Lenient, &old, &retyped));
 }

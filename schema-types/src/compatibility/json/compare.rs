@@ -18,10 +18,19 @@ use crate::compatibility::CompatibilityPolicy;
 
 /// Deepest nesting of pairs compared at once (each `$ref` hop counts).
 const MAX_DEPTH: usize = 100;
-/// Most pair comparisons one check may make, over all passes.
-const MAX_WORK: usize = 250_000;
+/// Most work one check may do, over all passes: each pair compared costs one unit plus the number of
+/// entries (properties, enum values, subschemas...) its two schemas list.
+const MAX_WORK: usize = 20_000_000;
 /// Most passes of the fixed-point iteration.
 const MAX_PASSES: usize = 16;
+/// Most differences kept for one pair: a subschema reached along many paths (a DAG of `$ref`s) would
+/// otherwise multiply its differences. The incompatible ones are kept first, so verdicts stand.
+const MAX_PAIR_DIFFS: usize = 1_000;
+/// Most differences remembered for an incompatible pair (its incompatible ones): enough to keep its
+/// verdict and explain it where the pair is reached again, small enough for unions compared pairwise.
+const MAX_REMEMBERED_INCOMPATIBLE: usize = 8;
+/// Most differences remembered over a check.
+const MAX_REMEMBERED: usize = 2_000_000;
 
 /// One difference, with its path relative to the pair of nodes it was found under ("" = the pair).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +77,7 @@ type Diffs = Rc<[Diff]>;
 #[derive(Debug, Default)]
 struct Shared {
     work: usize,
+    remembered: usize,
     limited: bool,
     patterns: HashMap<String, Option<jsonschema::Validator>>,
 }
@@ -161,18 +171,49 @@ impl<'m, 's> Engine<'m, 's> {
             self.optimistic = true;
             return Rc::from([]);
         }
-        if self.depth >= MAX_DEPTH || self.shared.work >= MAX_WORK {
+        if self.depth >= MAX_DEPTH || self.shared.work >= MAX_WORK || self.shared.remembered >= MAX_REMEMBERED {
             self.shared.limited = true;
             return single(ComparisonLimitReached);
         }
-        self.shared.work += 1;
+        self.shared.work += 1 + self.model.node(original).kind.entries() + self.model.node(update).kind.entries();
         self.depth += 1;
         self.in_progress.insert(pair);
-        let diffs: Diffs = self.compare_nodes(original, update).into();
+        let diffs = self.compare_nodes(original, update);
+        let diffs: Diffs = self.capped(diffs).into();
         self.in_progress.remove(&pair);
         self.depth -= 1;
-        self.memo.insert(pair, diffs.clone());
+        let remembered: Diffs = if self.compatible(&diffs) {
+            diffs.clone()
+        } else {
+            let incompatible = diffs.iter().filter(|d| !d.kind.is_compatible(self.policy));
+            incompatible.take(MAX_REMEMBERED_INCOMPATIBLE).cloned().collect()
+        };
+        self.shared.remembered += remembered.len();
+        self.memo.insert(pair, remembered);
         diffs
+    }
+
+    /// At most [`MAX_PAIR_DIFFS`] of `diffs`, in order, the incompatible ones first to be kept.
+    fn capped(&self, diffs: Vec<Diff>) -> Vec<Diff> {
+        if diffs.len() <= MAX_PAIR_DIFFS {
+            return diffs;
+        }
+        let incompatible = diffs.iter().filter(|d| !d.kind.is_compatible(self.policy)).count();
+        let mut room_for_compatible = MAX_PAIR_DIFFS.saturating_sub(incompatible);
+        let mut room_for_incompatible = MAX_PAIR_DIFFS;
+        diffs
+            .into_iter()
+            .filter(|d| {
+                let room = if d.kind.is_compatible(self.policy) {
+                    &mut room_for_compatible
+                } else {
+                    &mut room_for_incompatible
+                };
+                let keep = *room > 0;
+                *room = room.saturating_sub(1);
+                keep
+            })
+            .collect()
     }
 
     /// Compares `original` and `update` and records the differences under `prefix`; returns

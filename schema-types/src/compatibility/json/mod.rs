@@ -50,6 +50,10 @@
 //!   them in a hash set, so only the index in an `allOf/<i>` path can differ.
 //! - **Duplicate subschemas** of a combination collapse when their JSON is equal as written (Confluent
 //!   compares everit's re-serialization), and `const`, `enum` and `default` values compare as JSON.
+//! - **Long lists of differences are shortened**, never their verdict: one subschema pair lists at
+//!   most 1,000 differences (a subschema reached along many paths would otherwise repeat its own once
+//!   per path), and a pair reached again lists only its first 8 incompatible ones. Confluent lists
+//!   every one, every time.
 //! - **`patternProperties`** are matched with ECMA-262 regexes (Java's in Confluent): the same for
 //!   the patterns people write, such as `^S_`.
 

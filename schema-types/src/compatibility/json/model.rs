@@ -10,7 +10,7 @@
 //! is loaded once, so recursive schemas are finite graphs. Both schemas of a comparison live in one
 //! [`Model`] arena, so a pair of node ids names a pair of subschemas.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde_json::{Map, Number, Value};
 
@@ -107,7 +107,8 @@ pub(super) enum Kind<'s> {
     Number(NumberFacet<'s>),
     Object(ObjectFacet<'s>),
     Array(ArrayFacet),
-    Enum(&'s [Value]),
+    /// The allowed values, as their JSON texts (a set, as Confluent compares them).
+    Enum(BTreeSet<String>),
     Const(&'s Value),
     Not(NodeId),
     Conditional,
@@ -123,6 +124,23 @@ impl Kind<'_> {
     /// all combined schemas are one class.
     pub fn same_class(&self, other: &Kind<'_>) -> bool {
         std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+
+    /// How many entries the rules walk through when comparing this node (its cost in the work budget).
+    pub fn entries(&self) -> usize {
+        match self {
+            Kind::Enum(values) => values.len(),
+            Kind::Combined(_, subschemas) => subschemas.len(),
+            Kind::Object(o) => {
+                o.properties.len()
+                    + o.required.len()
+                    + o.pattern_properties.len()
+                    + o.property_dependencies.iter().map(|(_, d)| 1 + d.len()).sum::<usize>()
+                    + o.schema_dependencies.len()
+            }
+            Kind::Array(a) => a.item_list.as_ref().map_or(0, Vec::len),
+            _ => 0,
+        }
     }
 
     /// Whether this is everit's EmptySchema or its subclass TrueSchema.
@@ -413,6 +431,7 @@ impl<'s> Loader<'_, 's> {
             }
         }
         if let Some(values) = map.get("enum").and_then(Value::as_array) {
+            let values = values.iter().map(Value::to_string).collect();
             parts.push(self.push(Kind::Enum(values), (value, Part::Enum)));
         }
         for criterion in [Criterion::AllOf, Criterion::AnyOf, Criterion::OneOf] {

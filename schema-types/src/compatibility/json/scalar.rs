@@ -192,14 +192,12 @@ pub(super) fn compare_consts(found: &mut Found, original: &Value, update: &Value
 }
 
 /// `enum`, as sets of values.
-pub(super) fn compare_enums(found: &mut Found, original: &[Value], update: &[Value]) {
-    let set = |values: &[Value]| values.iter().map(Value::to_string).collect::<BTreeSet<_>>();
-    let (o, u) = (set(original), set(update));
+pub(super) fn compare_enums(found: &mut Found, o: &BTreeSet<String>, u: &BTreeSet<String>) {
     let kind = if o == u {
         return;
-    } else if u.is_superset(&o) {
+    } else if u.is_superset(o) {
         EnumArrayExtended
-    } else if o.is_superset(&u) {
+    } else if o.is_superset(u) {
         EnumArrayNarrowed
     } else {
         EnumArrayChanged
