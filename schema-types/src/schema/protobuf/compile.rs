@@ -1,0 +1,232 @@
+//! Compiling a registered file and its references in memory with protox: each text is `.proto`
+//! source or the base64 of a serialized `FileDescriptorProto`, told apart by trying the source first.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use prost::Message;
+use prost_reflect::FileDescriptor;
+use prost_types::FileDescriptorProto;
+use protox::file::{File, FileResolver, GoogleFileResolver};
+
+use super::SchemaError;
+use crate::schema::Referenced;
+
+/// The name the registered file gets, as in Confluent's registry, unless a reference uses it.
+const ROOT_NAME: &str = "default";
+
+/// Deepest nesting of `{`, `[` and `<` accepted in `.proto` text. protox stops messages at 31
+/// levels, but option values in text format are parsed recursively without a limit.
+const MAX_NESTING: usize = 64;
+
+/// Compiles `text` (the registered file) with `referenced` (its imports, by import path) and
+/// returns the registered file, in a pool that holds it and everything it imports.
+pub(super) fn compile(text: &str, referenced: &[Referenced]) -> Result<FileDescriptor, SchemaError> {
+    let root_name = root_name(referenced);
+    let root = open(&root_name, text).map_err(invalid)?;
+    let resolver = Resolver {
+        root_name: root_name.clone(),
+        root,
+        referenced: referenced.iter().map(|r| (r.name.clone(), r.text.clone())).collect(),
+        google: GoogleFileResolver::new(),
+    };
+    let mut compiler = protox::Compiler::with_file_resolver(resolver);
+    compiler.open_file(&root_name).map_err(invalid)?;
+    compiler
+        .descriptor_pool()
+        .get_file_by_name(&root_name)
+        .ok_or_else(|| SchemaError::InvalidProtobuf(format!("file {root_name:?} is missing after compiling it")))
+}
+
+/// `"default"`, or a variant of it that no reference is named.
+fn root_name(referenced: &[Referenced]) -> String {
+    let taken = |name: &str| referenced.iter().any(|r| r.name == name);
+    let mut name = ROOT_NAME.to_string();
+    let mut n = 0u32;
+    while taken(&name) {
+        n += 1;
+        name = format!("{ROOT_NAME}_{n}");
+    }
+    name
+}
+
+/// protox's message with its location (`file:line:column: message`, where it has one).
+fn invalid(error: protox::Error) -> SchemaError {
+    SchemaError::InvalidProtobuf(format!("{error:?}"))
+}
+
+/// Serves the registered file, the referenced files, then Google's well-known files.
+struct Resolver {
+    root_name: String,
+    root: File,
+    referenced: HashMap<String, String>,
+    google: GoogleFileResolver,
+}
+
+impl FileResolver for Resolver {
+    fn open_file(&self, name: &str) -> Result<File, protox::Error> {
+        if name == self.root_name {
+            return Ok(self.root.clone());
+        }
+        match self.referenced.get(name) {
+            Some(text) => open(name, text),
+            None => self.google.open_file(name),
+        }
+    }
+}
+
+/// Reads one file: `.proto` source, else the base64 of a `FileDescriptorProto`. When neither
+/// reads, the source's error is the one reported.
+fn open(name: &str, text: &str) -> Result<File, protox::Error> {
+    check_nesting(name, text)?;
+    let source_error = match File::from_source(name, text) {
+        Ok(file) => return Ok(file),
+        Err(e) => e,
+    };
+    match decode_descriptor(name, text) {
+        Some(file) => file,
+        None => Err(source_error),
+    }
+}
+
+/// An error of ours inside a protox error, printed as is.
+#[derive(thiserror::Error)]
+#[error("{0}")]
+struct Refused(String);
+
+impl std::fmt::Debug for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn refused(message: String) -> protox::Error {
+    protox::Error::new(Refused(message))
+}
+
+/// The file a base64 `FileDescriptorProto` describes, renamed to `name`; `None` when `text` is not
+/// one (not base64, not a descriptor, or a descriptor that declares nothing).
+fn decode_descriptor(name: &str, text: &str) -> Option<Result<File, protox::Error>> {
+    let bytes = STANDARD.decode(text.trim()).ok()?;
+    let proto = FileDescriptorProto::decode(bytes.as_slice()).ok()?;
+    let declares_something = proto.package.is_some()
+        || proto.syntax.is_some()
+        || !proto.dependency.is_empty()
+        || !proto.message_type.is_empty()
+        || !proto.enum_type.is_empty()
+        || !proto.service.is_empty()
+        || !proto.extension.is_empty();
+    if !declares_something {
+        return None;
+    }
+    if let Some(syntax) = proto.syntax.as_deref()
+        && !matches!(syntax, "" | "proto2" | "proto3")
+    {
+        return Some(Err(refused(format!(
+            "{name}: syntax {syntax:?} is not supported (proto2 and proto3 are)"
+        ))));
+    }
+    // The name a client gave the file is its own; the last value of a field wins when decoding,
+    // so appending a name renames the file and keeps every other byte (custom options included).
+    let mut renamed = bytes;
+    prost::encoding::string::encode(1, &name.to_string(), &mut renamed);
+    Some(
+        File::decode_file_descriptor_proto(renamed.as_slice())
+            .map_err(|e| refused(format!("{name}: not a serialized FileDescriptorProto: {e}"))),
+    )
+}
+
+/// Refuses text nested deeper than [`MAX_NESTING`] (outside strings and comments).
+fn check_nesting(name: &str, text: &str) -> Result<(), protox::Error> {
+    let bytes = text.as_bytes();
+    let (mut depth, mut deepest, mut i) = (0usize, 0usize, 0usize);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' | b'\'' => i = skip_string(bytes, i),
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                i = bytes[i..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |p| i + p);
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i = bytes[i + 2..]
+                    .windows(2)
+                    .position(|w| w == b"*/")
+                    .map_or(bytes.len(), |p| i + 2 + p + 2);
+            }
+            b'{' | b'[' | b'<' => {
+                depth += 1;
+                deepest = deepest.max(depth);
+                i += 1;
+            }
+            b'}' | b']' | b'>' => {
+                depth = depth.saturating_sub(1);
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    if deepest > MAX_NESTING {
+        return Err(refused(format!(
+            "{name}: nested {deepest} levels deep; at most {MAX_NESTING} are accepted"
+        )));
+    }
+    Ok(())
+}
+
+/// The index after the string literal that starts at `start`.
+fn skip_string(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            b'\n' => return i,
+            b if b == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::SchemaType;
+
+    fn reference(name: &str, text: &str) -> Referenced {
+        Referenced {
+            name: name.to_string(),
+            schema_type: SchemaType::Protobuf,
+            text: text.to_string(),
+        }
+    }
+
+    #[test]
+    fn the_registered_file_is_named_default_unless_a_reference_is() {
+        assert_eq!(root_name(&[]), "default");
+        let taken = [reference("default", ""), reference("default_1", "")];
+        assert_eq!(root_name(&taken), "default_2");
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_but_braces_in_strings_and_comments_do_not_count() {
+        let deep = format!("{}{}", "{".repeat(65), "}".repeat(65));
+        assert!(check_nesting("f", &deep).is_err());
+        let quoted = format!(
+            "option x = \"{}\"; // {}\n/* {} */",
+            "{".repeat(100),
+            "[".repeat(100),
+            "<".repeat(100)
+        );
+        assert!(check_nesting("f", &quoted).is_ok());
+    }
+
+    #[test]
+    fn text_that_is_neither_proto_nor_a_descriptor_reports_the_parser_error() {
+        let err = compile("abcd", &[]).unwrap_err().to_string();
+        assert!(err.contains("default:1:1"), "{err}");
+    }
+}
