@@ -18,6 +18,7 @@ import importlib
 import importlib.resources
 import json
 import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def get(url: str, path: str) -> dict:
     status, body = rest(url, "GET", path)
     assert status == 200, f"GET {path}: {status} {body}"
     return body
+
+
+def get_raw(url: str, path: str) -> str:
+    """The body of a GET as text: the `/schema` endpoints answer a schema document, not a JSON answer."""
+    with urllib.request.urlopen(url + path, timeout=10) as r:
+        assert r.status == 200, f"GET {path}: {r.status}"
+        return r.read().decode()
 
 
 def round_trip_json(registry_url: str, kafka: str, topic: str, serializer: JSONSerializer, values: list) -> list:
@@ -545,6 +553,12 @@ def test_protobuf_message_importing_a_well_known_type_round_trips_and_is_served_
     served = protos.compile_served("reading.proto", text)
     assert fields_by_number(served) == fields_by_number(protos.descriptor(protos.path("reading.proto")))
     assert get(registry_url, f"/subjects/{subject}/versions/1")["schema"] == text
+    # The raw-schema endpoints answer the same text as it is (Confluent's getSchemaOnly returns the
+    # schema string itself), and the base64 descriptor with format=serialized.
+    assert get_raw(registry_url, f"/schemas/ids/{latest.schema_id}/schema") == text
+    assert get_raw(registry_url, f"/subjects/{subject}/versions/1/schema") == text
+    assert get_raw(registry_url, f"/schemas/ids/{latest.schema_id}/schema?format=serialized") == get(
+        registry_url, f"/schemas/ids/{latest.schema_id}?format=serialized")["schema"]
 
     assert_serialized_form_matches(registry_url, latest.schema_id, pb.DESCRIPTOR, [timestamp_pb2.DESCRIPTOR])
     assert get(registry_url, f"/subjects/{subject}/versions/1?format=serialized")["schema"] == get(
