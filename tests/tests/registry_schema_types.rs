@@ -218,8 +218,9 @@ async fn protobuf_schemas_are_served_as_text_and_serialized() {
         .await;
     assert_eq!(v["schema"].as_str(), Some(b64.as_str()));
 
-    // Fields are matched by number: renumbering one is incompatible, with a verbose reason.
-    let renumbered = ORDER.replace("amount_cents = 2", "amount_cents = 4");
+    // Fields are matched by number: a field whose number now holds a string, not an int64, is
+    // incompatible (another wire type), with a verbose reason.
+    let renumbered = ORDER.replace("int64 amount_cents = 2", "string amount_cents = 2");
     let (status, verdict) = r
         .call(
             "POST",
@@ -230,6 +231,10 @@ async fn protobuf_schemas_are_served_as_text_and_serialized() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(verdict["is_compatible"], false, "{verdict}");
+    assert!(
+        verdict["messages"].to_string().contains("FIELD_SCALAR_KIND_CHANGED"),
+        "{verdict}"
+    );
     // A new field is compatible.
     let grown = ORDER.replace(
         "repeated string items = 3;",
