@@ -1,8 +1,8 @@
 //! `/schemas`: schemas by their global id.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
@@ -11,9 +11,13 @@ use super::{ApiError, AppState, Q, ok};
 use crate::service::TextFormat;
 use murron_schema_types::schema::{Reference, SchemaType};
 
-/// A schema served as its own document (JSON for Avro and JSON Schema, `.proto` text or base64 for
-/// Protobuf, as Confluent serves them).
-pub(super) fn raw_schema(text: String) -> Response {
+/// A schema served as its own document: JSON for Avro and JSON Schema; for Protobuf, `.proto` text
+/// or base64 as `text/plain` (Confluent labels it JSON, which it is not; clients read the body as a
+/// string either way).
+pub(super) fn raw_schema(schema_type: SchemaType, text: String) -> Response {
+    if schema_type == SchemaType::Protobuf {
+        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response();
+    }
     with_content_type(StatusCode::OK, text)
 }
 
@@ -29,10 +33,11 @@ pub(super) fn put_schema(body: &mut Value, schema_type: SchemaType, text: String
     }
 }
 
-/// The text of schema `id` in the format asked for.
-async fn text_of(s: &AppState, id: &str, format: TextFormat) -> Result<String, ApiError> {
+/// The type and text of schema `id`, in the format asked for.
+async fn text_of(s: &AppState, id: &str, format: TextFormat) -> Result<(SchemaType, String), ApiError> {
     let schema = s.registry.schema(id).await?;
-    Ok(s.registry
+    let text = s
+        .registry
         .text_in(
             format,
             schema.id,
@@ -40,7 +45,8 @@ async fn text_of(s: &AppState, id: &str, format: TextFormat) -> Result<String, A
             &schema.schema,
             &schema.references,
         )
-        .await?)
+        .await?;
+    Ok((schema.schema_type, text))
 }
 
 pub(super) async fn by_id(
@@ -51,9 +57,9 @@ pub(super) async fn by_id(
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
     let schema = s.registry.schema(&id).await?;
-    let text = text_of(&s, &id, f.format()).await?;
+    let (schema_type, text) = text_of(&s, &id, f.format()).await?;
     let mut body = json!({});
-    put_schema(&mut body, schema.schema_type, text, &schema.references);
+    put_schema(&mut body, schema_type, text, &schema.references);
     Ok(ok(body))
 }
 
@@ -64,7 +70,8 @@ pub(super) async fn raw_by_id(
     Q(f): Q,
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
-    Ok(raw_schema(text_of(&s, &id, f.format()).await?))
+    let (schema_type, text) = text_of(&s, &id, f.format()).await?;
+    Ok(raw_schema(schema_type, text))
 }
 
 pub(super) async fn subjects_of(

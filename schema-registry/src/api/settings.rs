@@ -21,9 +21,12 @@ struct ConfigBody {
     compatibility_policy: Option<String>,
 }
 
-/// A config answer: the level, and the policy when one is set.
-fn config_json(level: String, policy: Option<String>) -> serde_json::Value {
-    let mut body = json!({ "compatibilityLevel": level });
+/// A config answer: what is set, as Confluent leaves unset fields out.
+fn config_json(level: Option<String>, policy: Option<String>) -> serde_json::Value {
+    let mut body = json!({});
+    if let Some(level) = level {
+        body["compatibilityLevel"] = json!(level);
+    }
     if let Some(policy) = policy {
         body["compatibilityPolicy"] = json!(policy);
     }
@@ -38,7 +41,7 @@ struct ModeBody {
 pub(super) async fn get_global_config(State(s): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
     let (level, policy) = s.registry.global_compatibility().await?;
-    Ok(ok(config_json(level, policy)))
+    Ok(ok(config_json(Some(level), policy)))
 }
 
 pub(super) async fn get_config(

@@ -147,7 +147,10 @@ pub(super) async fn version_schema(
 ) -> Result<Response, ApiError> {
     caller.require_read(s.auth.anonymous_reads)?;
     let v = find_version(&s, &subject, &version, f.deleted).await?;
-    Ok(super::schemas::raw_schema(text_in(&s, &v, f.format()).await?))
+    Ok(super::schemas::raw_schema(
+        v.schema_type,
+        text_in(&s, &v, f.format()).await?,
+    ))
 }
 
 pub(super) async fn referenced_by(

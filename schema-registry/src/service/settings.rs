@@ -49,22 +49,26 @@ impl Registry {
         Ok((set.compatibility.unwrap_or_else(Self::default_level), set.policy))
     }
 
-    /// The level set on `subject` and its policy, else the global ones if `default_to_global`.
+    /// The level and policy set on `subject`, each else the global one if `default_to_global` (the
+    /// level then always has a value). A subject with neither of its own and no default asked for
+    /// has no subject-level compatibility.
     pub async fn subject_compatibility(
         &self,
         subject: &str,
         default_to_global: bool,
-    ) -> Result<(String, Option<String>), ServiceError> {
+    ) -> Result<(Option<String>, Option<String>), ServiceError> {
         let set = self.store.settings(subject).await?;
-        match set.compatibility {
-            Some(level) if set.policy.is_some() || !default_to_global => Ok((level, set.policy)),
-            Some(level) => Ok((level, self.global_compatibility().await?.1)),
-            None if default_to_global => {
-                let (level, global_policy) = self.global_compatibility().await?;
-                Ok((level, set.policy.or(global_policy)))
-            }
-            None => Err(ServiceError::NoSubjectCompatibility(subject.to_string())),
+        if default_to_global {
+            let (global_level, global_policy) = self.global_compatibility().await?;
+            return Ok((
+                Some(set.compatibility.unwrap_or(global_level)),
+                set.policy.or(global_policy),
+            ));
         }
+        if set.compatibility.is_none() && set.policy.is_none() {
+            return Err(ServiceError::NoSubjectCompatibility(subject.to_string()));
+        }
+        Ok((set.compatibility, set.policy))
     }
 
     /// Sets the level of `scope` ([`GLOBAL`] or a subject) from its Confluent name.
