@@ -10,6 +10,10 @@
 //!   accepted also parses as stored.
 //! - [`compatibility`]: two or three schemas through the compatibility checker; a schema always
 //!   reads itself, and the transitive digest never proves what the exact check refuses.
+//! - [`protobuf_schema`]: Protobuf schema text (`.proto` or a base64 descriptor), with another
+//!   version and an imported file, through the parser, the canonical printer and the difference
+//!   rules; the canonical text and the serialized descriptor give the same identity, and a schema
+//!   has no difference with itself.
 //!
 //! `cargo fuzz run <target>` drives them (fuzz/README.md); `cargo test -p murron-fuzz` replays the
 //! committed corpora and past crashes through them.
@@ -21,6 +25,7 @@ use murron_payload::avro::Validator;
 use murron_payload::{PayloadSchema, SchemaKind};
 use murron_schema_types::compatibility::CompatibilityLevel;
 use murron_schema_types::compatibility::avro;
+use murron_schema_types::compatibility::protobuf as protobuf_compatibility;
 use murron_schema_types::schema::{ParsedSchema, Reference, Referenced, SchemaType};
 use murron_wire::envelope::{self, KeyRing};
 
@@ -168,5 +173,52 @@ pub fn compatibility(data: &[u8]) {
                 "the digest proved at {level} what the exact check refuses: {exact:?}"
             );
         }
+    }
+}
+
+/// Splits the input at NULs into a Protobuf schema, optionally another version of it, and
+/// optionally a file both may import as `dep.proto`.
+pub fn protobuf_schema(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    let mut parts = text.splitn(3, '\0');
+    let first = parts.next().unwrap_or_default();
+    let second = parts.next();
+    let referenced: Vec<Referenced> = parts
+        .next()
+        .map(|dep| Referenced {
+            name: "dep.proto".to_owned(),
+            schema_type: SchemaType::Protobuf,
+            text: dep.to_owned(),
+        })
+        .into_iter()
+        .collect();
+    let normalize =
+        |text: &str| murron_schema_types::schema::normalize(Some("PROTOBUF"), text, Vec::new(), &referenced);
+    let Ok(normalized) = normalize(first) else { return };
+    let again = normalize(&normalized.text)
+        .unwrap_or_else(|e| panic!("the canonical text {} does not parse: {e}", normalized.text));
+    assert_eq!(
+        normalized.fingerprint, again.fingerprint,
+        "normalizing twice changed the identity of {first}"
+    );
+    let ParsedSchema::Protobuf(schema) = &normalized.schema else {
+        panic!("a Protobuf schema parsed as another type")
+    };
+    let served = normalize(&schema.serialized())
+        .unwrap_or_else(|e| panic!("the serialized form of {} does not parse: {e}", normalized.text));
+    assert_eq!(
+        normalized.fingerprint, served.fingerprint,
+        "the serialized form has another identity"
+    );
+    let found = protobuf_compatibility::differences(schema, schema);
+    assert!(found.is_empty(), "a schema differs from itself: {found:?}");
+    let _ = schema.message_names();
+    let Some(Ok(other)) = second.map(|text| murron_schema_types::schema::protobuf::parse_stored(text, &referenced))
+    else {
+        return;
+    };
+    for level in CompatibilityLevel::ALL {
+        let _ = protobuf_compatibility::check(level, &other, &[(1, schema.as_ref())]);
+        let _ = protobuf_compatibility::check(level, schema, &[(1, &other)]);
     }
 }

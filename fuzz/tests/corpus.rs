@@ -14,12 +14,13 @@ use murron_wire::envelope::{KeyRing, NewEnvelope};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 5] = [
+const TARGETS: [(&str, Target); 6] = [
     ("envelope", murron_fuzz::envelope),
     ("payload", murron_fuzz::payload),
     ("schema", murron_fuzz::schema),
     ("json_schema", murron_fuzz::json_schema),
     ("compatibility", murron_fuzz::compatibility),
+    ("protobuf_schema", murron_fuzz::protobuf_schema),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -124,6 +125,69 @@ fn write_seed_corpus() {
     for (name, parts) in JSON_SCHEMA_SEEDS {
         seed("json_schema", name, parts.join("\0").as_bytes());
     }
+    write_protobuf_seeds();
+}
+
+/// Protobuf schemas, versions of them split by NUL, and an imported `dep.proto` after a second NUL.
+fn write_protobuf_seeds() {
+    const DEP: &str = "syntax = \"proto3\"; package dep; message Money { int64 cents = 1; string currency = 2; }";
+    let files = [
+        "syntax = \"proto3\";\npackage shop.v1;\nimport \"google/protobuf/timestamp.proto\";\n\
+         option java_package = \"com.shop\";\nmessage Order {\n  string id = 1 [json_name = \"orderId\"];\n  \
+         repeated Line lines = 2;\n  map<string, Line> by_sku = 3;\n  google.protobuf.Timestamp at = 4;\n  \
+         optional string note = 5;\n  oneof pay { string card = 6; Wallet wallet = 7; }\n  \
+         message Line { string sku = 1; uint32 qty = 2 [deprecated = true]; }\n  message Wallet { string id = 1; }\n}\n\
+         enum Status { option allow_alias = true; UNKNOWN = 0; OPEN = 1; STARTED = 1; reserved 5 to 9; }\n\
+         service Orders { rpc Get (Order) returns (stream Order); }\n",
+        "syntax = \"proto2\";\npackage legacy;\nimport \"google/protobuf/descriptor.proto\";\n\
+         extend google.protobuf.FieldOptions { optional Rule rule = 50000; }\nmessage Rule { optional int32 min = 1; repeated string tags = 2; }\n\
+         message Box {\n  required string id = 1;\n  optional int32 n = 2 [default = -7, (rule) = { min: 1 tags: \"a\" }];\n  \
+         optional bytes raw = 3 [default = \"\\001\\377\"];\n  optional group Extra = 4 { optional string note = 1; }\n  \
+         extensions 100 to 199;\n}\nextend Box { optional double ratio = 100 [default = inf]; }\n",
+        "syntax = \"proto3\"; message Tree { Tree left = 1; Tree right = 2; repeated Node nodes = 3; } message Node { Tree t = 1; }",
+    ];
+    for (i, text) in files.iter().enumerate() {
+        seed("protobuf_schema", &format!("file{i}"), text.as_bytes());
+        let schema = murron_schema_types::schema::protobuf::parse_stored(text, &[]).expect("a seed schema parses");
+        seed(
+            "protobuf_schema",
+            &format!("serialized{i}"),
+            schema.serialized().as_bytes(),
+        );
+    }
+    let versions = [
+        (
+            "syntax = \"proto3\"; message M { int32 a = 1; string b = 2; }",
+            "syntax = \"proto3\"; message M { oneof o { int32 a = 1; string b = 2; } sint64 c = 3; }",
+        ),
+        (
+            "syntax = \"proto2\"; message M { optional int32 a = 1; }",
+            "syntax = \"proto2\"; message M { repeated int32 a = 1; required string b = 2; }",
+        ),
+        (
+            "syntax = \"proto3\"; package a; enum E { Z = 0; } message M { E e = 1; }",
+            "syntax = \"proto3\"; package b; message M { map<string, M> e = 1; }",
+        ),
+    ];
+    for (k, (a, b)) in versions.iter().enumerate() {
+        seed(
+            "protobuf_schema",
+            &format!("versions{k}"),
+            format!("{a}\0{b}").as_bytes(),
+        );
+    }
+    let importing = "syntax = \"proto3\"; import \"dep.proto\"; message Price { dep.Money amount = 1; }";
+    let changed = "syntax = \"proto3\"; package dep; message Money { string cents = 1; }";
+    seed(
+        "protobuf_schema",
+        "import",
+        format!("{importing}\0{importing}\0{DEP}").as_bytes(),
+    );
+    seed(
+        "protobuf_schema",
+        "import-changed",
+        format!("{importing}\0{importing}\0{changed}").as_bytes(),
+    );
 }
 
 /// JSON schemas, each with the schemas it references as `r1.json`, `r2.json`, ...: every draft,

@@ -21,12 +21,12 @@ const FILE: &str = "protobuf-provider--diff-schema-examples.json";
 /// Cases (by description) where we knowingly disagree with Confluent, and why.
 const ALLOWED: &[(&str, &str)] = &[];
 
-fn cases_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("MURRON_CONFLUENT_CASES") {
+/// Where the cases are looked for: `$MURRON_CONFLUENT_CASES`, else beside the repository.
+fn cases_dir() -> PathBuf {
+    match std::env::var_os("MURRON_CONFLUENT_CASES") {
         Some(dir) => PathBuf::from(dir),
         None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/confluent-schema-diff"),
-    };
-    dir.is_dir().then_some(dir)
+    }
 }
 
 /// Drops the commas before `]` and `}` outside strings (the files have trailing commas).
@@ -108,13 +108,16 @@ fn run(case: &Value) -> Result<(bool, Vec<String>, Vec<String>), String> {
 
 #[test]
 fn confluent_protobuf_diff_cases_agree() {
-    let Some(dir) = cases_dir() else {
+    let dir = cases_dir();
+    if !dir.join(FILE).is_file() {
         eprintln!(
-            "SKIPPED: Confluent's cases are not at $MURRON_CONFLUENT_CASES nor at \
-             ../shared/reference/confluent-schema-diff beside the repository"
+            "SKIPPED: Confluent's Protobuf cases are not at {} (set $MURRON_CONFLUENT_CASES, or put \
+             them in ../shared/reference/confluent-schema-diff beside the repository); they are under \
+             Confluent's Community License and stay out of the repository",
+            dir.join(FILE).display()
         );
         return;
-    };
+    }
     let text = std::fs::read_to_string(dir.join(FILE)).expect("read the Protobuf cases");
     let cases = lenient_json(&text);
     let cases = cases.as_array().expect("an array of cases");

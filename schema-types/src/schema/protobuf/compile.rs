@@ -106,11 +106,12 @@ fn refused(message: String) -> protox::Error {
 }
 
 /// The file a base64 `FileDescriptorProto` describes, renamed to `name`; `None` when `text` is not
-/// one (not base64, not a descriptor, or a descriptor that declares nothing).
+/// one (not base64, not a descriptor, or a descriptor with neither a name nor a declaration).
 fn decode_descriptor(name: &str, text: &str) -> Option<Result<File, protox::Error>> {
     let bytes = STANDARD.decode(text.trim()).ok()?;
     let proto = FileDescriptorProto::decode(bytes.as_slice()).ok()?;
-    let declares_something = proto.package.is_some()
+    let declares_something = proto.name.is_some()
+        || proto.package.is_some()
         || proto.syntax.is_some()
         || !proto.dependency.is_empty()
         || !proto.message_type.is_empty()

@@ -9,7 +9,7 @@
 //! (`google/protobuf/timestamp.proto`, ...) resolve without a reference. A file that does not
 //! compile is refused with protox's message, `file:line:column: message`.
 //!
-//! What is stored, served and fingerprinted is the file's *canonical text* ([`print`]), printed
+//! What is stored, served and fingerprinted is the file's *canonical text* (`print.rs`), printed
 //! from its descriptor: the same file registered as source or as a descriptor gets the same text,
 //! so the same id. The canonical text compiles back to the descriptor it was printed from; when a
 //! descriptor has something `.proto` text cannot say (a NaN option value, a group declared away

@@ -196,7 +196,6 @@ impl Printer {
     }
 
     fn message_body(&mut self, message: &MessageDescriptor) -> Result<()> {
-        let proto = message.descriptor_proto();
         self.option_statements(option_entries(&message.options())?);
         let ranges: Vec<String> = message
             .reserved_ranges()
@@ -215,6 +214,14 @@ impl Printer {
                 .filter_map(|f| f.kind().as_message().map(|m| m.full_name().to_string())),
         );
         let mut scope = Scope::new(message.child_messages().collect(), &groups);
+        self.fields_in_order(message, &mut scope)?;
+        self.extension_ranges(message)?;
+        self.declarations(&mut scope, message.child_enums().collect(), &extensions, false)
+    }
+
+    /// The fields in declaration order, each oneof as a block where its first field is.
+    fn fields_in_order(&mut self, message: &MessageDescriptor, scope: &mut Scope) -> Result<()> {
+        let proto = message.descriptor_proto();
         let mut oneofs_printed = vec![false; proto.oneof_decl.len()];
         for field_proto in &proto.field {
             let Some(field) = message.get_field(u32::try_from(field_proto.number()).unwrap_or(0)) else {
@@ -224,34 +231,36 @@ impl Printer {
                     message.full_name()
                 ));
             };
-            match field.containing_oneof().filter(|o| !o.is_synthetic()) {
-                Some(oneof) => {
-                    let index = usize::try_from(field_proto.oneof_index()).unwrap_or(usize::MAX);
-                    if oneofs_printed.get(index).copied().unwrap_or(true) {
-                        continue;
-                    }
-                    oneofs_printed[index] = true;
-                    let fields: Vec<FieldDescriptor> = oneof.fields().collect();
-                    let tie = fields
-                        .iter()
-                        .filter_map(|f| scope.tie(f.field_descriptor_proto(), &f.kind()))
-                        .min();
-                    self.flush(&mut scope, tie.unwrap_or(0), false)?;
-                    self.line(&format!("oneof {} {{", ident(oneof.name())?));
-                    self.indent += 1;
-                    self.option_statements(option_entries(&oneof.options())?);
-                    for f in &fields {
-                        self.field(&mut scope, f.field_descriptor_proto(), &f.kind(), &f.options(), true)?;
-                    }
-                    self.indent -= 1;
-                    self.line("}");
-                }
-                None => {
-                    self.field(&mut scope, field_proto, &field.kind(), &field.options(), false)?;
-                }
+            let Some(oneof) = field.containing_oneof().filter(|o| !o.is_synthetic()) else {
+                self.field(scope, field_proto, &field.kind(), &field.options(), false)?;
+                continue;
+            };
+            let index = usize::try_from(field_proto.oneof_index()).unwrap_or(usize::MAX);
+            if oneofs_printed.get(index).copied().unwrap_or(true) {
+                continue;
             }
+            oneofs_printed[index] = true;
+            let fields: Vec<FieldDescriptor> = oneof.fields().collect();
+            // A message tied to a member is printed with it, so those before it come first.
+            let tie = fields
+                .iter()
+                .filter_map(|f| scope.tie(f.field_descriptor_proto(), &f.kind()))
+                .min();
+            self.flush(scope, tie.unwrap_or(0), false)?;
+            self.line(&format!("oneof {} {{", ident(oneof.name())?));
+            self.indent += 1;
+            self.option_statements(option_entries(&oneof.options())?);
+            for f in &fields {
+                self.field(scope, f.field_descriptor_proto(), &f.kind(), &f.options(), true)?;
+            }
+            self.indent -= 1;
+            self.line("}");
         }
-        for range in &proto.extension_range {
+        Ok(())
+    }
+
+    fn extension_ranges(&mut self, message: &MessageDescriptor) -> Result<()> {
+        for range in &message.descriptor_proto().extension_range {
             // prost's types keep the known options of a range only; custom ones are lost here.
             let options = match &range.options {
                 Some(o) => option_entries(&o.transcode_to_dynamic())?,
@@ -263,7 +272,7 @@ impl Printer {
                 bracketed(Vec::new(), options)
             ));
         }
-        self.declarations(&mut scope, message.child_enums().collect(), &extensions, false)
+        Ok(())
     }
 
     fn reserved_names<'a>(&mut self, names: impl Iterator<Item = &'a str>) -> Result<()> {

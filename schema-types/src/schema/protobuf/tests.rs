@@ -20,7 +20,7 @@ option java_package = "com.acme.orders";
 option java_multiple_files = true;
 option go_package = "acme/orders;orders";
 option optimize_for = CODE_SIZE;
-option (file_tag) = "tagged";
+option (file_tag) = "tagged ünïcode ✓";
 
 extend google.protobuf.FileOptions { string file_tag = 50001; }
 extend google.protobuf.FieldOptions {
@@ -92,7 +92,7 @@ message Box {
   message Before { optional int32 a = 1; }
   required string id = 1;
   optional int32 count = 2 [default = -7];
-  optional string label = 3 [default = "say \"hi\"\n"];
+  optional string label = 3 [default = "say \"hi\"\n é"];
   optional bytes raw = 4 [default = "\001\377a"];
   optional double ratio = 5 [default = -inf];
   optional float weight = 6 [default = 1.5];
@@ -434,4 +434,11 @@ fn top_level_fields_are_those_of_top_level_messages_outside_oneofs() {
     assert!(schema.has_top_level_field("age"));
     assert!(!schema.has_top_level_field("city"));
     assert!(!schema.has_top_level_field("zip"));
+}
+
+#[test]
+fn an_empty_file_reads_back_from_its_serialized_form() {
+    let schema = parse_stored("", &[]).unwrap();
+    assert_eq!(schema.canonical(), "syntax = \"proto2\";\n");
+    assert_eq!(parse_stored(&schema.serialized(), &[]).unwrap(), schema);
 }
