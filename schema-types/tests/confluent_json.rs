@@ -11,12 +11,16 @@
 //! `compatible_lenient` is given. The reported `changes` are compared as sets and mismatches
 //! summarized; only verdicts fail the test, unless allowed below with a reason.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+
+use common::{read_cases, strip_trailing_commas};
 
 use murron_schema_types::compatibility::CompatibilityPolicy;
 use murron_schema_types::compatibility::json::{Difference, differences, differences_under};
 use murron_schema_types::schema::json::{Draft, JsonSchema};
+use murron_schema_types::schema::normalize;
 use serde_json::Value;
 
 const FILES: [&str; 4] = [
@@ -28,43 +32,6 @@ const FILES: [&str; 4] = [
 
 /// Verdict disagreements accepted, as (file, case index, reason). Keep empty unless a reason holds.
 const ALLOWED: &[(&str, usize, &str)] = &[];
-
-fn cases_dir() -> Option<PathBuf> {
-    let dir = match std::env::var_os("MURRON_CONFLUENT_CASES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/confluent-schema-diff"),
-    };
-    dir.is_dir().then_some(dir)
-}
-
-/// Drops the commas before `]` or `}` outside strings (Confluent's files have some).
-fn strip_trailing_commas(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, &c) in chars.iter().enumerate() {
-        if in_string {
-            out.push(c);
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, '\\') => escaped = true,
-                (false, '"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-        } else if c == ',' {
-            let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
-            if matches!(next, Some(']' | '}')) {
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    out
-}
 
 fn draft_of(schema: &Value) -> Draft {
     let url = schema.get("$schema").and_then(Value::as_str).unwrap_or_default();
@@ -161,19 +128,11 @@ fn run_case(file: &str, index: usize, case: &Value, tally: &mut Tally) {
 
 #[test]
 fn confluent_json_schema_diff_cases() {
-    let Some(dir) = cases_dir() else {
-        eprintln!(
-            "SKIPPED: Confluent's JSON Schema cases are not here (set MURRON_CONFLUENT_CASES or put them in \
-             ../shared/reference/confluent-schema-diff beside the repository); they are not part of the \
-             repository because of their license"
-        );
-        return;
-    };
     let mut failures = Vec::new();
     for file in FILES {
-        let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
-        let cases: Vec<Value> =
-            serde_json::from_str(&strip_trailing_commas(&text)).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let Some(cases) = read_cases(file) else {
+            return;
+        };
         let mut tally = Tally::default();
         for (index, case) in cases.iter().enumerate() {
             run_case(file, index, case, &mut tally);
@@ -206,4 +165,38 @@ fn trailing_commas_are_dropped_outside_strings_only() {
     let text = r#"[{"a": "x,]", "b": [1, 2,],},]"#;
     let value: Value = serde_json::from_str(&strip_trailing_commas(text)).expect("valid after stripping");
     assert_eq!(value, serde_json::json!([{"a": "x,]", "b": [1, 2]}]));
+}
+
+/// Every schema of the cases is one Confluent's registry accepts, so this registry must accept it
+/// too, and normalizing its stored text again must keep its identity.
+#[test]
+fn every_schema_of_the_cases_is_accepted_and_keeps_its_identity() {
+    let mut checked = 0;
+    let mut refused = Vec::new();
+    for file in FILES {
+        let Some(cases) = read_cases(file) else {
+            return;
+        };
+        for case in &cases {
+            for side in ["original_schema", "update_schema"] {
+                let text = case[side].to_string();
+                checked += 1;
+                match normalize(Some("JSON"), &text, vec![], &[]) {
+                    Ok(first) => {
+                        let again = normalize(Some("JSON"), &first.text, vec![], &[]).expect("the stored text parses");
+                        assert_eq!(first.fingerprint, again.fingerprint, "{text}");
+                    }
+                    Err(e) => refused.push(format!("{file}: {} ({side}): {e}", case["description"])),
+                }
+            }
+        }
+    }
+    assert!(checked > 500, "only {checked} schemas found");
+    assert!(
+        refused.is_empty(),
+        "{} of {checked} refused:\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
+    eprintln!("all {checked} schemas of Confluent's JSON Schema cases are accepted");
 }

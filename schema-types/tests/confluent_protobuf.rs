@@ -8,8 +8,11 @@
 //! Confluent's reserved-field rules. Disagreements are failures unless allow-listed below, with a
 //! reason.
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+
+use common::read_cases;
 
 use murron_schema_types::compatibility::protobuf::{differences, reserved_field_violations};
 use murron_schema_types::schema::protobuf::parse_stored;
@@ -20,44 +23,6 @@ const FILE: &str = "protobuf-provider--diff-schema-examples.json";
 
 /// Cases (by description) where we knowingly disagree with Confluent, and why.
 const ALLOWED: &[(&str, &str)] = &[];
-
-/// Where the cases are looked for: `$MURRON_CONFLUENT_CASES`, else beside the repository.
-fn cases_dir() -> PathBuf {
-    match std::env::var_os("MURRON_CONFLUENT_CASES") {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/confluent-schema-diff"),
-    }
-}
-
-/// Drops the commas before `]` and `}` outside strings (the files have trailing commas).
-fn lenient_json(text: &str) -> Value {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    let chars: Vec<char> = text.chars().collect();
-    for (i, &c) in chars.iter().enumerate() {
-        if in_string {
-            out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        if c == '"' {
-            in_string = true;
-        }
-        if c == ',' {
-            let next = chars[i + 1..].iter().find(|c| !c.is_whitespace());
-            if matches!(next, Some(']') | Some('}')) {
-                continue;
-            }
-        }
-        out.push(c);
-    }
-    serde_json::from_str(&out).expect("the cases file parses once trailing commas are dropped")
-}
 
 fn references(case: &Value, side: &str) -> Vec<Referenced> {
     case[format!("{side}_dependencies")]
@@ -108,19 +73,9 @@ fn run(case: &Value) -> Result<(bool, Vec<String>, Vec<String>), String> {
 
 #[test]
 fn confluent_protobuf_diff_cases_agree() {
-    let dir = cases_dir();
-    if !dir.join(FILE).is_file() {
-        eprintln!(
-            "SKIPPED: Confluent's Protobuf cases are not at {} (set $MURRON_CONFLUENT_CASES, or put \
-             them in ../shared/reference/confluent-schema-diff beside the repository); they are under \
-             Confluent's Community License and stay out of the repository",
-            dir.join(FILE).display()
-        );
+    let Some(cases) = read_cases(FILE) else {
         return;
-    }
-    let text = std::fs::read_to_string(dir.join(FILE)).expect("read the Protobuf cases");
-    let cases = lenient_json(&text);
-    let cases = cases.as_array().expect("an array of cases");
+    };
     let (mut agree, mut same_order, mut with_metadata) = (0, 0, 0);
     let mut disagreements = Vec::new();
     for (i, case) in cases.iter().enumerate() {

@@ -243,6 +243,54 @@ pub fn verbose_message(version: i32, direction: Direction, kind: &str, path: &st
     )
 }
 
+/// One comparison of a check by difference rules (JSON Schema, Protobuf): BACKWARD takes the old
+/// version as the original and the new schema as the update, FORWARD the other way round, as in
+/// Confluent.
+#[derive(Debug)]
+pub struct DiffPair<'s, S: ?Sized> {
+    pub version: i32,
+    pub direction: Direction,
+    pub original: &'s S,
+    pub update: &'s S,
+    /// How messages name the original and the update: "old schema" or "new schema".
+    pub original_role: &'static str,
+    pub update_role: &'static str,
+}
+
+impl<S: ?Sized> DiffPair<'_, S> {
+    /// The verbose message of an incompatible difference of `kind` at `path` found in this pair.
+    pub fn message(&self, kind: &str, path: &str, description: &str) -> String {
+        verbose_message(self.version, self.direction, kind, path, description)
+    }
+}
+
+/// The comparisons a check at `level` makes by difference rules, for each version
+/// [`compared_versions`] picks and each direction of the level, in that order.
+pub fn diff_pairs<'s, S: ?Sized>(
+    level: CompatibilityLevel,
+    new: &'s S,
+    existing: &[(i32, &'s S)],
+) -> Vec<DiffPair<'s, S>> {
+    let mut pairs = Vec::new();
+    for &(version, old) in compared_versions(level, existing) {
+        for &direction in level.directions() {
+            let (original, update, original_role, update_role) = match direction {
+                Direction::Backward => (old, new, "old schema", "new schema"),
+                Direction::Forward => (new, old, "new schema", "old schema"),
+            };
+            pairs.push(DiffPair {
+                version,
+                direction,
+                original,
+                update,
+                original_role,
+                update_role,
+            });
+        }
+    }
+    pairs
+}
+
 /// Checks `new` against `existing` (ordered OLDEST FIRST, live versions only) at `level`, by the
 /// rules of `new`'s schema type (`policy` applies to JSON Schema). Returns Confluent-like verbose
 /// messages, one per incompatibility; empty = compatible.

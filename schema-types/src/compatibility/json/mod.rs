@@ -71,7 +71,7 @@ mod cases;
 
 pub use difference::DifferenceType;
 
-use super::{CompatibilityLevel, CompatibilityPolicy, Direction, compared_versions, verbose_message};
+use super::{CompatibilityLevel, CompatibilityPolicy, diff_pairs};
 use crate::schema::json::JsonSchema;
 
 /// One difference between two schemas: what changed, and where (`#/...`).
@@ -119,23 +119,11 @@ pub fn check(
     existing: &[(i32, &JsonSchema)],
 ) -> Vec<String> {
     let mut out = Vec::new();
-    for &(version, old) in compared_versions(level, existing) {
-        for &direction in level.directions() {
-            let (original, update, roles) = match direction {
-                Direction::Backward => (old, new, ("old schema", "new schema")),
-                Direction::Forward => (new, old, ("new schema", "old schema")),
-            };
-            for d in differences_under(policy, original, update) {
-                if !d.kind.is_compatible(policy) {
-                    let description = d.kind.describe(&d.path, roles.0, roles.1);
-                    out.push(verbose_message(
-                        version,
-                        direction,
-                        d.kind.as_str(),
-                        &d.path,
-                        &description,
-                    ));
-                }
+    for pair in diff_pairs(level, new, existing) {
+        for d in differences_under(policy, pair.original, pair.update) {
+            if !d.kind.is_compatible(policy) {
+                let description = d.kind.describe(&d.path, pair.original_role, pair.update_role);
+                out.push(pair.message(d.kind.as_str(), &d.path, &description));
             }
         }
     }

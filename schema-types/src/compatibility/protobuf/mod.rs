@@ -58,7 +58,7 @@ mod diff;
 
 use std::fmt;
 
-use super::{CompatibilityLevel, Direction, compared_versions, verbose_message};
+use super::{CompatibilityLevel, diff_pairs};
 use crate::schema::protobuf::ProtobufSchema;
 
 /// Confluent's types of difference between two versions of a Protobuf schema.
@@ -278,37 +278,14 @@ pub fn differences(original: &ProtobufSchema, update: &ProtobufSchema) -> Vec<Di
 /// Confluent-like verbose messages, one per incompatible difference; empty = compatible.
 pub fn check(level: CompatibilityLevel, new: &ProtobufSchema, existing: &[(i32, &ProtobufSchema)]) -> Vec<String> {
     let mut out = Vec::new();
-    for &(version, old) in compared_versions(level, existing) {
-        for &direction in level.directions() {
-            let (original, update, roles) = match direction {
-                Direction::Backward => (
-                    old,
-                    new,
-                    Roles {
-                        original: "old schema",
-                        update: "new schema",
-                    },
-                ),
-                Direction::Forward => (
-                    new,
-                    old,
-                    Roles {
-                        original: "new schema",
-                        update: "old schema",
-                    },
-                ),
-            };
-            for d in differences(original, update) {
-                if !d.kind.is_compatible() {
-                    let description = d.kind.describe(&d.path, roles);
-                    out.push(verbose_message(
-                        version,
-                        direction,
-                        d.kind.as_str(),
-                        &d.path,
-                        &description,
-                    ));
-                }
+    for pair in diff_pairs(level, new, existing) {
+        let roles = Roles {
+            original: pair.original_role,
+            update: pair.update_role,
+        };
+        for d in differences(pair.original, pair.update) {
+            if !d.kind.is_compatible() {
+                out.push(pair.message(d.kind.as_str(), &d.path, &d.kind.describe(&d.path, roles)));
             }
         }
     }
