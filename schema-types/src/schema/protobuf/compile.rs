@@ -20,23 +20,52 @@ const ROOT_NAME: &str = "default";
 /// levels, but option values in text format are parsed recursively without a limit.
 const MAX_NESTING: usize = 64;
 
+/// What the registered text was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// `.proto` source.
+    Source,
+    /// The base64 of a serialized `FileDescriptorProto`.
+    Descriptor,
+}
+
 /// Compiles `text` (the registered file) with `referenced` (its imports, by import path) and
-/// returns the registered file, in a pool that holds it and everything it imports.
-pub(super) fn compile(text: &str, referenced: &[Referenced]) -> Result<FileDescriptor, SchemaError> {
+/// returns the registered file, in a pool that holds it and everything it imports, and what the
+/// text was.
+pub(super) fn compile(text: &str, referenced: &[Referenced]) -> Result<(FileDescriptor, Origin), SchemaError> {
+    // Source locations cost about as much as linking; they are only needed to say where an error
+    // is, so the file is compiled without them first, and again with them if that fails.
+    compile_with(text, referenced, Locations::Dropped).or_else(|_| compile_with(text, referenced, Locations::Kept))
+}
+
+/// Whether source locations are kept in the descriptors of `.proto` source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Locations {
+    Kept,
+    Dropped,
+}
+
+fn compile_with(
+    text: &str,
+    referenced: &[Referenced],
+    locations: Locations,
+) -> Result<(FileDescriptor, Origin), SchemaError> {
     let root_name = root_name(referenced);
-    let root = open(&root_name, text).map_err(invalid)?;
+    let (root, origin) = open(&root_name, text, locations).map_err(invalid)?;
     let resolver = Resolver {
         root_name: root_name.clone(),
         root,
         referenced: referenced.iter().map(|r| (r.name.clone(), r.text.clone())).collect(),
+        locations,
         google: GoogleFileResolver::new(),
     };
     let mut compiler = protox::Compiler::with_file_resolver(resolver);
     compiler.open_file(&root_name).map_err(invalid)?;
-    compiler
+    let file = compiler
         .descriptor_pool()
         .get_file_by_name(&root_name)
-        .ok_or_else(|| SchemaError::InvalidProtobuf(format!("file {root_name:?} is missing after compiling it")))
+        .ok_or_else(|| SchemaError::InvalidProtobuf(format!("file {root_name:?} is missing after compiling it")))?;
+    Ok((file, origin))
 }
 
 /// `"default"`, or a variant of it that no reference is named.
@@ -61,6 +90,7 @@ struct Resolver {
     root_name: String,
     root: File,
     referenced: HashMap<String, String>,
+    locations: Locations,
     google: GoogleFileResolver,
 }
 
@@ -70,7 +100,7 @@ impl FileResolver for Resolver {
             return Ok(self.root.clone());
         }
         match self.referenced.get(name) {
-            Some(text) => open(name, text),
+            Some(text) => open(name, text, self.locations).map(|(file, _)| file),
             None => self.google.open_file(name),
         }
     }
@@ -78,14 +108,23 @@ impl FileResolver for Resolver {
 
 /// Reads one file: `.proto` source, else the base64 of a `FileDescriptorProto`. When neither
 /// reads, the source's error is the one reported.
-fn open(name: &str, text: &str) -> Result<File, protox::Error> {
+fn open(name: &str, text: &str, locations: Locations) -> Result<(File, Origin), protox::Error> {
     check_nesting(name, text)?;
-    let source_error = match File::from_source(name, text) {
-        Ok(file) => return Ok(file),
-        Err(e) => e,
+    let source_error = match locations {
+        Locations::Kept => match File::from_source(name, text) {
+            Ok(file) => return Ok((file, Origin::Source)),
+            Err(e) => e,
+        },
+        Locations::Dropped => match protox_parse::parse(name, text) {
+            Ok(mut proto) => {
+                proto.source_code_info = None;
+                return Ok((File::from_file_descriptor_proto(proto), Origin::Source));
+            }
+            Err(e) => protox::Error::from(e),
+        },
     };
     match decode_descriptor(name, text) {
-        Some(file) => file,
+        Some(file) => file.map(|f| (f, Origin::Descriptor)),
         None => Err(source_error),
     }
 }

@@ -134,13 +134,15 @@ pub(super) fn normalize(text: &str, referenced: &[Referenced]) -> Result<Parsed,
 /// Parses stored Protobuf text (with its referenced schemas) for compatibility checks. Accepts
 /// what [`normalize`](super::normalize) accepts: source or a serialized descriptor.
 pub fn parse_stored(text: &str, referenced: &[Referenced]) -> Result<ProtobufSchema, SchemaError> {
-    let file = compile::compile(text, referenced)?;
+    let (file, origin) = compile::compile(text, referenced)?;
     check_names(&file)?;
     let canonical = print::print(&file).map_err(unprintable)?;
-    if canonical == text {
+    // Source prints back to what it says (the printer's tests and the fuzz target hold it to that),
+    // so only a descriptor, which may say what source cannot, is compiled again from its text.
+    if canonical == text || origin == compile::Origin::Source {
         return Ok(ProtobufSchema { canonical, file });
     }
-    let file = compile::compile(&canonical, referenced).map_err(|e| unprintable(e.to_string()))?;
+    let (file, _) = compile::compile(&canonical, referenced).map_err(|e| unprintable(e.to_string()))?;
     let again = print::print(&file).map_err(unprintable)?;
     if again != canonical {
         return Err(unprintable(format!(

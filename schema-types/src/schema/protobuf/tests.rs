@@ -169,10 +169,10 @@ fn comparable(file: &FileDescriptor) -> FileDescriptorProto {
 }
 
 fn assert_round_trip(text: &str, refs: &[Referenced]) -> ProtobufSchema {
-    let original = compile::compile(text, refs).unwrap();
+    let original = compile::compile(text, refs).unwrap().0;
     let schema = parse_stored(text, refs).unwrap();
     let canonical = schema.canonical();
-    let again = compile::compile(canonical, refs).unwrap();
+    let again = compile::compile(canonical, refs).unwrap().0;
     let (before, after) = (
         format!("{:#?}", comparable(&original)),
         format!("{:#?}", comparable(&again)),
@@ -233,7 +233,7 @@ fn fingerprint(text: &str, refs: &[Referenced]) -> [u8; 32] {
 /// `text` compiled under another name, without source locations, custom options kept: as a
 /// client's serializer would send it.
 fn as_client_descriptor(text: &str, refs: &[Referenced]) -> String {
-    let file = compile::compile(text, refs).unwrap();
+    let file = compile::compile(text, refs).unwrap().0;
     let mut message = DynamicMessage::decode(
         FileDescriptorProto::default().descriptor(),
         file.encode_to_vec().as_slice(),
