@@ -11,9 +11,16 @@
 //!
 //! What is stored, served and fingerprinted is the file's *canonical text* (`print.rs`), printed
 //! from its descriptor: the same file registered as source or as a descriptor gets the same text,
-//! so the same id. The canonical text compiles back to the descriptor it was printed from; when a
-//! descriptor has something `.proto` text cannot say (a NaN option value, a group declared away
-//! from its field) the schema is refused rather than stored in a form that would change on reading.
+//! so the same id. The canonical text compiles back to the descriptor it was printed from. A
+//! registered descriptor is compiled again from its canonical text to make sure: when it has
+//! something `.proto` text cannot say (a NaN option value, a group declared away from its field)
+//! the schema is refused rather than stored in a form that would change on reading. Source needs
+//! no such second compile (dropping it halved the cost of a registration): it can only say what
+//! source says, and the printer's round-trip tests and the `protobuf_schema` fuzz target hold the
+//! printer to that.
+//!
+//! Source is compiled without its source locations, which cost about as much as linking; only a
+//! file that fails is compiled again with them, so that the error says where.
 //!
 //! # Where this differs from Confluent
 //! - `edition = "2023"` files are refused: protox 0.10 reads proto2 and proto3 only.
