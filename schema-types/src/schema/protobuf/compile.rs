@@ -7,7 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use prost::Message;
 use prost_reflect::FileDescriptor;
-use prost_types::FileDescriptorProto;
+use prost_types::field_descriptor_proto::Label;
+use prost_types::{DescriptorProto, FileDescriptorProto};
 use protox::file::{File, FileResolver, GoogleFileResolver};
 
 use super::SchemaError;
@@ -110,23 +111,67 @@ impl FileResolver for Resolver {
 /// reads, the source's error is the one reported.
 fn open(name: &str, text: &str, locations: Locations) -> Result<(File, Origin), protox::Error> {
     check_nesting(name, text)?;
-    let source_error = match locations {
+    let (file, origin) = match locations {
         Locations::Kept => match File::from_source(name, text) {
-            Ok(file) => return Ok((file, Origin::Source)),
-            Err(e) => e,
+            Ok(file) => (file, Origin::Source),
+            Err(source_error) => descriptor_or(name, text, source_error)?,
         },
         Locations::Dropped => match protox_parse::parse(name, text) {
             Ok(mut proto) => {
                 proto.source_code_info = None;
-                return Ok((File::from_file_descriptor_proto(proto), Origin::Source));
+                (File::from_file_descriptor_proto(proto), Origin::Source)
             }
-            Err(e) => protox::Error::from(e),
+            Err(e) => descriptor_or(name, text, protox::Error::from(e))?,
         },
     };
+    for message in &file.file_descriptor_proto().message_type {
+        check_map_entries(name, message)?;
+    }
+    Ok((file, origin))
+}
+
+/// The file `text` is as a serialized descriptor, else `source_error`.
+fn descriptor_or(name: &str, text: &str, source_error: protox::Error) -> Result<(File, Origin), protox::Error> {
     match decode_descriptor(name, text) {
-        Some(file) => file.map(|f| (f, Origin::Descriptor)),
+        Some(file) => Ok((file?, Origin::Descriptor)),
         None => Err(source_error),
     }
+}
+
+/// Refuses `option map_entry` written by hand (protoc refuses it too) and map entries without a
+/// key field 1 and a value field 2: protox and prost-reflect take them as they are, and reading
+/// such a map's key or value would panic.
+fn check_map_entries(file: &str, message: &DescriptorProto) -> Result<(), protox::Error> {
+    let options = message.options.as_ref();
+    let written = options.is_some_and(|o| {
+        o.uninterpreted_option
+            .iter()
+            .any(|u| u.name.iter().any(|part| part.name_part == "map_entry"))
+    });
+    if written {
+        return Err(refused(format!(
+            "{file}: message {}: map_entry is not set by hand; declare a map<K, V> field",
+            message.name()
+        )));
+    }
+    if options.is_some_and(|o| o.map_entry()) {
+        let has = |number: i32| {
+            message
+                .field
+                .iter()
+                .any(|f| f.number() == number && f.label() == Label::Optional && f.oneof_index.is_none())
+        };
+        if message.field.len() != 2 || !has(1) || !has(2) {
+            return Err(refused(format!(
+                "{file}: map entry {} must have a key field 1 and a value field 2, and nothing else",
+                message.name()
+            )));
+        }
+    }
+    for nested in &message.nested_type {
+        check_map_entries(file, nested)?;
+    }
+    Ok(())
 }
 
 /// An error of ours inside a protox error, printed as is.

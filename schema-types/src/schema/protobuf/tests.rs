@@ -442,3 +442,32 @@ fn an_empty_file_reads_back_from_its_serialized_form() {
     assert_eq!(schema.canonical(), "syntax = \"proto2\";\n");
     assert_eq!(parse_stored(&schema.serialized(), &[]).unwrap(), schema);
 }
+
+#[test]
+fn a_map_entry_written_by_hand_or_malformed_is_refused() {
+    let message = parse_stored(
+        "syntax = \"proto3\"; message M { option map_entry = true; int32 x = 3; } message N { repeated M m = 1; }",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("map_entry is not set by hand"), "{message}");
+    let mut proto = FileDescriptorProto::decode(
+        STANDARD
+            .decode(as_client_descriptor(
+                "syntax = \"proto3\"; message N { map<string, int32> m = 1; }",
+                &[],
+            ))
+            .unwrap()
+            .as_slice(),
+    )
+    .unwrap();
+    proto.message_type[0].nested_type[0].field[0].number = Some(3);
+    let message = parse_stored(&STANDARD.encode(proto.encode_to_vec()), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("must have a key field 1 and a value field 2"),
+        "{message}"
+    );
+}
