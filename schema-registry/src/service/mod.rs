@@ -11,7 +11,7 @@
 //! Confluent's status and error code. This module never imports [`crate::api`].
 //!
 //! Layout: this file holds the service's vocabulary ([`Registry`], [`ServiceError`], [`Submitted`],
-//! [`AskedVersion`]); `subjects.rs`, `schemas.rs`, `settings.rs` and `admin.rs` hold only
+//! [`AskedVersion`], [`Effective`], [`TextFormat`]); `subjects.rs`, `schemas.rs`, `settings.rs` and `admin.rs` hold only
 //! `impl Registry` blocks, one per concern; `registrations.rs` (group commit), `compat.rs` (the check
 //! against live versions) and [`tokens`] (token rules) are leaves the methods call.
 
@@ -27,10 +27,9 @@ use std::sync::Arc;
 
 use crate::cache::Caches;
 use crate::store::{DeleteError, RegisterError, Store, StoreError, VersionSel};
+use murron_schema_types::compatibility::{CompatibilityLevel, CompatibilityPolicy};
 use murron_schema_types::schema::{Reference, SchemaError};
 use registrations::Registrations;
-pub use schemas::TextFormat;
-pub use settings::Effective;
 
 /// The scope of the global compatibility level and mode (a subject's scope is its name).
 pub const GLOBAL: &str = "";
@@ -50,6 +49,35 @@ pub struct Submitted<'a> {
 pub struct AskedVersion<'a> {
     pub sel: VersionSel,
     pub named: &'a str,
+}
+
+/// The settings in effect for a subject: its own, else the global ones, else the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    pub level: CompatibilityLevel,
+    pub policy: CompatibilityPolicy,
+    pub mode: String,
+}
+
+/// How a reader asked for a schema's text (Confluent's `format` query parameter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TextFormat {
+    /// The stored text.
+    #[default]
+    Stored,
+    /// For Protobuf, the base64 of the file's `FileDescriptorProto`, which Confluent's
+    /// deserializers ask for; other types have no other form, so they get the stored text.
+    Serialized,
+}
+
+impl TextFormat {
+    /// The format a request names; Confluent ignores names it does not know for a type, and so do we.
+    pub fn from_request(name: Option<&str>) -> Self {
+        match name {
+            Some(f) if f.eq_ignore_ascii_case("serialized") => Self::Serialized,
+            _ => Self::Stored,
+        }
+    }
 }
 
 /// The registry's operations over one store and this replica's caches. Cheap to clone.

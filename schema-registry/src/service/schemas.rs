@@ -2,30 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{Registry, ServiceError};
+use super::{Registry, ServiceError, TextFormat};
 use crate::store::StoredSchema;
 use murron_schema_types::schema::{self, ParsedSchema, Reference, SchemaType};
-
-/// How a reader asked for a schema's text (Confluent's `format` query parameter).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TextFormat {
-    /// The stored text.
-    #[default]
-    Stored,
-    /// For Protobuf, the base64 of the file's `FileDescriptorProto`, which Confluent's
-    /// deserializers ask for; other types have no other form, so they get the stored text.
-    Serialized,
-}
-
-impl TextFormat {
-    /// The format a request names; Confluent ignores names it does not know for a type, and so do we.
-    pub fn from_request(name: Option<&str>) -> Self {
-        match name {
-            Some(f) if f.eq_ignore_ascii_case("serialized") => Self::Serialized,
-            _ => Self::Stored,
-        }
-    }
-}
 
 impl Registry {
     /// The schema with id `id`, as the caller wrote it: an id that is not a number is not found.

@@ -1,16 +1,8 @@
 //! Compatibility levels, policies and modes, globally and per subject, and which of them apply to a
 //! subject.
 
-use super::{GLOBAL, Registry, ServiceError};
+use super::{Effective, GLOBAL, Registry, ServiceError};
 use murron_schema_types::compatibility::{CompatibilityLevel, CompatibilityPolicy};
-
-/// The settings in effect for a subject: its own, else the global ones, else the defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Effective {
-    pub level: CompatibilityLevel,
-    pub policy: CompatibilityPolicy,
-    pub mode: String,
-}
 
 // The constants and helpers are associated items, not free ones: a free item here that the methods
 // used would make `service` and `service::settings` import each other.

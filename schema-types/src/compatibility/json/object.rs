@@ -40,8 +40,8 @@ impl Engine<'_, '_> {
     /// Confluent's `ObjectSchemaDiff`.
     pub(super) fn compare_objects(&mut self, found: &mut Found, original: &ObjectFacet<'_>, update: &ObjectFacet<'_>) {
         let (o, u) = (Side::new(original), Side::new(update));
-        self.compare_required(found, &o, &u);
-        self.compare_properties(found, &o, &u);
+        compare_required(self, found, &o, &u);
+        compare_properties(self, found, &o, &u);
         self.compare_dependencies(found, original, update);
         self.compare_additional_properties(found, original, update);
         self.compare_unevaluated_properties(found, original, update);
@@ -69,106 +69,6 @@ impl Engine<'_, '_> {
                 MinPropertiesDecreased,
             ],
         );
-    }
-
-    /// `required` changes of the properties both schemas declare.
-    fn compare_required(&self, found: &mut Found, original: &Side<'_, '_>, update: &Side<'_, '_>) {
-        for &(name, _) in &original.facet.properties {
-            let Some(schema) = update.property(name) else {
-                continue;
-            };
-            let kind = match (original.required.contains(name), update.required.contains(name)) {
-                (true, false) => RequiredAttributeRemoved,
-                (false, true) if self.has_default(schema) => RequiredAttributeWithDefaultAdded,
-                (false, true) => RequiredAttributeAdded,
-                _ => continue,
-            };
-            found.add(&format!("required/{name}"), kind);
-        }
-    }
-
-    fn compare_properties(&mut self, found: &mut Found, original: &Side<'_, '_>, update: &Side<'_, '_>) {
-        let update_only = update
-            .facet
-            .properties
-            .iter()
-            .filter(|(name, _)| original.property(name).is_none());
-        let names = original
-            .facet
-            .properties
-            .iter()
-            .chain(update_only)
-            .map(|(name, _)| *name);
-        for name in names {
-            let path = format!("properties/{name}");
-            match (original.property(name), update.property(name)) {
-                (Some(o), Some(u)) => {
-                    self.compare_into(found, &path, Some(o), Some(u));
-                }
-                (Some(o), None) => self.property_removed(found, &path, name, o, update),
-                (None, Some(u)) => self.property_added(found, &path, name, u, original, update),
-                (None, None) => {}
-            }
-        }
-    }
-
-    /// A property the update no longer declares: the update's content model must accept it.
-    fn property_removed(&mut self, found: &mut Found, path: &str, name: &str, schema: NodeId, update: &Side<'_, '_>) {
-        let kind = if self.is_open(update.facet) {
-            PropertyRemovedFromOpenContentModel
-        } else if let Some(covering) = self.partial_schema(update.facet, name) {
-            if self.compare_into(found, path, Some(schema), Some(covering)) {
-                PropertyRemovedIsCoveredByPartiallyOpenContentModel
-            } else {
-                PropertyRemovedNotCoveredByPartiallyOpenContentModel
-            }
-        } else if matches!(self.model.node(schema).kind, Kind::False) {
-            PropertyWithFalseRemovedFromClosedContentModel
-        } else {
-            PropertyRemovedFromClosedContentModel
-        };
-        found.add(path, kind);
-    }
-
-    /// A property only the update declares: it must accept what the original's content model let
-    /// through under that name.
-    fn property_added(
-        &mut self,
-        found: &mut Found,
-        path: &str,
-        name: &str,
-        schema: NodeId,
-        original: &Side<'_, '_>,
-        update: &Side<'_, '_>,
-    ) {
-        let required = update.required.contains(name);
-        if self.is_open(original.facet) {
-            let kind = if self.model.node(schema).kind.is_empty_schema() {
-                PropertyWithEmptySchemaAddedToOpenContentModel
-            } else if required && self.has_default(schema) {
-                RequiredPropertyWithDefaultAddedToOpenContentModel
-            } else if required {
-                RequiredPropertyAddedToOpenContentModel
-            } else {
-                OptionalPropertyAddedToOpenContentModel
-            };
-            found.add(path, kind);
-            return;
-        }
-        if let Some(covering) = self.partial_schema(original.facet, name) {
-            let kind = if self.compare_into(found, path, Some(covering), Some(schema)) {
-                PropertyAddedIsCoveredByPartiallyOpenContentModel
-            } else {
-                PropertyAddedNotCoveredByPartiallyOpenContentModel
-            };
-            found.add(path, kind);
-        }
-        let kind = match (required, self.has_default(schema)) {
-            (true, true) => RequiredPropertyWithDefaultAddedToUnopenContentModel,
-            (true, false) => RequiredPropertyAddedToUnopenContentModel,
-            (false, _) => OptionalPropertyAddedToUnopenContentModel,
-        };
-        found.add(path, kind);
     }
 
     /// `dependencies` (and 2019-09's `dependentRequired`/`dependentSchemas`), by property name.
@@ -314,6 +214,113 @@ impl Engine<'_, '_> {
             .meta
             .is_some_and(|meta| meta.contains_key("default"))
     }
+}
+
+/// `required` changes of the properties both schemas declare.
+fn compare_required(engine: &Engine<'_, '_>, found: &mut Found, original: &Side<'_, '_>, update: &Side<'_, '_>) {
+    for &(name, _) in &original.facet.properties {
+        let Some(schema) = update.property(name) else {
+            continue;
+        };
+        let kind = match (original.required.contains(name), update.required.contains(name)) {
+            (true, false) => RequiredAttributeRemoved,
+            (false, true) if engine.has_default(schema) => RequiredAttributeWithDefaultAdded,
+            (false, true) => RequiredAttributeAdded,
+            _ => continue,
+        };
+        found.add(&format!("required/{name}"), kind);
+    }
+}
+
+fn compare_properties(engine: &mut Engine<'_, '_>, found: &mut Found, original: &Side<'_, '_>, update: &Side<'_, '_>) {
+    let update_only = update
+        .facet
+        .properties
+        .iter()
+        .filter(|(name, _)| original.property(name).is_none());
+    let names = original
+        .facet
+        .properties
+        .iter()
+        .chain(update_only)
+        .map(|(name, _)| *name);
+    for name in names {
+        let path = format!("properties/{name}");
+        match (original.property(name), update.property(name)) {
+            (Some(o), Some(u)) => {
+                engine.compare_into(found, &path, Some(o), Some(u));
+            }
+            (Some(o), None) => property_removed(engine, found, &path, name, o, update),
+            (None, Some(u)) => property_added(engine, found, &path, name, u, original, update),
+            (None, None) => {}
+        }
+    }
+}
+
+/// A property the update no longer declares: the update's content model must accept it.
+fn property_removed(
+    engine: &mut Engine<'_, '_>,
+    found: &mut Found,
+    path: &str,
+    name: &str,
+    schema: NodeId,
+    update: &Side<'_, '_>,
+) {
+    let kind = if engine.is_open(update.facet) {
+        PropertyRemovedFromOpenContentModel
+    } else if let Some(covering) = engine.partial_schema(update.facet, name) {
+        if engine.compare_into(found, path, Some(schema), Some(covering)) {
+            PropertyRemovedIsCoveredByPartiallyOpenContentModel
+        } else {
+            PropertyRemovedNotCoveredByPartiallyOpenContentModel
+        }
+    } else if matches!(engine.model.node(schema).kind, Kind::False) {
+        PropertyWithFalseRemovedFromClosedContentModel
+    } else {
+        PropertyRemovedFromClosedContentModel
+    };
+    found.add(path, kind);
+}
+
+/// A property only the update declares: it must accept what the original's content model let
+/// through under that name.
+fn property_added(
+    engine: &mut Engine<'_, '_>,
+    found: &mut Found,
+    path: &str,
+    name: &str,
+    schema: NodeId,
+    original: &Side<'_, '_>,
+    update: &Side<'_, '_>,
+) {
+    let required = update.required.contains(name);
+    if engine.is_open(original.facet) {
+        let kind = if engine.model.node(schema).kind.is_empty_schema() {
+            PropertyWithEmptySchemaAddedToOpenContentModel
+        } else if required && engine.has_default(schema) {
+            RequiredPropertyWithDefaultAddedToOpenContentModel
+        } else if required {
+            RequiredPropertyAddedToOpenContentModel
+        } else {
+            OptionalPropertyAddedToOpenContentModel
+        };
+        found.add(path, kind);
+        return;
+    }
+    if let Some(covering) = engine.partial_schema(original.facet, name) {
+        let kind = if engine.compare_into(found, path, Some(covering), Some(schema)) {
+            PropertyAddedIsCoveredByPartiallyOpenContentModel
+        } else {
+            PropertyAddedNotCoveredByPartiallyOpenContentModel
+        };
+        found.add(path, kind);
+    }
+    let kind = match (required, engine.has_default(schema)) {
+        (true, true) => RequiredPropertyWithDefaultAddedToUnopenContentModel,
+        (true, false) => RequiredPropertyAddedToUnopenContentModel,
+        (false, _) => OptionalPropertyAddedToUnopenContentModel,
+    };
+    found.add(path, kind);
 }
 
 fn dependency_sets<'f>(facet: &'f ObjectFacet<'_>) -> HashMap<&'f str, HashSet<&'f str>> {
