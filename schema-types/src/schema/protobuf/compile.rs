@@ -172,6 +172,10 @@ fn decode_descriptor(name: &str, text: &str) -> Option<Result<File, protox::Erro
     // so appending a name renames the file and keeps every other byte (custom options included).
     let mut renamed = bytes;
     prost::encoding::string::encode(1, &name.to_string(), &mut renamed);
+    if proto.syntax.as_deref() == Some("") {
+        // An empty syntax means proto2, but prost-reflect panics on it (0.16.5).
+        prost::encoding::string::encode(12, &"proto2".to_string(), &mut renamed);
+    }
     Some(
         File::decode_file_descriptor_proto(renamed.as_slice())
             .map_err(|e| refused(format!("{name}: not a serialized FileDescriptorProto: {e}"))),

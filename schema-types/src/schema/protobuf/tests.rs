@@ -471,3 +471,17 @@ fn a_map_entry_written_by_hand_or_malformed_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn a_descriptor_with_an_empty_syntax_is_read_as_proto2() {
+    let proto = FileDescriptorProto {
+        syntax: Some(String::new()),
+        message_type: vec![DescriptorProto {
+            name: Some("A".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let schema = parse_stored(&STANDARD.encode(proto.encode_to_vec()), &[]).unwrap();
+    assert_eq!(schema.canonical(), "syntax = \"proto2\";\n\nmessage A {\n}\n");
+}
