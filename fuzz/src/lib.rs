@@ -21,6 +21,8 @@
 use std::sync::OnceLock;
 
 use apache_avro::Schema;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::Validator;
 use murron_payload::{PayloadSchema, SchemaKind};
 use murron_schema_types::compatibility::CompatibilityLevel;
@@ -177,8 +179,13 @@ pub fn compatibility(data: &[u8]) {
 }
 
 /// Splits the input at NULs into a Protobuf schema, optionally another version of it, and
-/// optionally a file both may import as `dep.proto`.
+/// optionally a file both may import as `dep.proto`. An input that starts with the byte 0xFF
+/// (never in UTF-8) is a binary `FileDescriptorProto`, registered in base64 as serializers do.
 pub fn protobuf_schema(data: &[u8]) {
+    if let Some(descriptor) = data.strip_prefix(&[0xff]) {
+        protobuf_versions(&STANDARD.encode(descriptor), None, &[]);
+        return;
+    }
     let Ok(text) = std::str::from_utf8(data) else { return };
     let mut parts = text.splitn(3, '\0');
     let first = parts.next().unwrap_or_default();
@@ -192,8 +199,11 @@ pub fn protobuf_schema(data: &[u8]) {
         })
         .into_iter()
         .collect();
-    let normalize =
-        |text: &str| murron_schema_types::schema::normalize(Some("PROTOBUF"), text, Vec::new(), &referenced);
+    protobuf_versions(first, second, &referenced);
+}
+
+fn protobuf_versions(first: &str, second: Option<&str>, referenced: &[Referenced]) {
+    let normalize = |text: &str| murron_schema_types::schema::normalize(Some("PROTOBUF"), text, Vec::new(), referenced);
     let Ok(normalized) = normalize(first) else { return };
     let again = normalize(&normalized.text)
         .unwrap_or_else(|e| panic!("the canonical text {} does not parse: {e}", normalized.text));
@@ -213,7 +223,7 @@ pub fn protobuf_schema(data: &[u8]) {
     let found = protobuf_compatibility::differences(schema, schema);
     assert!(found.is_empty(), "a schema differs from itself: {found:?}");
     let _ = schema.message_names();
-    let Some(Ok(other)) = second.map(|text| murron_schema_types::schema::protobuf::parse_stored(text, &referenced))
+    let Some(Ok(other)) = second.map(|text| murron_schema_types::schema::protobuf::parse_stored(text, referenced))
     else {
         return;
     };

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use apache_avro::Schema;
 use apache_avro::writer::datum::GenericDatumWriter;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
 use murron_wire::envelope::{KeyRing, NewEnvelope};
 
@@ -154,6 +156,10 @@ fn write_protobuf_seeds() {
             &format!("serialized{i}"),
             schema.serialized().as_bytes(),
         );
+        // The same descriptor in binary, after the 0xFF that marks one.
+        let mut binary = vec![0xff];
+        binary.extend(STANDARD.decode(schema.serialized()).expect("base64"));
+        seed("protobuf_schema", &format!("descriptor{i}"), &binary);
     }
     let versions = [
         (

@@ -216,10 +216,59 @@ fn decode_descriptor(name: &str, text: &str) -> Option<Result<File, protox::Erro
     // so appending a name renames the file and keeps every other byte (custom options included).
     let mut renamed = bytes;
     prost::encoding::string::encode(1, &name.to_string(), &mut renamed);
+    if has_uninterpreted_options(&proto) {
+        // protoc resolves options when it compiles; raw ones would be parsed here without a
+        // nesting limit.
+        return Some(Err(refused(format!(
+            "{name}: the descriptor has uninterpreted options; send it as protoc compiles it"
+        ))));
+    }
+    if proto.syntax.as_deref() == Some("") {
+        // An empty syntax means proto2, but prost-reflect panics on it (0.16.5).
+        prost::encoding::string::encode(12, &"proto2".to_string(), &mut renamed);
+    }
     Some(
         File::decode_file_descriptor_proto(renamed.as_slice())
             .map_err(|e| refused(format!("{name}: not a serialized FileDescriptorProto: {e}"))),
     )
+}
+
+/// Whether any options in `file` are left uninterpreted.
+fn has_uninterpreted_options(file: &FileDescriptorProto) -> bool {
+    fn any<T>(options: &Option<T>, uninterpreted: impl Fn(&T) -> usize) -> bool {
+        options.as_ref().is_some_and(|o| uninterpreted(o) > 0)
+    }
+    fn field(f: &prost_types::FieldDescriptorProto) -> bool {
+        any(&f.options, |o| o.uninterpreted_option.len())
+    }
+    fn enumeration(e: &prost_types::EnumDescriptorProto) -> bool {
+        any(&e.options, |o| o.uninterpreted_option.len())
+            || e.value
+                .iter()
+                .any(|v| any(&v.options, |o| o.uninterpreted_option.len()))
+    }
+    fn message(m: &DescriptorProto) -> bool {
+        any(&m.options, |o| o.uninterpreted_option.len())
+            || m.field.iter().chain(&m.extension).any(field)
+            || m.oneof_decl
+                .iter()
+                .any(|d| any(&d.options, |o| o.uninterpreted_option.len()))
+            || m.extension_range
+                .iter()
+                .any(|r| any(&r.options, |o| o.uninterpreted_option.len()))
+            || m.enum_type.iter().any(enumeration)
+            || m.nested_type.iter().any(message)
+    }
+    any(&file.options, |o| o.uninterpreted_option.len())
+        || file.message_type.iter().any(message)
+        || file.enum_type.iter().any(enumeration)
+        || file.extension.iter().any(field)
+        || file.service.iter().any(|s| {
+            any(&s.options, |o| o.uninterpreted_option.len())
+                || s.method
+                    .iter()
+                    .any(|m| any(&m.options, |o| o.uninterpreted_option.len()))
+        })
 }
 
 /// Refuses text nested deeper than [`MAX_NESTING`] (outside strings and comments).

@@ -471,3 +471,35 @@ fn a_map_entry_written_by_hand_or_malformed_is_refused() {
         "{message}"
     );
 }
+
+#[test]
+fn a_descriptor_with_an_empty_syntax_is_read_as_proto2() {
+    let proto = FileDescriptorProto {
+        syntax: Some(String::new()),
+        message_type: vec![DescriptorProto {
+            name: Some("A".into()),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let schema = parse_stored(&STANDARD.encode(proto.encode_to_vec()), &[]).unwrap();
+    assert_eq!(schema.canonical(), "syntax = \"proto2\";\n\nmessage A {\n}\n");
+}
+
+#[test]
+fn a_descriptor_with_uninterpreted_options_is_refused() {
+    // Parsed but not compiled, the option is uninterpreted; deeply nested, reading it would
+    // overflow the stack.
+    let text = "syntax = \"proto2\"; import \"google/protobuf/descriptor.proto\"; message R { optional R r = 1; } \
+                extend google.protobuf.FileOptions { optional R deep = 50000; } option (deep) = { r {} };";
+    let mut proto = protox::file::File::from_source("x.proto", text)
+        .unwrap()
+        .file_descriptor_proto()
+        .clone();
+    let option = &mut proto.options.as_mut().unwrap().uninterpreted_option[0];
+    option.aggregate_value = Some(format!("{}{}", "r {".repeat(100_000), "}".repeat(100_000)));
+    let message = parse_stored(&STANDARD.encode(proto.encode_to_vec()), &[])
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("uninterpreted options"), "{message}");
+}
