@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use prost::Message;
 use prost_reflect::FileDescriptor;
-use prost_types::field_descriptor_proto::Label;
+use prost_types::field_descriptor_proto::{Label, Type};
 use prost_types::{DescriptorProto, FileDescriptorProto};
 use protox::file::{File, FileResolver, GoogleFileResolver};
 
@@ -124,9 +124,11 @@ fn open(name: &str, text: &str, locations: Locations) -> Result<(File, Origin), 
             Err(e) => descriptor_or(name, text, protox::Error::from(e))?,
         },
     };
-    for message in &file.file_descriptor_proto().message_type {
+    let proto = file.file_descriptor_proto();
+    for message in &proto.message_type {
         check_map_entries(name, message)?;
     }
+    check_bytes_defaults(name, proto)?;
     Ok((file, origin))
 }
 
@@ -136,6 +138,32 @@ fn descriptor_or(name: &str, text: &str, source_error: protox::Error) -> Result<
         Some(file) => Ok((file?, Origin::Descriptor)),
         None => Err(source_error),
     }
+}
+
+/// Refuses a bytes field whose default is not a C-escaped ASCII literal, as protoc writes them:
+/// prost-reflect 0.16.5 reads `\777` by overflowing a byte and slices `\x` escapes by bytes.
+fn check_bytes_defaults(file: &str, proto: &FileDescriptorProto) -> Result<(), protox::Error> {
+    fn fields<'a>(message: &'a DescriptorProto, out: &mut Vec<&'a prost_types::FieldDescriptorProto>) {
+        out.extend(message.field.iter().chain(&message.extension));
+        for nested in &message.nested_type {
+            fields(nested, out);
+        }
+    }
+    let mut all: Vec<&prost_types::FieldDescriptorProto> = proto.extension.iter().collect();
+    for message in &proto.message_type {
+        fields(message, &mut all);
+    }
+    for field in all {
+        if let (Type::Bytes, Some(default)) = (field.r#type(), &field.default_value)
+            && (!default.is_ascii() || super::values::unescape(default).is_err())
+        {
+            return Err(refused(format!(
+                "{file}: field {}: default {default:?} is not a valid bytes literal",
+                field.name()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses `option map_entry` written by hand (protoc refuses it too) and map entries without a

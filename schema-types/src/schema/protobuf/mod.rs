@@ -31,6 +31,13 @@
 //!   texts served differ in layout from Confluent's while describing the same descriptor.
 //! - Options of a serialized descriptor that no imported file defines, and custom options of
 //!   extension ranges, cannot be written in `.proto` text and are dropped.
+//! - Some descriptors protoc never writes are refused, because protox or prost-reflect would panic
+//!   or recurse without bound on them: uninterpreted options, a `map_entry` option set by hand or a
+//!   map entry without key 1 and value 2, a bytes default that is not a C-escaped ASCII literal,
+//!   names that are not identifiers, and text nested more than 64 levels deep. An empty `syntax`
+//!   reads as proto2.
+//! - Two files that differ only in the order of their imports get different identities (the
+//!   order is part of the descriptor).
 
 mod compile;
 mod print;

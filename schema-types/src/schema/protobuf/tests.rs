@@ -503,3 +503,24 @@ fn a_descriptor_with_uninterpreted_options_is_refused() {
         .to_string();
     assert!(message.contains("uninterpreted options"), "{message}");
 }
+
+#[test]
+fn a_bytes_default_that_is_no_c_literal_is_refused() {
+    let text = "syntax = \"proto2\"; message A { optional bytes b = 1 [default = \"ok\"]; }";
+    for bad in [r"\777", "\\x1\u{e9}", r"\q"] {
+        let mut proto =
+            FileDescriptorProto::decode(STANDARD.decode(as_client_descriptor(text, &[])).unwrap().as_slice()).unwrap();
+        proto.message_type[0].field[0].default_value = Some(bad.to_string());
+        let message = parse_stored(&STANDARD.encode(proto.encode_to_vec()), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("is not a valid bytes literal"), "{bad}: {message}");
+    }
+    let message = parse_stored(
+        "syntax = \"proto2\"; message A { optional bytes b = 1 [default = \"\\777\"]; }",
+        &[],
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(message.contains("default:1:"), "{message}");
+}
