@@ -24,7 +24,7 @@ use apache_avro::Schema;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::Validator;
-use murron_payload::{PayloadSchema, SchemaKind};
+use murron_payload::{PayloadSchema, Variant};
 use murron_schema_types::compatibility::CompatibilityLevel;
 use murron_schema_types::compatibility::avro;
 use murron_schema_types::compatibility::protobuf as protobuf_compatibility;
@@ -64,7 +64,7 @@ fn payload_schemas() -> &'static [PayloadSchema] {
     SCHEMAS.get_or_init(|| {
         PAYLOAD_SCHEMAS
             .iter()
-            .map(|text| PayloadSchema::compile(1, SchemaKind::Avro, text).expect("a payload schema compiles"))
+            .map(|text| PayloadSchema::compile(1, SchemaType::Avro, text, &[]).expect("a payload schema compiles"))
             .collect()
     })
 }
@@ -74,7 +74,7 @@ pub fn payload(data: &[u8]) {
         if schema.validate(data).is_err() {
             continue;
         }
-        match schema.to_arrow(&[data]) {
+        match schema.to_arrow(Variant(0), &[data]) {
             Ok(batch) => assert_eq!(batch.num_rows(), 1, "one valid datum, one row"),
             Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
         }

@@ -13,27 +13,20 @@ use arrow_array::RecordBatch;
 
 pub use to_arrow::ToArrowError;
 
-/// A schema kind, as the registry's `schemaType` names it (absent means Avro).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SchemaKind {
-    Avro,
-}
+/// The schema types, as the registry names them; the sink takes every one.
+pub use murron_schema_types::schema::{Referenced, SchemaType};
 
-impl SchemaKind {
-    /// The kind the registry's `schemaType` names; `None` (the field left out) is Avro.
-    pub fn from_registry(schema_type: Option<&str>) -> Result<Self, CompileError> {
-        match schema_type {
-            None | Some("AVRO") => Ok(Self::Avro),
-            Some(other) => Err(CompileError::UnsupportedKind(other.to_owned())),
-        }
-    }
-}
+/// Which of a schema's message types a datum holds. Avro and JSON Schema datums are always of the
+/// schema's one type (`Variant(0)`); a Protobuf datum's framing names one of the file's messages.
+/// Datums of one schema and one variant share one Arrow schema, so they are converted together.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Variant(pub u32);
 
 /// Why a schema cannot be used for payloads. Not retryable: the same text fails again.
 #[derive(Debug, thiserror::Error)]
 pub enum CompileError {
-    #[error("schema type {0} is not supported")]
-    UnsupportedKind(String),
+    #[error("schema type {} is not supported yet", .0.as_str())]
+    Unsupported(SchemaType),
     #[error(transparent)]
     Avro(#[from] avro::CompileError),
 }
@@ -70,10 +63,15 @@ pub struct PayloadSchema {
 }
 
 impl PayloadSchema {
-    /// Compiles the schema registered as `id`.
-    pub fn compile(id: u32, kind: SchemaKind, text: &str) -> Result<Self, CompileError> {
+    /// Compiles the schema registered as `id`, whose references (transitively, closest first) are
+    /// `referenced`.
+    pub fn compile(id: u32, kind: SchemaType, text: &str, referenced: &[Referenced]) -> Result<Self, CompileError> {
         let compiled = match kind {
-            SchemaKind::Avro => Compiled::Avro(avro::AvroPayload::compile(text)?),
+            SchemaType::Avro => Compiled::Avro(avro::AvroPayload::compile(text)?),
+            SchemaType::Json | SchemaType::Protobuf => {
+                let _ = referenced;
+                return Err(CompileError::Unsupported(kind));
+            }
         };
         Ok(Self { id, compiled })
     }
@@ -83,25 +81,33 @@ impl PayloadSchema {
         self.id
     }
 
-    pub fn kind(&self) -> SchemaKind {
+    pub fn kind(&self) -> SchemaType {
         match &self.compiled {
-            Compiled::Avro(_) => SchemaKind::Avro,
+            Compiled::Avro(_) => SchemaType::Avro,
         }
     }
 
-    /// Checks that `datum` (the payload without its framing) is exactly one valid value.
+    /// Checks that `datum` (the payload after the magic byte and schema id) is exactly one valid
+    /// value, and says which of the schema's message types it holds.
     // Inlined: the hot path then calls the kind's validator directly, as before kinds were a type.
     #[inline]
-    pub fn validate(&self, datum: &[u8]) -> Result<(), ValidateError> {
+    pub fn validate(&self, datum: &[u8]) -> Result<Variant, ValidateError> {
         match &self.compiled {
-            Compiled::Avro(a) => Ok(a.validate(datum)?),
+            Compiled::Avro(a) => {
+                a.validate(datum)?;
+                Ok(Variant(0))
+            }
         }
     }
 
-    /// Decodes already validated datums into one record batch of the payload's fields.
-    pub fn to_arrow(&self, datums: &[&[u8]]) -> Result<RecordBatch, ToArrowError> {
+    /// Decodes already validated datums, all of `variant`, into one record batch of the payload's
+    /// fields.
+    pub fn to_arrow(&self, variant: Variant, datums: &[&[u8]]) -> Result<RecordBatch, ToArrowError> {
         match &self.compiled {
-            Compiled::Avro(a) => a.to_arrow(self.id, datums),
+            Compiled::Avro(a) => {
+                debug_assert_eq!(variant, Variant(0));
+                a.to_arrow(self.id, datums)
+            }
         }
     }
 }

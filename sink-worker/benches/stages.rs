@@ -17,7 +17,7 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
-use murron_payload::{PayloadSchema, SchemaKind};
+use murron_payload::{PayloadSchema, SchemaType, Variant};
 use murron_wire::envelope::{self, Envelope, KeyRing, NewEnvelope};
 use murron_wire::framing::MAGIC_BYTE;
 use murron_wire::ranges::OffsetRanges;
@@ -88,7 +88,7 @@ fn data_set() -> DataSet {
     }
     DataSet {
         keys,
-        schema: PayloadSchema::compile(PAYLOAD_SCHEMA_ID, SchemaKind::Avro, SCHEMA_TEXT)
+        schema: PayloadSchema::compile(PAYLOAD_SCHEMA_ID, SchemaType::Avro, SCHEMA_TEXT, &[])
             .expect("the example schema compiles"),
         values,
     }
@@ -145,7 +145,7 @@ fn stages(c: &mut Criterion) {
         payload as f64 / EVENTS as f64,
     );
     let rows = row_metas(&envelopes);
-    let batch = convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert");
+    let batch = convert::to_record_batch_on(&data.schema, Variant(0), &rows, 1).expect("valid events convert");
     let parquet = file_format(Format::Parquet)
         .encode(&batch)
         .expect("the batch encodes as Parquet");
@@ -185,7 +185,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("10k", |b| {
         b.iter(|| {
             let rows = row_metas(black_box(&envelopes));
-            convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert")
+            convert::to_record_batch_on(&data.schema, Variant(0), &rows, 1).expect("valid events convert")
         })
     });
     g.finish();
@@ -219,7 +219,7 @@ fn stages(c: &mut Criterion) {
                     kafka_offset: i as i64,
                 });
             }
-            convert::to_record_batch_on(&data.schema, &rows, 1).expect("valid events convert")
+            convert::to_record_batch_on(&data.schema, Variant(0), &rows, 1).expect("valid events convert")
         })
     });
     g.finish();

@@ -8,6 +8,7 @@ use std::sync::RwLock;
 use std::time::Duration;
 
 use apache_avro::Schema;
+use murron_payload::{Referenced, SchemaType};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -163,27 +164,59 @@ impl RegistryClient {
         Ok(*map.entry(id).or_insert_with(|| Box::leak(Box::new(parsed))))
     }
 
-    /// The schema registered with `id` and the subjects it is registered under. Not cached: the sink
-    /// keeps its own cache of compiled schemas.
+    /// The schema registered with `id`, the schemas it references (transitively, closest first) and
+    /// the subjects it is registered under. Not cached: the sink keeps its own cache of compiled
+    /// schemas.
     pub async fn schema_with_subjects(&self, id: u32) -> Result<RegisteredSchema, RegistryError> {
-        #[derive(Deserialize)]
-        struct ById {
-            schema: String,
-            #[serde(rename = "schemaType")]
-            schema_type: Option<String>,
-        }
         let id_text = id.to_string();
-        let body: ById = self
+        let body: Served = self
             .call(self.http.get(self.url(&["schemas", "ids", &id_text])))
             .await?;
         let subjects: Vec<String> = self
             .call(self.http.get(self.url(&["schemas", "ids", &id_text, "subjects"])))
             .await?;
+        let referenced = self.referenced(id, &body.references).await?;
         Ok(RegisteredSchema {
             schema_type: body.schema_type,
             text: body.schema,
+            referenced,
             subjects,
         })
+    }
+
+    /// The schemas `references` name and theirs, breadth first, each once. A reference the registry
+    /// answers with a type the sink cannot read is `InvalidSchema`, not an outage.
+    async fn referenced(&self, id: u32, references: &[ServedReference]) -> Result<Vec<Referenced>, RegistryError> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut queue: std::collections::VecDeque<ServedReference> = references.iter().cloned().collect();
+        while let Some(r) = queue.pop_front() {
+            if out.len() >= MAX_REFERENCED {
+                return Err(RegistryError::InvalidSchema {
+                    id,
+                    reason: format!("references more than {MAX_REFERENCED} schemas"),
+                });
+            }
+            if !seen.insert((r.name.clone(), r.subject.clone(), r.version)) {
+                continue;
+            }
+            let version = r.version.to_string();
+            let served: Served = self
+                .call(self.http.get(self.url(&["subjects", &r.subject, "versions", &version])))
+                .await?;
+            let schema_type =
+                SchemaType::from_request(served.schema_type.as_deref()).map_err(|e| RegistryError::InvalidSchema {
+                    id,
+                    reason: format!("reference {:?}: {e}", r.name),
+                })?;
+            queue.extend(served.references.iter().cloned());
+            out.push(Referenced {
+                name: r.name,
+                schema_type,
+                text: served.schema,
+            });
+        }
+        Ok(out)
     }
 
     fn cached(&self, id: u32) -> Option<&'static Schema> {
@@ -195,12 +228,35 @@ impl RegistryClient {
     }
 }
 
+/// How many schemas one schema may reference, transitively: bounds the requests one lookup makes.
+const MAX_REFERENCED: usize = 256;
+
+/// A schema as the registry serves it, by id or by subject and version.
+#[derive(Debug, Deserialize)]
+struct Served {
+    schema: String,
+    #[serde(rename = "schemaType")]
+    schema_type: Option<String>,
+    #[serde(default)]
+    references: Vec<ServedReference>,
+}
+
+/// One of a schema's references, as the registry serves it.
+#[derive(Debug, Clone, Deserialize)]
+struct ServedReference {
+    name: String,
+    subject: String,
+    version: i32,
+}
+
 /// A schema as the registry serves it by id.
 #[derive(Debug, Clone)]
 pub struct RegisteredSchema {
     /// `schemaType`; absent for Avro.
     pub schema_type: Option<String>,
     pub text: String,
+    /// The schemas it references, transitively, closest first.
+    pub referenced: Vec<Referenced>,
     /// The subjects it is registered under.
     pub subjects: Vec<String>,
 }

@@ -266,12 +266,13 @@ impl Backfiller {
                     value.extend_from_slice(&0u32.to_be_bytes());
                     value.extend_from_slice(datum);
                     match self.checker.check(&value).await {
-                        Verdict::Valid(schema_id) => {
+                        Verdict::Valid(schema_id, variant) => {
                             let seg = batch.consumed(&(source.clone(), -1), 0, n - 1, value.len());
                             seg.valid.push(Event {
                                 value: value.as_slice().into(),
                                 kafka_offset: n - 1,
                                 schema_id,
+                                variant,
                             });
                         }
                         Verdict::Dead(reason, detail) => {

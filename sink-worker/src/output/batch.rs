@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use arrow_array::RecordBatch;
+use murron_payload::Variant;
 use murron_wire::envelope::Envelope;
 
 use crate::config::outputs::Format;
@@ -33,16 +34,19 @@ pub struct Row<'a> {
     pub partition: i32,
     pub kafka_offset: i64,
     pub schema_id: u32,
+    pub variant: Variant,
     pub envelope: Envelope<'a>,
     /// The record value as it came (Confluent-framed envelope).
     pub value: &'a [u8],
 }
 
-/// The rows of one file: one event type, one payload schema, one hour of event time.
+/// The rows of one file: one event type, one payload schema and message type, one hour of event
+/// time.
 #[derive(Debug)]
 pub struct Group<'a> {
     pub event_type: &'a str,
     pub schema_id: u32,
+    pub variant: Variant,
     /// Hours since the epoch.
     pub hour: i64,
     /// Indexes into [`Prepared::rows`], in Kafka order.

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use murron_payload::Variant;
+
 /// A consumed record that passed every check. The record value is kept whole and the envelope is
 /// decoded again (zero-copy) when the batch is written, so buffering costs one allocation per event.
 #[derive(Debug)]
@@ -12,6 +14,7 @@ pub struct Event {
     pub value: Box<[u8]>,
     pub kafka_offset: i64,
     pub schema_id: u32,
+    pub variant: Variant,
 }
 
 /// A record that failed a check, with the stable reason code and a human detail.

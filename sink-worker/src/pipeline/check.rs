@@ -9,13 +9,14 @@ use super::schemas::{KnownSchema, Lookup, SchemaCache};
 use crate::admin::{NotReady, Readiness};
 use crate::config::Pipeline;
 use crate::retry::backoff_delay;
+use murron_payload::Variant;
 use murron_wire::envelope::{self, KeyRing};
 
 /// What a check decided about a record.
 #[derive(Debug)]
 pub enum Verdict {
-    /// Valid, with its payload schema id.
-    Valid(u32),
+    /// Valid, with its payload schema id and which of the schema's message types it holds.
+    Valid(u32, Variant),
     /// Invalid: the stable reason code and a human detail.
     Dead(&'static str, String),
     /// Not this pipeline's type.
@@ -74,7 +75,7 @@ impl Checker {
             return Verdict::Dead("invalid_stream", format!("type {:?} {why}", env.event_type));
         }
         if self.raw {
-            return Verdict::Valid(0);
+            return Verdict::Valid(0, Variant(0));
         }
         if value.len() > self.max_event_bytes {
             return Verdict::Dead(
@@ -157,11 +158,12 @@ impl Checker {
                 ),
             );
         }
-        if let Err(e) = schema.schema.validate(datum) {
-            return Verdict::Dead("invalid_payload", format!("{}: {e}", e.reason()));
-        }
+        let variant = match schema.schema.validate(datum) {
+            Ok(v) => v,
+            Err(e) => return Verdict::Dead("invalid_payload", format!("{}: {e}", e.reason())),
+        };
         self.used_schemas.entry(schema_id).or_insert_with(|| schema.clone());
-        Verdict::Valid(schema_id)
+        Verdict::Valid(schema_id, variant)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::builder::{MapBuilder, StringBuilder};
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow_schema::{ArrowError, Field, Schema};
-use murron_payload::{PayloadSchema, ToArrowError};
+use murron_payload::{PayloadSchema, ToArrowError, Variant};
 use murron_wire::envelope;
 
 use crate::parallel::{cpus, in_parallel};
@@ -50,8 +50,12 @@ pub const METADATA_COLUMNS: [&str; 9] = [
 
 /// Decodes the payload datums of `rows` (all of `schema`, already validated) and appends the metadata
 /// columns. Large groups are decoded in shares on every CPU the worker may use.
-pub fn to_record_batch(schema: &PayloadSchema, rows: &[RowMeta<'_>]) -> Result<RecordBatch, ConvertError> {
-    to_record_batch_on(schema, rows, cpus())
+pub fn to_record_batch(
+    schema: &PayloadSchema,
+    variant: Variant,
+    rows: &[RowMeta<'_>],
+) -> Result<RecordBatch, ConvertError> {
+    to_record_batch_on(schema, variant, rows, cpus())
 }
 
 /// Below this many rows per thread, one thread decodes them all: the shares' decoders and the
@@ -61,15 +65,16 @@ const MIN_ROWS_PER_THREAD: usize = 4096;
 /// [`to_record_batch`] on at most `threads` threads.
 pub fn to_record_batch_on(
     schema: &PayloadSchema,
+    variant: Variant,
     rows: &[RowMeta<'_>],
     threads: usize,
 ) -> Result<RecordBatch, ConvertError> {
     let threads = threads.min(rows.len() / MIN_ROWS_PER_THREAD).max(1);
     let payload = if threads == 1 {
-        decode_payloads(schema, rows)?
+        decode_payloads(schema, variant, rows)?
     } else {
         let shares = rows.chunks(rows.len().div_ceil(threads)).collect();
-        let parts = in_parallel(shares, threads, |share| decode_payloads(schema, share))
+        let parts = in_parallel(shares, threads, |share| decode_payloads(schema, variant, share))
             .ok_or_else(|| ConvertError::Arrow(ArrowError::ComputeError("a share of rows was not decoded".into())))?
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
@@ -83,9 +88,13 @@ pub fn to_record_batch_on(
 }
 
 /// Decodes the payload datums of `rows` with the schema's converter.
-fn decode_payloads(schema: &PayloadSchema, rows: &[RowMeta<'_>]) -> Result<RecordBatch, ConvertError> {
+fn decode_payloads(
+    schema: &PayloadSchema,
+    variant: Variant,
+    rows: &[RowMeta<'_>],
+) -> Result<RecordBatch, ConvertError> {
     let datums: Vec<&[u8]> = rows.iter().map(|r| r.datum).collect();
-    schema.to_arrow(&datums).map_err(|e| match e {
+    schema.to_arrow(variant, &datums).map_err(|e| match e {
         ToArrowError::Partial(i) => ConvertError::Partial(rows.get(i).map_or(-1, |r| r.kafka_offset)),
         e => ConvertError::Payload(e),
     })
@@ -135,7 +144,7 @@ fn append_metadata(payload: RecordBatch, schema_id: u32, rows: &[RowMeta<'_>]) -
 
 #[cfg(test)]
 mod tests {
-    use murron_payload::SchemaKind;
+    use murron_payload::{SchemaType, Variant};
 
     use super::*;
 
@@ -148,7 +157,7 @@ mod tests {
         use murron_wire::framing::MAGIC_BYTE;
 
         let text = include_str!("../../../schemas/client/api_call.avsc");
-        let schema_7 = PayloadSchema::compile(7, SchemaKind::Avro, text).expect("the example schema compiles");
+        let schema_7 = PayloadSchema::compile(7, SchemaType::Avro, text, &[]).expect("the example schema compiles");
         let schema = apache_avro::Schema::parse_str(text).expect("the example schema parses");
         let writer = GenericDatumWriter::builder(&schema).build().expect("a writer");
         let generator = PayloadGenerator::new(&schema, 1_764_115_200_000_000);
@@ -188,10 +197,10 @@ mod tests {
                 }
             })
             .collect();
-        let whole = to_record_batch_on(&schema_7, &rows, 1).expect("the rows decode");
+        let whole = to_record_batch_on(&schema_7, Variant(0), &rows, 1).expect("the rows decode");
         assert_eq!(whole.num_rows(), rows.len());
         for threads in [2, 3, 8] {
-            let shared = to_record_batch_on(&schema_7, &rows, threads).expect("the rows decode");
+            let shared = to_record_batch_on(&schema_7, Variant(0), &rows, threads).expect("the rows decode");
             assert!(shared == whole, "{threads} threads");
         }
     }

@@ -327,12 +327,13 @@ impl Runner {
         let verdict = self.checker.check(value).await;
         let segment = self.batch.consumed(&key, next, offset, value.len());
         match verdict {
-            Verdict::Valid(schema_id) => {
+            Verdict::Valid(schema_id, variant) => {
                 self.counted.valid += 1;
                 segment.valid.push(Event {
                     value: value.into(),
                     kafka_offset: offset,
                     schema_id,
+                    variant,
                 });
             }
             Verdict::Dead(reason, detail) => {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use murron_payload::{CompileError, PayloadSchema, SchemaKind, avro};
+use murron_payload::{CompileError, PayloadSchema, SchemaType, avro};
 
 use crate::registry::{RegisteredSchema, RegistryClient, RegistryError};
 
@@ -22,7 +22,8 @@ pub enum Lookup {
     Found(Arc<KnownSchema>),
     /// The registry does not know the id: the event is dead-lettered as `unknown_schema`.
     Unknown,
-    /// The id names a schema we cannot use (not Avro, or not compilable): `unusable_schema`.
+    /// The id names a schema we cannot use (a type or a construct the sink does not read):
+    /// `unusable_schema`.
     Unusable(String),
 }
 
@@ -79,8 +80,8 @@ impl SchemaCache {
 }
 
 fn compile(id: u32, registered: RegisteredSchema) -> Result<KnownSchema, String> {
-    let compiled = SchemaKind::from_registry(registered.schema_type.as_deref())
-        .and_then(|kind| PayloadSchema::compile(id, kind, &registered.text));
+    let kind = SchemaType::from_request(registered.schema_type.as_deref()).map_err(|e| format!("schema {id}: {e}"))?;
+    let compiled = PayloadSchema::compile(id, kind, &registered.text, &registered.referenced);
     match compiled {
         Ok(schema) => Ok(KnownSchema {
             subjects: registered.subjects,

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use murron_payload::Variant;
 use murron_wire::hours::hour_of_micros;
 use murron_wire::ranges::OffsetRanges;
 use murron_wire::stream::{StreamKey, sample_keeps};
@@ -84,7 +85,7 @@ pub fn select<'a>(
         .collect();
     let mut selection = Selection::default();
     // (type, schema id, hour) -> group, found by hash per row and sorted once below.
-    let mut group_of: foldhash::HashMap<(&'a str, u32, i64), usize> = foldhash::HashMap::default();
+    let mut group_of: foldhash::HashMap<(&'a str, u32, Variant, i64), usize> = foldhash::HashMap::default();
     for (i, row) in rows.iter().enumerate() {
         let env = &row.envelope;
         let hour = hour_of_micros(env.timestamp);
@@ -107,11 +108,12 @@ pub fn select<'a>(
         }
         let groups = &mut selection.groups;
         let g = *group_of
-            .entry((env.event_type, row.schema_id, hour))
+            .entry((env.event_type, row.schema_id, row.variant, hour))
             .or_insert_with(|| {
                 groups.push(Group {
                     event_type: env.event_type,
                     schema_id: row.schema_id,
+                    variant: row.variant,
                     hour,
                     rows: Vec::new(),
                 });
@@ -121,7 +123,7 @@ pub fn select<'a>(
     }
     selection
         .groups
-        .sort_unstable_by(|a, b| (a.event_type, a.schema_id, a.hour).cmp(&(b.event_type, b.schema_id, b.hour)));
+        .sort_unstable_by_key(|g| (g.event_type, g.schema_id, g.variant, g.hour));
     selection.updates = streams
         .keys
         .iter()

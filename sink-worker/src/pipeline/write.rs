@@ -299,7 +299,8 @@ impl Writer {
                 })
                 .collect();
             let encoded = tokio::task::block_in_place(|| {
-                let batch = convert::to_record_batch(&schema.schema, &metas).map_err(|e| e.to_string())?;
+                let batch =
+                    convert::to_record_batch(&schema.schema, group.variant, &metas).map_err(|e| e.to_string())?;
                 let mut files = HashMap::new();
                 for format in &self.formats {
                     let encoder = file_format(*format);
@@ -354,6 +355,7 @@ fn decode_rows(batch: &Batch) -> Result<Vec<Row<'_>>, WriteError> {
                 partition: key.1,
                 kafka_offset: e.kafka_offset,
                 schema_id: e.schema_id,
+                variant: e.variant,
                 envelope,
                 value: &e.value,
             });

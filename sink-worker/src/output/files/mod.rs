@@ -1,6 +1,7 @@
 //! The file outputs (`kind = "local"` or `"s3"`): each group of a batch becomes one file in the
 //! output's format, under `{prefix}/{type}/dt=YYYY-MM-DD/hr=HH/{batch id}-{schema id}.{extension}`.
 
+use murron_payload::Variant;
 use murron_wire::hours::hour_partition;
 use sqlx::PgConnection;
 
@@ -59,10 +60,16 @@ impl Output for Files {
                     converted.files.get(&self.format).cloned().ok_or_else(|| {
                         OutputError::Fatal(format!("no {extension} encoding of {}", group.event_type))
                     })?;
+                // A Protobuf schema's further message types get a suffix; the first keeps the name
+                // every other kind has.
+                let variant = match group.variant {
+                    Variant(0) => String::new(),
+                    Variant(v) => format!("-{v}"),
+                };
                 let final_key = join(
                     &self.prefix,
                     &format!(
-                        "{}/{}/{}-{}.{extension}",
+                        "{}/{}/{}-{}{variant}.{extension}",
                         group.event_type,
                         hour_partition(group.hour),
                         batch.batch_id,
