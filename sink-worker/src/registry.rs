@@ -1,13 +1,9 @@
 //! Client for the schema registry's Confluent-compatible HTTP API. The sink knows the registry only
 //! through this API, never through shared code: the API is the contract.
-//!
-//! Schema ids are immutable, so schemas fetched by id are cached for the life of the process.
+//! Callers cache what they fetch: schema ids are immutable.
 
-use std::collections::HashMap;
-use std::sync::RwLock;
 use std::time::Duration;
 
-use apache_avro::Schema;
 use murron_payload::{Referenced, SchemaType};
 use serde::Deserialize;
 use serde_json::json;
@@ -63,12 +59,11 @@ struct ErrorBody {
     message: String,
 }
 
-/// HTTP client with a process-wide cache of schemas by id.
+/// HTTP client of the registry.
 #[derive(Debug)]
 pub struct RegistryClient {
     http: reqwest::Client,
     base: reqwest::Url,
-    by_id: RwLock<HashMap<u32, &'static Schema>>,
 }
 
 impl RegistryClient {
@@ -81,11 +76,7 @@ impl RegistryClient {
             .ok()
             .filter(|u| !u.cannot_be_a_base())
             .ok_or_else(|| RegistryError::Protocol(format!("registry url {:?} is not a base URL", config.url)))?;
-        Ok(Self {
-            http,
-            base,
-            by_id: RwLock::default(),
-        })
+        Ok(Self { http, base })
     }
 
     /// The base URL with `segments` appended, each percent-encoded (subjects may hold any character).
@@ -142,28 +133,6 @@ impl RegistryClient {
             .await
     }
 
-    /// The parsed schema with this id, from the cache or the registry.
-    pub async fn schema_by_id(&self, id: u32) -> Result<&'static Schema, RegistryError> {
-        if let Some(schema) = self.cached(id) {
-            return Ok(schema);
-        }
-        #[derive(Deserialize)]
-        struct ById {
-            schema: String,
-        }
-        let body: ById = self
-            .call(self.http.get(self.url(&["schemas", "ids", &id.to_string()])))
-            .await?;
-        let parsed = Schema::parse_str(&body.schema).map_err(|e| RegistryError::InvalidSchema {
-            id,
-            reason: e.to_string(),
-        })?;
-        let mut map = self.by_id.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Ids are immutable and their number is bounded by the registry, so each schema is leaked once
-        // and shared as `'static`; decoders built on it can then be cached without self-references.
-        Ok(*map.entry(id).or_insert_with(|| Box::leak(Box::new(parsed))))
-    }
-
     /// The schema registered with `id`, the schemas it references (transitively, closest first) and
     /// the subjects it is registered under. Not cached: the sink keeps its own cache of compiled
     /// schemas.
@@ -217,14 +186,6 @@ impl RegistryClient {
             });
         }
         Ok(out)
-    }
-
-    fn cached(&self, id: u32) -> Option<&'static Schema> {
-        self.by_id
-            .read()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .get(&id)
-            .copied()
     }
 }
 
