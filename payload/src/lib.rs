@@ -9,6 +9,7 @@
 pub mod avro;
 pub mod json;
 pub mod protobuf;
+pub mod sample;
 mod to_arrow;
 
 use arrow_array::RecordBatch;

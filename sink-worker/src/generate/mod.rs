@@ -8,13 +8,12 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use apache_avro::Schema;
-use apache_avro::writer::datum::GenericDatumWriter;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 
-use murron_payload::avro::sample::{PayloadGenerator, SplitMix64, UnsupportedSchema};
+use murron_payload::SchemaType;
+use murron_payload::sample::{SampleError, SampleSource, SplitMix64};
 
 use crate::config::Config;
 use crate::kafka;
@@ -192,12 +191,10 @@ impl GenReport {
 pub enum GenError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
-    #[error("schema of {subject} does not parse: {reason}")]
+    #[error("schema of {subject}: {reason}")]
     Schema { subject: String, reason: String },
     #[error(transparent)]
-    Unsupported(#[from] UnsupportedSchema),
-    #[error("cannot encode payload: {0}")]
-    Encode(String),
+    Sample(#[from] SampleError),
     #[error("cannot sign: {0} (configure it as SINK_WORKER_KEYS__<ID>)")]
     Sign(#[from] SignatureError),
     #[error("kafka: {0}")]
@@ -226,13 +223,14 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
     let registry = RegistryClient::new(&config.registry)?;
     let envelope_schema_id = registry.register(ENVELOPE_SUBJECT, ENVELOPE_SCHEMA).await?;
     let latest = registry.latest(&opts.event_type).await?;
-    let schema = Schema::parse_str(&latest.schema).map_err(|e| GenError::Schema {
+    let registered = registry.schema_with_subjects(latest.id).await?;
+    let schema_error = |reason: String| GenError::Schema {
         subject: opts.event_type.clone(),
-        reason: e.to_string(),
-    })?;
-    let writer = GenericDatumWriter::builder(&schema)
-        .build()
-        .map_err(|e| GenError::Encode(e.to_string()))?;
+        reason,
+    };
+    let kind = SchemaType::from_request(registered.schema_type.as_deref()).map_err(|e| schema_error(e.to_string()))?;
+    let source =
+        SampleSource::parse(kind, &registered.text, &registered.referenced).map_err(|e| schema_error(e.to_string()))?;
 
     if let Some(partitions) = opts.create_partitions {
         kafka::ensure_topic(&config.kafka, &opts.topic, partitions).await?;
@@ -247,7 +245,7 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
     let now_micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
-    let generator = PayloadGenerator::new(&schema, now_micros);
+    let sampler = source.sampler(now_micros)?;
     let mut rng = SplitMix64::new(opts.seed);
     let tag_storage = opts.key_id.as_ref().map(|k| [(KEY_TAG, k.as_str())]);
     let tags: &[(&str, &str)] = tag_storage.as_ref().map_or(&[], |t| &t[..]);
@@ -297,10 +295,7 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         message.clear();
         message.push(MAGIC_BYTE);
         message.extend_from_slice(&latest.id.to_be_bytes());
-        let sample = generator.sample(&mut rng)?;
-        writer
-            .write_value_ref(&mut message, &sample)
-            .map_err(|e| GenError::Encode(e.to_string()))?;
+        sampler.sample_into(&mut rng, &mut message)?;
 
         value.clear();
         let timestamp = if opts.spread_hours > 0 {
