@@ -1,7 +1,8 @@
 //! Exactly once under crashes: two `sink-worker run` processes (three in the full fault suite) share
 //! an 8-partition topic while events are produced; one of them is killed with SIGKILL at random
 //! moments and restarted, again and again (12 times; 60 in the full suite), so rebalances happen
-//! constantly. Afterwards every event is in S3 (Parquet), in the warehouse and in the routed topic
+//! constantly. The traffic mixes three event types, one per schema type: Avro, JSON Schema and
+//! Protobuf. Afterwards every event is in S3 (Parquet), in the warehouse and in the routed topic
 //! exactly once.
 
 mod common;
@@ -12,7 +13,12 @@ use common::outputs::{Uid, generated, report_exactly, s3_parquet_uids, warehouse
 use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
-const EVENT_TYPE: &str = "billing.member_active";
+/// One event type per schema type: (type, schema file, schema type).
+const EVENT_TYPES: [(&str, &str, &str); 3] = [
+    ("billing.member_active", "billing/member_active.avsc", "AVRO"),
+    ("client.api_call_json", "client/api_call.schema.json", "JSON"),
+    ("client.api_call_proto", "client/api_call.proto", "PROTOBUF"),
+];
 const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
 const STREAMS: i64 = 16;
 
@@ -75,9 +81,9 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     common::require_service("Kafka", &common::kafka_brokers());
     common::require_service("S3 server", &common::s3_endpoint());
     let registry = Registry::start().await;
-    registry
-        .register_file("billing.member_active", "billing/member_active.avsc")
-        .await;
+    for (event_type, file, schema_type) in EVENT_TYPES {
+        registry.register_file_as(event_type, file, schema_type).await;
+    }
     let topic = common::unique("events.crash");
     let bucket = common::unique("crash").replace('.', "-").to_lowercase();
     common::create_topic(&topic, 8).await;
@@ -87,8 +93,22 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     let mut rng = Rng(seed);
     let (worker_count, kills, events) = size();
 
-    // Produce while the workers run and crash, at 4,000 events/s.
-    let generator = Generator::start(&registry, &common::kafka_brokers(), &topic, events, STREAMS, 4000);
+    // Produce while the workers run and crash, at 4,000 events/s in all.
+    let per_type = events / EVENT_TYPES.len() as i64;
+    let generators: Vec<Generator> = EVENT_TYPES
+        .iter()
+        .map(|(event_type, _, _)| {
+            Generator::start_type(
+                &registry,
+                &common::kafka_brokers(),
+                &topic,
+                event_type,
+                per_type,
+                STREAMS,
+                1334,
+            )
+        })
+        .collect();
 
     let config = config(&topic, &bucket);
     let mut workers = Vec::new();
@@ -107,32 +127,42 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
         w.kill();
         workers.insert(victim, SinkRun::start(&registry, &KEYS, &config).await);
     }
-    generator.finish();
+    for generator in generators {
+        generator.finish();
+    }
 
-    let expected = generated(EVENT_TYPE, events, STREAMS, "gen", 1000);
+    let expected_of = |event_type: &str| generated(event_type, per_type, STREAMS, "gen", 1000);
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
     let deadline = Instant::now() + Duration::from_secs(300);
-    while warehouse_uids(&pool, EVENT_TYPE).await.len() < expected.len() {
-        assert!(
-            Instant::now() < deadline,
-            "the warehouse did not reach {events} events in time"
-        );
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    for (event_type, _, _) in EVENT_TYPES {
+        while warehouse_uids(&pool, event_type).await.len() < per_type as usize {
+            assert!(
+                Instant::now() < deadline,
+                "the warehouse did not reach {per_type} events of {event_type} in time"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     for w in workers {
         w.stop();
     }
-    let scenario = format!("worker SIGKILL, {worker_count} workers, 8 partitions, {kills} kills");
+    let scenario =
+        format!("worker SIGKILL, {worker_count} workers, 8 partitions, {kills} kills, Avro + JSON + Protobuf");
     let notes = format!("kill seed {seed}");
-    let warehouse = warehouse_uids(&pool, EVENT_TYPE).await;
-    report_exactly(&scenario, "warehouse", &warehouse, &expected, &notes);
+    let mut expected = Vec::new();
+    for (event_type, _, kind) in EVENT_TYPES {
+        let of_type = expected_of(event_type);
+        let warehouse = warehouse_uids(&pool, event_type).await;
+        report_exactly(&scenario, &format!("warehouse ({kind})"), &warehouse, &of_type, &notes);
+        let parquet = s3_parquet_uids(&bucket, event_type).await;
+        report_exactly(&scenario, &format!("S3 Parquet ({kind})"), &parquet, &of_type, &notes);
+        expected.extend(of_type);
+    }
     let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
         .fetch_one(&pool)
         .await
         .expect("manifest");
     assert_eq!(unpublished, 0, "committed files left unpublished");
-    let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
-    report_exactly(&scenario, "S3 Parquet", &parquet, &expected, &notes);
     let routed: Vec<Uid> = common::routed_uids(&format!("{topic}.routed"), expected.len(), 120);
     report_exactly(&scenario, "routed topic", &routed, &expected, &notes);
 }

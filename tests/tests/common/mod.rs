@@ -250,11 +250,17 @@ impl Registry {
 
     /// Registers a schema file from `schemas/` under `subject` and returns its id.
     pub async fn register_file(&self, subject: &str, path: &str) -> i64 {
+        self.register_file_as(subject, path, "AVRO").await
+    }
+
+    /// Registers the schema file `schemas/{path}` under `subject` as `schema_type` (`AVRO`, `JSON`,
+    /// `PROTOBUF`) and returns its id.
+    pub async fn register_file_as(&self, subject: &str, path: &str, schema_type: &str) -> i64 {
         let text = std::fs::read_to_string(workspace_path(&format!("schemas/{path}"))).expect("read schema file");
         let resp = reqwest::Client::new()
             .post(format!("{}/subjects/{subject}/versions", self.url))
             .header("content-type", "application/vnd.schemaregistry.v1+json")
-            .json(&serde_json::json!({ "schema": text }))
+            .json(&serde_json::json!({ "schema": text, "schemaType": schema_type }))
             .send()
             .await
             .expect("register request");
@@ -464,8 +470,21 @@ pub struct Generator {
 
 impl Generator {
     pub fn start(registry: &Registry, brokers: &str, topic: &str, count: i64, streams: i64, rate: u64) -> Generator {
+        Self::start_type(registry, brokers, topic, "billing.member_active", count, streams, rate)
+    }
+
+    /// [`Generator::start`] for events of `event_type`, of whatever schema type it is registered as.
+    pub fn start_type(
+        registry: &Registry,
+        brokers: &str,
+        topic: &str,
+        event_type: &str,
+        count: i64,
+        streams: i64,
+        rate: u64,
+    ) -> Generator {
         let mut cmd = Command::new(binary("sink-worker"));
-        cmd.args(["gen", "--topic", topic, "--type", "billing.member_active"])
+        cmd.args(["gen", "--topic", topic, "--type", event_type])
             .args(["--count", &count.to_string(), "--streams", &streams.to_string()])
             .args(["--rate", &rate.to_string()])
             .env("SINK_WORKER_REGISTRY__URL", &registry.url)

@@ -90,7 +90,7 @@ pub async fn s3_parquet_uids(bucket: &str, event_type: &str) -> Vec<Uid> {
         .await
         .expect("open bucket");
     let mut uids = Vec::new();
-    for obj in store.list("events/").await.expect("list") {
+    for obj in store.list(&format!("events/{event_type}/")).await.expect("list") {
         let bytes = store.get(&obj.key).await.expect("get");
         let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
             .unwrap_or_else(|e| panic!("{} is not a complete Parquet file: {e}", obj.key))
