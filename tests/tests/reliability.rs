@@ -15,7 +15,7 @@ use murron_wire::ranges::OffsetRanges;
 use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
 use sqlx::postgres::PgPool;
 
-use common::world::{API, BILLING, KEYS, World, auto_backfills};
+use common::world::{API, API_JSON, API_PROTO, BILLING, KEYS, World, auto_backfills};
 
 fn uid_set(uids: &[Uid]) -> BTreeSet<Uid> {
     uids.iter().cloned().collect()
@@ -203,6 +203,47 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     assert_exactly("warehouse after a second backfill", &wh, &expected);
     assert_eq!(uid_set(&parquet_uids(&world.out)).len(), expected.len());
     monitor.kill();
+    sink.stop();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gaps_in_json_schema_and_protobuf_types_are_repaired_from_the_archive_exactly_once() {
+    let world = World::new().await;
+    let kinds = [(API_JSON, "json", 400), (API_PROTO, "proto", 500)];
+    for (event_type, prefix, pid_base) in kinds {
+        let loss = LossPlan {
+            random: 10,
+            run: 100,
+            ..LossPlan::default()
+        };
+        world.generate(event_type, 1_000, 2, prefix, pid_base, loss).await;
+    }
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    eventually(60, "what Kafka has of both types in the warehouse", async || {
+        warehouse_uids(&pool, API_JSON).await.len() >= 890 && warehouse_uids(&pool, API_PROTO).await.len() >= 890
+    })
+    .await;
+    let mut expected = Vec::new();
+    for (event_type, prefix, pid_base) in kinds {
+        let summary = world.cli(&[
+            "backfill",
+            "--type",
+            event_type,
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2100-01-01",
+        ]);
+        assert!(
+            summary.contains(": done (") && summary.contains(" 110 written"),
+            "{summary}"
+        );
+        let of_type = generated(event_type, 1_000, 2, prefix, pid_base);
+        assert_exactly(event_type, &warehouse_uids(&pool, event_type).await, &of_type);
+        expected.extend(of_type);
+    }
+    assert_exactly("parquet", &parquet_uids(&world.out), &expected);
     sink.stop();
 }
 

@@ -11,6 +11,9 @@ use super::Registry;
 pub const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
 pub const BILLING: &str = "billing.member_active";
 pub const API: &str = "client.api_call";
+/// The API call as JSON Schema and as Protobuf payloads.
+pub const API_JSON: &str = "client.api_call_json";
+pub const API_PROTO: &str = "client.api_call_proto";
 
 /// One test's world: a registry with both types, a topic, output and archive folders, and one
 /// configuration file for every command.
@@ -37,6 +40,12 @@ impl World {
         let registry = Registry::start().await;
         registry.register_file(BILLING, "billing/member_active.avsc").await;
         registry.register_file(API, "client/api_call.avsc").await;
+        registry
+            .register_file_as(API_JSON, "client/api_call.schema.json", "JSON")
+            .await;
+        registry
+            .register_file_as(API_PROTO, "client/api_call.proto", "PROTOBUF")
+            .await;
         let topic = super::unique("events.rel");
         super::create_topic(&topic, 4).await;
         let root = std::env::temp_dir().join(super::unique("murron-rel"));
