@@ -1,19 +1,21 @@
 //! `sink-worker inspect`: reads a topic from the beginning without committing anything and reports
 //! what is in it: events per stream, signature and payload checks, gaps and duplicates.
-//! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path.
+//! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path, and
+//! payloads are resolved and validated by the same schema cache, for every schema kind, with the
+//! sink's reason codes.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use apache_avro::reader::datum::GenericDatumReader;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::config::Config;
 use crate::kafka;
+use crate::pipeline::schemas::{Lookup, SchemaCache};
 use crate::registry::{RegistryClient, RegistryError};
 use murron_wire::envelope::{self, KeyRing};
 use murron_wire::ranges::OffsetRanges;
@@ -136,8 +138,7 @@ pub async fn run(
 
     let mut checker = Checker {
         keys,
-        registry,
-        readers: HashMap::new(),
+        schemas: SchemaCache::new(registry),
     };
     let mut report = InspectReport::default();
     while opts.max_events.is_none_or(|max| report.records < max) {
@@ -166,9 +167,8 @@ pub async fn run(
 
 struct Checker {
     keys: KeyRing,
-    registry: RegistryClient,
-    /// One decoder per payload schema id, built once.
-    readers: HashMap<u32, GenericDatumReader<'static>>,
+    /// Payload schemas by id, compiled once, as the sink keeps them.
+    schemas: SchemaCache,
 }
 
 type StreamOffset = (String, String, i32, i64);
@@ -183,30 +183,24 @@ impl Checker {
         if let Err(e) = self.keys.verify(&env) {
             return Ok(Err(e.reason()));
         }
-        let (schema_id, mut datum) = match murron_wire::framing::split_wire_format(env.message) {
+        let (schema_id, datum) = match murron_wire::framing::split_wire_format(env.message) {
             Ok(split) => split,
-            Err(_) => return Ok(Err("payload_bad_framing")),
+            Err(_) => return Ok(Err("invalid_payload")),
         };
-        if !self.readers.contains_key(&schema_id) {
-            let schema = match self.registry.schema_by_id(schema_id).await {
-                Ok(schema) => schema,
-                Err(RegistryError::Api { status: 404, .. }) => return Ok(Err("unknown_schema")),
-                Err(e) if e.is_retryable() => return Err(e.into()),
-                Err(_) => return Ok(Err("invalid_schema")),
-            };
-            match GenericDatumReader::builder(schema).build() {
-                Ok(reader) => self.readers.insert(schema_id, reader),
-                Err(_) => return Ok(Err("invalid_schema")),
-            };
-        }
-        let Some(reader) = self.readers.get(&schema_id) else {
-            return Ok(Err("invalid_schema"));
+        let lookup = match self.schemas.cached(schema_id) {
+            Some(lookup) => lookup,
+            None => self.schemas.fetch(schema_id).await?,
         };
-        if reader.read_value(&mut datum).is_err() {
-            return Ok(Err("payload_invalid"));
+        let schema = match lookup {
+            Lookup::Found(schema) => schema,
+            Lookup::Unknown => return Ok(Err("unknown_schema")),
+            Lookup::Unusable(_) => return Ok(Err("unusable_schema")),
+        };
+        if !schema.subjects.iter().any(|s| s == env.event_type) {
+            return Ok(Err("wrong_type"));
         }
-        if !datum.is_empty() {
-            return Ok(Err("payload_trailing_bytes"));
+        if schema.schema.validate(datum).is_err() {
+            return Ok(Err("invalid_payload"));
         }
         Ok(Ok((
             env.event_type.to_string(),

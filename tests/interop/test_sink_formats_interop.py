@@ -43,7 +43,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from grpc_tools import protoc
 
-from conftest import DATABASE_URL, KAFKA, ROOT, binary, free_port, require, running_registry
+from conftest import DATABASE_URL, KAFKA, ROOT, binary, free_port, require, running_registry, sink_worker
 from test_envelope_interop import KEY, create_topic, sign
 from test_registry_formats_interop import WELL_KNOWN
 from test_registry_interop import rest
@@ -395,6 +395,7 @@ class Run:
     versions: dict = field(default_factory=dict)  # kind -> {stream offset: schema version}
     invalid: dict = field(default_factory=dict)  # record value -> (kind, name, reason, detail prefix)
     metrics: str = ""
+    inspect: str = ""  # what `sink-worker inspect` printed about the topic
 
 
 def fresh_database() -> str:
@@ -547,6 +548,8 @@ def run(tmp_path_factory) -> Run:
             wait_accounted(run, proc, 2 * V1_EVENTS + len(run.invalid))
             produce_phase_2(run, sr, registry_url, envelopes, pb_v1, pb_v2)
             wait_accounted(run, proc, sum(len(e) for e in run.expected.values()) + len(run.invalid))
+        run.inspect = sink_worker(registry_url, {"py": KEY.decode()}, "inspect", "--topic", run.topic,
+                                  "--idle-secs", "3")
     return run
 
 
@@ -813,3 +816,16 @@ def test_invalid_payloads_are_dead_letters_with_their_reasons(run, kind):
     assert not wrong, "dead letters with other reasons than documented:\n" + "\n".join(
         f"  {k}: {v}" for k, v in wrong.items())
     assert f'murron_sink_invalid_total{{pipeline="formats",reason="invalid_payload"}} {len(run.invalid)}' in run.metrics
+
+
+def test_inspect_validates_json_schema_and_protobuf_payloads_as_the_sink_does(run):
+    """`sink-worker inspect` resolves and validates payloads of every kind with the sink's schema cache
+    and reason codes (it used to read every payload as Avro)."""
+    valid = sum(len(e) for e in run.expected.values())
+    assert f"{run.topic}: {valid + len(run.invalid)} records, {valid} valid, {len(run.invalid)} invalid" in run.inspect, (
+        run.inspect)
+    assert re.search(rf"invalid\s+invalid_payload\s+{len(run.invalid)}\n", run.inspect), run.inspect
+    for kind, (host, pid) in STREAMS.items():
+        row = next((line.split() for line in run.inspect.splitlines() if f" {host} " in line), None)
+        assert row == [KINDS[kind], host, str(pid), str(len(run.expected[kind])), str(len(run.expected[kind]) - 1),
+                       "0", "0"], run.inspect

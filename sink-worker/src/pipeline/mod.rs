@@ -8,7 +8,7 @@ mod check;
 pub mod convert;
 mod dead_letters;
 mod run;
-mod schemas;
+pub(crate) mod schemas;
 pub mod source;
 mod track;
 mod write;
