@@ -1,12 +1,13 @@
 //! Payload schemas: the schema an event's `message` was written with, compiled once per registry id
 //! for the hot path. [`PayloadSchema`] is one type over the schema kinds; each kind is a module of
-//! its own ([`avro`]) with its validator and its conversion to Arrow, and [`Compiled`] is the one place
+//! its own ([`avro`], [`json`]) with its validator and its conversion to Arrow, and [`Compiled`] is the one place
 //! that lists them. Pure code: no I/O.
 //!
 //! Hot path: [`PayloadSchema::validate`] runs once per event and [`PayloadSchema::to_arrow`] once per
 //! group of valid events.
 
 pub mod avro;
+pub mod json;
 mod to_arrow;
 
 use arrow_array::RecordBatch;
@@ -29,14 +30,18 @@ pub enum CompileError {
     Unsupported(SchemaType),
     #[error(transparent)]
     Avro(#[from] avro::CompileError),
+    #[error(transparent)]
+    Json(#[from] json::CompileError),
 }
 
 /// Why bytes are not a valid payload of their schema. [`ValidateError::reason`] is the stable code for
 /// dead-letter records and metric labels. Never worth retrying: the bytes are bad.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidateError {
     #[error(transparent)]
     Avro(#[from] avro::ValidateError),
+    #[error(transparent)]
+    Json(#[from] json::ValidateError),
 }
 
 impl ValidateError {
@@ -45,6 +50,7 @@ impl ValidateError {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Avro(e) => e.reason(),
+            Self::Json(e) => e.reason(),
         }
     }
 }
@@ -53,6 +59,7 @@ impl ValidateError {
 #[derive(Debug)]
 pub enum Compiled {
     Avro(avro::AvroPayload),
+    Json(json::JsonPayload),
 }
 
 /// A payload schema ready for the hot path.
@@ -68,10 +75,8 @@ impl PayloadSchema {
     pub fn compile(id: u32, kind: SchemaType, text: &str, referenced: &[Referenced]) -> Result<Self, CompileError> {
         let compiled = match kind {
             SchemaType::Avro => Compiled::Avro(avro::AvroPayload::compile(text)?),
-            SchemaType::Json | SchemaType::Protobuf => {
-                let _ = referenced;
-                return Err(CompileError::Unsupported(kind));
-            }
+            SchemaType::Json => Compiled::Json(json::JsonPayload::compile(text, referenced)?),
+            SchemaType::Protobuf => return Err(CompileError::Unsupported(kind)),
         };
         Ok(Self { id, compiled })
     }
@@ -84,6 +89,7 @@ impl PayloadSchema {
     pub fn kind(&self) -> SchemaType {
         match &self.compiled {
             Compiled::Avro(_) => SchemaType::Avro,
+            Compiled::Json(_) => SchemaType::Json,
         }
     }
 
@@ -97,6 +103,10 @@ impl PayloadSchema {
                 a.validate(datum)?;
                 Ok(Variant(0))
             }
+            Compiled::Json(j) => {
+                j.validate(datum)?;
+                Ok(Variant(0))
+            }
         }
     }
 
@@ -107,6 +117,10 @@ impl PayloadSchema {
             Compiled::Avro(a) => {
                 debug_assert_eq!(variant, Variant(0));
                 a.to_arrow(self.id, datums)
+            }
+            Compiled::Json(j) => {
+                debug_assert_eq!(variant, Variant(0));
+                j.to_arrow(datums)
             }
         }
     }

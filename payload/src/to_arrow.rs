@@ -8,6 +8,10 @@ pub enum ToArrowError {
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("avro: {0}")]
     Avro(#[from] arrow_avro::errors::AvroError),
+    /// The JSON datum at this index did not parse or fit the schema's columns (validation rules
+    /// that out).
+    #[error("json: payload datum {index}: {detail}")]
+    Json { index: usize, detail: String },
     /// The datum at this index of the input was not consumed whole by the decoder.
     #[error("payload datum {0} was not consumed whole by the decoder")]
     Partial(usize),

@@ -14,17 +14,26 @@ pub(super) fn check(schema: &JsonSchema) -> Result<(), SchemaError> {
     // meta-schema; if it fails, a violation of the meta-schema (such as an `$id` or a `$ref` that
     // is not a URI) is the better answer.
     let registry = resources(schema).map_err(|e| meta_schema_violation(schema).unwrap_or(e))?;
+    build(schema, &registry).map(drop)
+}
+
+/// A validator of instances of `schema`, built as [`check`] builds it: its draft, offline, its
+/// `$ref`s resolved in the schema and its referenced documents.
+pub(super) fn validator(schema: &JsonSchema) -> Result<jsonschema::Validator, SchemaError> {
+    build(schema, &resources(schema)?)
+}
+
+fn build(schema: &JsonSchema, registry: &Registry<'_>) -> Result<jsonschema::Validator, SchemaError> {
     jsonschema::options()
         .with_draft(schema.draft.engine())
         .offline()
-        .with_registry(&registry)
+        .with_registry(registry)
         .build(&schema.root)
-        .map(drop)
         .map_err(|e| describe(&e))
 }
 
 /// The schema and its referenced documents, each under the URI its `$ref`s resolve to.
-fn resources(schema: &JsonSchema) -> Result<Registry<'_>, SchemaError> {
+pub(super) fn resources(schema: &JsonSchema) -> Result<Registry<'_>, SchemaError> {
     let draft = schema.draft.engine();
     let base = base_uri(schema)?;
     // The schema itself is among them, so that a referenced document's `$ref` back to it (by its
@@ -49,7 +58,7 @@ fn resources(schema: &JsonSchema) -> Result<Registry<'_>, SchemaError> {
 
 /// The URI the schema's relative `$ref`s and reference names resolve against: its `$id` (`id` in
 /// draft 4), or the `jsonschema` crate's default base, as the validator resolves them.
-fn base_uri(schema: &JsonSchema) -> Result<Uri<String>, SchemaError> {
+pub(super) fn base_uri(schema: &JsonSchema) -> Result<Uri<String>, SchemaError> {
     let root = schema.draft.engine().create_resource_ref(&schema.root);
     jsonschema::uri::from_str(root.id().unwrap_or("json-schema:///"))
         .map_err(|e| SchemaError::InvalidJson(format!("the schema's $id is not a URI: {e}")))

@@ -91,7 +91,7 @@ impl Draft {
     }
 
     /// The same draft in the `jsonschema` crate.
-    pub(super) fn engine(&self) -> jsonschema::Draft {
+    pub fn engine(&self) -> jsonschema::Draft {
         match self {
             Draft::Draft4 => jsonschema::Draft::Draft4,
             Draft::Draft6 => jsonschema::Draft::Draft6,

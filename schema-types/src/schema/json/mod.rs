@@ -68,6 +68,25 @@ pub struct JsonSchema {
     pub draft: Draft,
 }
 
+impl JsonSchema {
+    /// A validator of instances, built as the registry checked the schema: its draft, offline (no
+    /// remote `$ref`), its `$ref`s resolved in the schema and its referenced documents.
+    pub fn validator(&self) -> Result<jsonschema::Validator, SchemaError> {
+        compile::validator(self)
+    }
+
+    /// The schema and its referenced documents as a `jsonschema` registry, each under the URI its
+    /// `$ref`s resolve to, for reading the schema with its references followed.
+    pub fn registry(&self) -> Result<jsonschema::Registry<'_>, SchemaError> {
+        compile::resources(self)
+    }
+
+    /// The URI the schema's relative `$ref`s resolve against: its `$id`, or a default base.
+    pub fn base_uri(&self) -> Result<jsonschema::Uri<String>, SchemaError> {
+        compile::base_uri(self)
+    }
+}
+
 /// Parses and checks JSON Schema `text`, whose references' texts are `referenced`, into its
 /// identity and compact text.
 pub(in crate::schema) fn normalize(text: &str, referenced: &[Referenced]) -> Result<Parsed, SchemaError> {

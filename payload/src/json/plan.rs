@@ -1,0 +1,221 @@
+//! The mapping of one JSON schema to Arrow, decided once per schema id: a tree of [`Node`]s built
+//! from what the schema says about its values ([`super::facts`]), which both the validator's last
+//! check ([`super::check`]) and the conversion ([`super::arrow`]) follow.
+//!
+//! | what every value is known to be (besides `null`) | node |
+//! |---|---|
+//! | boolean | [`Node::Boolean`] |
+//! | integer | [`Node::Integer`] |
+//! | number (integers included) | [`Node::Number`] |
+//! | string, `format: date-time` / `date` | [`Node::DateTime`] / [`Node::Date`] |
+//! | string (any other format, string `enum`/`const`) | [`Node::String`] |
+//! | object with declared properties | [`Node::Struct`], undeclared ones in an `_extra` JSON column |
+//! | object with no properties, `additionalProperties: <schema>` | [`Node::Map`] |
+//! | array with one `items` schema | [`Node::List`] |
+//! | anything else (unlike kinds, tuples, `{}`, recursion) | [`Node::Json`]: the value's JSON text |
+//!
+//! Every column is nullable: `null`, an absent property and a schema evolving with new optional
+//! properties then all read the same way.
+
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+
+use super::error::CompileError;
+use super::facts::{Facts, Kinds, Loc, Reader, Temporal};
+
+/// How deep structs, lists and maps nest in the mapping; deeper values are kept as JSON text.
+pub(super) const MAX_PLAN_DEPTH: usize = 32;
+
+/// How many nodes (Arrow fields, nested ones included) one schema may map to.
+pub(super) const MAX_PLAN_NODES: usize = 10_000;
+
+/// The column of a struct that holds its undeclared properties, unless a property has that name
+/// (then one more `_` is put in front until none has).
+pub const EXTRA_COLUMN: &str = "_extra";
+
+/// The one column of a schema whose values are not objects with declared properties.
+pub const VALUE_COLUMN: &str = "value";
+
+/// The time zone of timestamps: RFC 3339 date-times are instants, converted to UTC.
+pub(super) const UTC: &str = "+00:00";
+
+/// How values of one place in the schema become Arrow.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Node {
+    Boolean,
+    Integer,
+    Number,
+    String,
+    DateTime,
+    Date,
+    /// The value's JSON text.
+    Json,
+    Struct(Struct),
+    List(Box<Node>),
+    Map(Box<Node>),
+}
+
+/// An object's declared properties, and where its other properties go.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Struct {
+    /// Sorted by name.
+    pub fields: Vec<(String, Node)>,
+    /// The column of undeclared properties (a JSON object, null when there are none); `None` when
+    /// the schema allows none.
+    pub extra: Option<String>,
+}
+
+impl Struct {
+    /// The index of the declared property `name`.
+    #[inline]
+    pub fn field(&self, name: &str) -> Option<usize> {
+        self.fields.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
+    }
+
+    fn arrow_fields(&self) -> Fields {
+        let declared = self.fields.iter().map(|(name, node)| node.field(name));
+        let extra = self.extra.iter().map(|name| Field::new(name, DataType::Utf8, true));
+        declared.chain(extra).collect()
+    }
+}
+
+impl Node {
+    pub fn data_type(&self) -> DataType {
+        match self {
+            Node::Boolean => DataType::Boolean,
+            Node::Integer => DataType::Int64,
+            Node::Number => DataType::Float64,
+            Node::String | Node::Json => DataType::Utf8,
+            Node::DateTime => DataType::Timestamp(TimeUnit::Microsecond, Some(UTC.into())),
+            Node::Date => DataType::Date32,
+            Node::Struct(s) => DataType::Struct(s.arrow_fields()),
+            Node::List(item) => DataType::List(Arc::new(item.field(Field::LIST_FIELD_DEFAULT_NAME))),
+            Node::Map(value) => DataType::Map(Arc::new(map_entries(value)), false),
+        }
+    }
+
+    /// A nullable field of this node's type.
+    pub fn field(&self, name: &str) -> Field {
+        Field::new(name, self.data_type(), true)
+    }
+}
+
+/// The entries of a map of `value`s, named as arrow-avro names them.
+pub(super) fn map_entries(value: &Node) -> Field {
+    let key = Field::new(Field::MAP_KEY_FIELD_DEFAULT_NAME, DataType::Utf8, false);
+    let value = value.field(Field::MAP_VALUE_FIELD_DEFAULT_NAME);
+    Field::new(
+        Field::MAP_ENTRIES_FIELD_DEFAULT_NAME,
+        DataType::Struct(Fields::from(vec![key, value])),
+        false,
+    )
+}
+
+/// A schema's mapping to Arrow.
+#[derive(Debug)]
+pub(super) struct Plan {
+    pub root: Node,
+    pub schema: SchemaRef,
+}
+
+impl Plan {
+    /// The mapping of the schema at `root`.
+    pub fn build(root: Loc<'_>) -> Result<Plan, CompileError> {
+        let mut planner = Planner::default();
+        let root = planner.node(&[root])?;
+        let fields = match &root {
+            Node::Struct(s) => s.arrow_fields(),
+            other => Fields::from(vec![other.field(VALUE_COLUMN)]),
+        };
+        Ok(Plan {
+            root,
+            schema: Arc::new(Schema::new(fields)),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+struct Planner {
+    reader: Reader,
+    nodes: usize,
+    /// The sources of the structures being planned further up: meeting one again is recursion.
+    ancestors: Vec<Vec<usize>>,
+}
+
+impl Planner {
+    /// The node of values that satisfy every subschema of `locs`.
+    fn node(&mut self, locs: &[Loc<'_>]) -> Result<Node, CompileError> {
+        self.nodes += 1;
+        if self.nodes > MAX_PLAN_NODES {
+            return Err(CompileError::TooLarge("it maps to more than 10,000 Arrow fields"));
+        }
+        let facts = self.reader.facts(locs)?;
+        let kinds = facts.kinds.without_null();
+        Ok(match kinds {
+            _ if kinds.is_empty() => Node::Json,
+            Kinds::BOOLEAN => Node::Boolean,
+            Kinds::INTEGER => Node::Integer,
+            _ if kinds.within(Kinds::NUMBER) => Node::Number,
+            Kinds::STRING => match facts.temporal {
+                Temporal::DateTime => Node::DateTime,
+                Temporal::Date => Node::Date,
+                Temporal::None | Temporal::Both => Node::String,
+            },
+            Kinds::ARRAY | Kinds::OBJECT => self.nested(facts, kinds)?,
+            _ => Node::Json,
+        })
+    }
+
+    /// A list, a struct or a map, unless its structure is unknown or it recurses.
+    fn nested(&mut self, facts: Facts<'_>, kinds: Kinds) -> Result<Node, CompileError> {
+        let known = if kinds == Kinds::ARRAY {
+            !facts.items.is_empty()
+        } else {
+            !facts.properties.is_empty() || !facts.values.is_empty()
+        };
+        if !known || self.ancestors.len() >= MAX_PLAN_DEPTH || self.ancestors.contains(&facts.sources) {
+            return Ok(Node::Json);
+        }
+        self.ancestors.push(facts.sources.clone());
+        let node = if kinds == Kinds::ARRAY {
+            self.node(&facts.items).map(|item| Node::List(Box::new(item)))
+        } else if facts.properties.is_empty() {
+            self.node(&facts.values).map(|value| Node::Map(Box::new(value)))
+        } else {
+            self.structure(&facts).map(Node::Struct)
+        };
+        self.ancestors.pop();
+        node
+    }
+
+    fn structure(&mut self, facts: &Facts<'_>) -> Result<Struct, CompileError> {
+        let mut fields = Vec::with_capacity(facts.properties.len());
+        let mut unnamed = false;
+        // A BTreeMap: the fields come sorted by name.
+        for (name, locs) in &facts.properties {
+            if usable_name(name) {
+                fields.push((name.to_string(), self.node(locs)?));
+            } else {
+                unnamed = true;
+            }
+        }
+        let extra = (!facts.closed || unnamed).then(|| extra_name(&fields));
+        Ok(Struct { fields, extra })
+    }
+}
+
+/// Whether a property name can name a column: not empty, no control character (a NUL cannot be in
+/// a PostgreSQL identifier). Other properties are kept in the extra column.
+fn usable_name(name: &str) -> bool {
+    !name.is_empty() && !name.chars().any(char::is_control)
+}
+
+/// [`EXTRA_COLUMN`], with more `_` in front while a declared property has that name.
+fn extra_name(fields: &[(String, Node)]) -> String {
+    let mut name = EXTRA_COLUMN.to_owned();
+    while fields.iter().any(|(n, _)| *n == name) {
+        name.insert(0, '_');
+    }
+    name
+}
