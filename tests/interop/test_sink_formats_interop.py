@@ -116,6 +116,8 @@ def order(i: int, version: int) -> tuple[dict, dict]:
         created = at.astimezone(datetime.timezone(datetime.timedelta(hours=2))).isoformat()
     else:
         created = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if i == 9:
+        created = created.lower()  # RFC 3339 allows "t" and "z"
     value = {"order_id": f"o-{i}", "quantity": {7: 9_007_199_254_740_993, 8: -5}.get(i, i),
              "status": ["NEW", "PAID", "SHIPPED"][i % 3], "created_at": created}
     if i % 6 == 5:
@@ -309,6 +311,8 @@ def invalid_json_payloads(schema_id: int) -> dict:
         "nested_wrong_type": dict(good, items=[{"sku": "a", "qty": "one"}]),
         "closed_object_extra": dict(good, customer={"name": "x", "age": 3}),
         "not_a_date_time": dict(good, created_at="yesterday"),
+        "not_a_date": dict(good, ship_date="2025-02-30"),
+        "integer_out_of_range": dict(good, quantity=2**64),  # an integer, but not a 64-bit one
     }
     return {name: (framed(schema_id, v if isinstance(v, bytes) else json.dumps(v).encode()),
                    "invalid_payload", JSON_DETAIL[name]) for name, v in bad.items()}
@@ -336,10 +340,12 @@ def invalid_protobuf_payloads(schema_id: int, valid: bytes) -> dict:
 
 
 # The detail of each dead letter starts with the validator's reason code (docs/PROTOCOL.md).
-JSON_DETAIL = {"not_json": "json_syntax", "not_utf8": "json_syntax", "wrong_type": "schema_violation",
+JSON_DETAIL = {"not_json": "invalid_json", "not_utf8": "invalid_json", "wrong_type": "schema_violation",
                "missing_required": "schema_violation", "not_in_enum": "schema_violation",
                "nested_wrong_type": "schema_violation", "closed_object_extra": "schema_violation",
-               "not_a_date_time": "schema_violation"}
+               # the validator asserts `format`, as the registry built it
+               "not_a_date_time": "schema_violation", "not_a_date": "schema_violation",
+               "integer_out_of_range": "integer_out_of_range"}
 PB_DETAIL = {"unknown_field": "unknown_field", "truncated": "bad_wire_data", "bad_wire_type": "bad_wire_data",
              "invalid_utf8": "bad_wire_data", "bad_message_index": "bad_message_index",
              "truncated_message_index": "bad_message_index"}
@@ -394,6 +400,7 @@ class Run:
     expected: dict = field(default_factory=dict)  # kind -> {stream offset: canonical row}
     versions: dict = field(default_factory=dict)  # kind -> {stream offset: schema version}
     invalid: dict = field(default_factory=dict)  # record value -> (kind, name, reason, detail prefix)
+    valid: dict = field(default_factory=dict)  # record value -> kind
     metrics: str = ""
     inspect: str = ""  # what `sink-worker inspect` printed about the topic
 
@@ -444,12 +451,12 @@ def produce_phase_1(run: Run, sr, envelopes: Envelopes, pb_v1) -> None:
     last_pb = None
     for i in range(V1_EVENTS):
         value, row = order(i, 1)
-        offset, _ = envelopes.send(*STREAMS["json"], JSON_TYPE, json_v1(value, ctx(run.topic)))
-        run.expected["json"][offset], run.versions["json"][offset] = row, 1
+        offset, record = envelopes.send(*STREAMS["json"], JSON_TYPE, json_v1(value, ctx(run.topic)))
+        run.expected["json"][offset], run.versions["json"][offset], run.valid[record] = row, 1, "json"
         message, row = shipment(pb_v1, i, 1)
         last_pb = pb_ser(message, ctx(run.topic))
-        offset, _ = envelopes.send(*STREAMS["protobuf"], PB_TYPE, last_pb)
-        run.expected["protobuf"][offset], run.versions["protobuf"][offset] = row, 1
+        offset, record = envelopes.send(*STREAMS["protobuf"], PB_TYPE, last_pb)
+        run.expected["protobuf"][offset], run.versions["protobuf"][offset], run.valid[record] = row, 1, "protobuf"
     run.schema_ids["json"].append(sr.get_latest_version(JSON_TYPE).schema_id)
     run.schema_ids["protobuf"].append(sr.get_latest_version(PB_TYPE).schema_id)
     cases = [("json", JSON_TYPE, invalid_json_payloads(run.schema_ids["json"][0])),
@@ -471,12 +478,13 @@ def produce_phase_2(run: Run, sr, registry_url: str, envelopes: Envelopes, pb_v1
     for i in range(start, start + V2_EVENTS + LATE_V1_EVENTS):
         version = 2 if i < start + V2_EVENTS else 1
         value, row = order(i, version)
-        offset, _ = envelopes.send(*STREAMS["json"], JSON_TYPE, (json_v2 if version == 2 else json_v1)(value, ctx(run.topic)))
-        run.expected["json"][offset], run.versions["json"][offset] = row, version
+        payload = (json_v2 if version == 2 else json_v1)(value, ctx(run.topic))
+        offset, record = envelopes.send(*STREAMS["json"], JSON_TYPE, payload)
+        run.expected["json"][offset], run.versions["json"][offset], run.valid[record] = row, version, "json"
         message, row = shipment(pb_v2 if version == 2 else pb_v1, i, version)
         payload = (pb_ser_v2 if version == 2 else pb_ser_v1)(message, ctx(run.topic))
-        offset, _ = envelopes.send(*STREAMS["protobuf"], PB_TYPE, payload)
-        run.expected["protobuf"][offset], run.versions["protobuf"][offset] = row, version
+        offset, record = envelopes.send(*STREAMS["protobuf"], PB_TYPE, payload)
+        run.expected["protobuf"][offset], run.versions["protobuf"][offset], run.valid[record] = row, version, "protobuf"
     envelopes.flush()
     for kind, event_type in KINDS.items():
         assert sr.get_versions(event_type) == [1, 2], event_type
@@ -741,9 +749,9 @@ def same_arrow_type(got: pa.DataType, want: pa.DataType) -> bool:
         got = got.value_type
     if pa.types.is_timestamp(want):
         return pa.types.is_timestamp(got) and got.unit == want.unit and got.tz in ("UTC", "+00:00")
-    if pa.types.is_struct(want):
-        return pa.types.is_struct(got) and [f.name for f in got] == [f.name for f in want] and all(
-            same_arrow_type(g.type, w.type) for g, w in zip(got, want))
+    if pa.types.is_struct(want):  # fields in any order
+        fields = {f.name: f.type for f in got} if pa.types.is_struct(got) else {}
+        return set(fields) == {f.name for f in want} and all(same_arrow_type(fields[f.name], f.type) for f in want)
     if pa.types.is_list(want):
         return pa.types.is_list(got) and same_arrow_type(got.value_type, want.value_type)
     if pa.types.is_map(want):
@@ -801,9 +809,9 @@ def test_invalid_payloads_are_dead_letters_with_their_reasons(run, kind):
     got = {}
     for d in letters:
         value = base64.b64decode(d["value_base64"])
+        assert run.valid.get(value) != kind, f"a valid event was dead-lettered: {d['reason']}: {d['detail']}"
         case = run.invalid.get(value)
-        assert case is not None, f"a valid event was dead-lettered: {d['reason']}: {d['detail']}"
-        if case[0] == kind:
+        if case is not None and case[0] == kind:
             assert value not in got, f"{case[1]} dead-lettered twice"
             got[value] = d
     missing = [want[v][1] for v in want if v not in got]
@@ -815,7 +823,16 @@ def test_invalid_payloads_are_dead_letters_with_their_reasons(run, kind):
             wrong[name] = f"{d['reason']}: {d['detail']} (wanted {reason}: {detail}…)"
     assert not wrong, "dead letters with other reasons than documented:\n" + "\n".join(
         f"  {k}: {v}" for k, v in wrong.items())
+
+
+def test_the_dead_letters_are_the_invalid_payloads_and_the_metrics_count_them(run):
+    letters = dead_letters(run.out, run.topic)
+    reasons = sorted({d["reason"] for d in letters})
+    assert sorted(base64.b64decode(d["value_base64"]) for d in letters) == sorted(run.invalid), (
+        f"{len(letters)} dead letters ({reasons}) for {len(run.invalid)} invalid payloads")
     assert f'murron_sink_invalid_total{{pipeline="formats",reason="invalid_payload"}} {len(run.invalid)}' in run.metrics
+    valid = sum(len(e) for e in run.expected.values())
+    assert f'murron_sink_valid_total{{pipeline="formats"}} {valid}' in run.metrics
 
 
 def test_inspect_validates_json_schema_and_protobuf_payloads_as_the_sink_does(run):
