@@ -118,7 +118,8 @@ def order(i: int, version: int) -> tuple[dict, dict]:
         created = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if i == 9:
         created = created.lower()  # RFC 3339 allows "t" and "z"
-    value = {"order_id": f"o-{i}", "quantity": {7: 9_007_199_254_740_993, 8: -5}.get(i, i),
+    # 2^53 + 1 is exact only as an integer; 11.0 is an integer to JSON Schema (a number with no fraction)
+    value = {"order_id": f"o-{i}", "quantity": {7: 9_007_199_254_740_993, 8: -5, 11: 11.0}.get(i, i),
              "status": ["NEW", "PAID", "SHIPPED"][i % 3], "created_at": created}
     if i % 6 == 5:
         value["price"] = 3  # a JSON integer where a number is declared
@@ -150,7 +151,7 @@ def order(i: int, version: int) -> tuple[dict, dict]:
 
     customer = value.get("customer")
     row = {
-        "order_id": value["order_id"], "quantity": value["quantity"],
+        "order_id": value["order_id"], "quantity": int(value["quantity"]),
         "price": float(value["price"]) if "price" in value else None, "paid": value.get("paid"),
         "status": value["status"], "created_at": micros(at), "ship_date": value.get("ship_date"),
         "note": value.get("note"), "ref": value.get("ref"),
