@@ -1,6 +1,6 @@
 //! Payload schemas: the schema an event's `message` was written with, compiled once per registry id
 //! for the hot path. [`PayloadSchema`] is one type over the schema kinds; each kind is a module of
-//! its own ([`avro`], [`json`]) with its validator and its conversion to Arrow, and [`Compiled`] is the one place
+//! its own ([`avro`], [`json`], [`protobuf`]) with its validator and its conversion to Arrow, and [`Compiled`] is the one place
 //! that lists them. Pure code: no I/O.
 //!
 //! Hot path: [`PayloadSchema::validate`] runs once per event and [`PayloadSchema::to_arrow`] once per
@@ -8,6 +8,7 @@
 
 pub mod avro;
 pub mod json;
+pub mod protobuf;
 mod to_arrow;
 
 use arrow_array::RecordBatch;
@@ -32,6 +33,8 @@ pub enum CompileError {
     Avro(#[from] avro::CompileError),
     #[error(transparent)]
     Json(#[from] json::CompileError),
+    #[error("not a usable Protobuf schema: {0}")]
+    Protobuf(#[from] protobuf::CompileError),
 }
 
 /// Why bytes are not a valid payload of their schema. [`ValidateError::reason`] is the stable code for
@@ -42,6 +45,8 @@ pub enum ValidateError {
     Avro(#[from] avro::ValidateError),
     #[error(transparent)]
     Json(#[from] json::ValidateError),
+    #[error(transparent)]
+    Protobuf(#[from] protobuf::ValidateError),
 }
 
 impl ValidateError {
@@ -51,6 +56,7 @@ impl ValidateError {
         match self {
             Self::Avro(e) => e.reason(),
             Self::Json(e) => e.reason(),
+            Self::Protobuf(e) => e.reason(),
         }
     }
 }
@@ -60,6 +66,7 @@ impl ValidateError {
 pub enum Compiled {
     Avro(avro::AvroPayload),
     Json(json::JsonPayload),
+    Protobuf(protobuf::ProtobufPayload),
 }
 
 /// A payload schema ready for the hot path.
@@ -76,7 +83,7 @@ impl PayloadSchema {
         let compiled = match kind {
             SchemaType::Avro => Compiled::Avro(avro::AvroPayload::compile(text)?),
             SchemaType::Json => Compiled::Json(json::JsonPayload::compile(text, referenced)?),
-            SchemaType::Protobuf => return Err(CompileError::Unsupported(kind)),
+            SchemaType::Protobuf => Compiled::Protobuf(protobuf::ProtobufPayload::compile(text, referenced)?),
         };
         Ok(Self { id, compiled })
     }
@@ -86,10 +93,17 @@ impl PayloadSchema {
         self.id
     }
 
+    /// The compiled schema, of its kind.
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// The schema type, as the registry names it.
     pub fn kind(&self) -> SchemaType {
         match &self.compiled {
             Compiled::Avro(_) => SchemaType::Avro,
             Compiled::Json(_) => SchemaType::Json,
+            Compiled::Protobuf(_) => SchemaType::Protobuf,
         }
     }
 
@@ -107,6 +121,7 @@ impl PayloadSchema {
                 j.validate(datum)?;
                 Ok(Variant(0))
             }
+            Compiled::Protobuf(p) => Ok(Variant(p.validate(datum)?)),
         }
     }
 
@@ -122,6 +137,7 @@ impl PayloadSchema {
                 debug_assert_eq!(variant, Variant(0));
                 j.to_arrow(datums)
             }
+            Compiled::Protobuf(p) => p.to_arrow(variant.0, datums),
         }
     }
 }

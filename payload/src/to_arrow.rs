@@ -15,4 +15,10 @@ pub enum ToArrowError {
     /// The datum at this index of the input was not consumed whole by the decoder.
     #[error("payload datum {0} was not consumed whole by the decoder")]
     Partial(usize),
+    /// The datum at this index is not a valid payload of its group's type (it was not validated).
+    #[error("payload datum {index} cannot be converted: {reason}")]
+    Invalid { index: usize, reason: &'static str },
+    /// A column of the group would outgrow its 32-bit offsets (2 GiB of strings, 2^31 list items).
+    #[error("a column of the group is too large for 32-bit offsets")]
+    Overflow,
 }
