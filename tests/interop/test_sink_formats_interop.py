@@ -7,9 +7,11 @@ events. The outputs are read back with pyarrow, DuckDB, Python's json and the `p
 every event must be there once, with every value equal to what was produced. Invalid payloads of
 each kind must be dead letters with their reasons.
 
-The mapping checked is docs/SINK.md's ("JSON Schema payloads", "Protobuf payloads"). Values are
-compared in one canonical form (timestamps as UTC microseconds, dates as ISO text, maps as dicts,
-JSON text columns parsed), each reader's representation turned into it by the column's Arrow type.
+The mapping checked is the one each kind documents (payload/src/json/plan.rs, payload/src/protobuf/
+layout.rs, docs/SINK.md), column by column in JSON_TYPES and PB_TYPES. Values are compared in one
+canonical form (timestamps as UTC nanoseconds, dates as ISO text, maps as dicts, JSON text columns
+parsed), each reader's representation turned into it by the column's Arrow type; a reader with coarser
+timestamps than the column (DuckDB, PostgreSQL) must read the produced value at its precision.
 
 The Protobuf classes are compiled from `.proto` text at test time with grpcio-tools' protoc into a
 descriptor set and loaded into a descriptor pool of their own per version, so that both versions of
