@@ -14,6 +14,9 @@
 //!   version and an imported file, through the parser, the canonical printer and the difference
 //!   rules; the canonical text and the serialized descriptor give the same identity, and a schema
 //!   has no difference with itself.
+//! - [`protobuf_payload`]: a Protobuf datum (message indexes and message) through the validator of
+//!   each test schema; what validates converts to exactly one Arrow row, within a memory bound that
+//!   grows with the datum's size.
 //!
 //! `cargo fuzz run <target>` drives them (fuzz/README.md); `cargo test -p murron-fuzz` replays the
 //! committed corpora and past crashes through them.
@@ -24,6 +27,7 @@ use apache_avro::Schema;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::Validator;
+use murron_payload::protobuf::{BASE_VALUES, VALUES_PER_BYTE};
 use murron_payload::{PayloadSchema, Variant};
 use murron_schema_types::compatibility::CompatibilityLevel;
 use murron_schema_types::compatibility::avro;
@@ -36,6 +40,15 @@ pub const PAYLOAD_SCHEMAS: [&str; 3] = [
     include_str!("../../schemas/billing/member_active.avsc"),
     include_str!("../../schemas/client/api_call.avsc"),
     include_str!("every_type.avsc"),
+];
+
+/// The protobuf_payload target's schemas: every construct of the mapping (nested and recursive
+/// messages, maps of every key type, oneofs, the well-known types), proto2 (groups, required fields,
+/// defaults, closed enums) and the project's `client.api_call`.
+pub const PROTOBUF_PAYLOAD_SCHEMAS: [&str; 3] = [
+    include_str!("../../payload/src/protobuf/testdata/everything.proto"),
+    include_str!("../../payload/src/protobuf/testdata/legacy.proto"),
+    include_str!("../../schemas/client/api_call.proto"),
 ];
 
 /// The key ring the envelope target verifies with.
@@ -76,6 +89,39 @@ pub fn payload(data: &[u8]) {
         }
         match schema.to_arrow(Variant(0), &[data]) {
             Ok(batch) => assert_eq!(batch.num_rows(), 1, "one valid datum, one row"),
+            Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
+        }
+    }
+}
+
+/// The compiled Protobuf payload schemas.
+fn protobuf_payload_schemas() -> &'static [PayloadSchema] {
+    static SCHEMAS: OnceLock<Vec<PayloadSchema>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        PROTOBUF_PAYLOAD_SCHEMAS
+            .iter()
+            .map(|text| {
+                PayloadSchema::compile(1, SchemaType::Protobuf, text, &[]).expect("a Protobuf payload schema compiles")
+            })
+            .collect()
+    })
+}
+
+/// A datum as it follows the schema id: message indexes, then the message.
+pub fn protobuf_payload(data: &[u8]) {
+    // Arrow values of at most 8 bytes plus a 4-byte offset or validity, for each value the datum
+    // may fill; strings and bytes copied from it (JSON text escapes a byte into 6 at most); and
+    // what vectors reserve beyond their length.
+    let values = BASE_VALUES + VALUES_PER_BYTE * data.len() as u64;
+    let bound = 2 * (16 * values + 8 * data.len() as u64) + (1 << 16);
+    for schema in protobuf_payload_schemas() {
+        let Ok(variant) = schema.validate(data) else { continue };
+        match schema.to_arrow(variant, &[data]) {
+            Ok(batch) => {
+                assert_eq!(batch.num_rows(), 1, "one valid datum, one row");
+                let size = batch.get_array_memory_size() as u64;
+                assert!(size <= bound, "{} bytes became {size} bytes of Arrow", data.len());
+            }
             Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
         }
     }

@@ -12,17 +12,20 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
+use murron_payload::protobuf::ProtobufPayload;
+use murron_payload::protobuf::sample::Sampler;
 use murron_wire::envelope::{KeyRing, NewEnvelope};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 6] = [
+const TARGETS: [(&str, Target); 7] = [
     ("envelope", murron_fuzz::envelope),
     ("payload", murron_fuzz::payload),
     ("schema", murron_fuzz::schema),
     ("json_schema", murron_fuzz::json_schema),
     ("compatibility", murron_fuzz::compatibility),
     ("protobuf_schema", murron_fuzz::protobuf_schema),
+    ("protobuf_payload", murron_fuzz::protobuf_payload),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -128,6 +131,41 @@ fn write_seed_corpus() {
         seed("json_schema", name, parts.join("\0").as_bytes());
     }
     write_protobuf_seeds();
+    write_protobuf_payload_seeds();
+}
+
+#[test]
+#[ignore = "writes the protobuf_payload seeds; run by hand"]
+fn write_protobuf_payload_seed_corpus() {
+    write_protobuf_payload_seeds();
+}
+
+/// Sample datums of every message of each Protobuf payload schema, and a few near misses.
+fn write_protobuf_payload_seeds() {
+    let mut rng = SplitMix64::new(9);
+    for (i, text) in murron_fuzz::PROTOBUF_PAYLOAD_SCHEMAS.iter().enumerate() {
+        let schema = ProtobufPayload::compile(text, &[]).expect("a payload schema compiles");
+        let variants = schema.message_names().count() as u32;
+        for variant in 0..variants {
+            let sampler = Sampler::new(&schema, variant, 1_790_000_000_123_456_789).expect("a message");
+            for j in 0..2 {
+                seed(
+                    "protobuf_payload",
+                    &format!("schema{i}-message{variant}-{j}"),
+                    &sampler.sample(&mut rng),
+                );
+            }
+        }
+    }
+    // Index arrays the framing refuses, and a datum cut short.
+    for (name, bytes) in [
+        ("index-negative-count", &[0x01][..]),
+        ("index-out-of-range", &[0x02, 0x7e]),
+        ("index-deep", &[0x08, 0x00, 0x00, 0x00, 0x00]),
+        ("cut", &[0x00, 0x0a, 0x05, 0x08]),
+    ] {
+        seed("protobuf_payload", name, bytes);
+    }
 }
 
 /// Protobuf schemas, versions of them split by NUL, and an imported `dep.proto` after a second NUL.

@@ -555,7 +555,7 @@ fn push_default(col: &mut Col, default: &Absent) -> Result<()> {
         (col @ Col::Bool(..), Absent::Bool(v)) => return push_bool(col, *v),
         (col @ Col::Var(_), Absent::Str(s)) => return push_bytes(col, s.as_bytes()),
         (col @ Col::Var(_), Absent::Bytes(b)) => return push_bytes(col, b),
-        (col, _) => col.push_null(),
+        _ => return Err(mismatch()),
     }
     Ok(())
 }

@@ -165,6 +165,8 @@ pub struct Message {
     pub oneofs: Vec<Vec<u32>>,
     /// How many slots [`Field::track`] uses.
     pub tracked: u32,
+    /// The indexes of its required fields.
+    pub required: Vec<u32>,
     pub special: Special,
     /// Its strongly connected component in the graph of message-typed fields.
     pub scc: u32,
@@ -409,6 +411,12 @@ impl Builder {
             .child_messages()
             .map(|n| self.message_id(&n))
             .collect::<Result<Vec<_>, _>>()?;
+        let required = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.required)
+            .map(|(i, _)| i as u32)
+            .collect();
         Ok(Message {
             name: m.full_name().into(),
             lookup: lookup(&fields)?,
@@ -416,6 +424,7 @@ impl Builder {
             nested,
             oneofs: members,
             tracked,
+            required,
             special,
             scc: 0,
             width: 0,

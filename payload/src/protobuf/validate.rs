@@ -133,14 +133,13 @@ impl Walk<'_> {
                 });
             }
         }
-        if msg.tracked > 0 {
-            for f in msg.fields.iter().filter(|f| f.required) {
-                if f.track.is_some_and(|slot| !seen.has(slot)) {
-                    return Err(ValidateError::MissingRequiredField {
-                        message: msg.name.clone(),
-                        number: f.number,
-                    });
-                }
+        for &i in &msg.required {
+            let f = &msg.fields[i as usize];
+            if f.track.is_some_and(|slot| !seen.has(slot)) {
+                return Err(ValidateError::MissingRequiredField {
+                    message: msg.name.clone(),
+                    number: f.number,
+                });
             }
         }
         Ok(())

@@ -41,15 +41,19 @@
 //! | Time32, Time64                                     | `time` (without time zone)      |
 //! | Timestamp(_, Some(tz))                             | `timestamptz`                   |
 //! | Timestamp(_, None)                                 | `timestamp` (without time zone) |
+//! | Duration(_)                                        | `interval`                      |
 //! | Decimal32/64/128/256(p, s)                         | `numeric(p,s)`                  |
 //! | Struct, List, LargeList, FixedSizeList, Map, Union | `jsonb`                         |
 //! | Null                                               | `text` (always NULL)            |
 //!
-//! Anything else (Float16, Date64, Duration, Interval, ...) is [`WarehouseError::Unsupported`].
-//! PostgreSQL keeps microseconds: nanosecond times and timestamps are rounded. Inside `jsonb` values,
-//! structs are objects, lists arrays, maps objects, a union is `{"branch": value}` (Avro's JSON encoding;
-//! branch names come from arrow-avro: `int`, `string`, the full name of a record...) or `null`, binary is
-//! a hex string, timestamps are RFC 3339 strings (`Z` when the type has a time zone), decimals are numbers.
+//! Anything else (Float16, Date64, Interval, ...) is [`WarehouseError::Unsupported`].
+//! PostgreSQL keeps microseconds: nanosecond times, timestamps and durations are rounded. Inside `jsonb`
+//! values, structs are objects, lists arrays, maps objects (keys of integer or boolean type written as
+//! strings, `"7"`, `"true"`, as Protobuf's JSON mapping writes them), a union is `{"branch": value}`
+//! (Avro's JSON encoding; branch names come from arrow-avro: `int`, `string`, the full name of a
+//! record...) or `null`, binary is a hex string, timestamps are RFC 3339 strings (`Z` when the type has
+//! a time zone), durations ISO 8601 strings in seconds (`PT-1.5S`, which an `interval` column reads
+//! too), decimals are numbers.
 //!
 //! Floats: JSON has no NaN or infinities, so they travel as the strings `"NaN"`, `"Infinity"` and
 //! `"-Infinity"`. A `real`/`double precision` column stores the real NaN or infinity; inside `jsonb`
@@ -454,6 +458,7 @@ fn pg_type(data_type: &DataType) -> Option<Cow<'static, str>> {
         Time32(_) | Time64(_) => "time without time zone",
         Timestamp(_, Some(_)) => "timestamp with time zone",
         Timestamp(_, None) => "timestamp without time zone",
+        Duration(_) => "interval",
         Decimal32(p, s) | Decimal64(p, s) => return Some(numeric(*p, *s)),
         Decimal128(p, s) | Decimal256(p, s) => return Some(numeric(*p, *s)),
         Struct(_) | List(_) | LargeList(_) | FixedSizeList(_, _) | Map(_, _) | Union(_, _)
@@ -481,9 +486,7 @@ fn json_encodable(data_type: &DataType) -> bool {
         Struct(fields) => fields.iter().all(|f| json_encodable(f.data_type())),
         List(f) | LargeList(f) | FixedSizeList(f, _) => json_encodable(f.data_type()),
         Map(entries, _) => match entries.data_type() {
-            Struct(kv) if kv.len() == 2 => {
-                matches!(kv[0].data_type(), Utf8 | LargeUtf8 | Utf8View) && json_encodable(kv[1].data_type())
-            }
+            Struct(kv) if kv.len() == 2 => map_key_encodable(kv[0].data_type()) && json_encodable(kv[1].data_type()),
             _ => false,
         },
         Union(fields, _) => fields.iter().all(|(_, f)| json_encodable(f.data_type())),
@@ -520,6 +523,16 @@ fn json_encodable(data_type: &DataType) -> bool {
         | Decimal256(_, _) => true,
         _ => false,
     }
+}
+
+/// Whether map keys of this type can be JSON object keys: strings as they are, integers and booleans
+/// as their text ([`MapEncoder`]).
+fn map_key_encodable(data_type: &DataType) -> bool {
+    use DataType::*;
+    matches!(
+        data_type,
+        Utf8 | LargeUtf8 | Utf8View | Boolean | Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64
+    )
 }
 
 fn check_name(name: &str) -> Result<(), WarehouseError> {
@@ -671,7 +684,8 @@ async fn read_columns(conn: &mut PgConnection, table: &str) -> Result<Columns, s
 }
 
 /// Encoders for what arrow-json's defaults get wrong for PostgreSQL: non-finite floats (JSON `null`
-/// by default), timestamps with a named time zone (unsupported without chrono-tz) and unions
+/// by default), timestamps with a named time zone (unsupported without chrono-tz), durations (text
+/// PostgreSQL's `interval` does not read), unions and maps with keys other than strings
 /// (unsupported).
 #[derive(Debug)]
 struct PgJsonEncoders;
@@ -692,6 +706,28 @@ impl EncoderFactory for PgJsonEncoders {
                 unit: *unit,
                 suffix: if tz.is_some() { "Z" } else { "" },
             }),
+            DataType::Duration(unit) => Box::new(DurationEncoder {
+                values: duration_values(array, *unit),
+                unit: *unit,
+            }),
+            DataType::Map(..)
+                if !matches!(
+                    array.as_map().key_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                ) =>
+            {
+                let map = array.as_map();
+                let values = map.values();
+                let value_field = match map.entries().fields().get(1) {
+                    Some(f) => f,
+                    None => return Err(ArrowError::JsonError("a map's entries have no value field".to_owned())),
+                };
+                Box::new(MapEncoder {
+                    offsets: map.value_offsets(),
+                    keys: map_keys(map.keys().as_ref())?,
+                    values: arrow_json::writer::make_encoder(value_field, values.as_ref(), options)?,
+                })
+            }
             DataType::Union(fields, _) => {
                 let union = array
                     .as_any()
@@ -793,6 +829,111 @@ impl Encoder for TimestampEncoder<'_> {
     }
 }
 
+fn duration_values(array: &dyn Array, unit: TimeUnit) -> &[i64] {
+    use arrow_array::types::*;
+    match unit {
+        TimeUnit::Second => array.as_primitive::<DurationSecondType>().values(),
+        TimeUnit::Millisecond => array.as_primitive::<DurationMillisecondType>().values(),
+        TimeUnit::Microsecond => array.as_primitive::<DurationMicrosecondType>().values(),
+        TimeUnit::Nanosecond => array.as_primitive::<DurationNanosecondType>().values(),
+    }
+}
+
+/// A duration as ISO 8601 seconds, `PT-1.500000000S`, which PostgreSQL's `interval` reads (rounding
+/// to microseconds).
+struct DurationEncoder<'a> {
+    values: &'a [i64],
+    unit: TimeUnit,
+}
+
+impl Encoder for DurationEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let v = self.values[idx];
+        let (per_second, digits) = match self.unit {
+            TimeUnit::Second => (1, 0),
+            TimeUnit::Millisecond => (1_000, 3),
+            TimeUnit::Microsecond => (1_000_000, 6),
+            TimeUnit::Nanosecond => (1_000_000_000, 9),
+        };
+        let sign = if v < 0 { "-" } else { "" };
+        let abs = v.unsigned_abs();
+        let _ = if digits == 0 {
+            write!(out, "\"PT{sign}{abs}S\"")
+        } else {
+            write!(
+                out,
+                "\"PT{sign}{}.{:0digits$}S\"",
+                abs / per_second,
+                abs % per_second,
+                digits = digits
+            )
+        };
+    }
+}
+
+/// Writes map key `idx` as a JSON string.
+type KeyWriter<'a> = Box<dyn Fn(usize, &mut Vec<u8>) + 'a>;
+
+/// The keys of a map with integer or boolean keys, as JSON strings: `"7"`, `"true"`.
+fn map_keys(keys: &dyn Array) -> Result<KeyWriter<'_>, ArrowError> {
+    use arrow_array::types::*;
+    fn integers<'a, T: arrow_array::ArrowPrimitiveType>(keys: &'a dyn Array) -> KeyWriter<'a>
+    where
+        T::Native: std::fmt::Display,
+    {
+        let keys = keys.as_primitive::<T>();
+        Box::new(move |i, out| {
+            let _ = write!(out, "\"{}\"", keys.value(i));
+        })
+    }
+    Ok(match keys.data_type() {
+        DataType::Boolean => {
+            let keys = keys.as_boolean();
+            Box::new(move |i, out| out.extend_from_slice(if keys.value(i) { b"\"true\"" } else { b"\"false\"" }))
+        }
+        DataType::Int8 => integers::<Int8Type>(keys),
+        DataType::Int16 => integers::<Int16Type>(keys),
+        DataType::Int32 => integers::<Int32Type>(keys),
+        DataType::Int64 => integers::<Int64Type>(keys),
+        DataType::UInt8 => integers::<UInt8Type>(keys),
+        DataType::UInt16 => integers::<UInt16Type>(keys),
+        DataType::UInt32 => integers::<UInt32Type>(keys),
+        DataType::UInt64 => integers::<UInt64Type>(keys),
+        t => {
+            return Err(ArrowError::JsonError(format!(
+                "map keys of type {t} cannot be JSON object keys"
+            )));
+        }
+    })
+}
+
+/// A map with integer or boolean keys as a JSON object, entries in order, null values written out.
+struct MapEncoder<'a> {
+    offsets: &'a [i32],
+    keys: KeyWriter<'a>,
+    values: NullableEncoder<'a>,
+}
+
+impl Encoder for MapEncoder<'_> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let (start, end) = (self.offsets[idx] as usize, self.offsets[idx + 1] as usize);
+        out.push(b'{');
+        for i in start..end {
+            if i > start {
+                out.push(b',');
+            }
+            (self.keys)(i, out);
+            out.push(b':');
+            if self.values.is_null(i) {
+                out.extend_from_slice(b"null");
+            } else {
+                self.values.encode(i, out);
+            }
+        }
+        out.push(b'}');
+    }
+}
+
 struct Branch<'a> {
     /// The branch name as a JSON string.
     key: String,
@@ -884,6 +1025,19 @@ mod tests {
         Warehouse::new(WarehouseConfig::default())
     }
 
+    /// A map type with entries named as arrow's `MapBuilder` names them.
+    fn map_of(key: DataType, value: DataType) -> DataType {
+        let entries = Field::new(
+            "entries",
+            DataType::Struct(Fields::from(vec![
+                Field::new("keys", key, false),
+                Field::new("values", value, true),
+            ])),
+            false,
+        );
+        DataType::Map(Arc::new(entries), false)
+    }
+
     fn batch(columns: Vec<(&str, ArrayRef)>) -> RecordBatch {
         let fields: Vec<Field> = columns
             .iter()
@@ -965,6 +1119,8 @@ mod tests {
                 "timestamp with time zone",
             ),
             (Timestamp(TimeUnit::Microsecond, None), "timestamp without time zone"),
+            (Duration(TimeUnit::Nanosecond), "interval"),
+            (Duration(TimeUnit::Second), "interval"),
             (Decimal128(10, 2), "numeric(10,2)"),
             (Decimal256(50, 0), "numeric(50,0)"),
             (Struct(Fields::from(vec![Field::new("a", Int32, true)])), "jsonb"),
@@ -982,6 +1138,9 @@ mod tests {
                 "jsonb",
             ),
             (Null, "text"),
+            (map_of(Int32, Utf8), "jsonb"),
+            (map_of(UInt64, Int64), "jsonb"),
+            (map_of(Boolean, Duration(TimeUnit::Nanosecond)), "jsonb"),
         ];
         for (dt, want) in cases {
             assert_eq!(pg_type(&dt).as_deref(), Some(want), "{dt}");
@@ -997,9 +1156,9 @@ mod tests {
             Date64,
             Float16,
             Interval(IntervalUnit::MonthDayNano),
-            Duration(TimeUnit::Millisecond),
             Dictionary(Box::new(Int32), Box::new(Int64)),
             List(Arc::new(Field::new("item", Float16, true))),
+            map_of(Binary, Utf8),
         ] {
             assert_eq!(pg_type(&dt), None, "{dt}");
         }
@@ -1249,6 +1408,78 @@ mod tests {
                 {"blob": null, "tags": {}, "kind": "A", "choice": {"string": "x"}, "maybe": {"int": 3}},
             ])
         );
+    }
+
+    #[test]
+    fn integer_and_boolean_map_keys_are_json_object_keys() {
+        use arrow_array::builder::{BooleanBuilder, Int64Builder, ListBuilder, UInt64Builder};
+        let mut by_id = MapBuilder::new(None, Int64Builder::new(), StringBuilder::new());
+        by_id.keys().append_value(-7);
+        by_id.values().append_value("minus seven");
+        by_id.keys().append_value(3);
+        by_id.values().append_null();
+        by_id.append(true).unwrap();
+        by_id.append(true).unwrap();
+        let flags = || MapBuilder::new(None, BooleanBuilder::new(), UInt64Builder::new());
+        let mut by_flag = flags();
+        by_flag.keys().append_value(true);
+        by_flag.values().append_value(u64::MAX);
+        by_flag.append(true).unwrap();
+        by_flag.keys().append_value(false);
+        by_flag.values().append_value(0);
+        by_flag.append(true).unwrap();
+        // Nested in a list, the factory is asked again for the inner maps.
+        let mut nested = ListBuilder::new(flags());
+        nested.values().keys().append_value(false);
+        nested.values().values().append_value(1);
+        nested.values().append(true).unwrap();
+        nested.values().append(true).unwrap();
+        nested.append(true);
+        nested.append(true);
+        let v = encode_json(&batch(vec![
+            ("by_id", Arc::new(by_id.finish()) as ArrayRef),
+            ("by_flag", Arc::new(by_flag.finish())),
+            ("nested", Arc::new(nested.finish())),
+        ]))
+        .unwrap();
+        // Checked as text: a u64 beyond 2^53 must stay exact.
+        assert_eq!(
+            v,
+            r#"[{"by_id":{"-7":"minus seven","3":null},"by_flag":{"true":18446744073709551615},"nested":[{"false":1},{}]},{"by_id":{},"by_flag":{"false":0},"nested":[]}]"#
+        );
+    }
+
+    #[test]
+    fn durations_are_iso_8601_seconds_that_an_interval_column_reads() {
+        use arrow_array::{DurationMicrosecondArray, DurationNanosecondArray, DurationSecondArray};
+        let v = json(vec![
+            (
+                "ns",
+                Arc::new(DurationNanosecondArray::from(vec![
+                    Some(-1_500_000_000),
+                    Some(i64::MIN),
+                    None,
+                ])) as ArrayRef,
+            ),
+            (
+                "us",
+                Arc::new(DurationMicrosecondArray::from(vec![Some(1), Some(0), Some(i64::MAX)])),
+            ),
+            (
+                "s",
+                Arc::new(DurationSecondArray::from(vec![Some(-3), Some(0), Some(86_400)])),
+            ),
+        ]);
+        assert_eq!(
+            v,
+            serde_json::json!([
+                {"ns": "PT-1.500000000S", "us": "PT0.000001S", "s": "PT-3S"},
+                {"ns": "PT-9223372036.854775808S", "us": "PT0.000000S", "s": "PT0S"},
+                {"ns": null, "us": "PT9223372036854.775807S", "s": "PT86400S"},
+            ])
+        );
+        let schema = Schema::new(vec![Field::new("d", DataType::Duration(TimeUnit::Nanosecond), true)]);
+        assert!(insert_sql("t", &schema).contains(r#""d" interval"#));
     }
 
     #[test]
