@@ -73,6 +73,10 @@ class Ns(int):
     value a reader with coarser timestamps must read can be worked out (`as_read_by`)."""
 
 
+class NsDuration(int):
+    """A duration as produced, in canonical form: nanoseconds."""
+
+
 def ns(dt: datetime.datetime) -> Ns:
     return Ns(micros(dt) * 1000)
 
@@ -192,6 +196,7 @@ def json_serializer(sr: SchemaRegistryClient, schema: dict) -> JSONSerializer:
 SHIPMENT_PROTO = """syntax = "proto3";
 package murron.interop;
 
+import "google/protobuf/duration.proto";
 import "google/protobuf/timestamp.proto";
 import "google/protobuf/wrappers.proto";
 
@@ -234,6 +239,9 @@ message Shipment {
   bytes checksum = 14;
   float ratio = 15;
   sint32 delta = 16;
+  google.protobuf.Duration took = 18;
+  map<int64, string> names_by_id = 19;
+  map<bool, int32> flags = 20;
   // V2
 }
 """
@@ -293,6 +301,15 @@ def shipment(cls, i: int, version: int) -> tuple[object, dict]:
         m.discount.value = -i * 10
     if i % 2 == 0:
         m.note.value = f"n{i} ✓"
+    took = None
+    if i % 3 != 2:
+        took = NsDuration((i - 50) * 1_234_567_891)  # negative ones too
+        assert abs(took) % 1000 != 500
+        m.took.FromNanoseconds(took)
+    for j in range(i % 3):
+        m.names_by_id[(-1) ** j * i * 10**12 + j] = f"id {j}"
+    if i % 2:
+        m.flags[i % 4 == 1] = i
     if version == 2 and i % 2 == 0:
         setattr(m, PB_NEW_COLUMN, f"carrier-{i}")
 
@@ -304,7 +321,8 @@ def shipment(cls, i: int, version: int) -> tuple[object, dict]:
         "locker_id": m.locker_id if which == "locker_id" else None,
         "discount": m.discount.value if m.HasField("discount") else None,
         "note": m.note.value if m.HasField("note") else None,
-        "express": m.express, "checksum": m.checksum, "ratio": m.ratio, "delta": m.delta,
+        "express": m.express, "checksum": m.checksum, "ratio": m.ratio, "delta": m.delta, "took": took,
+        "names_by_id": dict(m.names_by_id), "flags": dict(m.flags),
         PB_NEW_COLUMN: getattr(m, PB_NEW_COLUMN) if version == 2 and m.HasField(PB_NEW_COLUMN) else None,
     }
     return m, row
@@ -435,7 +453,7 @@ def fresh_database() -> str:
 
 def psql(url: str, sql: str) -> subprocess.CompletedProcess:
     return subprocess.run(["psql", url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql], capture_output=True,
-                          text=True, env=dict(os.environ, PGTZ="UTC"))
+                          text=True, env=dict(os.environ, PGTZ="UTC", PGOPTIONS="-c intervalstyle=iso_8601"))
 
 
 def warehouse_table(event_type: str) -> str:
@@ -597,6 +615,28 @@ def parse_instant(text: str) -> int:
     return micros(whole) * 1000 + int((m.group(2) or "").ljust(9, "0"))
 
 
+def parse_duration(text: str) -> int:
+    """An ISO 8601 duration (`PT-3.000000005S`, `-PT1.5S`, PostgreSQL's `P1DT2H3M4.5S`) as nanoseconds;
+    exact."""
+    m = re.fullmatch(r"(-?)P(?:(-?\d+)D)?(?:T(?:(-?\d+)H)?(?:(-?\d+)M)?(?:(-?)(\d+)(?:\.(\d{1,9}))?S)?)?", text)
+    assert m and text not in ("P", "PT"), f"not an ISO 8601 duration: {text!r}"
+    sign, days, hours, minutes, s_sign, secs, frac = m.groups()
+    total = ((int(days or 0) * 24 + int(hours or 0)) * 60 + int(minutes or 0)) * 60 * 10**9
+    seconds = int(secs or 0) * 10**9 + int((frac or "").ljust(9, "0"))
+    total += -seconds if s_sign else seconds
+    return -total if sign else total
+
+
+def map_key(k, t: pa.DataType):
+    """A map key in canonical form: JSON (JSON lines, jsonb) writes every key as a string."""
+    if isinstance(k, str) and pa.types.is_integer(t):
+        return int(k)
+    if isinstance(k, str) and pa.types.is_boolean(t):
+        assert k in ("true", "false"), f"boolean key read as {k!r}"
+        return k == "true"
+    return k
+
+
 def canon(v, t: pa.DataType, src: str):
     """A value read from `src` ("arrow", "jsonl" or "pg", the latter from row_to_json) in canonical form,
     by the Arrow type of its column."""
@@ -618,9 +658,13 @@ def canon(v, t: pa.DataType, src: str):
         names = {f.name for f in t}
         assert set(v) <= names, f"unknown struct fields {set(v) - names}"
         return {f.name: canon(v.get(f.name), f.type, src) for f in t}
+    if pa.types.is_duration(t):
+        if isinstance(v, int):  # from an Arrow table read with `without_timestamps`
+            return v * {"s": 10**9, "ms": 10**6, "us": 1000, "ns": 1}[t.unit]
+        return parse_duration(v)
     if pa.types.is_map(t):
         pairs = v.items() if isinstance(v, dict) else v
-        return {canon(k, t.key_type, src): canon(x, t.item_type, src) for k, x in pairs}
+        return {map_key(k, t.key_type): canon(x, t.item_type, src) for k, x in pairs}
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         return [canon(x, t.value_type, src) for x in v]
     if pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
@@ -640,10 +684,10 @@ def canon(v, t: pa.DataType, src: str):
 
 
 def without_timestamps(table: pa.Table) -> list:
-    """The rows of `table`, timestamps as integers of their unit: pyarrow makes datetimes of them,
-    which hold no nanoseconds."""
+    """The rows of `table`, timestamps and durations as integers of their unit: pyarrow makes datetimes
+    and timedeltas of them, which hold no nanoseconds."""
     def plain(t: pa.DataType) -> pa.DataType:
-        if pa.types.is_timestamp(t):
+        if pa.types.is_timestamp(t) or pa.types.is_duration(t):
             return pa.int64()
         if pa.types.is_struct(t):
             return pa.struct([pa.field(f.name, plain(f.type), f.nullable) for f in t])
@@ -657,13 +701,15 @@ def without_timestamps(table: pa.Table) -> list:
 
 def as_read_by(row: dict, reader: str) -> dict:
     """The row as `reader` must read it. DuckDB's timestamps are microseconds: it truncates Parquet's
-    nanoseconds. PostgreSQL's timestamp columns round to microseconds (docs/SINK.md); inside jsonb a
-    timestamp is RFC 3339 text and keeps its nanoseconds."""
+    nanoseconds (durations are plain 64-bit integers to it). PostgreSQL's timestamp and interval columns
+    round to microseconds (docs/SINK.md); inside jsonb both are text and keep their nanoseconds."""
     def walk(v, top: bool):
         if isinstance(v, Ns):
             if reader == "DuckDB":
                 return Ns(v // 1000 * 1000)
             return Ns((v + 500) // 1000 * 1000) if reader == "psql" and top else v
+        if isinstance(v, NsDuration) and reader == "psql" and top:  # an interval column: microseconds
+            return NsDuration(round(v / 1000) * 1000)
         if isinstance(v, dict):
             return {k: walk(x, False) for k, x in v.items()}
         if isinstance(v, list):
@@ -798,6 +844,8 @@ PB_TYPES = {
     "address": (pa.string(), "text"), "locker_id": (pa.int32(), "integer"), "discount": (pa.int64(), "bigint"),
     "note": (pa.string(), "text"), "express": (pa.bool_(), "boolean"), "checksum": (pa.binary(), "bytea"),
     "ratio": (pa.float32(), "real"), "delta": (pa.int32(), "integer"), PB_NEW_COLUMN: (pa.string(), "text"),
+    "took": (pa.duration("ns"), "interval"), "names_by_id": (pa.map_(pa.int64(), pa.string()), "jsonb"),
+    "flags": (pa.map_(pa.bool_(), pa.int32()), "jsonb"),
 }
 
 
