@@ -11,7 +11,8 @@
 //! - [`compatibility`]: two or three schemas through the compatibility checker; a schema always
 //!   reads itself, and the transitive digest never proves what the exact check refuses.
 //! - [`json_payload`]: a datum through the validator of each JSON test schema; what validates must
-//!   convert to one Arrow row, and a date-time the validator's format check accepts must parse.
+//!   convert to one Arrow row, and a date-time the validator's format check accepts must parse; the
+//!   payload's JSON parser reads what serde_json reads, as serde_json reads it.
 //! - [`protobuf_schema`]: Protobuf schema text (`.proto` or a base64 descriptor), with another
 //!   version and an imported file, through the parser, the canonical printer and the difference
 //!   rules; the canonical text and the serialized descriptor give the same identity, and a schema
@@ -23,6 +24,7 @@
 use std::sync::OnceLock;
 
 use apache_avro::Schema;
+use arrow_array::Array;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::Validator;
@@ -270,6 +272,7 @@ fn json_payload_schemas() -> &'static [PayloadSchema] {
 }
 
 pub fn json_payload(data: &[u8]) {
+    json_reads_as_serde_json(data);
     for (i, schema) in json_payload_schemas().iter().enumerate() {
         match schema.validate(data) {
             Ok(_) => match schema.to_arrow(Variant(0), &[data]) {
@@ -285,5 +288,40 @@ pub fn json_payload(data: &[u8]) {
             }
             Err(_) => {}
         }
+    }
+}
+
+/// The payload's own JSON parser against serde_json, through the `true` schema (every value, one
+/// JSON text column): the same texts are JSON (but for a repeated key, which only ours refuses),
+/// and each reads back as the same value.
+fn json_reads_as_serde_json(data: &[u8]) {
+    let Some(schema) = json_payload_schemas().last() else {
+        return;
+    };
+    if data.len() > json::MAX_DATUM_BYTES {
+        return;
+    }
+    let theirs = serde_json::from_slice::<serde_json::Value>(data);
+    match (schema.validate(data), theirs) {
+        (Ok(_), Ok(theirs)) => {
+            let batch = schema
+                .to_arrow(Variant(0), &[data])
+                .expect("an accepted datum converts");
+            let column = batch.column(0);
+            let text = column
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("the `true` schema maps to one string column");
+            let ours: serde_json::Value = if text.is_null(0) {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(text.value(0)).expect("the column holds JSON text")
+            };
+            assert_eq!(ours, theirs, "the datum reads differently");
+        }
+        (Ok(_), Err(e)) => panic!("accepted what serde_json refuses: {e}"),
+        (Err(ValidateError::Json(e)), Ok(_)) if e.to_string().contains("is repeated") => {}
+        (Err(e), Ok(_)) => panic!("refused what serde_json reads: {e}"),
+        (Err(_), Err(_)) => {}
     }
 }
