@@ -345,6 +345,9 @@ def invalid_json_payloads(schema_id: int) -> dict:
     bad = {
         "not_json": b'{"order_id": "o-x", "quantity": ',
         "not_utf8": b'{"order_id": "o-\xff", "quantity": 1, "status": "NEW", "created_at": "2025-11-26T00:00:00Z"}',
+        # a key twice: JSON parsers disagree on which counts, so the sink refuses it
+        "repeated_key": b'{"order_id": "a", "quantity": 1, "status": "NEW", "created_at": "2025-11-26T00:00:00Z", '
+                        b'"quantity": 2}',
         "wrong_type": dict(good, quantity="three"),
         "missing_required": {k: v for k, v in good.items() if k != "status"},
         "not_in_enum": dict(good, status="LOST"),
@@ -380,7 +383,7 @@ def invalid_protobuf_payloads(schema_id: int, valid: bytes) -> dict:
 
 
 # The detail of each dead letter starts with the validator's reason code (docs/PROTOCOL.md).
-JSON_DETAIL = {"not_json": "invalid_json", "not_utf8": "invalid_json", "wrong_type": "schema_violation",
+JSON_DETAIL = {"not_json": "invalid_json", "not_utf8": "invalid_json", "repeated_key": "invalid_json", "wrong_type": "schema_violation",
                "missing_required": "schema_violation", "not_in_enum": "schema_violation",
                "nested_wrong_type": "schema_violation", "closed_object_extra": "schema_violation",
                # the validator asserts `format`, as the registry built it
