@@ -10,7 +10,7 @@ case "$secs" in ''|*[!0-9]*|0) echo "usage: $0 [seconds per target]" >&2; exit 2
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 1; }
 rustup run nightly rustc --version >/dev/null 2>&1 || { echo "the nightly toolchain is missing: rustup toolchain install nightly" >&2; exit 1; }
 
-targets=(envelope payload schema json_schema compatibility protobuf_schema protobuf_payload)
+targets=(envelope payload schema json_schema compatibility protobuf_schema protobuf_payload json_payload)
 cargo +nightly fuzz build --features libfuzzer
 mkdir -p fuzz/artifacts
 for t in "${targets[@]}"; do

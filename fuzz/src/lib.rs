@@ -10,6 +10,9 @@
 //!   accepted also parses as stored.
 //! - [`compatibility`]: two or three schemas through the compatibility checker; a schema always
 //!   reads itself, and the transitive digest never proves what the exact check refuses.
+//! - [`json_payload`]: a datum through the validator of each JSON test schema; what validates must
+//!   convert to one Arrow row, and a date-time the validator's format check accepts must parse; the
+//!   payload's JSON parser reads what serde_json reads, as serde_json reads it.
 //! - [`protobuf_schema`]: Protobuf schema text (`.proto` or a base64 descriptor), with another
 //!   version and an imported file, through the parser, the canonical printer and the difference
 //!   rules; the canonical text and the serialized descriptor give the same identity, and a schema
@@ -24,11 +27,12 @@
 use std::sync::OnceLock;
 
 use apache_avro::Schema;
+use arrow_array::Array;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use murron_payload::avro::Validator;
 use murron_payload::protobuf::{BASE_VALUES, VALUES_PER_BYTE};
-use murron_payload::{PayloadSchema, Variant};
+use murron_payload::{PayloadSchema, ValidateError, Variant, json};
 use murron_schema_types::compatibility::CompatibilityLevel;
 use murron_schema_types::compatibility::avro;
 use murron_schema_types::compatibility::protobuf as protobuf_compatibility;
@@ -276,5 +280,94 @@ fn protobuf_versions(first: &str, second: Option<&str>, referenced: &[Referenced
     for level in CompatibilityLevel::ALL {
         let _ = protobuf_compatibility::check(level, &other, &[(1, schema.as_ref())]);
         let _ = protobuf_compatibility::check(level, schema, &[(1, &other)]);
+    }
+}
+
+/// The json_payload target's schemas, each with the schemas it references: the project's event
+/// type (draft 7, whose formats the validator checks), one that uses every construct the mapping
+/// reads (2020-12), one that references another document, and `true`.
+pub const JSON_PAYLOAD_SCHEMAS: [(&str, &[(&str, &str)]); 4] = [
+    (include_str!("../../schemas/client/api_call.schema.json"), &[]),
+    (include_str!("every_construct.schema.json"), &[]),
+    (
+        r#"{"type":"object","properties":{"home":{"$ref":"address.json"},"work":{"oneOf":[{"$ref":"address.json"},{"type":"null"}]},"list":{"type":"array","items":{"$ref":"address.json"}}}}"#,
+        &[("address.json", include_str!("address.schema.json"))],
+    ),
+    ("true", &[]),
+];
+
+/// The compiled JSON payload schemas.
+fn json_payload_schemas() -> &'static [PayloadSchema] {
+    static SCHEMAS: OnceLock<Vec<PayloadSchema>> = OnceLock::new();
+    SCHEMAS.get_or_init(|| {
+        JSON_PAYLOAD_SCHEMAS
+            .iter()
+            .map(|(text, references)| {
+                let referenced: Vec<Referenced> = references
+                    .iter()
+                    .map(|(name, text)| Referenced {
+                        name: (*name).to_owned(),
+                        schema_type: SchemaType::Json,
+                        text: (*text).to_owned(),
+                    })
+                    .collect();
+                PayloadSchema::compile(1, SchemaType::Json, text, &referenced).expect("a JSON payload schema compiles")
+            })
+            .collect()
+    })
+}
+
+pub fn json_payload(data: &[u8]) {
+    json_reads_as_serde_json(data);
+    for (i, schema) in json_payload_schemas().iter().enumerate() {
+        match schema.validate(data) {
+            Ok(_) => match schema.to_arrow(Variant(0), &[data]) {
+                Ok(batch) => assert_eq!(batch.num_rows(), 1, "one valid datum, one row"),
+                Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
+            },
+            Err(ValidateError::Json(e @ json::ValidateError::Unmappable { .. })) => {
+                panic!("schema {i} accepts a value its mapping cannot hold: {e}")
+            }
+            // The first schema is draft 7: the validator itself checks its date-times.
+            Err(ValidateError::Json(e @ json::ValidateError::InvalidDateTime { .. })) if i == 0 => {
+                panic!("a date-time the validator's format check accepts does not parse: {e}")
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// The payload's own JSON parser against serde_json, through the `true` schema (every value, one
+/// JSON text column): the same texts are JSON (but for a repeated key, which only ours refuses),
+/// and each reads back as the same value.
+fn json_reads_as_serde_json(data: &[u8]) {
+    let Some(schema) = json_payload_schemas().last() else {
+        return;
+    };
+    if data.len() > json::MAX_DATUM_BYTES {
+        return;
+    }
+    let theirs = serde_json::from_slice::<serde_json::Value>(data);
+    match (schema.validate(data), theirs) {
+        (Ok(_), Ok(theirs)) => {
+            let batch = schema
+                .to_arrow(Variant(0), &[data])
+                .expect("an accepted datum converts");
+            let column = batch.column(0);
+            let text = column
+                .as_any()
+                .downcast_ref::<arrow_array::StringArray>()
+                .expect("the `true` schema maps to one string column");
+            let ours: serde_json::Value = if text.is_null(0) {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_str(text.value(0)).expect("the column holds JSON text")
+            };
+            assert_eq!(ours, theirs, "the datum reads differently");
+        }
+        (Ok(_), Err(e)) => panic!("accepted what serde_json refuses: {e}"),
+        (Err(ValidateError::Json(e)), Ok(_)) if e.to_string().contains("is repeated") => {}
+        (Err(e), Ok(_)) => panic!("refused what serde_json reads: {e}"),
+        (Err(_), Err(_)) => {}
     }
 }

@@ -18,7 +18,7 @@ use murron_wire::envelope::{KeyRing, NewEnvelope};
 
 type Target = fn(&[u8]);
 
-const TARGETS: [(&str, Target); 7] = [
+const TARGETS: [(&str, Target); 8] = [
     ("envelope", murron_fuzz::envelope),
     ("payload", murron_fuzz::payload),
     ("schema", murron_fuzz::schema),
@@ -26,6 +26,7 @@ const TARGETS: [(&str, Target); 7] = [
     ("compatibility", murron_fuzz::compatibility),
     ("protobuf_schema", murron_fuzz::protobuf_schema),
     ("protobuf_payload", murron_fuzz::protobuf_payload),
+    ("json_payload", murron_fuzz::json_payload),
 ];
 
 fn fuzz_dir() -> PathBuf {
@@ -132,6 +133,7 @@ fn write_seed_corpus() {
     }
     write_protobuf_seeds();
     write_protobuf_payload_seeds();
+    write_json_payload_seeds();
 }
 
 #[test]
@@ -165,6 +167,75 @@ fn write_protobuf_payload_seeds() {
         ("cut", &[0x00, 0x0a, 0x05, 0x08]),
     ] {
         seed("protobuf_payload", name, bytes);
+    }
+}
+
+/// Writes only the json_payload seeds: `cargo test -p murron-fuzz -- --ignored write_json_payload_seed_corpus`.
+#[test]
+#[ignore = "writes the seed corpus; run by hand"]
+fn write_json_payload_seed_corpus() {
+    write_json_payload_seeds();
+}
+
+/// Sample datums of each JSON payload schema, and datums at the edges of what they accept.
+fn write_json_payload_seeds() {
+    use murron_payload::json::sample::{JsonGenerator, SplitMix64 as Rng, parse_schema};
+    use murron_payload::{Referenced, SchemaType};
+    let mut rng = Rng::new(7);
+    for (i, (text, references)) in murron_fuzz::JSON_PAYLOAD_SCHEMAS.iter().enumerate() {
+        let referenced: Vec<Referenced> = references
+            .iter()
+            .map(|(name, text)| Referenced {
+                name: (*name).to_owned(),
+                schema_type: SchemaType::Json,
+                text: (*text).to_owned(),
+            })
+            .collect();
+        let schema = parse_schema(text, &referenced).expect("a JSON payload schema parses");
+        let generator = JsonGenerator::new(&schema, 1_790_000_000_000_000).expect("a generator");
+        for j in 0..4 {
+            let datum = generator.datum(&mut rng).expect("a sample");
+            seed("json_payload", &format!("schema{i}-{j}"), &datum);
+        }
+    }
+    let edges: [(&str, &[u8]); 10] = [
+        (
+            "leap-second",
+            br#"{"ts":"2016-12-31T23:59:60Z","when":"2016-12-31T23:59:60+00:00","tags":[]}"#,
+        ),
+        (
+            "offset-fraction",
+            br#"{"ts":"2025-11-26T01:00:00.1234567891+01:00","day":"2024-02-29","tags":["a"]}"#,
+        ),
+        (
+            "big-integers",
+            br#"{"count":9223372036854775807,"big":-9223372036854775808,"status":1e3,"tags":[]}"#,
+        ),
+        (
+            "out-of-range",
+            br#"{"count":9223372036854775808,"bytes_in":1e19,"tags":[]}"#,
+        ),
+        (
+            "extra-and-nulls",
+            br#"{"tags":["b"],"new":{"x":[1,null]},"_extra":"mine","maybe":null,"x-1":"y"}"#,
+        ),
+        (
+            "deep",
+            b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[{\"a\":[]}]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]",
+        ),
+        (
+            "escapes",
+            br#"{"name":"\u00e9\ud83d\ude00\n","tags":["c"],"counts":{"\u0000":1}}"#,
+        ),
+        ("trailing", br#"{"tags":[]} x"#),
+        ("not-utf8", b"{\"name\":\"\xff\"}"),
+        (
+            "recursive",
+            br#"{"tags":[],"tree":{"v":1,"kids":[{"v":2,"kids":[{"v":3}]}]}}"#,
+        ),
+    ];
+    for (name, datum) in edges {
+        seed("json_payload", name, datum);
     }
 }
 

@@ -1,6 +1,8 @@
 //! `sink-worker inspect`: reads a topic from the beginning without committing anything and reports
 //! what is in it: events per stream, signature and payload checks, gaps and duplicates.
-//! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path.
+//! An operator's view of a topic; the sink itself (`run`) does the same checks on its hot path, and
+//! payloads are resolved and validated by the same schema cache, for every schema kind, with the
+//! sink's reason codes.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -165,7 +167,7 @@ pub async fn run(
 
 struct Checker {
     keys: KeyRing,
-    /// Payload schemas by id, compiled once: the sink's own validators, for every schema type.
+    /// Payload schemas by id, compiled once, as the sink keeps them.
     schemas: SchemaCache,
 }
 
@@ -183,7 +185,7 @@ impl Checker {
         }
         let (schema_id, datum) = match murron_wire::framing::split_wire_format(env.message) {
             Ok(split) => split,
-            Err(_) => return Ok(Err("payload_bad_framing")),
+            Err(_) => return Ok(Err("invalid_payload")),
         };
         let lookup = match self.schemas.cached(schema_id) {
             Some(lookup) => lookup,
@@ -194,8 +196,11 @@ impl Checker {
             Lookup::Unknown => return Ok(Err("unknown_schema")),
             Lookup::Unusable(_) => return Ok(Err("unusable_schema")),
         };
-        if let Err(e) = schema.schema.validate(datum) {
-            return Ok(Err(e.reason()));
+        if !schema.subjects.iter().any(|s| s == env.event_type) {
+            return Ok(Err("wrong_type"));
+        }
+        if schema.schema.validate(datum).is_err() {
+            return Ok(Err("invalid_payload"));
         }
         Ok(Ok((
             env.event_type.to_string(),

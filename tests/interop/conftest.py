@@ -4,6 +4,7 @@ Services come from `deploy/local/stack.sh up` (`make test` starts them). A missi
 test with a message saying which one; it is never skipped.
 """
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -67,6 +68,14 @@ def kafka() -> str:
 @pytest.fixture
 def registry_url():
     """A schema-registry process on a fresh database created with psql."""
+    with running_registry() as url:
+        yield url
+
+
+@contextlib.contextmanager
+def running_registry():
+    """Starts a schema-registry process on a fresh database created with psql; yields its URL. For
+    fixtures of a wider scope than `registry_url`'s."""
     require("PostgreSQL", DATABASE_URL.rsplit("@", 1)[1].split("/")[0])
     db = "py_" + uuid.uuid4().hex[:12]
     subprocess.run(["psql", DATABASE_URL, "-q", "-c", f"CREATE DATABASE {db}"], check=True)

@@ -7,6 +7,11 @@
 use std::fmt::Write;
 use std::sync::Arc;
 
+use super::leaf::{self, Leaf, Misfit};
+use super::parse;
+use super::plan::{Node, Plan, Struct, UTC, map_entries};
+use super::tape::{Kind, Tape, Val, write_json_string};
+use crate::to_arrow::ToArrowError;
 use arrow_array::builder::{
     ArrayBuilder, BooleanBuilder, Date32Builder, Float64Builder, Int64Builder, NullBufferBuilder, StringBuilder,
     TimestampMicrosecondBuilder,
@@ -14,19 +19,15 @@ use arrow_array::builder::{
 use arrow_array::{ArrayRef, ListArray, MapArray, RecordBatch, RecordBatchOptions, StructArray};
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields};
-use serde_json::Value;
-
-use super::leaf::{self, Leaf, Misfit};
-use super::plan::{Node, Plan, Struct, UTC, map_entries};
-use crate::to_arrow::ToArrowError;
 
 /// Converts `datums`, all valid payloads of the plan's schema, into one record batch.
 pub(super) fn convert(plan: &Plan, datums: &[&[u8]]) -> Result<RecordBatch, ToArrowError> {
     let mut root = Column::new(&plan.root, datums.len());
+    let mut tape = Tape::default();
     for (index, datum) in datums.iter().enumerate() {
         let fail = |detail: String| ToArrowError::Json { index, detail };
-        let value: Value = serde_json::from_slice(datum).map_err(|e| fail(e.to_string()))?;
-        root.append(&value)
+        parse::parse_again(&mut tape, datum).map_err(|e| fail(e.0.into()))?;
+        root.append(tape.root())
             .map_err(|m| fail(format!("a value does not fit its column ({m:?})")))?;
     }
     let columns = match root {
@@ -94,7 +95,7 @@ impl<'p> Column<'p> {
     }
 
     /// Appends one value (JSON `null` as a null).
-    fn append(&mut self, value: &Value) -> Result<(), Misfit> {
+    fn append(&mut self, value: Val<'_>) -> Result<(), Misfit> {
         let (node, builder) = match self {
             Column::Leaf(node, builder) => (*node, builder),
             Column::Struct(s) => return s.append(value),
@@ -164,9 +165,9 @@ impl LeafBuilder {
 }
 
 /// Writes `value` as compact JSON into the current (unfinished) string of `builder`.
-fn write_json(builder: &mut StringBuilder, value: &Value) {
+fn write_json(builder: &mut StringBuilder, value: Val<'_>) {
     // Writing into a string builder never fails.
-    let _ = write!(builder, "{value}");
+    let _ = value.write_json(builder);
 }
 
 fn offsets(capacity: usize) -> Vec<i32> {
@@ -197,7 +198,13 @@ struct StructColumn<'p> {
     /// The row each field was last given a value in, to give the others a null.
     filled: Vec<usize>,
     rows: usize,
+    /// The field the member at each position named in the previous object: a producer writes its
+    /// keys in the same order every time, so a name is compared once instead of hashed.
+    predicted: Vec<Option<usize>>,
 }
+
+/// How many member positions of an object [`StructColumn::predicted`] remembers.
+const PREDICTED_POSITIONS: usize = 64;
 
 impl<'p> StructColumn<'p> {
     fn new(node: &'p Node, plan: &'p Struct, capacity: usize) -> Self {
@@ -217,23 +224,24 @@ impl<'p> StructColumn<'p> {
             nulls: NullBufferBuilder::new(capacity),
             filled: vec![0; plan.fields.len()],
             rows: 0,
+            predicted: Vec::new(),
         }
     }
 
-    fn append(&mut self, value: &Value) -> Result<(), Misfit> {
-        let properties = match value {
-            Value::Null => {
+    fn append(&mut self, value: Val<'_>) -> Result<(), Misfit> {
+        let properties = match value.kind() {
+            Kind::Null => {
                 self.append_null();
                 return Ok(());
             }
-            Value::Object(properties) => properties,
+            Kind::Object(properties) => properties,
             _ => return Err(Misfit::Kind),
         };
         self.rows += 1;
         let row = self.rows;
         let mut undeclared = false;
-        for (name, v) in properties {
-            if let Some(i) = self.plan.field(name) {
+        for (position, (name, v)) in properties.enumerate() {
+            if let Some(i) = self.field(position, name) {
                 self.fields[i].append(v)?;
                 self.filled[i] = row;
                 continue;
@@ -241,7 +249,7 @@ impl<'p> StructColumn<'p> {
             // Undeclared: one more member of the extra column's JSON object.
             let extra = self.extra.as_mut().ok_or(Misfit::Kind)?;
             let _ = extra.write_char(if undeclared { ',' } else { '{' });
-            write_json(extra, &Value::String(name.clone()));
+            let _ = write_json_string(name, extra);
             let _ = extra.write_char(':');
             write_json(extra, v);
             undeclared = true;
@@ -260,6 +268,24 @@ impl<'p> StructColumn<'p> {
         }
         self.nulls.append_non_null();
         Ok(())
+    }
+
+    /// The declared field `name`, the member at `position`.
+    #[inline]
+    fn field(&mut self, position: usize, name: &str) -> Option<usize> {
+        if let Some(Some(i)) = self.predicted.get(position)
+            && self.plan.fields[*i].0 == name
+        {
+            return Some(*i);
+        }
+        let found = self.plan.field(name);
+        if position < PREDICTED_POSITIONS {
+            if self.predicted.len() <= position {
+                self.predicted.resize(position + 1, None);
+            }
+            self.predicted[position] = found;
+        }
+        found
     }
 
     fn append_null(&mut self) {
@@ -307,19 +333,20 @@ struct ListColumn<'p> {
 }
 
 impl ListColumn<'_> {
-    fn append(&mut self, value: &Value) -> Result<(), Misfit> {
-        let items = match value {
-            Value::Null => {
+    fn append(&mut self, value: Val<'_>) -> Result<(), Misfit> {
+        let items = match value.kind() {
+            Kind::Null => {
                 self.append_null();
                 return Ok(());
             }
-            Value::Array(items) => items,
+            Kind::Array(items) => items,
             _ => return Err(Misfit::Kind),
         };
+        let count = items.len();
         for item in items {
             self.items.append(item)?;
         }
-        let len = self.offsets.last().map_or(0, |&last| last as usize) + items.len();
+        let len = self.offsets.last().map_or(0, |&last| last as usize) + count;
         push_offset(&mut self.offsets, len)?;
         self.nulls.append_non_null();
         Ok(())
@@ -346,13 +373,13 @@ struct MapColumn<'p> {
 }
 
 impl MapColumn<'_> {
-    fn append(&mut self, value: &Value) -> Result<(), Misfit> {
-        let entries = match value {
-            Value::Null => {
+    fn append(&mut self, value: Val<'_>) -> Result<(), Misfit> {
+        let entries = match value.kind() {
+            Kind::Null => {
                 self.append_null();
                 return Ok(());
             }
-            Value::Object(entries) => entries,
+            Kind::Object(entries) => entries,
             _ => return Err(Misfit::Kind),
         };
         for (k, v) in entries {

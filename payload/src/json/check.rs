@@ -5,14 +5,13 @@
 //!
 //! Hot path: runs once per valid event. Allocates nothing unless the value is refused.
 
-use serde_json::Value;
-
 use super::error::{ValidateError, bounded};
 use super::leaf::{self, Misfit};
 use super::plan::Node;
+use super::tape::{Kind, Val};
 
 /// Ok when `value` converts along `node`.
-pub(super) fn check(node: &Node, value: &Value) -> Result<(), ValidateError> {
+pub(super) fn check(node: &Node, value: Val<'_>) -> Result<(), ValidateError> {
     walk(node, value).map_err(|fault| (*fault).into_error())
 }
 
@@ -26,10 +25,13 @@ struct Fault {
 
 impl Fault {
     #[cold]
-    fn new(misfit: Misfit, value: &Value) -> Box<Fault> {
+    fn new(misfit: Misfit, value: Val<'_>) -> Box<Fault> {
+        let mut text = String::new();
+        // Writing into a string never fails.
+        let _ = value.write_json(&mut text);
         Box::new(Fault {
             misfit,
-            value: bounded(value.to_string()),
+            value: bounded(text),
             path: Vec::new(),
         })
     }
@@ -57,11 +59,11 @@ impl Fault {
     }
 }
 
-fn walk(node: &Node, value: &Value) -> Result<(), Box<Fault>> {
-    match (node, value) {
-        (_, Value::Null) => Ok(()),
-        (Node::Struct(s), Value::Object(properties)) => {
-            for (name, v) in properties {
+fn walk(node: &Node, value: Val<'_>) -> Result<(), Box<Fault>> {
+    match (node, value.kind()) {
+        (_, Kind::Null) => Ok(()),
+        (Node::Struct(s), Kind::Object(members)) => {
+            for (name, v) in members {
                 match s.field(name) {
                     Some(i) => walk(&s.fields[i].1, v).map_err(|f| f.at(name))?,
                     None if s.extra.is_some() => {}
@@ -70,14 +72,13 @@ fn walk(node: &Node, value: &Value) -> Result<(), Box<Fault>> {
             }
             Ok(())
         }
-        (Node::List(item), Value::Array(items)) => items
-            .iter()
+        (Node::List(item), Kind::Array(items)) => items
             .enumerate()
             .try_for_each(|(i, v)| walk(item, v).map_err(|f| f.at(i))),
-        (Node::Map(values), Value::Object(entries)) => entries
-            .iter()
+        (Node::Map(values), Kind::Object(members)) => members
+            .into_iter()
             .try_for_each(|(k, v)| walk(values, v).map_err(|f| f.at(k))),
-        (Node::Struct(_) | Node::List(_) | Node::Map(_), v) => Err(Fault::new(Misfit::Kind, v)),
-        (leaf, v) => leaf::read(leaf, v).map(drop).map_err(|m| Fault::new(m, v)),
+        (Node::Struct(_) | Node::List(_) | Node::Map(_), _) => Err(Fault::new(Misfit::Kind, value)),
+        (leaf, _) => leaf::read(leaf, value).map(drop).map_err(|m| Fault::new(m, value)),
     }
 }

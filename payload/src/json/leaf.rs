@@ -2,13 +2,12 @@
 //! validator's check ([`super::check`]) and the conversion ([`super::arrow`]) both use, so that what
 //! validates always converts.
 
-use serde_json::{Number, Value};
-
 use super::datetime;
 use super::plan::Node;
+use super::tape::{Kind, Num, Val};
 
 /// The Arrow value of a JSON value at a leaf node.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy)]
 pub(super) enum Leaf<'v> {
     Null,
     Boolean(bool),
@@ -20,7 +19,7 @@ pub(super) enum Leaf<'v> {
     /// Days since the epoch.
     Date(i32),
     /// The value itself, written as JSON text.
-    Json(&'v Value),
+    Json(Val<'v>),
 }
 
 /// Why a value does not become its leaf's Arrow value.
@@ -35,32 +34,30 @@ pub(super) enum Misfit {
 
 /// The Arrow value of `value` at the leaf `node` (`Ok(None)` if `node` is not a leaf).
 #[inline]
-pub(super) fn read<'v>(node: &Node, value: &'v Value) -> Result<Option<Leaf<'v>>, Misfit> {
-    Ok(Some(match (node, value) {
+pub(super) fn read<'v>(node: &Node, value: Val<'v>) -> Result<Option<Leaf<'v>>, Misfit> {
+    Ok(Some(match (node, value.kind()) {
         (Node::Struct(_) | Node::List(_) | Node::Map(_), _) => return Ok(None),
-        (_, Value::Null) => Leaf::Null,
-        (Node::Json, v) => Leaf::Json(v),
-        (Node::Boolean, Value::Bool(b)) => Leaf::Boolean(*b),
-        (Node::Integer, Value::Number(n)) => Leaf::Integer(integer(n)?),
-        (Node::Number, Value::Number(n)) => Leaf::Number(n.as_f64().ok_or(Misfit::Kind)?),
-        (Node::String, Value::String(s)) => Leaf::String(s),
-        (Node::DateTime, Value::String(s)) => {
+        (_, Kind::Null) => Leaf::Null,
+        (Node::Json, _) => Leaf::Json(value),
+        (Node::Boolean, Kind::Bool(b)) => Leaf::Boolean(b),
+        (Node::Integer, Kind::Number(n)) => Leaf::Integer(integer(n)?),
+        (Node::Number, Kind::Number(n)) => Leaf::Number(n.as_f64()),
+        (Node::String, Kind::String(s)) => Leaf::String(s),
+        (Node::DateTime, Kind::String(s)) => {
             Leaf::DateTime(datetime::parse_date_time(s).ok_or(Misfit::InvalidDateTime)?)
         }
-        (Node::Date, Value::String(s)) => Leaf::Date(datetime::parse_date(s).ok_or(Misfit::InvalidDate)?),
+        (Node::Date, Kind::String(s)) => Leaf::Date(datetime::parse_date(s).ok_or(Misfit::InvalidDate)?),
         _ => return Err(Misfit::Kind),
     }))
 }
 
 /// A JSON Schema integer (a number with no fractional part, `1.0` and `1e3` included) as an `i64`.
-fn integer(n: &Number) -> Result<i64, Misfit> {
-    if let Some(i) = n.as_i64() {
-        return Ok(i);
-    }
-    if n.is_u64() {
-        return Err(Misfit::IntegerOutOfRange);
-    }
-    let f = n.as_f64().ok_or(Misfit::Kind)?;
+fn integer(n: Num) -> Result<i64, Misfit> {
+    let f = match n {
+        Num::I64(i) => return Ok(i),
+        Num::U64(u) => return i64::try_from(u).map_err(|_| Misfit::IntegerOutOfRange),
+        Num::F64(f) => f,
+    };
     if f.fract() != 0.0 {
         return Err(Misfit::Kind);
     }
@@ -75,49 +72,57 @@ fn integer(n: &Number) -> Result<i64, Misfit> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
+    use super::super::tape::Tape;
     use super::*;
+
+    /// The leaf of `text` at `node`, as text (a leaf borrows its tape).
+    fn leaf(node: &Node, text: &str) -> Result<Option<String>, Misfit> {
+        let mut tape = Tape::default();
+        super::super::parse::parse(&mut tape, text.as_bytes()).expect("JSON");
+        read(node, tape.root()).map(|leaf| {
+            leaf.map(|l| match l {
+                Leaf::Json(v) => format!("Json({})", v.to_value()),
+                other => format!("{other:?}"),
+            })
+        })
+    }
 
     #[test]
     fn integers_take_every_integral_number_that_fits_64_bits() {
-        let int = |v: Value| read(&Node::Integer, &v).map(|leaf| leaf.map(|l| format!("{l:?}")));
+        let int = |text: &str| leaf(&Node::Integer, text);
         let integer = |i: i64| Ok(Some(format!("{:?}", Leaf::Integer(i))));
-        assert_eq!(int(json!(0)), integer(0));
-        assert_eq!(int(json!(i64::MIN)), integer(i64::MIN));
-        assert_eq!(int(json!(i64::MAX)), integer(i64::MAX));
-        assert_eq!(int(json!(1.0)), integer(1));
-        assert_eq!(int(json!(-0.0)), integer(0));
-        assert_eq!(int(serde_json::from_str("1e3").unwrap()), integer(1000));
-        assert_eq!(int(json!(-(2f64.powi(63)))), integer(i64::MIN));
-        assert_eq!(int(json!(i64::MAX as u64 + 1)), Err(Misfit::IntegerOutOfRange));
-        assert_eq!(int(json!(2f64.powi(63))), Err(Misfit::IntegerOutOfRange));
-        assert_eq!(int(json!(1e300)), Err(Misfit::IntegerOutOfRange));
-        assert_eq!(int(json!(1.5)), Err(Misfit::Kind));
-        assert_eq!(int(json!("1")), Err(Misfit::Kind));
-        assert_eq!(int(json!(null)), Ok(Some("Null".to_owned())));
+        assert_eq!(int("0"), integer(0));
+        assert_eq!(int("-9223372036854775808"), integer(i64::MIN));
+        assert_eq!(int("9223372036854775807"), integer(i64::MAX));
+        assert_eq!(int("1.0"), integer(1));
+        assert_eq!(int("-0.0"), integer(0));
+        assert_eq!(int("1e3"), integer(1000));
+        assert_eq!(int("-9.223372036854775808e18"), integer(i64::MIN));
+        assert_eq!(int("9223372036854775808"), Err(Misfit::IntegerOutOfRange));
+        assert_eq!(int("9.223372036854775808e18"), Err(Misfit::IntegerOutOfRange));
+        assert_eq!(int("1e300"), Err(Misfit::IntegerOutOfRange));
+        assert_eq!(int("1.5"), Err(Misfit::Kind));
+        assert_eq!(int("\"1\""), Err(Misfit::Kind));
+        assert_eq!(int("null"), Ok(Some("Null".to_owned())));
     }
 
     #[test]
     fn temporal_strings_must_parse() {
         assert_eq!(
-            read(&Node::DateTime, &json!("1970-01-01T00:00:01Z")),
-            Ok(Some(Leaf::DateTime(1_000_000)))
+            leaf(&Node::DateTime, "\"1970-01-01T00:00:01Z\""),
+            Ok(Some("DateTime(1000000)".to_owned()))
         );
-        assert_eq!(read(&Node::DateTime, &json!("yesterday")), Err(Misfit::InvalidDateTime));
-        assert_eq!(read(&Node::Date, &json!("1970-01-02")), Ok(Some(Leaf::Date(1))));
-        assert_eq!(
-            read(&Node::Date, &json!("1970-01-02T00:00:00Z")),
-            Err(Misfit::InvalidDate)
-        );
+        assert_eq!(leaf(&Node::DateTime, "\"yesterday\""), Err(Misfit::InvalidDateTime));
+        assert_eq!(leaf(&Node::Date, "\"1970-01-02\""), Ok(Some("Date(1)".to_owned())));
+        assert_eq!(leaf(&Node::Date, "\"1970-01-02T00:00:00Z\""), Err(Misfit::InvalidDate));
     }
 
     #[test]
     fn json_text_takes_any_value_and_containers_are_not_leaves() {
-        let v = json!({"a": [1, "x"]});
-        assert_eq!(read(&Node::Json, &v), Ok(Some(Leaf::Json(&v))));
-        assert_eq!(read(&Node::List(Box::new(Node::Json)), &v), Ok(None));
-        assert_eq!(read(&Node::String, &json!(1)), Err(Misfit::Kind));
-        assert_eq!(read(&Node::Boolean, &json!(0)), Err(Misfit::Kind));
+        let v = r#"{"a":[1,"x"]}"#;
+        assert_eq!(leaf(&Node::Json, v), Ok(Some(format!("Json({v})"))));
+        assert_eq!(leaf(&Node::List(Box::new(Node::Json)), v), Ok(None));
+        assert_eq!(leaf(&Node::String, "1"), Err(Misfit::Kind));
+        assert_eq!(leaf(&Node::Boolean, "0"), Err(Misfit::Kind));
     }
 }

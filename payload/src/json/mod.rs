@@ -5,9 +5,10 @@
 //! registry checked the schema: its draft, offline, `$ref`s resolved in the referenced documents)
 //! and a [`plan`] of its mapping to Arrow, read from the schema ([`facts`]).
 //!
-//! [`JsonPayload::validate`] parses the datum once (serde_json: UTF-8, at most 128 levels deep,
-//! nothing but whitespace after the value, at most [`MAX_DATUM_BYTES`]), asks the validator, and
-//! walks the accepted value along the plan ([`check`]) so that every value that validates converts.
+//! [`JsonPayload::validate`] parses the datum once into a [`tape`] ([`parse`]: JSON as serde_json
+//! reads it, at most 127 levels deep, no key twice in an object, at most [`MAX_DATUM_BYTES`]), asks
+//! the validator, which reads the tape in place ([`repr`]), and walks the accepted value along the
+//! plan ([`check`]) so that every value that validates converts.
 //! [`JsonPayload::to_arrow`] parses the datums again and appends them along the plan ([`arrow`]).
 //! [`sample`] makes deterministic datums of a schema for demos, tests and benchmarks.
 
@@ -17,29 +18,32 @@ mod datetime;
 mod error;
 mod facts;
 mod leaf;
+mod parse;
 mod plan;
+mod repr;
 pub mod sample;
+mod tape;
 #[cfg(test)]
 mod tests;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
+pub use error::{CompileError, MAX_DATUM_BYTES, ValidateError};
 use murron_schema_types::schema::Referenced;
 use murron_schema_types::schema::json::{self as json_schema, JsonSchema};
-use serde_json::Value;
-
-pub use error::{CompileError, MAX_DATUM_BYTES, ValidateError};
 pub use plan::{EXTRA_COLUMN, VALUE_COLUMN};
 
 use crate::to_arrow::ToArrowError;
 use error::bounded;
 use facts::Loc;
 use plan::Plan;
+use repr::TapeJson;
+use tape::{Tape, Val};
 
 /// A JSON schema, compiled.
 #[derive(Debug)]
 pub struct JsonPayload {
-    validator: jsonschema::Validator,
+    validator: jsonschema::Validator<TapeJson>,
     plan: Plan,
 }
 
@@ -48,7 +52,7 @@ impl JsonPayload {
     pub fn compile(text: &str, referenced: &[Referenced]) -> Result<Self, CompileError> {
         let schema = json_schema::parse_stored(text, referenced)?;
         Ok(Self {
-            validator: schema.validator()?,
+            validator: schema.validator::<TapeJson>()?,
             plan: plan(&schema)?,
         })
     }
@@ -59,11 +63,12 @@ impl JsonPayload {
     /// datum that has one.
     #[inline]
     pub fn validate(&self, datum: &[u8]) -> Result<(), ValidateError> {
-        let value = parse(datum)?;
-        if !self.validator.is_valid(&value) {
-            return Err(self.violation(&value));
+        let tape = parse(datum)?;
+        let value = tape.root();
+        if !self.validator.is_valid(value) {
+            return Err(self.violation(value));
         }
-        check::check(&self.plan.root, &value)
+        check::check(&self.plan.root, value)
     }
 
     /// Converts validated datums into one record batch of [`JsonPayload::arrow_schema`].
@@ -78,7 +83,7 @@ impl JsonPayload {
 
     /// Where the value first breaks the schema, and the failing keyword's message.
     #[cold]
-    fn violation(&self, value: &Value) -> ValidateError {
+    fn violation(&self, value: Val<'_>) -> ValidateError {
         let detail = match self.validator.validate(value) {
             Err(e) => format!("at #{}: {e}", e.instance_path().as_str()),
             Ok(()) => "the schema refuses the value".to_owned(),
@@ -98,11 +103,13 @@ fn plan(schema: &JsonSchema) -> Result<Plan, CompileError> {
     Plan::build(root)
 }
 
-/// The datum's JSON value.
+/// The datum's JSON value, on a tape.
 #[inline]
-fn parse(datum: &[u8]) -> Result<Value, ValidateError> {
+fn parse(datum: &[u8]) -> Result<Tape<'_>, ValidateError> {
     if datum.len() > MAX_DATUM_BYTES {
         return Err(ValidateError::TooLarge(datum.len()));
     }
-    serde_json::from_slice(datum).map_err(|e| ValidateError::InvalidJson(bounded(e.to_string())))
+    let mut tape = Tape::with_capacity(datum.len() / 8 + 4);
+    parse::parse(&mut tape, datum).map_err(|e| ValidateError::InvalidJson(bounded(e.0.into())))?;
+    Ok(tape)
 }

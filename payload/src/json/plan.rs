@@ -64,13 +64,21 @@ pub(super) struct Struct {
     /// The column of undeclared properties (a JSON object, null when there are none); `None` when
     /// the schema allows none.
     pub extra: Option<String>,
+    index: FieldIndex,
 }
 
 impl Struct {
+    pub fn new(fields: Vec<(String, Node)>, extra: Option<String>) -> Self {
+        let index = FieldIndex::new(fields.iter().map(|(name, _)| name.as_str()));
+        Struct { fields, extra, index }
+    }
+
     /// The index of the declared property `name`.
+    ///
+    /// Hot path: runs for every member of every object, in validation and in conversion.
     #[inline]
     pub fn field(&self, name: &str) -> Option<usize> {
-        self.fields.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()
+        self.index.find(name, |i| self.fields[i].0 == name)
     }
 
     fn arrow_fields(&self) -> Fields {
@@ -201,7 +209,7 @@ impl Planner {
             }
         }
         let extra = (!facts.closed || unnamed).then(|| extra_name(&fields));
-        Ok(Struct { fields, extra })
+        Ok(Struct::new(fields, extra))
     }
 }
 
@@ -218,4 +226,87 @@ fn extra_name(fields: &[(String, Node)]) -> String {
         name.insert(0, '_');
     }
     name
+}
+
+/// A hash table from property names to field indexes: a lookup hashes the name and compares it
+/// with the one field whose hash matches, where a binary search compared names several times.
+#[derive(Debug, Clone, PartialEq)]
+struct FieldIndex {
+    /// Open addressing, linear probing: the name's hash and its field index, or `EMPTY`.
+    slots: Vec<(u32, u16)>,
+    mask: usize,
+}
+
+impl FieldIndex {
+    const EMPTY: u16 = u16::MAX;
+
+    fn new<'n>(names: impl ExactSizeIterator<Item = &'n str>) -> Self {
+        // At most MAX_PLAN_NODES fields, below u16::MAX; at most half the slots are taken.
+        let size = (names.len() * 2).next_power_of_two().max(2);
+        let mut slots = vec![(0, Self::EMPTY); size];
+        let mask = size - 1;
+        for (i, name) in names.enumerate() {
+            let hash = name_hash(name);
+            let mut slot = hash as usize & mask;
+            while slots[slot].1 != Self::EMPTY {
+                slot = (slot + 1) & mask;
+            }
+            slots[slot] = ((hash >> 32) as u32, i as u16);
+        }
+        FieldIndex { slots, mask }
+    }
+
+    /// The field of `name`, `is` telling whether a field index holds that very name.
+    #[inline]
+    fn find(&self, name: &str, is: impl Fn(usize) -> bool) -> Option<usize> {
+        let hash = name_hash(name);
+        let mut slot = hash as usize & self.mask;
+        loop {
+            let (high, field) = self.slots[slot];
+            if field == Self::EMPTY {
+                return None;
+            }
+            if high == (hash >> 32) as u32 && is(usize::from(field)) {
+                return Some(usize::from(field));
+            }
+            slot = (slot + 1) & self.mask;
+        }
+    }
+}
+
+/// A quick hash of a property name: its length and its first and last 8 bytes, mixed.
+#[inline]
+fn name_hash(name: &str) -> u64 {
+    let bytes = name.as_bytes();
+    let n = bytes.len();
+    let word = |b: &[u8]| {
+        let mut buf = [0u8; 8];
+        buf[..b.len()].copy_from_slice(b);
+        u64::from_le_bytes(buf)
+    };
+    let (head, tail) = if n >= 8 {
+        (word(&bytes[..8]), word(&bytes[n - 8..]))
+    } else {
+        (word(bytes), 0)
+    };
+    let x = head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x ^ (x >> 29)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_field_is_found_by_name_and_no_other_name_is() {
+        let fields: Vec<(String, Node)> = (0..300).map(|i| (format!("field_{i}"), Node::Json)).collect();
+        let s = Struct::new(fields, None);
+        for (i, (name, _)) in s.fields.iter().enumerate() {
+            assert_eq!(s.field(name), Some(i));
+        }
+        for other in ["", "field_", "field_300", "field_1 ", "Field_1"] {
+            assert_eq!(s.field(other), None, "{other:?}");
+        }
+    }
 }

@@ -10,10 +10,11 @@
 //! in five.
 
 use jsonschema::{Registry, Uri};
-use murron_schema_types::schema::json::JsonSchema;
+use murron_schema_types::schema::Referenced;
 use serde_json::{Map, Number, Value};
 
 pub use crate::avro::sample::SplitMix64;
+pub use murron_schema_types::schema::json::JsonSchema;
 
 use super::datetime::{format_date, format_date_time};
 use super::facts::{Facts, Kinds, Loc, Reader};
@@ -26,6 +27,11 @@ const MAX_SAMPLE_DEPTH: usize = 8;
 #[derive(Debug, thiserror::Error)]
 #[error("cannot generate values: {0}")]
 pub struct UnsupportedSchema(String);
+
+/// Parses registered schema text, with the schemas it references, for [`JsonGenerator::new`].
+pub fn parse_schema(text: &str, referenced: &[Referenced]) -> Result<JsonSchema, UnsupportedSchema> {
+    murron_schema_types::schema::json::parse_stored(text, referenced).map_err(|e| UnsupportedSchema(e.to_string()))
+}
 
 /// Generates values of one schema.
 #[derive(Debug)]

@@ -839,3 +839,73 @@ fn payload_schemas_can_be_shared_across_threads() {
     shared::<JsonPayload>();
     shared::<crate::PayloadSchema>();
 }
+
+#[test]
+#[ignore = "timing by hand: cargo test --release -p murron-payload -- --ignored phase_timing --nocapture"]
+fn phase_timing() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let schema = parse_stored(&api_call_schema().to_string(), &[]).expect("schema");
+    let generator = JsonGenerator::new(&schema, 1_764_115_200_000_000).expect("generator");
+    let mut rng = SplitMix64::new(42);
+    let datums: Vec<Vec<u8>> = (0..10_000).map(|_| generator.datum(&mut rng).expect("datum")).collect();
+    let payload = compile(api_call_schema());
+    let time = |name: &str, f: &mut dyn FnMut()| {
+        for _ in 0..3 {
+            let start = Instant::now();
+            f();
+            let ns = start.elapsed().as_nanos() as f64 / datums.len() as f64;
+            eprintln!("{name:>24}: {ns:8.0} ns/event");
+        }
+    };
+    time("parse+drop", &mut || {
+        for d in &datums {
+            black_box(serde_json::from_slice::<Value>(d).expect("json"));
+        }
+    });
+    time("tape parse", &mut || {
+        for d in &datums {
+            let mut tape = super::tape::Tape::default();
+            super::parse::parse(&mut tape, black_box(d)).expect("json");
+            black_box(&tape);
+        }
+    });
+    let mut reused = super::tape::Tape::default();
+    time("tape parse, reused", &mut || {
+        for d in &datums {
+            super::parse::parse(&mut reused, black_box(d)).expect("json");
+        }
+    });
+    time("utf-8 check", &mut || {
+        for d in &datums {
+            black_box(std::str::from_utf8(black_box(d)).is_ok());
+        }
+    });
+    let tapes: Vec<super::tape::Tape<'_>> = datums
+        .iter()
+        .map(|d| {
+            let mut tape = super::tape::Tape::default();
+            super::parse::parse(&mut tape, d).expect("json");
+            tape
+        })
+        .collect();
+    time("is_valid", &mut || {
+        for t in &tapes {
+            assert!(payload.validator.is_valid(black_box(t.root())));
+        }
+    });
+    time("check", &mut || {
+        for t in &tapes {
+            check::check(&payload.plan.root, black_box(t.root())).expect("fits");
+        }
+    });
+    time("validate", &mut || {
+        for d in &datums {
+            payload.validate(black_box(d)).expect("valid");
+        }
+    });
+    let refs: Vec<&[u8]> = datums.iter().map(Vec::as_slice).collect();
+    time("to_arrow", &mut || {
+        black_box(payload.to_arrow(&refs).expect("converts"));
+    });
+}

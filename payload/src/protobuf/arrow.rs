@@ -296,7 +296,7 @@ impl<'p> Converter<'p> {
             if slot.count == 0 {
                 slot.first = at;
             }
-            slot.count += 1;
+            slot.count = slot.count.saturating_add(1);
             slot.last_at = at;
             slot.last = raw;
         }

@@ -3,6 +3,7 @@
 //! ever fetched: a `$ref` outside the schema and its references is refused.
 
 use jsonschema::error::ValidationErrorKind;
+use jsonschema::json::Json;
 use jsonschema::{ReferencingError, Registry, Retrieve, Uri, ValidationError};
 use serde_json::Value;
 
@@ -14,17 +15,17 @@ pub(super) fn check(schema: &JsonSchema) -> Result<(), SchemaError> {
     // meta-schema; if it fails, a violation of the meta-schema (such as an `$id` or a `$ref` that
     // is not a URI) is the better answer.
     let registry = resources(schema).map_err(|e| meta_schema_violation(schema).unwrap_or(e))?;
-    build(schema, &registry).map(drop)
+    build::<jsonschema::json::SerdeJson>(schema, &registry).map(drop)
 }
 
-/// A validator of instances of `schema`, built as [`check`] builds it: its draft, offline, its
-/// `$ref`s resolved in the schema and its referenced documents.
-pub(super) fn validator(schema: &JsonSchema) -> Result<jsonschema::Validator, SchemaError> {
+/// A validator of instances of `schema` in the JSON representation `F`, built as [`check`] builds
+/// it: its draft, offline, its `$ref`s resolved in the schema and its referenced documents.
+pub(super) fn validator<F: Json>(schema: &JsonSchema) -> Result<jsonschema::Validator<F>, SchemaError> {
     build(schema, &resources(schema)?)
 }
 
-fn build(schema: &JsonSchema, registry: &Registry<'_>) -> Result<jsonschema::Validator, SchemaError> {
-    jsonschema::options()
+fn build<F: Json>(schema: &JsonSchema, registry: &Registry<'_>) -> Result<jsonschema::Validator<F>, SchemaError> {
+    jsonschema::options_for::<F>()
         .with_draft(schema.draft.engine())
         .offline()
         .with_registry(registry)

@@ -69,9 +69,10 @@ pub struct JsonSchema {
 }
 
 impl JsonSchema {
-    /// A validator of instances, built as the registry checked the schema: its draft, offline (no
+    /// A validator of instances in the JSON representation `F` (`jsonschema::json::SerdeJson` for
+    /// a `serde_json::Value`), built as the registry checked the schema: its draft, offline (no
     /// remote `$ref`), its `$ref`s resolved in the schema and its referenced documents.
-    pub fn validator(&self) -> Result<jsonschema::Validator, SchemaError> {
+    pub fn validator<F: jsonschema::json::Json>(&self) -> Result<jsonschema::Validator<F>, SchemaError> {
         compile::validator(self)
     }
 
