@@ -20,7 +20,7 @@ use arrow_array::{
 use arrow_buffer::{OffsetBuffer, ScalarBuffer};
 use arrow_schema::DataType;
 
-use super::error::Fault;
+use super::error::{Fault, FaultKind, invalid};
 use super::json;
 use super::layout::{Layout, Node, Shape, kind_default};
 use super::limits::MAX_DEPTH;
@@ -105,7 +105,7 @@ impl Var {
     #[inline]
     fn end_value(&mut self) -> Result<()> {
         self.offsets
-            .push(i32::try_from(self.data.len()).map_err(|_| Fault::Overflow)?);
+            .push(i32::try_from(self.data.len()).map_err(|_| Box::new(FaultKind::Overflow))?);
         self.nulls.append_non_null();
         Ok(())
     }
@@ -259,7 +259,7 @@ impl<'p> Converter<'p> {
     /// Appends message `id` from `body` to the columns of its fields, `nodes`.
     fn message(&mut self, id: MsgId, nodes: &[Node], cols: &mut [Col], body: &[u8], depth: u32) -> Result<()> {
         if depth > MAX_DEPTH {
-            return Err(Fault::Invalid("too_deep"));
+            return Err(invalid("too_deep"));
         }
         let plan = self.plan;
         let msg = &plan.messages[id as usize];
@@ -291,7 +291,7 @@ impl<'p> Converter<'p> {
             let at = r.pos;
             let (number, wire_type) = r.tag()?;
             let raw = r.raw(number, wire_type, depth)?;
-            let i = msg.field_index(number).ok_or(Fault::Invalid("unknown_field"))?;
+            let i = msg.field_index(number).ok_or_else(|| invalid("unknown_field"))?;
             let slot = &mut self.slots[base + i];
             if slot.count == 0 {
                 slot.first = at;
@@ -469,7 +469,7 @@ fn entry_parts(body: &[u8], depth: u32) -> Result<(Option<Raw>, Option<Raw>)> {
         match number {
             1 => key = Some(raw),
             2 => value = Some(raw),
-            _ => return Err(Fault::Invalid("unknown_field")),
+            _ => return Err(invalid("unknown_field")),
         }
     }
     Ok((key, value))
@@ -483,7 +483,7 @@ fn last_of(body: &[u8], number: u32, depth: u32) -> Result<Option<Raw>> {
         let (n, wire_type) = r.tag()?;
         let raw = r.raw(n, wire_type, depth)?;
         if n != number {
-            return Err(Fault::Invalid("unknown_field"));
+            return Err(invalid("unknown_field"));
         }
         last = Some(raw);
     }
@@ -491,45 +491,45 @@ fn last_of(body: &[u8], number: u32, depth: u32) -> Result<Option<Raw>> {
 }
 
 fn mismatch() -> Fault {
-    Fault::Invalid("column does not match its layout")
+    invalid("column does not match its layout")
 }
 
 #[inline]
 fn len(raw: Raw, body: &[u8]) -> Result<&[u8]> {
     match raw {
-        Raw::Len(start, end) => body.get(start..end).ok_or(Fault::Invalid("truncated")),
-        _ => Err(Fault::Invalid("bad_wire_type")),
+        Raw::Len(start, end) => body.get(start..end).ok_or_else(|| invalid("truncated")),
+        _ => Err(invalid("bad_wire_type")),
     }
 }
 
 #[inline]
 fn push_offset(offsets: &mut Vec<i32>, count: usize) -> Result<()> {
     let end = offsets.last().copied().unwrap_or(0);
-    let count = i32::try_from(count).map_err(|_| Fault::Overflow)?;
-    offsets.push(end.checked_add(count).ok_or(Fault::Overflow)?);
+    let count = i32::try_from(count).map_err(|_| Box::new(FaultKind::Overflow))?;
+    offsets.push(end.checked_add(count).ok_or_else(|| Box::new(FaultKind::Overflow))?);
     Ok(())
 }
 
 #[inline]
 fn push_scalar(plan: &Plan, col: &mut Col, kind: Kind, raw: Raw, body: &[u8]) -> Result<()> {
     match (col, kind, raw) {
-        (Col::I32(p), Kind::Int32, Raw::Varint(v)) => p.push(int32(v).ok_or(Fault::Invalid("int_out_of_range"))?),
-        (Col::I32(p), Kind::SInt32, Raw::Varint(v)) => p.push(unzigzag32(
-            u32::try_from(v).map_err(|_| Fault::Invalid("int_out_of_range"))?,
-        )),
+        (Col::I32(p), Kind::Int32, Raw::Varint(v)) => p.push(int32(v).ok_or_else(|| invalid("int_out_of_range"))?),
+        (Col::I32(p), Kind::SInt32, Raw::Varint(v)) => {
+            p.push(unzigzag32(u32::try_from(v).map_err(|_| invalid("int_out_of_range"))?))
+        }
         (Col::I32(p), Kind::SFixed32, Raw::I32(v)) => p.push(v as i32),
         (Col::I32(p), Kind::Enum(e), Raw::Varint(v)) => {
-            let number = int32(v).ok_or(Fault::Invalid("int_out_of_range"))?;
+            let number = int32(v).ok_or_else(|| invalid("int_out_of_range"))?;
             let index = plan.enums[e as usize]
                 .index_of(number)
-                .ok_or(Fault::Invalid("unknown_enum_value"))?;
+                .ok_or_else(|| invalid("unknown_enum_value"))?;
             p.push(index as i32)
         }
         (Col::I64(p), Kind::Int64, Raw::Varint(v)) => p.push(v as i64),
         (Col::I64(p), Kind::SInt64, Raw::Varint(v)) => p.push(unzigzag64(v)),
         (Col::I64(p), Kind::SFixed64, Raw::I64(v)) => p.push(v as i64),
         (Col::U32(p), Kind::UInt32, Raw::Varint(v)) => {
-            p.push(u32::try_from(v).map_err(|_| Fault::Invalid("int_out_of_range"))?)
+            p.push(u32::try_from(v).map_err(|_| invalid("int_out_of_range"))?)
         }
         (Col::U32(p), Kind::Fixed32, Raw::I32(v)) => p.push(v),
         (Col::U64(p), Kind::UInt64, Raw::Varint(v)) => p.push(v),
@@ -538,7 +538,7 @@ fn push_scalar(plan: &Plan, col: &mut Col, kind: Kind, raw: Raw, body: &[u8]) ->
         (Col::F64(p), Kind::Double | Kind::FiniteDouble, Raw::I64(v)) => p.push(f64::from_bits(v)),
         (col @ Col::Bool(..), Kind::Bool, Raw::Varint(v)) => return push_bool(col, v != 0),
         (col @ Col::Var(_), Kind::String | Kind::Bytes, raw) => return push_bytes(col, len(raw, body)?),
-        _ => return Err(Fault::Invalid("bad_wire_type")),
+        _ => return Err(invalid("bad_wire_type")),
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ use arrow_schema::ArrowError;
 use murron_schema_types::schema::SchemaError;
 
 use super::limits::{MAX_COLUMNS, MAX_DEPTH};
+use super::wire::WireError;
 
 /// Why a Protobuf schema cannot be used for payloads. Not retryable: the same text fails again.
 #[derive(Debug, thiserror::Error)]
@@ -107,10 +108,33 @@ impl ValidateError {
     }
 }
 
+impl From<WireError> for ValidateError {
+    fn from(e: WireError) -> Self {
+        match e {
+            WireError::Truncated => Self::Truncated,
+            WireError::BadVarint => Self::BadVarint,
+            WireError::BadTag => Self::BadTag,
+            WireError::TooDeep => Self::TooDeep,
+        }
+    }
+}
+
+/// A [`ValidateError`] on the validator's hot path: boxed, so that every `Result` the walk returns
+/// fits a register (the error, rare, pays an allocation).
+pub(super) type Fail = Box<ValidateError>;
+
+impl From<WireError> for Box<ValidateError> {
+    fn from(e: WireError) -> Self {
+        Box::new(e.into())
+    }
+}
+
 /// Why the converter could not append a datum (its own error, which `to_arrow` reports as a
-/// [`crate::ToArrowError`]).
+/// [`crate::ToArrowError`]). Boxed for the same reason as [`Fail`].
+pub(super) type Fault = Box<FaultKind>;
+
 #[derive(Debug)]
-pub(super) enum Fault {
+pub(super) enum FaultKind {
     /// The bytes are not valid (they were not validated, or the validator and this walk disagree).
     Invalid(&'static str),
     /// A column outgrew its 32-bit offsets.
@@ -118,14 +142,31 @@ pub(super) enum Fault {
     Arrow(ArrowError),
 }
 
-impl From<ValidateError> for Fault {
+/// The fault of bytes that are not valid, for this reason code.
+pub(super) fn invalid(reason: &'static str) -> Fault {
+    Box::new(FaultKind::Invalid(reason))
+}
+
+impl From<ValidateError> for Box<FaultKind> {
     fn from(e: ValidateError) -> Self {
-        Self::Invalid(e.reason())
+        invalid(e.reason())
     }
 }
 
-impl From<ArrowError> for Fault {
+impl From<Box<ValidateError>> for Box<FaultKind> {
+    fn from(e: Box<ValidateError>) -> Self {
+        invalid(e.reason())
+    }
+}
+
+impl From<WireError> for Box<FaultKind> {
+    fn from(e: WireError) -> Self {
+        invalid(ValidateError::from(e).reason())
+    }
+}
+
+impl From<ArrowError> for Box<FaultKind> {
     fn from(e: ArrowError) -> Self {
-        Self::Arrow(e)
+        Box::new(FaultKind::Arrow(e))
     }
 }

@@ -6,7 +6,7 @@
 
 use std::io::Write as _;
 
-use super::error::Fault;
+use super::error::{Fault, invalid};
 use super::limits::MAX_DEPTH;
 use super::plan::Special;
 use super::wire::{self, Raw, Reader};
@@ -53,7 +53,7 @@ fn object(body: &[u8], out: &mut Vec<u8>, depth: u32) -> Result<(), Fault> {
             match (number, e.raw(number, wire_type, depth)?) {
                 (1, Raw::Len(s, t)) => key = &entry[s..t],
                 (2, Raw::Len(s, t)) => val = &entry[s..t],
-                _ => return Err(Fault::Invalid("unknown_field")),
+                _ => return Err(invalid("unknown_field")),
             }
         }
         if !first {
@@ -94,13 +94,13 @@ fn value(body: &[u8], out: &mut Vec<u8>, depth: u32) -> Result<(), Fault> {
         let (number, wire_type) = r.tag()?;
         last = Some((number, r.raw(number, wire_type, depth)?));
     }
-    let slice = |s: usize, t: usize| body.get(s..t).ok_or(Fault::Invalid("truncated"));
+    let slice = |s: usize, t: usize| body.get(s..t).ok_or_else(|| invalid("truncated"));
     match last {
         None | Some((NULL_VALUE, Raw::Varint(_))) => out.extend_from_slice(b"null"),
         Some((NUMBER_VALUE, Raw::I64(bits))) => {
             let v = f64::from_bits(bits);
             if !v.is_finite() {
-                return Err(Fault::Invalid("invalid_json_value"));
+                return Err(invalid("invalid_json_value"));
             }
             // Debug prints the shortest text that reads back as the same double: a JSON number.
             let _ = write!(out, "{v:?}");
@@ -109,7 +109,7 @@ fn value(body: &[u8], out: &mut Vec<u8>, depth: u32) -> Result<(), Fault> {
         Some((BOOL_VALUE, Raw::Varint(v))) => out.extend_from_slice(if v != 0 { b"true" } else { b"false" }),
         Some((STRUCT_VALUE, Raw::Len(s, t))) => object(slice(s, t)?, out, depth + 1)?,
         Some((LIST_VALUE, Raw::Len(s, t))) => array(slice(s, t)?, out, depth + 1)?,
-        Some(_) => return Err(Fault::Invalid("bad_wire_type")),
+        Some(_) => return Err(invalid("bad_wire_type")),
     }
     Ok(())
 }
@@ -118,21 +118,21 @@ fn value(body: &[u8], out: &mut Vec<u8>, depth: u32) -> Result<(), Fault> {
 fn field<'a>(r: &mut Reader<'a>, number: u32, depth: u32) -> Result<&'a [u8], Fault> {
     let (n, wire_type) = r.tag()?;
     match r.raw(n, wire_type, depth)? {
-        Raw::Len(s, t) if n == number && wire_type == wire::LEN => r.buf.get(s..t).ok_or(Fault::Invalid("truncated")),
-        _ => Err(Fault::Invalid("unknown_field")),
+        Raw::Len(s, t) if n == number && wire_type == wire::LEN => r.buf.get(s..t).ok_or_else(|| invalid("truncated")),
+        _ => Err(invalid("unknown_field")),
     }
 }
 
 fn check_depth(depth: u32) -> Result<(), Fault> {
     if depth > MAX_DEPTH {
-        return Err(Fault::Invalid("too_deep"));
+        return Err(invalid("too_deep"));
     }
     Ok(())
 }
 
 /// A JSON string: quotes, backslashes and control characters escaped.
 fn string(bytes: &[u8], out: &mut Vec<u8>) -> Result<(), Fault> {
-    let s = std::str::from_utf8(bytes).map_err(|_| Fault::Invalid("invalid_utf8"))?;
+    let s = std::str::from_utf8(bytes).map_err(|_| invalid("invalid_utf8"))?;
     out.push(b'"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {

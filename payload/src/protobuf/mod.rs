@@ -34,7 +34,7 @@ pub use error::{CompileError, ValidateError};
 pub use limits::{BASE_VALUES, MAX_COLUMNS, MAX_DEPTH, VALUES_PER_BYTE};
 
 use crate::to_arrow::ToArrowError;
-use error::Fault;
+use error::{Fault, FaultKind};
 use layout::Layout;
 use plan::Plan;
 
@@ -74,10 +74,10 @@ impl ProtobufPayload {
         })?;
         let mut converter = arrow::Converter::new(&self.plan, layout, variant, datums.len());
         for (index, datum) in datums.iter().enumerate() {
-            let fault = |f: Fault| match f {
-                Fault::Invalid(reason) => ToArrowError::Invalid { index, reason },
-                Fault::Overflow => ToArrowError::Overflow,
-                Fault::Arrow(e) => ToArrowError::Arrow(e),
+            let fault = |f: Fault| match *f {
+                FaultKind::Invalid(reason) => ToArrowError::Invalid { index, reason },
+                FaultKind::Overflow => ToArrowError::Overflow,
+                FaultKind::Arrow(e) => ToArrowError::Arrow(e),
             };
             let (id, start) = framing::split(&self.plan, datum).map_err(|e| fault(e.into()))?;
             if id != variant {
@@ -88,10 +88,10 @@ impl ProtobufPayload {
             }
             converter.append(&datum[start..]).map_err(fault)?;
         }
-        converter.finish().map_err(|f| match f {
-            Fault::Arrow(e) => ToArrowError::Arrow(e),
-            Fault::Overflow => ToArrowError::Overflow,
-            Fault::Invalid(reason) => ToArrowError::Invalid { index: 0, reason },
+        converter.finish().map_err(|f| match *f {
+            FaultKind::Arrow(e) => ToArrowError::Arrow(e),
+            FaultKind::Overflow => ToArrowError::Overflow,
+            FaultKind::Invalid(reason) => ToArrowError::Invalid { index: 0, reason },
         })
     }
 

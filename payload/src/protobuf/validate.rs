@@ -17,7 +17,7 @@
 //! columns nest deeper cannot be validated at all), and each message met is charged the Arrow
 //! values it fills against an allowance that grows with the datum's size.
 
-use super::error::ValidateError;
+use super::error::{Fail, ValidateError};
 use super::limits::{MAX_DEPTH, value_allowance};
 use super::plan::{Card, Field, Kind, Message, MsgId, Plan, Special};
 use super::wellknown;
@@ -34,7 +34,7 @@ pub fn validate(plan: &Plan, id: MsgId, body: &[u8]) -> Result<(), ValidateError
         plan,
         allowance: value_allowance(body.len()),
     };
-    walk.message(id, &mut Reader::new(body), None, 1)
+    walk.message(id, &mut Reader::new(body), None, 1).map_err(|e| *e)
 }
 
 struct Walk<'p> {
@@ -87,15 +87,15 @@ impl Seen {
 impl Walk<'_> {
     /// One message `id` from the reader: to its end, or for a group to the end tag of field
     /// `group`. `depth` counts this message.
-    fn message(&mut self, id: MsgId, r: &mut Reader<'_>, group: Option<u32>, depth: u32) -> Result<(), ValidateError> {
+    fn message(&mut self, id: MsgId, r: &mut Reader<'_>, group: Option<u32>, depth: u32) -> Result<(), Fail> {
         if depth > MAX_DEPTH {
-            return Err(ValidateError::TooDeep);
+            return Err(ValidateError::TooDeep.into());
         }
         let msg = &self.plan.messages[id as usize];
-        self.allowance = self
-            .allowance
-            .checked_sub(msg.width.max(1))
-            .ok_or(ValidateError::TooManyItems)?;
+        let Some(left) = self.allowance.checked_sub(msg.width.max(1)) else {
+            return Err(ValidateError::TooManyItems.into());
+        };
+        self.allowance = left;
         let mut seen = if msg.tracked == 0 {
             Seen::Few(0)
         } else {
@@ -104,7 +104,7 @@ impl Walk<'_> {
         loop {
             if r.at_end() {
                 if group.is_some() {
-                    return Err(ValidateError::Truncated);
+                    return Err(ValidateError::Truncated.into());
                 }
                 break;
             }
@@ -114,12 +114,13 @@ impl Walk<'_> {
             }
             let Some(i) = msg.field_index(number) else {
                 if wire_type == wire::END_GROUP {
-                    return Err(bad_wire(msg, number, wire_type));
+                    return Err(bad_wire(msg, number, wire_type).into());
                 }
                 return Err(ValidateError::UnknownField {
                     message: msg.name.clone(),
                     number,
-                });
+                }
+                .into());
             };
             let field = &msg.fields[i];
             self.field(msg, field, wire_type, r, depth)?;
@@ -130,7 +131,8 @@ impl Walk<'_> {
                 return Err(ValidateError::DuplicateField {
                     message: msg.name.clone(),
                     number,
-                });
+                }
+                .into());
             }
         }
         for &i in &msg.required {
@@ -139,7 +141,8 @@ impl Walk<'_> {
                 return Err(ValidateError::MissingRequiredField {
                     message: msg.name.clone(),
                     number: f.number,
-                });
+                }
+                .into());
             }
         }
         Ok(())
@@ -154,7 +157,7 @@ impl Walk<'_> {
         wire_type: u8,
         r: &mut Reader<'_>,
         depth: u32,
-    ) -> Result<(), ValidateError> {
+    ) -> Result<(), Fail> {
         let expected = field.kind.wire();
         if wire_type == expected {
             return self.value(msg, field, r, depth);
@@ -165,7 +168,7 @@ impl Walk<'_> {
             if expected != wire::VARINT {
                 let size = if expected == wire::I32 { 4 } else { 8 };
                 if (end - start) % size != 0 {
-                    return Err(ValidateError::Truncated);
+                    return Err(ValidateError::Truncated.into());
                 }
             }
             while !packed.at_end() {
@@ -173,12 +176,12 @@ impl Walk<'_> {
             }
             return Ok(());
         }
-        Err(bad_wire(msg, field.number, wire_type))
+        Err(bad_wire(msg, field.number, wire_type).into())
     }
 
     /// One value of `field`'s type.
     #[inline]
-    fn value(&mut self, msg: &Message, field: &Field, r: &mut Reader<'_>, depth: u32) -> Result<(), ValidateError> {
+    fn value(&mut self, msg: &Message, field: &Field, r: &mut Reader<'_>, depth: u32) -> Result<(), Fail> {
         match field.kind {
             Kind::Int64 | Kind::UInt64 | Kind::SInt64 => {
                 r.varint()?;
@@ -194,7 +197,8 @@ impl Walk<'_> {
                     return Err(ValidateError::InvalidBoolean {
                         message: msg.name.clone(),
                         number: field.number,
-                    });
+                    }
+                    .into());
                 }
             }
             Kind::Enum(e) => {
@@ -206,7 +210,8 @@ impl Walk<'_> {
                         number: field.number,
                         enum_name: e.name.clone(),
                         value,
-                    });
+                    }
+                    .into());
                 }
             }
             Kind::Fixed32 | Kind::SFixed32 | Kind::Float => {
@@ -217,7 +222,7 @@ impl Walk<'_> {
             }
             Kind::FiniteDouble => {
                 if !f64::from_bits(r.fixed64()?).is_finite() {
-                    return Err(ValidateError::InvalidJsonValue);
+                    return Err(ValidateError::InvalidJsonValue.into());
                 }
             }
             Kind::String => {
@@ -226,7 +231,8 @@ impl Walk<'_> {
                     return Err(ValidateError::InvalidUtf8 {
                         message: msg.name.clone(),
                         number: field.number,
-                    });
+                    }
+                    .into());
                 }
             }
             Kind::Bytes => {

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::error::ValidateError;
+use super::error::{Fail, ValidateError};
 use super::wire::{self, Reader, int32};
 
 /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z, the range of a valid Timestamp, in seconds.
@@ -17,35 +17,35 @@ const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
 const NANOS_PER_SECOND: i64 = 1_000_000_000;
 
 /// A Timestamp's instant in nanoseconds since the Unix epoch.
-pub fn timestamp(body: &[u8]) -> Result<i64, ValidateError> {
+pub fn timestamp(body: &[u8]) -> Result<i64, Fail> {
     let (seconds, nanos) = seconds_nanos(body, "google.protobuf.Timestamp")?;
     if !(0..1_000_000_000).contains(&nanos) || !(MIN_TIMESTAMP_SECONDS..=MAX_TIMESTAMP_SECONDS).contains(&seconds) {
-        return Err(ValidateError::InvalidTimestamp { seconds, nanos });
+        return Err(ValidateError::InvalidTimestamp { seconds, nanos }.into());
     }
     seconds
         .checked_mul(NANOS_PER_SECOND)
         .and_then(|s| s.checked_add(i64::from(nanos)))
-        .ok_or(ValidateError::TimestampOutOfRange { seconds })
+        .ok_or_else(|| ValidateError::TimestampOutOfRange { seconds }.into())
 }
 
 /// A Duration's length in nanoseconds.
-pub fn duration(body: &[u8]) -> Result<i64, ValidateError> {
+pub fn duration(body: &[u8]) -> Result<i64, Fail> {
     let (seconds, nanos) = seconds_nanos(body, "google.protobuf.Duration")?;
     let same_sign = seconds == 0 || nanos == 0 || (seconds < 0) == (nanos < 0);
     if !(-999_999_999..=999_999_999).contains(&nanos)
         || !(-MAX_DURATION_SECONDS..=MAX_DURATION_SECONDS).contains(&seconds)
         || !same_sign
     {
-        return Err(ValidateError::InvalidDuration { seconds, nanos });
+        return Err(ValidateError::InvalidDuration { seconds, nanos }.into());
     }
     seconds
         .checked_mul(NANOS_PER_SECOND)
         .and_then(|s| s.checked_add(i64::from(nanos)))
-        .ok_or(ValidateError::DurationOutOfRange { seconds })
+        .ok_or_else(|| ValidateError::DurationOutOfRange { seconds }.into())
 }
 
 /// Fields 1 (`int64 seconds`) and 2 (`int32 nanos`), the last occurrence of each counting.
-fn seconds_nanos(body: &[u8], name: &'static str) -> Result<(i64, i32), ValidateError> {
+fn seconds_nanos(body: &[u8], name: &'static str) -> Result<(i64, i32), Fail> {
     let mut r = Reader::new(body);
     let (mut seconds, mut nanos) = (0i64, 0i32);
     while !r.at_end() {
@@ -55,14 +55,16 @@ fn seconds_nanos(body: &[u8], name: &'static str) -> Result<(i64, i32), Validate
             return Err(ValidateError::UnknownField {
                 message: message(),
                 number,
-            });
+            }
+            .into());
         }
         if wire_type != wire::VARINT {
             return Err(ValidateError::BadWireType {
                 message: message(),
                 number,
                 wire: wire_type,
-            });
+            }
+            .into());
         }
         let v = r.varint()?;
         if number == 1 {

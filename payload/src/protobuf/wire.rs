@@ -1,7 +1,17 @@
 //! The Protobuf wire format, read: varints, tags, fixed-width values and length-delimited slices
 //! over a byte slice. Every read is bounds-checked and returns an error instead of panicking.
 
-use super::error::ValidateError;
+/// Why bytes are not wire format; the callers say where (a [`super::error::ValidateError`]). Small and
+/// `Copy`, so that the hot path's results stay in registers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireError {
+    Truncated,
+    BadVarint,
+    /// Field number 0, a tag beyond 32 bits, a stray end-group or wire type 6 or 7.
+    BadTag,
+    /// Groups nested deeper than the depth bound.
+    TooDeep,
+}
 
 pub const VARINT: u8 = 0;
 pub const I64: u8 = 1;
@@ -40,8 +50,8 @@ impl<'a> Reader<'a> {
     /// A base-128 varint of at most 10 bytes, the tenth holding only bit 63. Over-long encodings of
     /// small values (`80 00` for 0) are accepted, as Protobuf parsers accept them.
     #[inline]
-    pub fn varint(&mut self) -> Result<u64, ValidateError> {
-        let first = *self.buf.get(self.pos).ok_or(ValidateError::Truncated)?;
+    pub fn varint(&mut self) -> Result<u64, WireError> {
+        let first = *self.buf.get(self.pos).ok_or(WireError::Truncated)?;
         if first < 0x80 {
             self.pos += 1;
             return Ok(u64::from(first));
@@ -49,36 +59,36 @@ impl<'a> Reader<'a> {
         self.varint_slow()
     }
 
-    fn varint_slow(&mut self) -> Result<u64, ValidateError> {
+    fn varint_slow(&mut self) -> Result<u64, WireError> {
         let mut value = 0u64;
         for shift in (0..=63).step_by(7) {
-            let b = *self.buf.get(self.pos).ok_or(ValidateError::Truncated)?;
+            let b = *self.buf.get(self.pos).ok_or(WireError::Truncated)?;
             self.pos += 1;
             if shift == 63 && b > 1 {
-                return Err(ValidateError::BadVarint);
+                return Err(WireError::BadVarint);
             }
             value |= u64::from(b & 0x7f) << shift;
             if b < 0x80 {
                 return Ok(value);
             }
         }
-        Err(ValidateError::BadVarint)
+        Err(WireError::BadVarint)
     }
 
     /// A tag: the field number (at least 1, at most 2^29 - 1) and the wire type.
     #[inline]
-    pub fn tag(&mut self) -> Result<(u32, u8), ValidateError> {
+    pub fn tag(&mut self) -> Result<(u32, u8), WireError> {
         let tag = self.varint()?;
-        let tag = u32::try_from(tag).map_err(|_| ValidateError::BadTag)?;
+        let tag = u32::try_from(tag).map_err(|_| WireError::BadTag)?;
         let number = tag >> 3;
         if number == 0 {
-            return Err(ValidateError::BadTag);
+            return Err(WireError::BadTag);
         }
         Ok((number, (tag & 7) as u8))
     }
 
     #[inline]
-    pub fn fixed32(&mut self) -> Result<u32, ValidateError> {
+    pub fn fixed32(&mut self) -> Result<u32, WireError> {
         let bytes = self.take(4)?;
         let mut a = [0u8; 4];
         a.copy_from_slice(bytes);
@@ -86,7 +96,7 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn fixed64(&mut self) -> Result<u64, ValidateError> {
+    pub fn fixed64(&mut self) -> Result<u64, WireError> {
         let bytes = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(bytes);
@@ -94,18 +104,18 @@ impl<'a> Reader<'a> {
     }
 
     #[inline]
-    pub fn take(&mut self, n: usize) -> Result<&'a [u8], ValidateError> {
-        let end = self.pos.checked_add(n).ok_or(ValidateError::Truncated)?;
-        let bytes = self.buf.get(self.pos..end).ok_or(ValidateError::Truncated)?;
+    pub fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let end = self.pos.checked_add(n).ok_or(WireError::Truncated)?;
+        let bytes = self.buf.get(self.pos..end).ok_or(WireError::Truncated)?;
         self.pos = end;
         Ok(bytes)
     }
 
     /// A length-delimited value's range in the buffer.
     #[inline]
-    pub fn len_range(&mut self) -> Result<(usize, usize), ValidateError> {
+    pub fn len_range(&mut self) -> Result<(usize, usize), WireError> {
         let len = self.varint()?;
-        let len = usize::try_from(len).map_err(|_| ValidateError::Truncated)?;
+        let len = usize::try_from(len).map_err(|_| WireError::Truncated)?;
         let start = self.pos;
         self.take(len)?;
         Ok((start, self.pos))
@@ -113,8 +123,9 @@ impl<'a> Reader<'a> {
 
     /// A value of wire type `wire` (a group's body for a start-group tag of field `number`), as it
     /// lies on the wire. `depth` bounds nested groups.
-    #[inline]
-    pub fn raw(&mut self, number: u32, wire: u8, depth: u32) -> Result<Raw, ValidateError> {
+    // Always inlined: returned through memory, the value costs a store-forwarding stall per field.
+    #[inline(always)]
+    pub fn raw(&mut self, number: u32, wire: u8, depth: u32) -> Result<Raw, WireError> {
         Ok(match wire {
             VARINT => Raw::Varint(self.varint()?),
             I64 => Raw::I64(self.fixed64()?),
@@ -128,14 +139,16 @@ impl<'a> Reader<'a> {
                 Raw::Len(start, end)
             }
             // A stray end-group or wire type 6 or 7: the caller says which field.
-            _ => return Err(ValidateError::BadTag),
+            _ => return Err(WireError::BadTag),
         })
     }
 
     /// Skips to the end tag of the group of field `number` that starts here; its body's range.
-    pub fn group_body(&mut self, number: u32, depth: u32) -> Result<(usize, usize), ValidateError> {
+    #[cold]
+    #[inline(never)]
+    pub fn group_body(&mut self, number: u32, depth: u32) -> Result<(usize, usize), WireError> {
         if depth >= super::limits::MAX_DEPTH {
-            return Err(ValidateError::TooDeep);
+            return Err(WireError::TooDeep);
         }
         let start = self.pos;
         loop {
@@ -145,7 +158,7 @@ impl<'a> Reader<'a> {
                 return if n == number {
                     Ok((start, tag_start))
                 } else {
-                    Err(ValidateError::BadTag)
+                    Err(WireError::BadTag)
                 };
             }
             self.raw(n, wire, depth + 1)?;
