@@ -12,7 +12,8 @@
 //!   reads itself, and the transitive digest never proves what the exact check refuses.
 //! - [`json_payload`]: a datum through the validator of each JSON test schema; what validates must
 //!   convert to one Arrow row, and a date-time the validator's format check accepts must parse; the
-//!   payload's JSON parser reads what serde_json reads, as serde_json reads it.
+//!   validator agrees with `jsonschema` on a `serde_json::Value`, and the payload's JSON parser reads
+//!   what serde_json reads, as serde_json reads it.
 //! - [`protobuf_schema`]: Protobuf schema text (`.proto` or a base64 descriptor), with another
 //!   version and an imported file, through the parser, the canonical printer and the difference
 //!   rules; the canonical text and the serialized descriptor give the same identity, and a schema
@@ -296,22 +297,42 @@ pub const JSON_PAYLOAD_SCHEMAS: [(&str, &[(&str, &str)]); 4] = [
     ("true", &[]),
 ];
 
+/// The JSON payload schemas' texts with their references.
+fn json_payload_texts() -> impl Iterator<Item = (&'static str, Vec<Referenced>)> {
+    JSON_PAYLOAD_SCHEMAS.iter().map(|(text, references)| {
+        let referenced = references
+            .iter()
+            .map(|(name, text)| Referenced {
+                name: (*name).to_owned(),
+                schema_type: SchemaType::Json,
+                text: (*text).to_owned(),
+            })
+            .collect();
+        (*text, referenced)
+    })
+}
+
 /// The compiled JSON payload schemas.
 fn json_payload_schemas() -> &'static [PayloadSchema] {
     static SCHEMAS: OnceLock<Vec<PayloadSchema>> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        JSON_PAYLOAD_SCHEMAS
-            .iter()
-            .map(|(text, references)| {
-                let referenced: Vec<Referenced> = references
-                    .iter()
-                    .map(|(name, text)| Referenced {
-                        name: (*name).to_owned(),
-                        schema_type: SchemaType::Json,
-                        text: (*text).to_owned(),
-                    })
-                    .collect();
+        json_payload_texts()
+            .map(|(text, referenced)| {
                 PayloadSchema::compile(1, SchemaType::Json, text, &referenced).expect("a JSON payload schema compiles")
+            })
+            .collect()
+    })
+}
+
+/// The same schemas' validators on a `serde_json::Value`, as the registry builds them.
+fn json_reference_validators() -> &'static [jsonschema::Validator] {
+    static VALIDATORS: OnceLock<Vec<jsonschema::Validator>> = OnceLock::new();
+    VALIDATORS.get_or_init(|| {
+        json_payload_texts()
+            .map(|(text, referenced)| {
+                murron_schema_types::schema::json::parse_stored(text, &referenced)
+                    .and_then(|schema| schema.validator::<jsonschema::json::SerdeJson>())
+                    .expect("a JSON payload schema compiles")
             })
             .collect()
     })
@@ -319,20 +340,43 @@ fn json_payload_schemas() -> &'static [PayloadSchema] {
 
 pub fn json_payload(data: &[u8]) {
     json_reads_as_serde_json(data);
-    for (i, schema) in json_payload_schemas().iter().enumerate() {
-        match schema.validate(data) {
-            Ok(_) => match schema.to_arrow(Variant(0), &[data]) {
+    let value = serde_json::from_slice::<serde_json::Value>(data).ok();
+    for (i, (schema, reference)) in json_payload_schemas()
+        .iter()
+        .zip(json_reference_validators())
+        .enumerate()
+    {
+        let verdict = schema.validate(data);
+        if verdict.is_ok() {
+            match schema.to_arrow(Variant(0), &[data]) {
                 Ok(batch) => assert_eq!(batch.num_rows(), 1, "one valid datum, one row"),
                 Err(e) => panic!("a datum the validator accepts does not convert: {e}"),
-            },
-            Err(ValidateError::Json(e @ json::ValidateError::Unmappable { .. })) => {
-                panic!("schema {i} accepts a value its mapping cannot hold: {e}")
             }
+        }
+        let accepted = value.as_ref().map(|v| reference.is_valid(v));
+        let Err(ValidateError::Json(e)) = verdict else {
+            assert_eq!(
+                accepted,
+                Some(true),
+                "schema {i} accepts what jsonschema on a Value refuses"
+            );
+            continue;
+        };
+        match e {
+            json::ValidateError::SchemaViolation(_) => {
+                assert_eq!(
+                    accepted,
+                    Some(false),
+                    "schema {i} refuses what jsonschema on a Value accepts: {e}"
+                )
+            }
+            json::ValidateError::InvalidJson(_) | json::ValidateError::TooLarge(_) => {}
             // The first schema is draft 7: the validator itself checks its date-times.
-            Err(ValidateError::Json(e @ json::ValidateError::InvalidDateTime { .. })) if i == 0 => {
+            json::ValidateError::InvalidDateTime { .. } if i == 0 => {
                 panic!("a date-time the validator's format check accepts does not parse: {e}")
             }
-            Err(_) => {}
+            json::ValidateError::Unmappable { .. } => panic!("schema {i} accepts a value its mapping cannot hold: {e}"),
+            _ => assert_eq!(accepted, Some(true), "refused past the schema, yet invalid: {e}"),
         }
     }
 }
