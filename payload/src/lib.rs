@@ -93,11 +93,6 @@ impl PayloadSchema {
         self.id
     }
 
-    /// The compiled schema, of its kind.
-    pub fn compiled(&self) -> &Compiled {
-        &self.compiled
-    }
-
     /// The schema type, as the registry names it.
     pub fn kind(&self) -> SchemaType {
         match &self.compiled {

@@ -96,11 +96,7 @@ impl Walk<'_> {
             return Err(ValidateError::TooManyItems.into());
         };
         self.allowance = left;
-        let mut seen = if msg.tracked == 0 {
-            Seen::Few(0)
-        } else {
-            Seen::new(msg.tracked)
-        };
+        let mut seen = Seen::new(msg.tracked);
         loop {
             if r.at_end() {
                 if group.is_some() {
