@@ -2,15 +2,17 @@
 //!
 //! Every payload kind is written faithfully. Avro payloads map back to the types they came from; the
 //! few Arrow types that JSON Schema and Protobuf payloads produce but Avro lacks are widened first,
-//! losslessly: `UInt64` becomes `decimal(20,0)` (Avro's `long` is signed) and a map whose keys are
+//! losslessly: `UInt64` becomes `decimal(20,0)` (Avro's `long` is signed), a map whose keys are
 //! not strings (Protobuf's `map<int32, …>`) becomes an array of `{key, value}` records (Avro's maps
-//! have string keys only).
+//! have string keys only), and a dictionary of names that does not carry Avro enum symbols (a
+//! Protobuf enum) becomes its names as strings.
 
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::{Array, ArrayRef, Decimal128Array, ListArray, MapArray, RecordBatch, StructArray};
+use arrow_avro::schema::AVRO_ENUM_SYMBOLS_METADATA_KEY;
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Schema};
 
 use super::file_format::{FileFormat, FormatError};
@@ -40,7 +42,7 @@ const U64_DIGITS: u8 = 20;
 
 /// `batch` with the types Avro lacks widened; the batch itself when it has none (every Avro payload).
 fn widened(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if !batch.schema().fields().iter().any(|f| needs_widening(f.data_type())) {
+    if !batch.schema().fields().iter().any(|f| needs_widening(f)) {
         return Ok(batch.clone());
     }
     let (fields, columns): (Vec<FieldRef>, Vec<ArrayRef>) = batch
@@ -58,25 +60,27 @@ fn widened(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     )
 }
 
-fn needs_widening(data_type: &DataType) -> bool {
-    match data_type {
+fn needs_widening(field: &Field) -> bool {
+    match field.data_type() {
         DataType::UInt64 => true,
+        // arrow-avro writes a dictionary as an Avro enum, whose symbols it takes from this key.
+        DataType::Dictionary(_, _) => !field.metadata().contains_key(AVRO_ENUM_SYMBOLS_METADATA_KEY),
         DataType::Map(entries, _) => match entries.data_type() {
             DataType::Struct(kv) => {
                 !matches!(kv[0].data_type(), DataType::Utf8 | DataType::LargeUtf8)
-                    || kv.iter().any(|f| needs_widening(f.data_type()))
+                    || kv.iter().any(|f| needs_widening(f))
             }
             _ => false,
         },
-        DataType::Struct(fields) => fields.iter().any(|f| needs_widening(f.data_type())),
-        DataType::List(item) | DataType::LargeList(item) => needs_widening(item.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| needs_widening(f)),
+        DataType::List(item) | DataType::LargeList(item) => needs_widening(item),
         _ => false,
     }
 }
 
 /// One column and its field, widened where Avro needs it.
 fn widen(field: &FieldRef, array: &ArrayRef) -> Result<(FieldRef, ArrayRef), ArrowError> {
-    if !needs_widening(field.data_type()) {
+    if !needs_widening(field) {
         return Ok((field.clone(), array.clone()));
     }
     let (data_type, widened): (DataType, ArrayRef) = match field.data_type() {
@@ -84,6 +88,10 @@ fn widen(field: &FieldRef, array: &ArrayRef) -> Result<(FieldRef, ArrayRef), Arr
             let decimals = Decimal128Array::from_unary(array.as_primitive::<UInt64Type>(), i128::from)
                 .with_precision_and_scale(U64_DIGITS, 0)?;
             (decimals.data_type().clone(), Arc::new(decimals))
+        }
+        DataType::Dictionary(_, _) => {
+            let names = arrow_cast::cast(array, &DataType::Utf8)?;
+            (DataType::Utf8, names)
         }
         DataType::Struct(_) => {
             let s = array.as_struct();
@@ -233,6 +241,64 @@ mod tests {
                 .value(0),
             i128::from(u64::MAX)
         );
+    }
+
+    #[test]
+    fn a_dictionary_without_enum_symbols_is_written_as_its_names() {
+        use arrow_array::DictionaryArray;
+        use arrow_array::types::Int32Type;
+        let names: DictionaryArray<Int32Type> =
+            vec![Some("GET"), None, Some("POST"), Some("GET")].into_iter().collect();
+        let schema = Schema::new(vec![Field::new("method", names.data_type().clone(), true)]);
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(names)]).expect("a batch");
+        let back = read_back(&AvroContainer.encode(&batch).expect("encodes"));
+        assert_eq!(
+            back.column(0).as_string::<i32>().iter().collect::<Vec<_>>(),
+            vec![Some("GET"), None, Some("POST"), Some("GET")]
+        );
+    }
+
+    #[test]
+    fn every_payload_kind_of_the_api_call_is_written_and_avro_enums_stay_enums() {
+        use murron_payload::sample::{SampleSource, SplitMix64};
+        use murron_payload::{PayloadSchema, SchemaType, Variant};
+        let kinds = [
+            (SchemaType::Avro, include_str!("../../../schemas/client/api_call.avsc")),
+            (
+                SchemaType::Json,
+                include_str!("../../../schemas/client/api_call.schema.json"),
+            ),
+            (
+                SchemaType::Protobuf,
+                include_str!("../../../schemas/client/api_call.proto"),
+            ),
+        ];
+        for (kind, text) in kinds {
+            let source = SampleSource::parse(kind, text, &[]).expect("the schema parses");
+            let sampler = source.sampler(1_764_115_200_000_000).expect("a sampler");
+            let mut rng = SplitMix64::new(1);
+            let datums: Vec<Vec<u8>> = (0..20)
+                .map(|_| {
+                    let mut d = Vec::new();
+                    sampler.sample_into(&mut rng, &mut d).expect("a sample");
+                    d
+                })
+                .collect();
+            let refs: Vec<&[u8]> = datums.iter().map(Vec::as_slice).collect();
+            let schema = PayloadSchema::compile(1, kind, text, &[]).expect("the schema compiles");
+            let batch = schema.to_arrow(Variant(0), &refs).expect("converts");
+            let back = read_back(&AvroContainer.encode(&batch).unwrap_or_else(|e| panic!("{kind:?}: {e}")));
+            assert_eq!(back.num_rows(), 20, "{kind:?}");
+            let method = back
+                .schema()
+                .field_with_name("http_method")
+                .expect("http_method")
+                .data_type()
+                .clone();
+            if kind == SchemaType::Avro {
+                assert!(matches!(method, DataType::Dictionary(_, _)), "{method}");
+            }
+        }
     }
 
     #[test]
