@@ -198,13 +198,11 @@ struct StructColumn<'p> {
     /// The row each field was last given a value in, to give the others a null.
     filled: Vec<usize>,
     rows: usize,
-    /// The field the member at each position named in the previous object: a producer writes its
-    /// keys in the same order every time, so a name is compared once instead of hashed.
-    predicted: Vec<Option<usize>>,
+    /// The field that came after each field in the last object (the last entry: the first field):
+    /// a producer writes its keys in the same order every time, so a name is compared once
+    /// instead of hashed, and a property left out costs one miss.
+    after: Vec<Option<usize>>,
 }
-
-/// How many member positions of an object [`StructColumn::predicted`] remembers.
-const PREDICTED_POSITIONS: usize = 64;
 
 impl<'p> StructColumn<'p> {
     fn new(node: &'p Node, plan: &'p Struct, capacity: usize) -> Self {
@@ -224,7 +222,7 @@ impl<'p> StructColumn<'p> {
             nulls: NullBufferBuilder::new(capacity),
             filled: vec![0; plan.fields.len()],
             rows: 0,
-            predicted: Vec::new(),
+            after: vec![None; plan.fields.len() + 1],
         }
     }
 
@@ -240,8 +238,11 @@ impl<'p> StructColumn<'p> {
         self.rows += 1;
         let row = self.rows;
         let mut undeclared = false;
-        for (position, (name, v)) in properties.enumerate() {
-            if let Some(i) = self.field(position, name) {
+        // The place in `after` of the last declared field seen; at first, the start.
+        let mut previous = self.plan.fields.len();
+        for (name, v) in properties {
+            if let Some(i) = self.field(previous, name) {
+                previous = i;
                 self.fields[i].append(v)?;
                 self.filled[i] = row;
                 continue;
@@ -270,20 +271,18 @@ impl<'p> StructColumn<'p> {
         Ok(())
     }
 
-    /// The declared field `name`, the member at `position`.
+    /// The declared field `name`, a member that follows the declared field `previous` (or the
+    /// object's start, `fields.len()`).
     #[inline]
-    fn field(&mut self, position: usize, name: &str) -> Option<usize> {
-        if let Some(Some(i)) = self.predicted.get(position)
+    fn field(&mut self, previous: usize, name: &str) -> Option<usize> {
+        if let Some(Some(i)) = self.after.get(previous)
             && self.plan.fields[*i].0 == name
         {
             return Some(*i);
         }
         let found = self.plan.field(name);
-        if position < PREDICTED_POSITIONS {
-            if self.predicted.len() <= position {
-                self.predicted.resize(position + 1, None);
-            }
-            self.predicted[position] = found;
+        if found.is_some() {
+            self.after[previous] = found;
         }
         found
     }

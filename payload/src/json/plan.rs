@@ -274,20 +274,22 @@ impl FieldIndex {
     }
 }
 
-/// A quick hash of a property name: its length and its first and last 8 bytes, mixed.
+/// A quick hash of a property name: its length and its first and last bytes (8 of each at most),
+/// mixed. Loads are of fixed sizes, so that no byte copy is called.
 #[inline]
 fn name_hash(name: &str) -> u64 {
-    let bytes = name.as_bytes();
-    let n = bytes.len();
-    let word = |b: &[u8]| {
-        let mut buf = [0u8; 8];
-        buf[..b.len()].copy_from_slice(b);
-        u64::from_le_bytes(buf)
-    };
-    let (head, tail) = if n >= 8 {
-        (word(&bytes[..8]), word(&bytes[n - 8..]))
-    } else {
-        (word(bytes), 0)
+    let b = name.as_bytes();
+    let n = b.len();
+    let u64_at = |at: usize| <[u8; 8]>::try_from(&b[at..at + 8]).map_or(0, u64::from_le_bytes);
+    let u32_at = |at: usize| <[u8; 4]>::try_from(&b[at..at + 4]).map_or(0, |w| u64::from(u32::from_le_bytes(w)));
+    let (head, tail) = match n {
+        8.. => (u64_at(0), u64_at(n - 8)),
+        4..8 => (u32_at(0), u32_at(n - 4)),
+        1..4 => (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        ),
+        0 => (0, 0),
     };
     let x = head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
