@@ -23,6 +23,10 @@ use super::facts::{Facts, Kinds, Loc, Reader};
 /// empty, and nullable values are null.
 const MAX_SAMPLE_DEPTH: usize = 8;
 
+/// Past this depth a schema has no value the generator can finish (a required property that
+/// recurses, for example): it is refused.
+const MAX_DEPTH: usize = 64;
+
 /// Why a schema cannot be sampled.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot generate values: {0}")]
@@ -85,6 +89,9 @@ struct Sampler<'g> {
 
 impl Sampler<'_> {
     fn value(&mut self, locs: &[Loc<'_>], field: &str, depth: usize) -> Result<Value, UnsupportedSchema> {
+        if depth > MAX_DEPTH {
+            return Err(UnsupportedSchema(format!("no value ends within {MAX_DEPTH} levels")));
+        }
         let facts = self.reader.facts(locs).map_err(|e| UnsupportedSchema(e.to_string()))?;
         if let Some(choices) = facts.choices.filter(|c| !c.is_empty()) {
             return Ok(choices[self.rng.below(choices.len() as u64) as usize].clone());

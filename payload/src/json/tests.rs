@@ -854,6 +854,14 @@ fn samples_are_the_same_for_the_same_seed() {
 }
 
 #[test]
+fn a_schema_without_a_finite_value_is_refused_by_the_generator() {
+    let schema = json!({"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]});
+    let parsed = parse_stored(&schema.to_string(), &[]).expect("schema");
+    let generator = JsonGenerator::new(&parsed, 0).expect("generator");
+    assert!(generator.sample(&mut SplitMix64::new(1)).is_err());
+}
+
+#[test]
 fn payload_schemas_can_be_shared_across_threads() {
     fn shared<T: Send + Sync>() {}
     shared::<JsonPayload>();
