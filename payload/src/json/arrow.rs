@@ -309,13 +309,9 @@ impl<'p> StructColumn<'p> {
         Ok(columns)
     }
 
-    fn finish(self) -> Result<StructArray, ArrowError> {
-        let (fields, rows) = (self.arrow_fields.clone(), self.rows);
-        let mut nulls = NullBufferBuilder::new(0);
-        let mut this = self;
-        std::mem::swap(&mut nulls, &mut this.nulls);
-        let nulls = nulls.finish();
-        let columns = this.finish_columns()?;
+    fn finish(mut self) -> Result<StructArray, ArrowError> {
+        let (fields, rows, nulls) = (self.arrow_fields.clone(), self.rows, self.nulls.finish());
+        let columns = self.finish_columns()?;
         if columns.is_empty() {
             return Ok(StructArray::new_empty_fields(rows, nulls));
         }
