@@ -74,10 +74,48 @@ impl<'s> JsonGenerator<'s> {
     }
 
     /// One sample datum: the value's JSON text, as confluent-kafka's `JSONSerializer` writes it
-    /// after the magic byte and schema id.
+    /// after the magic byte and schema id (Python's `json.dumps`: `", "` and `": "` between
+    /// members, everything past ASCII escaped).
     pub fn datum(&self, rng: &mut SplitMix64) -> Result<Vec<u8>, UnsupportedSchema> {
         let value = self.sample(rng)?;
-        serde_json::to_vec(&value).map_err(|e| UnsupportedSchema(e.to_string()))
+        let mut datum = Vec::new();
+        let mut writer = serde_json::Serializer::with_formatter(&mut datum, PythonFormatter);
+        serde::Serialize::serialize(&value, &mut writer).map_err(|e| UnsupportedSchema(e.to_string()))?;
+        Ok(datum)
+    }
+}
+
+/// JSON as Python's `json.dumps` writes it by default.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { writer.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { writer.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                writer.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
