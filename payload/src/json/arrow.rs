@@ -198,10 +198,6 @@ struct StructColumn<'p> {
     /// The row each field was last given a value in, to give the others a null.
     filled: Vec<usize>,
     rows: usize,
-    /// The field that came after each field in the last object (the last entry: the first field):
-    /// a producer writes its keys in the same order every time, so a name is compared once
-    /// instead of hashed, and a property left out costs one miss.
-    after: Vec<Option<usize>>,
 }
 
 impl<'p> StructColumn<'p> {
@@ -222,7 +218,6 @@ impl<'p> StructColumn<'p> {
             nulls: NullBufferBuilder::new(capacity),
             filled: vec![0; plan.fields.len()],
             rows: 0,
-            after: vec![None; plan.fields.len() + 1],
         }
     }
 
@@ -238,11 +233,10 @@ impl<'p> StructColumn<'p> {
         self.rows += 1;
         let row = self.rows;
         let mut undeclared = false;
-        // The place in `after` of the last declared field seen; at first, the start.
-        let mut previous = self.plan.fields.len();
+        let mut previous = None;
         for (name, v) in properties {
-            if let Some(i) = self.field(previous, name) {
-                previous = i;
+            if let Some(i) = self.plan.field_after(previous, name) {
+                previous = Some(i);
                 self.fields[i].append(v)?;
                 self.filled[i] = row;
                 continue;
@@ -269,22 +263,6 @@ impl<'p> StructColumn<'p> {
         }
         self.nulls.append_non_null();
         Ok(())
-    }
-
-    /// The declared field `name`, a member that follows the declared field `previous` (or the
-    /// object's start, `fields.len()`).
-    #[inline]
-    fn field(&mut self, previous: usize, name: &str) -> Option<usize> {
-        if let Some(Some(i)) = self.after.get(previous)
-            && self.plan.fields[*i].0 == name
-        {
-            return Some(*i);
-        }
-        let found = self.plan.field(name);
-        if found.is_some() {
-            self.after[previous] = found;
-        }
-        found
     }
 
     fn append_null(&mut self) {
