@@ -198,13 +198,7 @@ struct StructColumn<'p> {
     /// The row each field was last given a value in, to give the others a null.
     filled: Vec<usize>,
     rows: usize,
-    /// The field the member at each position named in the previous object: a producer writes its
-    /// keys in the same order every time, so a name is compared once instead of hashed.
-    predicted: Vec<Option<usize>>,
 }
-
-/// How many member positions of an object [`StructColumn::predicted`] remembers.
-const PREDICTED_POSITIONS: usize = 64;
 
 impl<'p> StructColumn<'p> {
     fn new(node: &'p Node, plan: &'p Struct, capacity: usize) -> Self {
@@ -224,7 +218,6 @@ impl<'p> StructColumn<'p> {
             nulls: NullBufferBuilder::new(capacity),
             filled: vec![0; plan.fields.len()],
             rows: 0,
-            predicted: Vec::new(),
         }
     }
 
@@ -240,8 +233,10 @@ impl<'p> StructColumn<'p> {
         self.rows += 1;
         let row = self.rows;
         let mut undeclared = false;
-        for (position, (name, v)) in properties.enumerate() {
-            if let Some(i) = self.field(position, name) {
+        let mut previous = None;
+        for (name, v) in properties {
+            if let Some(i) = self.plan.field_after(previous, name) {
+                previous = Some(i);
                 self.fields[i].append(v)?;
                 self.filled[i] = row;
                 continue;
@@ -270,24 +265,6 @@ impl<'p> StructColumn<'p> {
         Ok(())
     }
 
-    /// The declared field `name`, the member at `position`.
-    #[inline]
-    fn field(&mut self, position: usize, name: &str) -> Option<usize> {
-        if let Some(Some(i)) = self.predicted.get(position)
-            && self.plan.fields[*i].0 == name
-        {
-            return Some(*i);
-        }
-        let found = self.plan.field(name);
-        if position < PREDICTED_POSITIONS {
-            if self.predicted.len() <= position {
-                self.predicted.resize(position + 1, None);
-            }
-            self.predicted[position] = found;
-        }
-        found
-    }
-
     fn append_null(&mut self) {
         self.rows += 1;
         self.fields.iter_mut().for_each(Column::append_null);
@@ -310,13 +287,9 @@ impl<'p> StructColumn<'p> {
         Ok(columns)
     }
 
-    fn finish(self) -> Result<StructArray, ArrowError> {
-        let (fields, rows) = (self.arrow_fields.clone(), self.rows);
-        let mut nulls = NullBufferBuilder::new(0);
-        let mut this = self;
-        std::mem::swap(&mut nulls, &mut this.nulls);
-        let nulls = nulls.finish();
-        let columns = this.finish_columns()?;
+    fn finish(mut self) -> Result<StructArray, ArrowError> {
+        let (fields, rows, nulls) = (self.arrow_fields.clone(), self.rows, self.nulls.finish());
+        let columns = self.finish_columns()?;
         if columns.is_empty() {
             return Ok(StructArray::new_empty_fields(rows, nulls));
         }

@@ -63,9 +63,13 @@ fn walk(node: &Node, value: Val<'_>) -> Result<(), Box<Fault>> {
     match (node, value.kind()) {
         (_, Kind::Null) => Ok(()),
         (Node::Struct(s), Kind::Object(members)) => {
+            let mut previous = None;
             for (name, v) in members {
-                match s.field(name) {
-                    Some(i) => walk(&s.fields[i].1, v).map_err(|f| f.at(name))?,
+                match s.field_after(previous, name) {
+                    Some(i) => {
+                        walk(&s.fields[i].1, v).map_err(|f| f.at(name))?;
+                        previous = Some(i);
+                    }
                     None if s.extra.is_some() => {}
                     None => return Err(Fault::new(Misfit::Kind, v).at(name)),
                 }

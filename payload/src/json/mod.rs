@@ -63,7 +63,7 @@ impl JsonPayload {
     /// datum that has one.
     #[inline]
     pub fn validate(&self, datum: &[u8]) -> Result<(), ValidateError> {
-        let tape = parse(datum)?;
+        let tape = read(datum)?;
         let value = tape.root();
         if !self.validator.is_valid(value) {
             return Err(self.violation(value));
@@ -105,7 +105,7 @@ fn plan(schema: &JsonSchema) -> Result<Plan, CompileError> {
 
 /// The datum's JSON value, on a tape.
 #[inline]
-fn parse(datum: &[u8]) -> Result<Tape<'_>, ValidateError> {
+fn read(datum: &[u8]) -> Result<Tape<'_>, ValidateError> {
     if datum.len() > MAX_DATUM_BYTES {
         return Err(ValidateError::TooLarge(datum.len()));
     }

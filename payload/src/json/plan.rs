@@ -18,6 +18,7 @@
 //! properties then all read the same way.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 
 use arrow_schema::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
@@ -41,7 +42,7 @@ pub const VALUE_COLUMN: &str = "value";
 pub(super) const UTC: &str = "+00:00";
 
 /// How values of one place in the schema become Arrow.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(super) enum Node {
     Boolean,
     Integer,
@@ -57,7 +58,7 @@ pub(super) enum Node {
 }
 
 /// An object's declared properties, and where its other properties go.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(super) struct Struct {
     /// Sorted by name.
     pub fields: Vec<(String, Node)>,
@@ -65,17 +66,50 @@ pub(super) struct Struct {
     /// the schema allows none.
     pub extra: Option<String>,
     index: FieldIndex,
+    /// For each field, and last for an object's start, the field that came after it the last time
+    /// one was looked up: producers write their keys in the same order every time, so a name is
+    /// compared once instead of hashed, and a property left out costs one miss. Shared by every
+    /// thread; a race only costs a miss.
+    after: Box<[AtomicU16]>,
 }
+
+/// No field in [`Struct::after`].
+const NO_FIELD: u16 = u16::MAX;
 
 impl Struct {
     pub fn new(fields: Vec<(String, Node)>, extra: Option<String>) -> Self {
         let index = FieldIndex::new(fields.iter().map(|(name, _)| name.as_str()));
-        Struct { fields, extra, index }
+        let after = (0..=fields.len()).map(|_| AtomicU16::new(NO_FIELD)).collect();
+        Struct {
+            fields,
+            extra,
+            index,
+            after,
+        }
+    }
+
+    /// The declared property `name`, a member that follows the member of the declared property
+    /// `previous` (`None`: the object's first member, or one after undeclared ones only).
+    ///
+    /// Hot path: runs for every member of every object, in validation and in conversion.
+    #[inline]
+    pub fn field_after(&self, previous: Option<usize>, name: &str) -> Option<usize> {
+        let slot = &self.after[previous.map_or(self.fields.len(), |p| p.min(self.fields.len()))];
+        let guess = usize::from(slot.load(Ordering::Relaxed));
+        if let Some((field, _)) = self.fields.get(guess)
+            && field == name
+        {
+            return Some(guess);
+        }
+        let found = self.field(name);
+        if let Some(i) = found {
+            // At most MAX_PLAN_NODES fields: an index fits.
+            slot.store(i as u16, Ordering::Relaxed);
+        }
+        found
     }
 
     /// The index of the declared property `name`.
-    ///
-    /// Hot path: runs for every member of every object, in validation and in conversion.
     #[inline]
     pub fn field(&self, name: &str) -> Option<usize> {
         self.index.find(name, |i| self.fields[i].0 == name)
@@ -230,7 +264,7 @@ fn extra_name(fields: &[(String, Node)]) -> String {
 
 /// A hash table from property names to field indexes: a lookup hashes the name and compares it
 /// with the one field whose hash matches, where a binary search compared names several times.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 struct FieldIndex {
     /// Open addressing, linear probing: the name's hash and its field index, or `EMPTY`.
     slots: Vec<(u32, u16)>,
@@ -274,20 +308,22 @@ impl FieldIndex {
     }
 }
 
-/// A quick hash of a property name: its length and its first and last 8 bytes, mixed.
+/// A quick hash of a property name: its length and its first and last bytes (8 of each at most),
+/// mixed. Loads are of fixed sizes, so that no byte copy is called.
 #[inline]
 fn name_hash(name: &str) -> u64 {
-    let bytes = name.as_bytes();
-    let n = bytes.len();
-    let word = |b: &[u8]| {
-        let mut buf = [0u8; 8];
-        buf[..b.len()].copy_from_slice(b);
-        u64::from_le_bytes(buf)
-    };
-    let (head, tail) = if n >= 8 {
-        (word(&bytes[..8]), word(&bytes[n - 8..]))
-    } else {
-        (word(bytes), 0)
+    let b = name.as_bytes();
+    let n = b.len();
+    let u64_at = |at: usize| <[u8; 8]>::try_from(&b[at..at + 8]).map_or(0, u64::from_le_bytes);
+    let u32_at = |at: usize| <[u8; 4]>::try_from(&b[at..at + 4]).map_or(0, |w| u64::from(u32::from_le_bytes(w)));
+    let (head, tail) = match n {
+        8.. => (u64_at(0), u64_at(n - 8)),
+        4..8 => (u32_at(0), u32_at(n - 4)),
+        1..4 => (
+            u64::from(b[0]) | u64::from(b[n / 2]) << 8 | u64::from(b[n - 1]) << 16,
+            0,
+        ),
+        0 => (0, 0),
     };
     let x = head ^ tail.rotate_left(29) ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let x = (x ^ (x >> 31)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -307,6 +343,15 @@ mod tests {
         }
         for other in ["", "field_", "field_300", "field_1 ", "Field_1"] {
             assert_eq!(s.field(other), None, "{other:?}");
+        }
+        // Looked up in an order, then in another: predictions are only ever guesses.
+        for round in 0..3 {
+            let mut previous = None;
+            for i in (0..300).map(|i| if round == 1 { 299 - i } else { (i * 7) % 300 }) {
+                assert_eq!(s.field_after(previous, &format!("field_{i}")), Some(i));
+                assert_eq!(s.field_after(Some(i), "not_a_field"), None);
+                previous = Some(i);
+            }
         }
     }
 }

@@ -23,6 +23,10 @@ use super::facts::{Facts, Kinds, Loc, Reader};
 /// empty, and nullable values are null.
 const MAX_SAMPLE_DEPTH: usize = 8;
 
+/// Past this depth a schema has no value the generator can finish (a required property that
+/// recurses, for example): it is refused.
+const MAX_DEPTH: usize = 64;
+
 /// Why a schema cannot be sampled.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot generate values: {0}")]
@@ -70,10 +74,48 @@ impl<'s> JsonGenerator<'s> {
     }
 
     /// One sample datum: the value's JSON text, as confluent-kafka's `JSONSerializer` writes it
-    /// after the magic byte and schema id.
+    /// after the magic byte and schema id (Python's `json.dumps`: `", "` and `": "` between
+    /// members, everything past ASCII escaped).
     pub fn datum(&self, rng: &mut SplitMix64) -> Result<Vec<u8>, UnsupportedSchema> {
         let value = self.sample(rng)?;
-        serde_json::to_vec(&value).map_err(|e| UnsupportedSchema(e.to_string()))
+        let mut datum = Vec::new();
+        let mut writer = serde_json::Serializer::with_formatter(&mut datum, PythonFormatter);
+        serde::Serialize::serialize(&value, &mut writer).map_err(|e| UnsupportedSchema(e.to_string()))?;
+        Ok(datum)
+    }
+}
+
+/// JSON as Python's `json.dumps` writes it by default.
+struct PythonFormatter;
+
+impl serde_json::ser::Formatter for PythonFormatter {
+    fn begin_array_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { writer.write_all(b", ") }
+    }
+
+    fn begin_object_key<W: ?Sized + std::io::Write>(&mut self, writer: &mut W, first: bool) -> std::io::Result<()> {
+        if first { Ok(()) } else { writer.write_all(b", ") }
+    }
+
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, writer: &mut W) -> std::io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn write_string_fragment<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        fragment: &str,
+    ) -> std::io::Result<()> {
+        for c in fragment.chars() {
+            if c.is_ascii() {
+                writer.write_all(&[c as u8])?;
+            } else {
+                for unit in c.encode_utf16(&mut [0; 2]) {
+                    write!(writer, "\\u{unit:04x}")?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -85,6 +127,9 @@ struct Sampler<'g> {
 
 impl Sampler<'_> {
     fn value(&mut self, locs: &[Loc<'_>], field: &str, depth: usize) -> Result<Value, UnsupportedSchema> {
+        if depth > MAX_DEPTH {
+            return Err(UnsupportedSchema(format!("no value ends within {MAX_DEPTH} levels")));
+        }
         let facts = self.reader.facts(locs).map_err(|e| UnsupportedSchema(e.to_string()))?;
         if let Some(choices) = facts.choices.filter(|c| !c.is_empty()) {
             return Ok(choices[self.rng.below(choices.len() as u64) as usize].clone());

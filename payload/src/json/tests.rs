@@ -851,6 +851,28 @@ fn samples_are_the_same_for_the_same_seed() {
     assert_eq!(a, b);
     let value: Value = serde_json::from_slice(&a).expect("JSON");
     assert!(value["request_id"].as_str().is_some_and(|id| id.len() == 36));
+    assert!(
+        String::from_utf8_lossy(&a).contains("\", \""),
+        "written as Python's json.dumps writes"
+    );
+}
+
+#[test]
+fn sample_datums_escape_what_is_past_ascii_as_python_does() {
+    let schema = json!({"type": "object", "properties": {"k": {"const": "é😀"}}, "required": ["k"]});
+    let parsed = parse_stored(&schema.to_string(), &[]).expect("schema");
+    let generator = JsonGenerator::new(&parsed, 0).expect("generator");
+    let datum = generator.datum(&mut SplitMix64::new(1)).expect("datum");
+    assert_eq!(datum, br#"{"k": "\u00e9\ud83d\ude00"}"#);
+    compile(schema).validate(&datum).expect("valid");
+}
+
+#[test]
+fn a_schema_without_a_finite_value_is_refused_by_the_generator() {
+    let schema = json!({"type": "object", "properties": {"next": {"$ref": "#"}}, "required": ["next"]});
+    let parsed = parse_stored(&schema.to_string(), &[]).expect("schema");
+    let generator = JsonGenerator::new(&parsed, 0).expect("generator");
+    assert!(generator.sample(&mut SplitMix64::new(1)).is_err());
 }
 
 #[test]
