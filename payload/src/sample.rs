@@ -93,10 +93,7 @@ impl Sampler<'_> {
                 let value = generator.sample(rng).map_err(SampleError::new)?;
                 writer.write_value_ref(out, &value).map_err(SampleError::new)?;
             }
-            Inner::Json(generator) => {
-                let value = generator.sample(rng).map_err(SampleError::new)?;
-                serde_json::to_writer(out, &value).map_err(SampleError::new)?;
-            }
+            Inner::Json(generator) => out.extend(generator.datum(rng).map_err(SampleError::new)?),
             Inner::Protobuf(sampler) => sampler.sample_into(rng, out),
         }
         Ok(())

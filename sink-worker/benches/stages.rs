@@ -20,8 +20,7 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
-use murron_payload::protobuf::ProtobufPayload;
-use murron_payload::protobuf::sample::Sampler;
+use murron_payload::sample::SampleSource;
 use murron_payload::{PayloadSchema, SchemaType, Variant};
 use murron_wire::envelope::{self, Envelope, KeyRing, NewEnvelope};
 use murron_wire::framing::MAGIC_BYTE;
@@ -298,128 +297,34 @@ fn stages(c: &mut Criterion) {
 }
 
 // ------------------------------------------------------------------------------------------------
-// JSON Schema payloads: the same 10,000 `client.api_call` events, their payloads JSON text as
-// confluent-kafka's JSONSerializer writes it (`schemas/client/api_call.schema.json`, the fields of
-// `api_call.avsc`). Groups `json_validate`, `json_to_arrow` and `json_decode_validate_convert`, on
-// one thread like the Avro ones: `cargo bench -p sink-worker --bench stages -- json_`.
+// JSON Schema and Protobuf payloads: the same 10,000 `client.api_call` events, their payloads of the
+// same fields in `schemas/client/api_call.schema.json` (JSON text as confluent-kafka's
+// JSONSerializer writes it) and `api_call.proto` (`ts` a google.protobuf.Timestamp), sampled with
+// `murron_payload::sample`. Groups `{kind}_validate`, `{kind}_to_arrow` and
+// `{kind}_decode_validate_convert`, on one thread like the Avro ones:
+// `cargo bench -p sink-worker --bench stages -- json_` (or `protobuf_`).
 
 const JSON_SCHEMA_TEXT: &str = include_str!("../../schemas/client/api_call.schema.json");
-
-fn json_data_set() -> DataSet {
-    use murron_payload::json::sample::{JsonGenerator, parse_schema};
-    let schema = parse_schema(JSON_SCHEMA_TEXT, &[]).expect("the example schema parses");
-    let generator = JsonGenerator::new(&schema, BASE_MICROS).expect("the example schema can be sampled");
-    let mut rng = SplitMix64::new(SEED);
-    let keys = KeyRing::new([("default".to_string(), b"bench-signing-key".to_vec())]);
-    let hosts: Vec<String> = (0..STREAMS).map(|i| format!("bench-host-{i}")).collect();
-    let mut values = Vec::with_capacity(EVENTS);
-    for n in 0..EVENTS {
-        let stream = n % STREAMS;
-        let mut message = vec![MAGIC_BYTE];
-        message.extend_from_slice(&PAYLOAD_SCHEMA_ID.to_be_bytes());
-        message.extend(generator.datum(&mut rng).expect("the example schema can be sampled"));
-        let mut value = Vec::with_capacity(message.len() + 160);
-        NewEnvelope {
-            timestamp: BASE_MICROS + 100 * n as i64,
-            host: &hosts[stream],
-            event_type: EVENT_TYPE,
-            offset: START_OFFSET + (n / STREAMS) as i64,
-            pid: 1000 + stream as i32,
-            message: &message,
-            tags: &[],
-        }
-        .encode_signed(ENVELOPE_SCHEMA_ID, &keys, &mut value)
-        .expect("the default key is in the ring");
-        values.push(value);
-    }
-    DataSet {
-        keys,
-        schema: PayloadSchema::compile(PAYLOAD_SCHEMA_ID, SchemaType::Json, JSON_SCHEMA_TEXT, &[])
-            .expect("the example schema compiles"),
-        values,
-    }
-}
-
-fn json_stages(c: &mut Criterion) {
-    let data = json_data_set();
-    let envelopes = decode_all(&data.values);
-    let payload: usize = envelopes.iter().map(|e| e.message.len()).sum();
-    let rows = row_metas(&envelopes);
-    let batch = convert::to_record_batch_on(&data.schema, Variant(0), &rows, 1).expect("valid events convert");
-    eprintln!(
-        "JSON data set: {EVENTS} {EVENT_TYPE} events, payload {:.1} bytes in wire format on average; \
-         record batch {} rows x {} columns",
-        payload as f64 / EVENTS as f64,
-        batch.num_rows(),
-        batch.num_columns(),
-    );
-
-    let mut g = group(c, "json_validate");
-    g.bench_function("10k", |b| {
-        b.iter(|| {
-            for env in black_box(&envelopes) {
-                let (_, datum) =
-                    murron_wire::framing::split_wire_format(env.message).expect("generated payloads are framed");
-                data.schema.validate(datum).expect("generated payloads are valid");
-            }
-        })
-    });
-    g.finish();
-
-    let mut g = group(c, "json_to_arrow");
-    g.bench_function("10k", |b| {
-        b.iter(|| {
-            let rows = row_metas(black_box(&envelopes));
-            convert::to_record_batch_on(&data.schema, Variant(0), &rows, 1).expect("valid events convert")
-        })
-    });
-    g.finish();
-
-    let mut g = group(c, "json_decode_validate_convert");
-    g.bench_function("10k", |b| {
-        b.iter(|| {
-            let mut rows = Vec::with_capacity(EVENTS);
-            for (i, value) in black_box(&data.values).iter().enumerate() {
-                let (_, env) = envelope::decode(value).expect("generated events decode");
-                data.keys.verify(&env).expect("generated events are signed");
-                let (_, datum) =
-                    murron_wire::framing::split_wire_format(env.message).expect("generated payloads are framed");
-                data.schema.validate(datum).expect("generated payloads are valid");
-                rows.push(RowMeta {
-                    envelope: env,
-                    datum,
-                    kafka_topic: KAFKA_TOPIC,
-                    kafka_partition: 0,
-                    kafka_offset: i as i64,
-                });
-            }
-            convert::to_record_batch_on(&data.schema, Variant(0), &rows, 1).expect("valid events convert")
-        })
-    });
-    g.finish();
-}
-
-// Protobuf: the same stages on `client.api_call` events written with `schemas/client/api_call.proto`
-// (the Avro schema's fields; `ts` a google.protobuf.Timestamp), for the ratio to the Avro figures.
-
 const PROTOBUF_SCHEMA_TEXT: &str = include_str!("../../schemas/client/api_call.proto");
 const PROTOBUF_SCHEMA_ID: u32 = 8;
 
-/// The Protobuf data set: the same envelopes and streams as [`data_set`], the payloads Protobuf.
-fn protobuf_data_set() -> DataSet {
-    let payload = ProtobufPayload::compile(PROTOBUF_SCHEMA_TEXT, &[]).expect("the example schema compiles");
-    let sampler = Sampler::new(&payload, 0, BASE_MICROS * 1_000).expect("the schema has a first message");
+/// The data set of [`data_set`] (the same envelopes and streams) with payloads of `kind`.
+fn kind_data_set(kind: SchemaType, schema_id: u32, text: &str) -> DataSet {
+    let source = SampleSource::parse(kind, text, &[]).expect("the example schema parses");
+    let sampler = source.sampler(BASE_MICROS).expect("the example schema can be sampled");
     let mut rng = SplitMix64::new(SEED);
     let keys = KeyRing::new([("default".to_string(), b"bench-signing-key".to_vec())]);
     let hosts: Vec<String> = (0..STREAMS).map(|i| format!("bench-host-{i}")).collect();
-    let mut message = Vec::with_capacity(256);
+    let mut message = Vec::with_capacity(512);
     let mut values = Vec::with_capacity(EVENTS);
     for n in 0..EVENTS {
         let stream = n % STREAMS;
         message.clear();
         message.push(MAGIC_BYTE);
-        message.extend_from_slice(&PROTOBUF_SCHEMA_ID.to_be_bytes());
-        sampler.sample_into(&mut rng, &mut message);
+        message.extend_from_slice(&schema_id.to_be_bytes());
+        sampler
+            .sample_into(&mut rng, &mut message)
+            .expect("the example schema can be sampled");
         let mut value = Vec::with_capacity(message.len() + 160);
         NewEnvelope {
             timestamp: BASE_MICROS + 100 * n as i64,
@@ -436,22 +341,21 @@ fn protobuf_data_set() -> DataSet {
     }
     DataSet {
         keys,
-        schema: PayloadSchema::compile(PROTOBUF_SCHEMA_ID, SchemaType::Protobuf, PROTOBUF_SCHEMA_TEXT, &[])
-            .expect("the example schema compiles"),
+        schema: PayloadSchema::compile(schema_id, kind, text, &[]).expect("the example schema compiles"),
         values,
     }
 }
 
-fn protobuf_stages(c: &mut Criterion) {
-    let data = protobuf_data_set();
+/// The three stage groups of one payload kind, named `{name}_…`.
+fn kind_stages(c: &mut Criterion, name: &str, data: &DataSet) {
     let envelopes = decode_all(&data.values);
     let payload: usize = envelopes.iter().map(|e| e.message.len()).sum();
     eprintln!(
-        "protobuf data set: {EVENTS} {EVENT_TYPE} events; mean payload {:.1} bytes in wire format",
+        "{name} data set: {EVENTS} {EVENT_TYPE} events; mean payload {:.1} bytes in wire format",
         payload as f64 / EVENTS as f64,
     );
 
-    let mut g = group(c, "protobuf_validate");
+    let mut g = group(c, &format!("{name}_validate"));
     g.bench_function("10k", |b| {
         b.iter(|| {
             for env in black_box(&envelopes) {
@@ -463,7 +367,7 @@ fn protobuf_stages(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut g = group(c, "protobuf_to_arrow");
+    let mut g = group(c, &format!("{name}_to_arrow"));
     g.bench_function("10k", |b| {
         b.iter(|| {
             let rows = row_metas(black_box(&envelopes));
@@ -472,7 +376,7 @@ fn protobuf_stages(c: &mut Criterion) {
     });
     g.finish();
 
-    let mut g = group(c, "protobuf_decode_validate_convert");
+    let mut g = group(c, &format!("{name}_decode_validate_convert"));
     g.bench_function("10k", |b| {
         b.iter(|| {
             let mut rows = Vec::with_capacity(EVENTS);
@@ -495,6 +399,22 @@ fn protobuf_stages(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+fn json_stages(c: &mut Criterion) {
+    kind_stages(
+        c,
+        "json",
+        &kind_data_set(SchemaType::Json, PAYLOAD_SCHEMA_ID, JSON_SCHEMA_TEXT),
+    );
+}
+
+fn protobuf_stages(c: &mut Criterion) {
+    kind_stages(
+        c,
+        "protobuf",
+        &kind_data_set(SchemaType::Protobuf, PROTOBUF_SCHEMA_ID, PROTOBUF_SCHEMA_TEXT),
+    );
 }
 
 criterion_group!(benches, stages, json_stages, protobuf_stages);
