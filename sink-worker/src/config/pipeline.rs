@@ -19,7 +19,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::outputs::{Format, KafkaTopicConfig, WarehouseConfig};
+use super::outputs::{Format, IcebergConfig, KafkaTopicConfig, WarehouseConfig};
 use crate::config::storage::{LocalConfig, S3Config, StoreConfig};
 
 /// One pipeline: what to read, what to keep, where to write.
@@ -120,6 +120,8 @@ pub enum OutputConfig {
     Postgres(WarehouseConfig),
     /// Another Kafka topic, on the input's cluster: the events unchanged.
     Kafka(KafkaTopicConfig),
+    /// Apache Iceberg tables, one per event type, in the state database's SQL catalog.
+    Iceberg(IcebergConfig),
 }
 
 /// Files written to a store under `{prefix}/{type}/dt=YYYY-MM-DD/hr=HH/`.
@@ -162,7 +164,7 @@ impl OutputConfig {
         match self {
             OutputConfig::Local(f) => Some(StoreConfig::Local(f.store.clone())),
             OutputConfig::S3(f) => Some(StoreConfig::S3(f.store.clone().with_env_credentials())),
-            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => None,
+            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) | OutputConfig::Iceberg(_) => None,
         }
     }
 
@@ -173,6 +175,7 @@ impl OutputConfig {
             OutputConfig::S3(_) => "s3",
             OutputConfig::Postgres(_) => "postgres",
             OutputConfig::Kafka(_) => "kafka",
+            OutputConfig::Iceberg(_) => "iceberg",
         }
     }
 }
@@ -291,7 +294,7 @@ impl Pipeline {
             let unknown = match output {
                 OutputConfig::Local(f) => f.unknown.keys().collect::<Vec<_>>(),
                 OutputConfig::S3(f) => f.unknown.keys().collect(),
-                OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => Vec::new(),
+                OutputConfig::Postgres(_) | OutputConfig::Kafka(_) | OutputConfig::Iceberg(_) => Vec::new(),
             };
             if !unknown.is_empty() {
                 return Err(("pipeline.outputs", format!("unknown key(s) {unknown:?}")));
@@ -300,6 +303,9 @@ impl Pipeline {
                 store
                     .validate()
                     .map_err(|(key, reason)| ("pipeline.outputs", format!("{key}: {reason}")))?;
+            }
+            if let OutputConfig::Iceberg(c) = output {
+                c.validate().map_err(|reason| ("pipeline.outputs", reason))?;
             }
         }
         if self.sample_rate == 0 {
@@ -354,17 +360,24 @@ pub fn kafka_topic(topic: impl Into<String>) -> OutputConfig {
     OutputConfig::Kafka(KafkaTopicConfig { topic: topic.into() })
 }
 
+/// Iceberg tables in `store`, with the default warehouse prefix, catalog, namespace and partitioning.
+pub fn iceberg(store: StoreConfig) -> OutputConfig {
+    OutputConfig::Iceberg(IcebergConfig::new(store))
+}
+
 /// The PostgreSQL warehouse with default settings.
 pub fn postgres() -> OutputConfig {
     OutputConfig::Postgres(WarehouseConfig::default())
 }
 
 impl OutputConfig {
-    /// Sets the prefix of a file output (no effect on the warehouse).
+    /// Sets the prefix of a file output, or the warehouse prefix of an Iceberg output (no effect on
+    /// the others).
     pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
         match &mut self {
             OutputConfig::Local(f) => f.prefix = prefix.into(),
             OutputConfig::S3(f) => f.prefix = prefix.into(),
+            OutputConfig::Iceberg(c) => c.warehouse = prefix.into(),
             OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => {}
         }
         self
@@ -375,7 +388,7 @@ impl OutputConfig {
         match &mut self {
             OutputConfig::Local(f) => f.format = format,
             OutputConfig::S3(f) => f.format = format,
-            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => {}
+            OutputConfig::Postgres(_) | OutputConfig::Kafka(_) | OutputConfig::Iceberg(_) => {}
         }
         self
     }

@@ -25,6 +25,8 @@ pub struct Prepared<'a> {
     pub from_kafka: bool,
     /// The Kafka batch's source partitions and their end offsets, `(topic, partition, end)`.
     pub sources: &'a [(String, i32, i64)],
+    /// Where each of [`Self::sources`] started: the commit points the batch claimed.
+    pub starts: &'a [i64],
 }
 
 /// A record of the batch and its envelope.

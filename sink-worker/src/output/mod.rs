@@ -8,12 +8,13 @@
 //!    any worker may finish what a crashed one started.
 //!
 //! [`open`] is the one place that turns a configured output into its implementation: [`files`] (a
-//! folder or S3), [`warehouse`] (PostgreSQL tables), [`kafka_topic`] (another topic) and [`archive`]
-//! (the raw archive of `sink-worker archive`).
+//! folder or S3), [`warehouse`] (PostgreSQL tables), [`kafka_topic`] (another topic), [`iceberg`]
+//! (Iceberg tables) and [`archive`] (the raw archive of `sink-worker archive`).
 
 pub mod archive;
 mod batch;
 pub mod files;
+pub mod iceberg;
 pub mod kafka_topic;
 mod staging;
 pub mod warehouse;
@@ -23,6 +24,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use sqlx::PgConnection;
+use sqlx::postgres::PgPool;
 
 pub use batch::{Converted, Group, Prepared, Row};
 pub use staging::{Refused, Staging, staging_prefix};
@@ -116,21 +118,33 @@ pub trait Output: Send + Sync + std::fmt::Debug {
 
 /// Opens every output of `pipeline`, and the raw archive when it is the archiver: the one place where
 /// output kinds are registered. `blobs` is the store where outputs without one of their own stage
-/// (the dead-letter store).
+/// (the dead-letter store); `pool` is the state database's, where the Iceberg catalog is.
+///
+/// Iceberg outputs come last: their catalog swap locks the table's row until the batch commits, so
+/// the less work follows it, the less concurrent writers of the table wait.
 pub async fn open(
     pipeline: &Pipeline,
     kafka: &KafkaConfig,
     blobs: &ObjectStore,
+    pool: &PgPool,
 ) -> Result<Vec<Arc<dyn Output>>, OutputError> {
     let mut outputs: Vec<Arc<dyn Output>> = Vec::new();
+    let mut last: Vec<Arc<dyn Output>> = Vec::new();
     for config in &pipeline.outputs {
         outputs.push(match config {
             OutputConfig::Local(f) => Arc::new(files::Files::open(config, &f.prefix, f.format).await?),
             OutputConfig::S3(f) => Arc::new(files::Files::open(config, &f.prefix, f.format).await?),
             OutputConfig::Postgres(c) => Arc::new(warehouse::WarehouseOutput::new(c.clone())),
             OutputConfig::Kafka(c) => Arc::new(kafka_topic::KafkaTopic::open(kafka, c, pipeline, blobs.clone()).await?),
+            OutputConfig::Iceberg(c) => {
+                last.push(Arc::new(
+                    iceberg::IcebergOutput::open(c, pool.clone(), &pipeline.name).await?,
+                ));
+                continue;
+            }
         });
     }
+    outputs.extend(last);
     if let Some(ArchiveTarget { store, prefix, codec }) = &pipeline.archive_to {
         outputs.push(Arc::new(archive::Archive::open(store, prefix, *codec).await?));
     }

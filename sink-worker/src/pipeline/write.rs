@@ -25,7 +25,9 @@ use crate::config::KafkaConfig;
 use crate::config::outputs::Format;
 use crate::config::pipeline::Pipeline;
 use crate::format::{FormatError, file_format};
-use crate::output::{self, Converted, Group, Output, OutputError, Prepared, Refused, Row, Staging, staging_prefix};
+use crate::output::{
+    self, Converted, Group, Output, OutputError, Prepared, Refused, Row, Staging, iceberg, staging_prefix,
+};
 use crate::state::{Commit, State, StateError};
 use crate::storage::{ObjectStore, StoreError};
 
@@ -105,7 +107,7 @@ impl Writer {
     /// Opens every output and the dead-letter store.
     pub async fn open(pipeline: &Pipeline, kafka: &KafkaConfig, state: State) -> Result<Self, WriteError> {
         let dead_letters = DeadLetters::open(&pipeline.dead_letter_or_default()).await?;
-        let outputs = output::open(pipeline, kafka, dead_letters.store()).await?;
+        let outputs = output::open(pipeline, kafka, dead_letters.store(), state.pool()).await?;
         let mut formats: Vec<Format> = outputs.iter().filter_map(|o| o.format()).collect();
         formats.sort_by_key(|f| file_format(*f).extension());
         formats.dedup();
@@ -167,7 +169,7 @@ impl Writer {
         let mut removed = 0;
         for store in std::iter::once(self.dead_letters.store()).chain(stores) {
             if seen.insert(store.describe()) {
-                removed += remove_orphans(store, &self.pipeline, cutoff).await?;
+                removed += remove_orphans(store, &self.pipeline, cutoff, &self.state).await?;
             }
         }
         if removed > 0 {
@@ -219,6 +221,7 @@ impl Writer {
             .iter()
             .map(|(k, seg)| (k.0.to_string(), k.1, seg.end))
             .collect();
+        let starts: Vec<i64> = batch.segments.values().map(|seg| seg.start).collect();
         let prepared = Prepared {
             batch_id: &batch_id,
             rows: &rows,
@@ -226,6 +229,7 @@ impl Writer {
             converted: &converted,
             from_kafka: batch.from_kafka,
             sources: &sources,
+            starts: &starts,
         };
         let mut staging = Staging::new(&self.pipeline, &batch_id);
         for output in &self.outputs {
@@ -414,8 +418,10 @@ pub fn stage_done(stage: &'static str, started: &mut Instant) {
 }
 
 /// Deletes objects under the pipeline's staging prefix whose batch id (it starts with the batch's Unix
-/// time in milliseconds) is older than `cutoff_ms`.
-async fn remove_orphans(store: &ObjectStore, pipeline: &str, cutoff_ms: u64) -> Result<u64, StoreError> {
+/// time in milliseconds) is older than `cutoff_ms`. An Iceberg intent also names files outside the
+/// staging area: those of a batch that never committed are deleted with it, while a committed one's
+/// (checked in the manifest, as a guard against deleting table data) is only finished.
+async fn remove_orphans(store: &ObjectStore, pipeline: &str, cutoff_ms: u64, state: &State) -> Result<u64, WriteError> {
     let prefix = staging_prefix(pipeline);
     let mut removed = 0;
     for obj in store.list(&prefix).await? {
@@ -423,7 +429,16 @@ async fn remove_orphans(store: &ObjectStore, pipeline: &str, cutoff_ms: u64) -> 
             .split(['-', '/'])
             .next()
             .and_then(|ms| ms.parse::<u64>().ok());
-        if batch_ms.is_some_and(|ms| ms < cutoff_ms) {
+        if batch_ms.is_none_or(|ms| ms >= cutoff_ms) {
+            continue;
+        }
+        if obj.key.ends_with(&format!(".{}", iceberg::intent::EXTENSION)) {
+            if state.recorded(&obj.key).await? {
+                iceberg::intent::finish(store, &obj.key).await?;
+            } else {
+                removed += iceberg::intent::discard(store, &obj.key).await?;
+            }
+        } else {
             store.delete(&obj.key).await?;
             removed += 1;
         }
@@ -450,7 +465,9 @@ mod tests {
         ] {
             store.put(key, b"x".to_vec()).await.unwrap();
         }
-        assert_eq!(remove_orphans(&store, "p", 5000).await.unwrap(), 1);
+        // No Iceberg intent among them, so the state database is never asked.
+        let state = State::new(sqlx::PgPool::connect_lazy("postgres://nowhere/none").unwrap(), "p");
+        assert_eq!(remove_orphans(&store, "p", 5000, &state).await.unwrap(), 1);
         let left: Vec<String> = store.list("").await.unwrap().into_iter().map(|o| o.key).collect();
         assert_eq!(
             left,

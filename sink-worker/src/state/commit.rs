@@ -61,6 +61,11 @@ impl State {
         manifest::unpublished(&self.pool, &self.pipeline, staged_by).await
     }
 
+    /// Whether a staged key is in the manifest: whether the batch that staged it committed.
+    pub async fn recorded(&self, staging_key: &str) -> Result<bool, StateError> {
+        manifest::recorded(&self.pool, &self.pipeline, staging_key).await
+    }
+
     /// Marks files as being at their final keys.
     pub async fn mark_published(&self, ids: &[i64]) -> Result<(), StateError> {
         manifest::mark_published(&self.pool, ids).await

@@ -26,6 +26,17 @@ pub struct NewFile {
     pub bytes: i64,
 }
 
+/// Whether a staged key is in the pipeline's manifest: whether the batch that staged it committed.
+pub(super) async fn recorded(pool: &PgPool, pipeline: &str, staging_key: &str) -> Result<bool, StateError> {
+    Ok(
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sink_files WHERE pipeline = $1 AND staging_key = $2)")
+            .bind(pipeline)
+            .bind(staging_key)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// Files committed but not yet published (a worker may have stopped between commit and
 /// promotion), oldest first; with `staged_by`, only those whose staging key contains it (one
 /// writer's batches).
