@@ -19,6 +19,9 @@ ROOT = Path(__file__).resolve().parents[2]
 TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug"
 DATABASE_URL = os.environ.get("MURRON_DATABASE_URL", "postgres://murron:murron@127.0.0.1:5433/murron")
 KAFKA = os.environ.get("MURRON_KAFKA_BROKERS", "127.0.0.1:9092")
+S3_ENDPOINT = os.environ.get("MURRON_S3_ENDPOINT", "http://127.0.0.1:9000")
+S3_ACCESS_KEY = os.environ.get("MURRON_S3_ACCESS_KEY", "murron")
+S3_SECRET_KEY = os.environ.get("MURRON_S3_SECRET_KEY", "murron-secret")
 
 
 def require(name: str, hostport: str) -> None:

@@ -1,9 +1,10 @@
 """JSON Schema and Protobuf payloads through `sink-worker run`, produced by clients no one here wrote:
 confluent_kafka's JSONSerializer and ProtobufSerializer (registering with our registry), each payload
-wrapped in a signed envelope by this test. One worker runs one pipeline with three outputs (Parquet
-files, JSON-lines files, the PostgreSQL warehouse) over one topic holding both kinds, in two phases:
-version 1 of each type, then version 2 (one new optional property or field) mixed with late version 1
-events. The outputs are read back with pyarrow, DuckDB, Python's json and the `psql` binary, and
+wrapped in a signed envelope by this test. One worker runs one pipeline with four outputs (Parquet
+files, JSON-lines files, the PostgreSQL warehouse, Iceberg tables on the S3 server) over one topic
+holding both kinds, in two phases: version 1 of each type, then version 2 (one new optional property
+or field) mixed with late version 1 events. The outputs are read back with pyarrow, DuckDB, Python's
+json, the `psql` binary and, for Iceberg, pyiceberg's SqlCatalog and DuckDB's iceberg extension, and
 every event must be there once, with every value equal to what was produced. Invalid payloads of
 each kind must be dead letters with their reasons.
 
@@ -45,7 +46,9 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from grpc_tools import protoc
 
-from conftest import DATABASE_URL, KAFKA, ROOT, binary, free_port, require, running_registry, sink_worker
+import iceberg_readers
+from conftest import (DATABASE_URL, KAFKA, ROOT, S3_ACCESS_KEY, S3_ENDPOINT, S3_SECRET_KEY, binary, free_port,
+                      require, running_registry, sink_worker)
 from test_envelope_interop import KEY, create_topic, sign
 from test_registry_formats_interop import WELL_KNOWN
 from test_registry_interop import rest
@@ -446,6 +449,7 @@ class Run:
     valid: dict = field(default_factory=dict)  # record value -> kind
     metrics: str = ""
     inspect: str = ""  # what `sink-worker inspect` printed about the topic
+    bucket: str = ""  # of the Iceberg output
 
 
 def fresh_database() -> str:
@@ -561,6 +565,11 @@ format = "jsonl"
 
 [[pipeline.outputs]]
 kind = "postgres"
+
+[[pipeline.outputs]]
+kind = "iceberg"
+warehouse = "w"
+store = {{ kind = "s3", bucket = "{run.bucket}", endpoint = "{S3_ENDPOINT}", access_key_id = "{S3_ACCESS_KEY}", secret_access_key = "{S3_SECRET_KEY}", create_bucket = true }}
 """)
     return config
 
@@ -590,7 +599,7 @@ def run(tmp_path_factory) -> Run:
     with running_registry() as registry_url:
         run = Run(out=tmp / "out", topic=create_topic(KAFKA, 2), state_url=fresh_database(),
                   schema_ids={"json": [], "protobuf": []}, expected={"json": {}, "protobuf": {}},
-                  versions={"json": {}, "protobuf": {}})
+                  versions={"json": {}, "protobuf": {}}, bucket="f" + uuid.uuid4().hex[:7])
         sr = SchemaRegistryClient({"url": registry_url})
         envelopes = Envelopes(sr, run.topic)
         with running_sink(run, registry_url) as proc:
@@ -680,6 +689,8 @@ def canon(v, t: pa.DataType, src: str):
     if pa.types.is_integer(t):
         assert isinstance(v, int) and not isinstance(v, bool), f"integer read as {v!r}"
         return v
+    if pa.types.is_decimal(t) and t.scale == 0:  # Iceberg's decimal(20, 0) for 64-bit unsigned integers
+        return int(v)
     if pa.types.is_floating(t):
         assert isinstance(v, (int, float)) and not isinstance(v, bool), f"float read as {v!r}"
         return float(v)
@@ -702,13 +713,18 @@ def without_timestamps(table: pa.Table) -> list:
     return table.cast(pa.schema([pa.field(f.name, plain(f.type), f.nullable) for f in table.schema])).to_pylist()
 
 
+# Readers that see timestamps in microseconds, truncated.
+MICROSECOND_READERS = {"DuckDB", "pyiceberg", "DuckDB iceberg_scan"}
+
+
 def as_read_by(row: dict, reader: str) -> dict:
     """The row as `reader` must read it. DuckDB's timestamps are microseconds: it truncates Parquet's
     nanoseconds (durations are plain 64-bit integers to it). PostgreSQL's timestamp and interval columns
-    round to microseconds (docs/SINK.md); inside jsonb both are text and keep their nanoseconds."""
+    round to microseconds (docs/SINK.md); inside jsonb both are text and keep their nanoseconds. Iceberg
+    v2 has microsecond timestamps only: the Iceberg output truncates nanoseconds (docs/ICEBERG.md)."""
     def walk(v, top: bool):
         if isinstance(v, Ns):
-            if reader == "DuckDB":
+            if reader in MICROSECOND_READERS:
                 return Ns(v // 1000 * 1000)
             return Ns((v + 500) // 1000 * 1000) if reader == "psql" and top else v
         if isinstance(v, NsDuration) and reader == "psql" and top:  # an interval column: microseconds
@@ -955,3 +971,87 @@ def test_inspect_validates_json_schema_and_protobuf_payloads_as_the_sink_does(ru
         row = next((line.split() for line in run.inspect.splitlines() if f" {host} " in line), None)
         assert row == [KINDS[kind], host, str(pid), str(len(run.expected[kind])), str(len(run.expected[kind]) - 1),
                        "0", "0"], run.inspect
+
+
+# --- the Iceberg output --------------------------------------------------------------------------
+
+
+def iceberg_name(kind: str) -> str:
+    return "events." + re.sub(r"[^a-z0-9_]", "_", KINDS[kind])
+
+
+def catalog(run: Run):
+    return iceberg_readers.pyiceberg_catalog("murron", run.state_url, s3_endpoint=S3_ENDPOINT,
+                                             s3_access_key=S3_ACCESS_KEY, s3_secret_key=S3_SECRET_KEY)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_iceberg_read_by_pyiceberg_holds_every_event_once_with_its_values(run, kind):
+    table = iceberg_readers.read_pyiceberg(catalog(run), iceberg_name(kind))
+    assert_rows(run.expected[kind], [(r, table.schema) for r in without_timestamps(table)], "arrow", "pyiceberg")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_iceberg_read_by_duckdb_holds_every_event_once_with_its_values(run, kind):
+    namespace, name = iceberg_name(kind).split(".")
+    location = iceberg_readers.metadata_location(run.state_url, "murron", namespace, name)
+    assert location.startswith(f"s3://{run.bucket}/w/events/{name}/metadata/"), location
+    con = iceberg_readers.duckdb_connection(S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY)
+    table = iceberg_readers.read_duckdb(con, location)
+    assert_rows(run.expected[kind], [(r, table.schema) for r in without_timestamps(table)], "arrow",
+                "DuckDB iceberg_scan")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_new_version_adds_an_iceberg_column_with_a_new_field_id(run, kind):
+    new = JSON_NEW_COLUMN if kind == "json" else PB_NEW_COLUMN
+    table = catalog(run).load_table(iceberg_name(kind))
+    schemas = table.schemas()
+    first = schemas[min(schemas)]
+    assert new not in first.column_names and new in table.schema().column_names
+    assert table.schema().find_field(new).field_id > first.highest_field_id
+    assert not table.schema().find_field(new).required
+    # Columns keep their ids across versions: Parquet files of either version resolve by id.
+    for f in first.fields:
+        assert table.schema().find_field(f.name).field_id == f.field_id, f.name
+    rows = table.scan(selected_fields=("_murron_offset", new)).to_arrow().to_pylist()
+    nulls = sum(1 for r in rows if r[new] is None)
+    assert nulls == sum(1 for o, v in run.versions[kind].items() if v == 1 or run.expected[kind][o][new] is None)
+
+
+def test_iceberg_types_keep_the_range_and_the_instant_of_each_value(run):
+    schema = catalog(run).load_table(iceberg_name("protobuf")).schema()
+    types = {f.name: str(f.field_type) for f in schema.fields}
+    assert types["big_counter"] == "decimal(20, 0)", types
+    assert types["shipped_at"] == "timestamptz" and types["_murron_timestamp"] == "timestamptz", types
+    assert types["took"] == "long" and types["priority"] == "string", types
+    assert types["counts"] == "map<string, int>", types
+
+
+def test_every_iceberg_snapshot_names_its_pipeline_batch_and_kafka_offsets(run):
+    """The audit trail: each append's summary says which pipeline wrote which batch from which offsets,
+    and the offsets of all snapshots of both tables together cover the topic without overlap."""
+    ranges = {}
+    for kind in KINDS:
+        table = catalog(run).load_table(iceberg_name(kind))
+        total = 0
+        for snap in table.snapshots():
+            summary = snap.summary
+            assert summary.operation.value == "append"
+            assert summary["murron.pipeline"] == "formats"
+            assert re.fullmatch(r"\d{13}-[0-9a-f]{8}-\d{6}", summary["murron.batch-id"]), summary["murron.batch-id"]
+            for source in summary["murron.sources"].split(";"):
+                topic, partition, span = source.rsplit(":", 2)
+                start, end = map(int, span.split("-"))
+                assert topic == run.topic and 0 <= start < end, source
+                ranges.setdefault((int(partition), start, end), set()).add(summary["murron.batch-id"])
+            total += int(summary["added-records"])
+        assert total == len(run.expected[kind])
+    # A batch holding both kinds names the same offsets in both tables; different batches never overlap.
+    by_partition = {}
+    for (partition, start, end), batches in ranges.items():
+        assert len(batches) == 1, (partition, start, end, batches)
+        by_partition.setdefault(partition, []).append((start, end))
+    for spans in by_partition.values():
+        spans.sort()
+        assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans

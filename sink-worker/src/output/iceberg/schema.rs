@@ -345,16 +345,11 @@ fn file_field(
             DataType::List(Arc::new(element))
         }
         (Type::Map(t), DataType::Map(entries, sorted)) => {
+            // Parquet's own names for a map's parts (LogicalTypes.md): DuckDB's reader looks for them.
             let (key, value) = map_fields(entries, path)?;
-            let key = file_field(key.name(), &t.key_field, key.data_type(), &join(path, "key"), false)?;
-            let value = file_field(
-                value.name(),
-                &t.value_field,
-                value.data_type(),
-                &join(path, "value"),
-                true,
-            )?;
-            let entries = Field::new(entries.name(), DataType::Struct(vec![key, value].into()), false);
+            let key = file_field("key", &t.key_field, key.data_type(), &join(path, "key"), false)?;
+            let value = file_field("value", &t.value_field, value.data_type(), &join(path, "value"), true)?;
+            let entries = Field::new("key_value", DataType::Struct(vec![key, value].into()), false);
             DataType::Map(Arc::new(entries), *sorted)
         }
         (Type::Primitive(p), a) if !a.is_nested() => file_leaf(p),
@@ -490,9 +485,9 @@ mod tests {
                 "l=4",
                 "item=5",
                 "m=6",
-                "entries=-",
-                "keys=7",
-                "values=8"
+                "key_value=-",
+                "key=7",
+                "value=8"
             ]
         );
         assert!(t.as_struct().fields().iter().all(|f| !f.required));
