@@ -324,6 +324,45 @@ mod tests {
     }
 
     #[test]
+    fn an_iceberg_output_takes_its_defaults_and_a_bad_namespace_is_named() {
+        use crate::config::outputs::Partitioning;
+        use crate::config::pipeline::OutputConfig;
+        let dir = std::env::temp_dir().join(format!("murron-config-test-i-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("i.toml");
+        let text = |extra: &str| {
+            format!(
+                "[pipeline]\nname = \"b\"\ninput = {{ topics = [\"t\"] }}\n[[pipeline.outputs]]\nkind = \"iceberg\"\n\
+                 store = {{ kind = \"local\", path = \"./lake\" }}\n{extra}"
+            )
+        };
+        std::fs::write(&path, text("")).unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        let p = c.pipeline.expect("pipeline");
+        p.validate().unwrap();
+        let [OutputConfig::Iceberg(ice)] = &p.outputs[..] else {
+            panic!("one iceberg output: {:?}", p.outputs)
+        };
+        assert_eq!(
+            (
+                ice.warehouse.as_str(),
+                ice.catalog.as_str(),
+                ice.namespace.as_str(),
+                ice.partition
+            ),
+            ("iceberg", "murron", "events", Partitioning::Hour)
+        );
+        std::fs::write(&path, text("namespace = \"a.b\"\npartition = \"day\"\n")).unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.contains("pipeline.outputs") && err.contains("namespace \"a.b\""),
+            "{err}"
+        );
+        std::fs::write(&path, text("partition = \"minute\"\n")).unwrap();
+        assert!(Config::load(Some(&path)).is_err());
+    }
+
+    #[test]
     fn pipeline_table_maps_onto_the_builder() {
         use crate::config::outputs::Format;
         use crate::config::pipeline::{Pipeline, kafka, local, postgres};
