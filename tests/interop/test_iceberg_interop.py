@@ -1,0 +1,112 @@
+"""Several `sink-worker run` processes of one pipeline appending to the same Iceberg tables at once,
+read back by pyiceberg and DuckDB: every generated event exactly once, whichever worker's swap won.
+
+Small batches (a commit every ~100 ms per worker and table) let the workers' swaps collide; a lost
+swap is rebuilt on the winner's snapshot (docs/ICEBERG.md, "Exactly once"). Whether they do in a given
+run is up to the scheduler, so the count is printed, not asserted: tests/tests/iceberg.rs forces that
+interleaving step by step. Here real processes race, and both must have written. The table is in a local folder and
+partitioned by day, the other settings the formats test (S3, by hour) does not cover."""
+
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import iceberg_readers
+from conftest import DATABASE_URL, KAFKA, ROOT, binary, free_port, require, sink_worker
+from test_envelope_interop import create_topic
+
+KEYS = {"default": "iceberg-interop-key"}
+EVENTS, STREAMS, WORKERS = 12000, 8, 2
+
+
+def fresh_database() -> str:
+    db = "py_ice_" + uuid.uuid4().hex[:10]
+    subprocess.run(["psql", DATABASE_URL, "-q", "-c", f"CREATE DATABASE {db}"], check=True)
+    return DATABASE_URL.rsplit("/", 1)[0] + "/" + db
+
+
+def committed(state_url: str, pipeline: str) -> int:
+    res = subprocess.run(["psql", state_url, "-At", "-c",
+                          f"SELECT coalesce(sum(next_offset), 0) FROM sink_partitions WHERE pipeline = '{pipeline}'"],
+                         capture_output=True, text=True)
+    return int(res.stdout.strip() or 0) if res.returncode == 0 else 0
+
+
+def test_workers_racing_on_one_table_write_every_event_once(registry_url):
+    require("Kafka", KAFKA)
+    # The registry needs the type: register it over the REST API as a producer would.
+    body = json.dumps({"schema": (ROOT / "schemas/client/api_call.avsc").read_text()}).encode()
+    req = urllib.request.Request(f"{registry_url}/subjects/client.api_call/versions", data=body, method="POST",
+                                 headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        assert r.status == 200
+    topic = create_topic(KAFKA, 4)
+    sink_worker(registry_url, KEYS, "gen", "--topic", topic, "--type", "client.api_call", "--count", str(EVENTS),
+                "--streams", str(STREAMS), "--host-prefix", "race")
+    out = Path(tempfile.mkdtemp(prefix="murron-iceberg-"))
+    state_url = fresh_database()
+    config = out / "sink.toml"
+    config.write_text(f"""
+[pipeline]
+name = "race"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = 150, max_age_ms = 100 }}
+
+[[pipeline.outputs]]
+kind = "iceberg"
+namespace = "race"
+partition = "day"
+store = {{ kind = "local", path = "{out / 'lake'}" }}
+""")
+    procs, admins = [], []
+    for _ in range(WORKERS):
+        admin = free_port()
+        env = dict(os.environ, SINK_WORKER_REGISTRY__URL=registry_url, SINK_WORKER_KAFKA__BROKERS=KAFKA,
+                   SINK_WORKER_STATE__URL=state_url, SINK_WORKER_ADMIN__LISTEN=f"127.0.0.1:{admin}",
+                   SINK_WORKER_KEYS__DEFAULT=KEYS["default"], RUST_LOG=os.environ.get("SINK_LOG", "warn"))
+        procs.append(subprocess.Popen([binary("sink-worker"), "--config", str(config), "run"], env=env))
+        admins.append(admin)
+    conflicts, written = 0, []
+    try:
+        deadline = time.time() + 120
+        while committed(state_url, "race") < EVENTS:
+            assert all(p.poll() is None for p in procs), "a sink-worker exited"
+            assert time.time() < deadline, f"{committed(state_url, 'race')} of {EVENTS} committed in time"
+            time.sleep(0.3)
+        for admin in admins:
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=5) as r:
+                lines = r.read().decode().splitlines()
+            conflicts += sum(int(float(line.rsplit(" ", 1)[1])) for line in lines
+                             if line.startswith("murron_sink_iceberg_commit_conflicts_total"))
+            written.append(sum(int(float(line.rsplit(" ", 1)[1])) for line in lines
+                               if line.startswith("murron_sink_written_events_total") and 'output="iceberg"' in line))
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            assert p.wait(timeout=60) == 0
+
+    assert all(n > 0 for n in written), f"events written per worker: {written}; the workers did not race"
+    catalog = iceberg_readers.pyiceberg_catalog("murron", state_url)
+    table = catalog.load_table("race.client_api_call")
+    assert str(table.spec().fields[0].transform) == "day"
+    uid = ("_murron_host", "_murron_pid", "_murron_offset")
+    rows = table.scan(selected_fields=uid).to_arrow()
+    uids = list(zip(*(rows.column(c).to_pylist() for c in uid)))
+    assert len(uids) == EVENTS and len(set(uids)) == EVENTS, (len(uids), len(set(uids)))
+    # Every snapshot is one batch of this pipeline; their added records add up to the table.
+    snapshots = table.snapshots()
+    assert sum(int(s.summary["added-records"]) for s in snapshots) == EVENTS
+    assert len({s.summary["murron.batch-id"] for s in snapshots}) == len(snapshots)
+    location = iceberg_readers.metadata_location(state_url, "murron", "race", "client_api_call")
+    con = iceberg_readers.duckdb_connection()
+    n, distinct = con.execute("SELECT count(*), count(DISTINCT (_murron_host, _murron_pid, _murron_offset)) "
+                              "FROM iceberg_scan($1)", [location]).fetchone()
+    assert (n, distinct) == (EVENTS, EVENTS)
+    print(f"{len(snapshots)} snapshots from {WORKERS} workers (events {written}), "
+          f"{conflicts} swaps rebuilt after a lost race")
