@@ -1,6 +1,7 @@
 """The raw archive (docs/PROTOCOL.md, "The archive") written and read by fastavro, a client no one here
 wrote: container files fastavro drops into the archive are backfilled through a pipeline exactly once
-(and pyarrow reads the result), and the files `sink-worker archive` writes are read back by fastavro."""
+(and pyarrow reads the Parquet files, pyiceberg and DuckDB the Iceberg table), and the files
+`sink-worker archive` writes are read back by fastavro."""
 
 import collections
 import datetime
@@ -20,6 +21,7 @@ import fastavro
 import pyarrow.dataset as ds
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
+import iceberg_readers
 from conftest import KAFKA, ROOT, binary, free_port, sink_worker
 from test_envelope_interop import EPOCH, KEY, create_topic, micros, sign
 from test_sink_output_interop import fresh_database
@@ -92,9 +94,10 @@ def test_archive_files_written_by_fastavro_are_backfilled_exactly_once(registry_
             fastavro.writer(f, ENVELOPE, records, codec=codec, sync_interval=4096)
 
     config = work / "sink.toml"
+    state_url = fresh_database()
     config.write_text(f"""
 [state]
-url = "{fresh_database()}"
+url = "{state_url}"
 
 [pipeline]
 name = "py-bf"
@@ -104,6 +107,10 @@ input = {{ topics = ["py-bf-unused"] }}   # required, never consumed: a backfill
 kind = "local"
 path = "{work / 'out'}"
 format = "parquet"
+
+[[pipeline.outputs]]
+kind = "iceberg"
+store = {{ kind = "local", path = "{work / 'lake'}" }}
 
 [archive]
 prefix = "archive"
@@ -140,6 +147,8 @@ store = {{ kind = "local", path = "{work / 'archive-store'}" }}
     assert all(t.startswith(f"archive:archive/{TYPE}/") for t in table.column("_kafka_topic").to_pylist())
     assert set(table.column("_kafka_partition").to_pylist()) == {-1}
     assert set(table.column("hr").to_pylist()) == {start.hour}
+    iceberg_snapshots = assert_iceberg_holds(state_url, expected)
+
 
     # Again: only the file with the never-received forged offset is worth reading, and nothing is new.
     counts, out = backfill()
@@ -148,6 +157,23 @@ store = {{ kind = "local", path = "{work / 'archive-store'}" }}
     assert files_after == files_before
     by_uid = [(col, "ascending") for col in ("_murron_host", "_murron_pid", "_murron_offset")]
     assert again.sort_by(by_uid).equals(table.sort_by(by_uid))
+    # Nothing new: no empty snapshot either.
+    assert assert_iceberg_holds(state_url, expected) == iceberg_snapshots
+
+
+def assert_iceberg_holds(state_url: str, expected: set) -> int:
+    """The backfilled Iceberg table, read by pyiceberg and DuckDB, holds exactly the `expected` UIDs,
+    in snapshots that say they came from a backfill; returns how many snapshots it has."""
+    name = TYPE.replace(".", "_")
+    table = iceberg_readers.pyiceberg_catalog("murron", state_url).load_table(f"events.{name}")
+    location = iceberg_readers.metadata_location(state_url, "murron", "events", name)
+    duck = iceberg_readers.read_duckdb(iceberg_readers.duckdb_connection(), location)
+    for reader, rows in (("pyiceberg", table.scan().to_arrow()), ("DuckDB", duck)):
+        uids = collections.Counter(zip(rows.column("_murron_host").to_pylist(), rows.column("_murron_pid").to_pylist(),
+                                       rows.column("_murron_offset").to_pylist()))
+        assert set(uids) == expected and set(uids.values()) == {1}, reader
+    assert {s.summary["murron.sources"] for s in table.snapshots()} == {"backfill"}
+    return len(table.snapshots())
 
 
 def test_files_from_the_archiver_are_read_by_fastavro(registry_url, kafka):
