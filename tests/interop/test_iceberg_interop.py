@@ -110,3 +110,113 @@ store = {{ kind = "local", path = "{out / 'lake'}" }}
     assert (n, distinct) == (EVENTS, EVENTS)
     print(f"{len(snapshots)} snapshots from {WORKERS} workers (events {written}), "
           f"{conflicts} swaps rebuilt after a lost race")
+
+
+EVOLVING = "interop.evolving"
+
+
+def test_a_promotion_is_applied_and_a_type_change_iceberg_cannot_take_stops_the_pipeline(registry_url):
+    """Version 2 widens `n` from int to long: the column is promoted and old rows keep their values.
+    Version 3 (registered with compatibility NONE) makes `n` a string: the sink stops with an error that
+    names the column and both types, and the table holds the first two versions' events only."""
+    import io
+    import struct
+
+    import fastavro
+    from confluent_kafka import Producer
+
+    from test_envelope_interop import KEY, sign
+    from test_registry_interop import rest
+
+    def version(n_type: str) -> dict:
+        return {"type": "record", "name": "Evolving", "namespace": "interop",
+                "fields": [{"name": "id", "type": "string"}, {"name": "n", "type": n_type}]}
+
+    envelope_text = (ROOT / "schemas/murron/Envelope.avsc").read_text()
+    envelope_schema = fastavro.parse_schema(json.loads(envelope_text))
+    status, body = rest(registry_url, "POST", "/subjects/murron.Envelope/versions", {"schema": envelope_text})
+    assert status == 200, body
+    envelope_id = body["id"]
+    ids = []
+    for n_type in ("int", "long"):
+        status, body = rest(registry_url, "POST", f"/subjects/{EVOLVING}/versions",
+                            {"schema": json.dumps(version(n_type))})
+        assert status == 200, body
+        ids.append(body["id"])
+    assert rest(registry_url, "PUT", f"/config/{EVOLVING}", {"compatibility": "NONE"})[0] == 200
+    status, body = rest(registry_url, "POST", f"/subjects/{EVOLVING}/versions",
+                        {"schema": json.dumps(version("string"))})
+    assert status == 200, body
+    ids.append(body["id"])
+
+    topic = create_topic(KAFKA, 1)
+    producer = Producer({"bootstrap.servers": KAFKA})
+    offset = 0
+
+    def send(v: int, n) -> None:
+        nonlocal offset
+        datum = io.BytesIO()
+        fastavro.schemaless_writer(datum, fastavro.parse_schema(version(("int", "long", "string")[v])),
+                                   {"id": f"e{offset}", "n": n})
+        env = {"timestamp": int(time.time() * 1e6), "host": "evo", "type": EVOLVING, "offset": offset, "pid": 1,
+               "message": struct.pack(">bI", 0, ids[v]) + datum.getvalue(), "signature": "",
+               "tags": {"murron.key": "py"}}
+        env["signature"] = sign(env)
+        buf = io.BytesIO()
+        buf.write(struct.pack(">bI", 0, envelope_id))
+        fastavro.schemaless_writer(buf, envelope_schema, env)
+        producer.produce(topic, key=b"evo:1", value=buf.getvalue())
+        offset += 1
+
+    out = Path(tempfile.mkdtemp(prefix="murron-iceberg-evo-"))
+    state_url = fresh_database()
+    config = out / "sink.toml"
+    config.write_text(f"""
+[pipeline]
+name = "evo"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_age_ms = 200 }}
+
+[[pipeline.outputs]]
+kind = "iceberg"
+store = {{ kind = "local", path = "{out / 'lake'}" }}
+""")
+    env = dict(os.environ, SINK_WORKER_REGISTRY__URL=registry_url, SINK_WORKER_KAFKA__BROKERS=KAFKA,
+               SINK_WORKER_STATE__URL=state_url, SINK_WORKER_ADMIN__LISTEN=f"127.0.0.1:{free_port()}",
+               SINK_WORKER_KEYS__PY=KEY.decode(), RUST_LOG="warn")
+    proc = subprocess.Popen([binary("sink-worker"), "--config", str(config), "run"], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        for i in range(10):
+            send(0, i)
+        assert producer.flush(30) == 0
+        catalog = iceberg_readers.pyiceberg_catalog("murron", state_url)
+        name = "events.interop_evolving"
+        deadline = time.time() + 60
+        while committed(state_url, "evo") < 10:
+            assert proc.poll() is None and time.time() < deadline, "version 1 was not written"
+            time.sleep(0.2)
+        assert str(catalog.load_table(name).schema().find_field("n").field_type) == "int"
+        for i in range(10, 20):
+            send(1, 2**40 + i)
+        assert producer.flush(30) == 0
+        while committed(state_url, "evo") < 20:
+            assert proc.poll() is None and time.time() < deadline, "version 2 was not written"
+            time.sleep(0.2)
+        table = catalog.load_table(name)
+        assert str(table.schema().find_field("n").field_type) == "long"
+        rows = sorted((r["_murron_offset"], r["n"]) for r in table.scan().to_arrow().to_pylist())
+        assert rows == [(i, i) for i in range(10)] + [(i, 2**40 + i) for i in range(10, 20)]
+
+        send(2, "twenty")
+        assert producer.flush(30) == 0
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode != 0, "the sink kept running after a change the table cannot take"
+    assert "column `n`" in stderr and "long" in stderr and "string" in stderr, stderr[-2000:]
+    assert committed(state_url, "evo") == 20, "the batch with the incompatible event must not commit"
+    table = iceberg_readers.pyiceberg_catalog("murron", state_url).load_table("events.interop_evolving")
+    assert table.scan().to_arrow().num_rows == 20

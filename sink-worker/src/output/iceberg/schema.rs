@@ -239,10 +239,11 @@ fn merge_fields(
 
 /// The type a table column must change to so that it holds `arrow`, or `None` when it already does.
 fn merge_type(table: &Type, arrow: &DataType, path: &str, ids: &mut i32) -> Result<Option<Type>, SchemaError> {
+    // The events' type as Iceberg would name it, so that both sides of the message use one vocabulary.
     let incompatible = || SchemaError::Incompatible {
         path: path.to_owned(),
         table: table.to_string(),
-        events: arrow.to_string(),
+        events: primitive(arrow, path).map_or_else(|_| arrow.to_string(), |p| p.to_string()),
     };
     match (table, arrow) {
         (Type::Struct(t), DataType::Struct(a)) => {
