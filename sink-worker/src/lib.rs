@@ -4,8 +4,8 @@
 //! stream's offsets, and writes each batch exactly once to its [`output`]s, in a [`format`], through
 //! [`storage`], committed in the [`state`] database. [`archive`] keeps raw envelopes, [`reliability`]
 //! finds gaps and serves the monitor, [`backfill`] repairs gaps from the archive. [`generate`] (the
-//! `gen` command) produces signed events; [`inspect`] reads a topic back. [`config`] is the typed
-//! configuration, a leaf that imports none of them.
+//! `gen` command) produces signed events; [`inspect`] reads a topic back; [`iceberg_rest`] serves the
+//! Iceberg tables read-only. [`config`] is the typed configuration, a leaf that imports none of them.
 
 pub mod admin;
 pub mod archive;
@@ -13,6 +13,7 @@ pub mod backfill;
 pub mod config;
 pub mod format;
 pub mod generate;
+pub mod iceberg_rest;
 pub mod inspect;
 pub mod kafka;
 pub mod output;

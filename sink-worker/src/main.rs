@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use murron_wire::hours;
 use sink_worker::config::Config;
 use sink_worker::state::backfills::{NewBackfill, StreamRef};
-use sink_worker::{archive, backfill, generate, inspect, pipeline, reliability, state};
+use sink_worker::{archive, backfill, generate, iceberg_rest, inspect, pipeline, reliability, state};
 
 /// mimalloc serves Rust and, through `override`, librdkafka's C allocations too. Under glibc malloc
 /// the consume loop spent about a third of its time asleep on the allocator lock of the librdkafka
@@ -50,6 +50,8 @@ enum Command {
     Inspect(InspectArgs),
     /// Check the configuration (file and environment) and print what it sets up, without connecting.
     Check,
+    /// Serve a read-only Iceberg REST catalog over the pipeline's Iceberg tables, behind a bearer token.
+    IcebergRest,
 }
 
 #[derive(Debug, Args)]
@@ -178,6 +180,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Monitor => runtime.block_on(reliability::monitor::run(&config, shutdown_signal()))?,
         Command::Backfill(args) => return runtime.block_on(run_backfill(&config, args)),
         Command::Check => print!("{}", config.summary()),
+        Command::IcebergRest => runtime.block_on(iceberg_rest::run(&config, shutdown_signal()))?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -28,6 +28,7 @@ import re
 import struct
 import subprocess
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -1055,3 +1056,55 @@ def test_every_iceberg_snapshot_names_its_pipeline_batch_and_kafka_offsets(run):
     for spans in by_partition.values():
         spans.sort()
         assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), spans
+
+
+def test_the_read_only_rest_catalog_serves_the_same_tables_behind_a_token(run):
+    """`sink-worker iceberg-rest` over the same catalog: pyiceberg's RestCatalog, attached with a bearer
+    token and no database credentials, lists and reads the tables; a wrong token and any change are
+    refused."""
+    from pyiceberg.catalog.rest import RestCatalog
+    from pyiceberg.exceptions import ForbiddenError, NoSuchTableError, UnauthorizedError
+
+    port, token = free_port(), uuid.uuid4().hex
+    env = dict(os.environ, SINK_WORKER_STATE__URL=run.state_url, SINK_WORKER_ICEBERG_REST__TOKEN=token,
+               SINK_WORKER_ICEBERG_REST__LISTEN=f"127.0.0.1:{port}", RUST_LOG="warn")
+    proc = subprocess.Popen([binary("sink-worker"), "--config", str(run.out / "sink.toml"), "iceberg-rest"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/healthz", timeout=2):
+                    break
+            except OSError:
+                assert proc.poll() is None, f"sink-worker iceberg-rest exited with {proc.returncode}"
+                assert time.time() < deadline, "the REST catalog did not start"
+                time.sleep(0.2)
+        s3 = {"s3.endpoint": S3_ENDPOINT, "s3.access-key-id": S3_ACCESS_KEY, "s3.secret-access-key": S3_SECRET_KEY,
+              "s3.region": "us-east-1", "s3.force-virtual-addressing": "false"}
+        rest = RestCatalog("murron", uri=url, token=token, **s3)
+        assert rest.list_namespaces() == [("events",)]
+        assert sorted(rest.list_tables("events")) == sorted(("events", iceberg_name(k).split(".")[1]) for k in KINDS)
+        for kind in KINDS:
+            via_rest = rest.load_table(iceberg_name(kind))
+            via_sql = catalog(run).load_table(iceberg_name(kind))
+            assert via_rest.metadata_location == via_sql.metadata_location
+            table = via_rest.scan().to_arrow()
+            assert_rows(run.expected[kind], [(r, table.schema) for r in without_timestamps(table)], "arrow",
+                        "pyiceberg")
+        with pytest.raises(NoSuchTableError):
+            rest.load_table("events.nothing_here")
+        with pytest.raises(ForbiddenError):
+            rest.create_namespace("intruder")
+        with pytest.raises(ForbiddenError):
+            rest.drop_table(iceberg_name("json"))
+        with pytest.raises(UnauthorizedError):
+            RestCatalog("murron", uri=url, token="not-" + token, **s3).list_namespaces()
+        req = urllib.request.Request(f"{url}/v1/namespaces")
+        with pytest.raises(urllib.error.HTTPError) as no_token:
+            urllib.request.urlopen(req, timeout=5)
+        assert no_token.value.code == 401
+        assert json.loads(no_token.value.read())["error"]["type"] == "NotAuthorizedException"
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=30) == 0

@@ -17,7 +17,7 @@ pub mod services;
 pub mod storage;
 
 pub use pipeline::Pipeline;
-pub use services::{AdminConfig, ArchiveConfig, MonitorConfig, StateConfig};
+pub use services::{AdminConfig, ArchiveConfig, IcebergRestConfig, MonitorConfig, StateConfig};
 
 /// Environment variables with this prefix override the file.
 pub const ENV_PREFIX: &str = "SINK_WORKER_";
@@ -77,6 +77,8 @@ pub struct Config {
     pub archive: ArchiveConfig,
     /// The reliability monitor.
     pub monitor: MonitorConfig,
+    /// The read-only Iceberg REST catalog.
+    pub iceberg_rest: IcebergRestConfig,
 }
 
 /// Logging.

@@ -76,6 +76,35 @@ impl Default for MonitorConfig {
     }
 }
 
+/// The read-only Iceberg REST catalog (`sink-worker iceberg-rest`, docs/ICEBERG.md) over the tables of
+/// the pipeline's Iceberg outputs.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IcebergRestConfig {
+    pub listen: SocketAddr,
+    /// The bearer token engines attach with. Required: set it from the environment
+    /// (`SINK_WORKER_ICEBERG_REST__TOKEN`), never in the file.
+    pub token: String,
+}
+
+impl Default for IcebergRestConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9471)),
+            token: String::new(),
+        }
+    }
+}
+
+impl std::fmt::Debug for IcebergRestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IcebergRestConfig")
+            .field("listen", &self.listen)
+            .field("token", &if self.token.is_empty() { "" } else { "***" })
+            .finish()
+    }
+}
+
 /// The `[archive]` configuration: where the archive is, for the archiver, the monitor and backfills.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
