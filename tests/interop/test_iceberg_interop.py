@@ -216,7 +216,8 @@ store = {{ kind = "local", path = "{out / 'lake'}" }}
             proc.kill()
             proc.wait()
     assert proc.returncode != 0, "the sink kept running after a change the table cannot take"
-    assert "column `n`" in stderr and "long" in stderr and "string" in stderr, stderr[-2000:]
+    assert "column `n`: the table has type long and the events have string" in stderr, stderr[-2000:]
+    assert stderr.count("cannot take") == 1, f"the error is said more than once: {stderr[-2000:]}"
     assert committed(state_url, "evo") == 20, "the batch with the incompatible event must not commit"
     table = iceberg_readers.pyiceberg_catalog("murron", state_url).load_table("events.interop_evolving")
     assert table.scan().to_arrow().num_rows == 20
