@@ -24,8 +24,9 @@
 # warehouse, namespaces and pipeline names are short.
 #
 # Usage: benches/iceberg/run.sh   (EVENTS=1000000 RUNS=3 PARTITIONS=8 STREAMS=64 FLUSH_EVENTS=100000
-# COMMIT_EVENTS=100000 FLUSH_EVENTS_COMMITS=500 COMMIT_WORKERS="1 2 4" MAINTAIN_ARGS= by default;
-# MAINTAIN_ARGS are passed to iceberg-maintain; needs `make venv` for pyiceberg)
+# COMMIT_EVENTS=100000 FLUSH_EVENTS_COMMITS=500 COMMIT_WORKERS="1 2 4" MAINTAIN_ARGS= MAINTAIN_BIN= by
+# default; MAINTAIN_ARGS are passed to iceberg-maintain, MAINTAIN_BIN is a folder with another build's
+# sink-worker to run it with; needs `make venv` for pyiceberg)
 source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 EVENTS=${EVENTS:-1000000}
 RUNS=${RUNS:-3}
@@ -36,6 +37,8 @@ COMMIT_EVENTS=${COMMIT_EVENTS:-100000}
 FLUSH_EVENTS_COMMITS=${FLUSH_EVENTS_COMMITS:-500}
 COMMIT_WORKERS=${COMMIT_WORKERS:-1 2 4}
 MAINTAIN_ARGS=${MAINTAIN_ARGS:-}
+# A folder with the sink-worker that runs iceberg-maintain: this build's by default.
+MAINTAIN_BIN=${MAINTAIN_BIN:-$BIN}
 TYPE=client.api_call
 TABLE=client_api_call
 CATALOG=murron
@@ -151,7 +154,12 @@ for workers in $COMMIT_WORKERS; do
     >"$BENCH_TMP/$name.toml"
   out=$(bench_sink_run "$name" "$workers" "$BENCH_TMP/$name.toml" "$COMMIT_EVENTS")
   read -r r _ _ secs batches <<<"$out"
-  conflicts[$workers]=$(bench_metric murron_sink_iceberg_commit_conflicts_total "$BENCH_TMP/$name"-*.metrics)
+  # The counter appears at the first conflict, so none is 0; but a /metrics that could not be read
+  # (an empty file) leaves the count unknown.
+  conflicts[$workers]=unknown
+  if ! find "$BENCH_TMP" -maxdepth 1 -name "$name-*.metrics" -empty | grep -q .; then
+    conflicts[$workers]=$(bench_metric murron_sink_iceberg_commit_conflicts_total "$BENCH_TMP/$name"-*.metrics)
+  fi
   stats_out=$(table_stats "w$workers")
   read -r "snapshots[$workers]" "files[$workers]" "median_bytes[$workers]" records <<<"$stats_out"
   rows=$(manifest_rows "$name")
@@ -170,10 +178,11 @@ done
 # Maintenance of the first commit table: many small files, one per batch and partition.
 set -- $COMMIT_WORKERS
 maintained=$1
-if "$BIN/sink-worker" iceberg-maintain --help >/dev/null 2>&1; then
-  bench_log "maintenance: sink-worker iceberg-maintain --table $TABLE $MAINTAIN_ARGS on w$maintained.$TABLE"
+maintain="sink-worker iceberg-maintain --table $TABLE${MAINTAIN_ARGS:+ $MAINTAIN_ARGS}"
+if "$MAINTAIN_BIN/sink-worker" iceberg-maintain --help >/dev/null 2>&1; then
+  bench_log "maintenance: $maintain on w$maintained.$TABLE"
   # shellcheck disable=SC2086
-  "$BIN/sink-worker" -c "$BENCH_TMP/commits-w$maintained.toml" iceberg-maintain --table "$TABLE" $MAINTAIN_ARGS \
+  "$MAINTAIN_BIN/sink-worker" -c "$BENCH_TMP/commits-w$maintained.toml" iceberg-maintain --table "$TABLE" $MAINTAIN_ARGS \
     >"$BENCH_TMP/maintain.out" 2>&1 || { cat "$BENCH_TMP/maintain.out" >&2; echo "iceberg-maintain failed" >&2; exit 1; }
   cat "$BENCH_TMP/maintain.out" >&2
   stats_out=$(table_stats "w$maintained")
@@ -209,7 +218,7 @@ for workers in $COMMIT_WORKERS; do
 done
 echo
 if [ "$maintenance" = yes ]; then
-  echo "== iceberg maintenance of w$maintained.$TABLE (sink-worker iceberg-maintain --table $TABLE $MAINTAIN_ARGS), read by pyiceberg"
+  echo "== iceberg maintenance of w$maintained.$TABLE ($maintain), read by pyiceberg"
   printf '%-10s %12s %18s %12s\n' "" "data files" "median file bytes" "snapshots"
   printf '%-10s %12s %18s %12s\n' "before" "${files[$maintained]}" "${median_bytes[$maintained]}" "${snapshots[$maintained]}"
   printf '%-10s %12s %18s %12s\n' "after" "$after_files" "$after_median" "$after_snapshots"
