@@ -30,7 +30,7 @@ faults: up build
 audit:
 	bash deploy/audit.sh --advisories
 
-bench: up
+bench: up venv
 	bash benches/run.sh
 
 deploy-check: venv

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole benchmark suite (BENCHMARKS.md): stage micro-benchmarks, stream scaling, sink throughput
-# against the consume-only ceiling, backfill and the registry, on the local stack. Each part prints
-# its table; they are repeated together at the end.
+# against the consume-only ceiling, backfill, the Iceberg output and the registry, on the local stack.
+# Each part prints its table; they are repeated together at the end.
 #
 # Usage: benches/run.sh            the full suite, release build (about 20 minutes on 2 cores)
 #        benches/run.sh --smoke    seconds-long runs on the test build, so the harness cannot rot (CI)
@@ -25,17 +25,20 @@ if [ "${1:-}" = "--smoke" ]; then
   part sink env EVENTS=40000 RUNS=1 WORKERS=1 FLUSH_EVENTS=2000 STREAMS=8 SCALING_STREAMS=100 PEER= \
     SCALING_EVENTS=20000 bash benches/sink/run.sh
   part backfill env EVENTS=20000 GAPS=200 HOURS=2 STREAMS=4 bash benches/backfill/run.sh
+  part iceberg env EVENTS=20000 RUNS=1 FLUSH_EVENTS=2000 STREAMS=8 COMMIT_EVENTS=5000 COMMIT_WORKERS="1 2" \
+    bash benches/iceberg/run.sh
   part registry env SUBJECTS=1 VERSIONS=10 bash benches/registry/run.sh 1
 else
   part stages cargo bench -q -p sink-worker --bench stages -- --warm-up-time 1 --measurement-time 3
   part streams cargo bench -q -p sink-worker --bench streams
   part sink bash benches/sink/run.sh
   part backfill bash benches/backfill/run.sh
+  part iceberg bash benches/iceberg/run.sh
   part registry bash benches/registry/run.sh 5
 fi
 
 printf '\n\033[1m=== summary (%s)\033[0m\n' "$(date -u +%Y-%m-%dT%H:%MZ)"
-for f in stages streams sink backfill registry; do
+for f in stages streams sink backfill iceberg registry; do
   echo
   echo "--- $f"
   case $f in

@@ -72,63 +72,10 @@ $(bench_s3_output "$2")
 TOML
 }
 
-# progress NAME: "committed writers": events committed so far, and how many workers have committed a
-# batch (the writer's instance is in every file's batch id: {ms}-{instance}-{seq}). Asked over one psql
-# session (the POLL coprocess): a psql process per poll, ten a second, took a third of a core from the
-# run it measured.
-progress() {
-  printf '%s\n' "
-    SELECT (SELECT coalesce(sum(next_offset), 0) FROM sink_partitions WHERE pipeline = '$1'),
-           (SELECT count(DISTINCT split_part(split_part(final_key, '/', -1), '-', 2)) FROM sink_files
-             WHERE pipeline = '$1');" >&"${POLL[1]}"
-  read -r "$2" "$3" <&"${POLL[0]}"
-}
-
-# sink_run NAME WORKERS [BIN]: runs WORKERS sink processes (of BIN's sink-worker, this build's by default) of one pipeline until the whole topic is committed;
-# prints "events_per_sec peak_rss_mib cpu_us_per_event" (the largest worker's peak; the machine's CPU
-# per event in the window), or "skip peak_rss_mib -" when the window is under 0.5 s: with several
-# workers, one may take most of the topic before the others join.
+# sink_run NAME WORKERS [BIN]: bench_sink_run (lib.sh) of a pipeline NAME over the whole topic.
 sink_run() {
-  local name=$1 workers=$2 bin=${3:-$BIN} pids=() t0="" c0=0 t1="" n rss=0 r cpu0="" cpu1=""
-  sink_config "$name" "sink-$BENCH_RUN/$name" >"$BENCH_TMP/$name.toml"
-  for w in $(seq 1 "$workers"); do
-    SINK_WORKER_ADMIN__LISTEN=127.0.0.1:$((19464 + w)) "$bin/sink-worker" -c "$BENCH_TMP/$name.toml" run \
-      >"$BENCH_TMP/$name-$w.log" 2>&1 &
-    pids+=($!)
-  done
-  local deadline=$((SECONDS + 900)) c1=0 writers
-  coproc POLL { psql "$BENCH_DATABASE_URL" -AtF' ' -q; }
-  while :; do
-    progress "$name" n writers
-    now=$EPOCHREALTIME
-    if [ -z "$t0" ] && [ "$writers" -ge "$workers" ] && [ "$n" -ge $((EVENTS / 10)) ]; then
-      t0=$now c0=$n cpu0=$(cpu_busy_secs)
-    fi
-    if [ -n "$t0" ] && [ -z "$t1" ] && [ "$n" -ge $((EVENTS * 9 / 10)) ]; then
-      t1=$now c1=$n cpu1=$(cpu_busy_secs)
-    fi
-    [ "$n" -ge "$EVENTS" ] && break
-    for pid in "${pids[@]}"; do
-      kill -0 "$pid" 2>/dev/null || { cat "$BENCH_TMP/$name"-*.log >&2; echo "a worker exited" >&2; return 1; }
-    done
-    [ $SECONDS -lt $deadline ] || { echo "timed out at $n of $EVENTS committed" >&2; return 1; }
-    sleep 0.1
-  done
-  exec {POLL[1]}>&-
-  for pid in "${pids[@]}"; do
-    r=$(peak_rss_mib "$pid"); [ "$r" -gt "$rss" ] && rss=$r
-    kill "$pid"
-  done
-  for pid in "${pids[@]}"; do wait "$pid" || true; done
-  python3 -c '
-import sys
-c1, c0, t0, t1, rss, cpu0, cpu1 = sys.argv[1:]
-if not t0 or not t1 or float(t1) - float(t0) < 0.5:
-    print(f"skip {rss} -")
-else:
-    events = int(c1) - int(c0)
-    print(f"{events / (float(t1) - float(t0)):.0f} {rss} {(float(cpu1) - float(cpu0)) / events * 1e6:.2f}")' \
-    "$c1" "$c0" "$t0" "$t1" "$rss" "$cpu0" "$cpu1"
+  sink_config "$1" "sink-$BENCH_RUN/$1" >"$BENCH_TMP/$1.toml"
+  bench_sink_run "$1" "$2" "$BENCH_TMP/$1.toml" "$EVENTS" "${3:-$BIN}"
 }
 
 # peer_job NAME BOUNDS: one Flink job over the topic up to BOUNDS, writing under this run's prefix;
@@ -191,7 +138,7 @@ for run in $(seq 1 "$RUNS"); do
   ceiling+=("$c")
   bytes=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["bytes"])' "$out")
   for workers in $WORKERS; do
-    read -r r m u < <(sink_run "bench-w$workers-r$run" "$workers")
+    read -r r m u _ < <(sink_run "bench-w$workers-r$run" "$workers")
     if [ "$r" = skip ]; then
       bench_log "sink, $workers worker(s), run $run: under 0.5 s in which every worker had committed and 10-90% of the topic was committed; round left out"
       continue
@@ -202,7 +149,7 @@ for run in $(seq 1 "$RUNS"); do
     if [ "$workers" = 1 ]; then sink1=$r; fi
   done
   if [ -n "$BASELINE_BIN" ]; then
-    read -r r m u < <(sink_run "bench-base-r$run" 1 "$BASELINE_BIN")
+    read -r r m u _ < <(sink_run "bench-base-r$run" 1 "$BASELINE_BIN")
     if [ "$r" = skip ]; then
       bench_log "baseline, run $run: too short to measure; round left out"
     else
