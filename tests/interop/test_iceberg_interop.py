@@ -30,6 +30,25 @@ def fresh_database() -> str:
     return DATABASE_URL.rsplit("/", 1)[0] + "/" + db
 
 
+def sink_config(pipeline: str, body: str) -> tuple:
+    """A fresh state database and folder, and a config of `[pipeline] name = pipeline` plus `body`
+    (input, flush, outputs; `{out}` is the folder); returns (config path, state URL, folder)."""
+    out = Path(tempfile.mkdtemp(prefix=f"murron-iceberg-{pipeline}-"))
+    config = out / "sink.toml"
+    config.write_text(f'[pipeline]\nname = "{pipeline}"\n' + body.replace("{out}", str(out)))
+    return config, fresh_database(), out
+
+
+def start_sink(registry_url: str, config: Path, state_url: str, keys: dict, **popen) -> tuple:
+    """A `sink-worker run` process of `config`; returns it and its admin port."""
+    admin = free_port()
+    env = dict(os.environ, SINK_WORKER_REGISTRY__URL=registry_url, SINK_WORKER_KAFKA__BROKERS=KAFKA,
+               SINK_WORKER_STATE__URL=state_url, SINK_WORKER_ADMIN__LISTEN=f"127.0.0.1:{admin}",
+               RUST_LOG=os.environ.get("SINK_LOG", "warn"))
+    env.update({f"SINK_WORKER_KEYS__{k.upper()}": v for k, v in keys.items()})
+    return subprocess.Popen([binary("sink-worker"), "--config", str(config), "run"], env=env, **popen), admin
+
+
 def committed(state_url: str, pipeline: str) -> int:
     res = subprocess.run(["psql", state_url, "-At", "-c",
                           f"SELECT coalesce(sum(next_offset), 0) FROM sink_partitions WHERE pipeline = '{pipeline}'"],
@@ -48,28 +67,19 @@ def test_workers_racing_on_one_table_write_every_event_once(registry_url):
     topic = create_topic(KAFKA, 4)
     sink_worker(registry_url, KEYS, "gen", "--topic", topic, "--type", "client.api_call", "--count", str(EVENTS),
                 "--streams", str(STREAMS), "--host-prefix", "race")
-    out = Path(tempfile.mkdtemp(prefix="murron-iceberg-"))
-    state_url = fresh_database()
-    config = out / "sink.toml"
-    config.write_text(f"""
-[pipeline]
-name = "race"
-input = {{ topics = ["{topic}"] }}
+    config, state_url, _ = sink_config("race", f"""input = {{ topics = ["{topic}"] }}
 flush = {{ max_events = 150, max_age_ms = 100 }}
 
 [[pipeline.outputs]]
 kind = "iceberg"
 namespace = "race"
 partition = "day"
-store = {{ kind = "local", path = "{out / 'lake'}" }}
+store = {{ kind = "local", path = "{{out}}/lake" }}
 """)
     procs, admins = [], []
     for _ in range(WORKERS):
-        admin = free_port()
-        env = dict(os.environ, SINK_WORKER_REGISTRY__URL=registry_url, SINK_WORKER_KAFKA__BROKERS=KAFKA,
-                   SINK_WORKER_STATE__URL=state_url, SINK_WORKER_ADMIN__LISTEN=f"127.0.0.1:{admin}",
-                   SINK_WORKER_KEYS__DEFAULT=KEYS["default"], RUST_LOG=os.environ.get("SINK_LOG", "warn"))
-        procs.append(subprocess.Popen([binary("sink-worker"), "--config", str(config), "run"], env=env))
+        proc, admin = start_sink(registry_url, config, state_url, KEYS)
+        procs.append(proc)
         admins.append(admin)
     conflicts, written = 0, []
     try:
@@ -168,24 +178,14 @@ def test_a_promotion_is_applied_and_a_type_change_iceberg_cannot_take_stops_the_
         producer.produce(topic, key=b"evo:1", value=buf.getvalue())
         offset += 1
 
-    out = Path(tempfile.mkdtemp(prefix="murron-iceberg-evo-"))
-    state_url = fresh_database()
-    config = out / "sink.toml"
-    config.write_text(f"""
-[pipeline]
-name = "evo"
-input = {{ topics = ["{topic}"] }}
+    config, state_url, _ = sink_config("evo", f"""input = {{ topics = ["{topic}"] }}
 flush = {{ max_age_ms = 200 }}
 
 [[pipeline.outputs]]
 kind = "iceberg"
-store = {{ kind = "local", path = "{out / 'lake'}" }}
+store = {{ kind = "local", path = "{{out}}/lake" }}
 """)
-    env = dict(os.environ, SINK_WORKER_REGISTRY__URL=registry_url, SINK_WORKER_KAFKA__BROKERS=KAFKA,
-               SINK_WORKER_STATE__URL=state_url, SINK_WORKER_ADMIN__LISTEN=f"127.0.0.1:{free_port()}",
-               SINK_WORKER_KEYS__PY=KEY.decode(), RUST_LOG="warn")
-    proc = subprocess.Popen([binary("sink-worker"), "--config", str(config), "run"], env=env,
-                            stderr=subprocess.PIPE, text=True)
+    proc, _ = start_sink(registry_url, config, state_url, {"py": KEY.decode()}, stderr=subprocess.PIPE, text=True)
     try:
         for i in range(10):
             send(0, i)
