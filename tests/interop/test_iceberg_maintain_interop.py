@@ -6,12 +6,13 @@ table no longer reaches; and maintenance running while a sink appends loses and 
 import json
 import os
 import re
+import secrets
 import subprocess
 import tempfile
 import time
 import urllib.request
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 
 import psycopg2
@@ -28,6 +29,9 @@ CATALOG = "murron"
 NAMESPACE = "events"
 UID = ("_murron_host", "_murron_pid", "_murron_offset")
 LINE = re.compile(r"^iceberg-maintain (.*)$", re.M)
+S3_ENDPOINT = os.environ.get("MURRON_S3_ENDPOINT", "http://127.0.0.1:9000")
+S3_ACCESS_KEY = os.environ.get("MURRON_S3_ACCESS_KEY", "murron")
+S3_SECRET_KEY = os.environ.get("MURRON_S3_SECRET_KEY", "murron-secret")
 
 
 def fresh_database() -> str:
@@ -46,15 +50,23 @@ def register(registry_url: str) -> None:
 
 class Stack:
     """One table's world: a topic, a state database, a sink configuration with an Iceberg output in a
-    local folder, and helpers to run the sink-worker commands on it."""
+    local folder (or, with `s3`, a fresh bucket on the local S3 server), and helpers to run the
+    sink-worker commands on it."""
 
-    def __init__(self, registry_url: str, kafka: str):
+    def __init__(self, registry_url: str, kafka: str, s3: bool = False):
         self.registry_url = registry_url
         self.topic = create_topic(kafka, 2)
         self.state_url = fresh_database()
         self.dir = Path(tempfile.mkdtemp(prefix="murron-maint-"))
         self.warehouse = self.dir / "wh"
         self.config = self.dir / "sink.toml"
+        self.s3 = s3
+        # Short bucket and warehouse names: the local S3 server keeps a key in a file name of at most
+        # 255 bytes.
+        store = (f'{{ kind = "s3", bucket = "m{secrets.token_hex(3)}", endpoint = "{S3_ENDPOINT}", '
+                 f'access_key_id = "{S3_ACCESS_KEY}", secret_access_key = "{S3_SECRET_KEY}", create_bucket = true }}'
+                 if s3 else f'{{ kind = "local", path = "{self.warehouse}" }}')
+        warehouse = 'warehouse = "w"' if s3 else ""
         self.config.write_text(f"""
 [pipeline]
 name = "maint"
@@ -63,7 +75,8 @@ flush = {{ max_events = 60, max_age_ms = 200 }}
 
 [[pipeline.outputs]]
 kind = "iceberg"
-store = {{ kind = "local", path = "{self.warehouse}" }}
+store = {store}
+{warehouse}
 """)
 
     def env(self) -> dict:
@@ -93,8 +106,24 @@ store = {{ kind = "local", path = "{self.warehouse}" }}
     def location(self) -> str:
         return metadata_location(self.state_url, CATALOG, NAMESPACE, TABLE)
 
+    def catalog(self):
+        if self.s3:
+            return pyiceberg_catalog(CATALOG, self.state_url, s3_endpoint=S3_ENDPOINT, s3_access_key=S3_ACCESS_KEY,
+                                     s3_secret_key=S3_SECRET_KEY)
+        return pyiceberg_catalog(CATALOG, self.state_url)
+
+    def duckdb(self):
+        if self.s3:
+            return duckdb_connection(s3_endpoint=S3_ENDPOINT, s3_access_key=S3_ACCESS_KEY, s3_secret_key=S3_SECRET_KEY)
+        return duckdb_connection()
+
     def metadata(self) -> dict:
-        return json.loads(Path(self.location().removeprefix("file://")).read_text())
+        location = self.location()
+        if self.s3:
+            io = self.catalog().load_table(f"{NAMESPACE}.{TABLE}").io
+            with io.new_input(location).open() as f:
+                return json.loads(f.read())
+        return json.loads(Path(location.removeprefix("file://")).read_text())
 
     def total_records(self) -> int:
         try:
@@ -113,7 +142,7 @@ store = {{ kind = "local", path = "{self.warehouse}" }}
             time.sleep(0.3)
 
     def data_files(self) -> list:
-        table = pyiceberg_catalog(CATALOG, self.state_url).load_table(f"{NAMESPACE}.{TABLE}")
+        table = self.catalog().load_table(f"{NAMESPACE}.{TABLE}")
         return [t.file.file_path for t in table.scan().plan_files()]
 
 
@@ -137,8 +166,8 @@ def assert_exactly_once(stack: Stack, streams: dict) -> None:
         for i in range(count):
             expected[(f"{prefix}-{i % 4}", i // 4)] += 1
     readers = {
-        "pyiceberg": read_pyiceberg(pyiceberg_catalog(CATALOG, stack.state_url), f"{NAMESPACE}.{TABLE}"),
-        "duckdb": read_duckdb(duckdb_connection(), stack.location()),
+        "pyiceberg": read_pyiceberg(stack.catalog(), f"{NAMESPACE}.{TABLE}"),
+        "duckdb": read_duckdb(stack.duckdb(), stack.location()),
     }
     for name, table in readers.items():
         uids = Counter(zip(*(table.column(c).to_pylist() for c in UID)))
@@ -235,3 +264,27 @@ def test_maintenance_while_the_sink_appends_loses_and_repeats_nothing(registry_u
     assert r["status"] == "ok", r
     assert_exactly_once(stack, {"early": first, "late": late})
     assert stack.total_records() == first + late
+
+
+def test_maintenance_of_a_table_in_s3_compacts_expires_and_keeps_young_unreferenced_files(registry_url, kafka):
+    register(registry_url)
+    stack = Stack(registry_url, kafka, s3=True)
+    events = 600
+    assert stack.gen(events, "s3").wait(timeout=120) == 0
+    sink = stack.sink()
+    try:
+        stack.wait_for(sink, events)
+    finally:
+        stop(sink)
+    before = stack.data_files()
+    assert len(before) >= 5, before
+    assert all(p.startswith("s3://") for p in before), before
+    res = stack.maintain("--target-file-bytes", str(1 << 20), "--expire-older-than", "0s", "--orphan-older-than", "1h")
+    r = report(res)
+    assert r["status"] == "ok", res.stdout
+    assert int(r["files_after"]) == len(stack.data_files()) < len(before)
+    assert int(r["snapshots_expired"]) > 0, res.stdout
+    # The compacted-away files are unreferenced now, but minutes old: a worker's files look the same
+    # before its commit, so they stay until they are older than the hour.
+    assert r["orphans_removed"] == "0", res.stdout
+    assert_exactly_once(stack, {"s3": events})

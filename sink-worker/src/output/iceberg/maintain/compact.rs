@@ -39,6 +39,8 @@ pub struct Compacted {
     pub compacted_files: u64,
     pub written_files: u64,
     pub partitions: u64,
+    /// Swaps lost to workers that committed first, each rebuilt on the new base.
+    pub rebased: u64,
 }
 
 /// Whether a file of `size` bytes is small for files of `target` bytes: under three quarters of it.
@@ -169,10 +171,11 @@ pub async fn run(t: &Table, pool: &PgPool, target: u64) -> Result<Compacted, Mai
     let mut staged = Staged::default();
     let result = stage_and_commit(t, pool, base, &entries, &live, &groups, snapshot_id, &mut staged).await;
     match result {
-        Ok(()) => Ok(Compacted {
+        Ok(rebased) => Ok(Compacted {
             compacted_files: groups.iter().map(|g| g.len() as u64).sum(),
             written_files: groups.len() as u64,
             partitions: touched_partitions,
+            rebased,
         }),
         // What the swap may have made part of the table stays; orphan removal takes it if it did not.
         Err(e @ MaintainError::SwapUnknown(_)) => Err(e),
@@ -193,7 +196,7 @@ async fn stage_and_commit(
     groups: &[Vec<usize>],
     snapshot_id: i64,
     staged: &mut Staged,
-) -> Result<(), MaintainError> {
+) -> Result<u64, MaintainError> {
     let metadata = &base.metadata;
     let to = schema::arrow_schema(metadata.current_schema());
     let table_key = t.key(metadata.location())?.to_owned();
@@ -309,9 +312,10 @@ async fn stage_and_commit(
         t.store.put(&list_key, list).await?;
         if let Some(location) = t.commit(pool, &base, &next).await? {
             tracing::info!(table = %t.name, %location, files = counts.deleted_files, into = counts.added_files, "committed compaction");
-            return Ok(());
+            return Ok(attempt as u64 - 1);
         }
         // A worker committed first: rebuild on what is current now.
+        tracing::info!(table = %t.name, attempt, "a worker committed first; rebuilding the compaction on the new snapshot");
         t.store.delete(&list_key).await?;
         staged.0.pop();
         base = t.load(pool).await?;

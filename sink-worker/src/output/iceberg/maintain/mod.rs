@@ -279,6 +279,8 @@ pub struct Report {
     pub compacted_files: u64,
     pub written_files: u64,
     pub partitions: u64,
+    /// Compaction commits rebuilt on a new base because a worker committed first.
+    pub rebased: u64,
     /// Why compaction was given up, if it was (nothing of it was committed).
     pub compaction_skipped: Option<String>,
     pub snapshots_expired: u64,
@@ -293,8 +295,8 @@ impl Report {
     pub fn line(&self) -> String {
         format!(
             "iceberg-maintain table={} files_before={} files_after={} median_bytes_before={} median_bytes_after={} \
-             compacted_files={} written_files={} partitions={} snapshots_expired={} orphans_removed={} \
-             orphan_bytes={} status={}",
+             compacted_files={} written_files={} partitions={} rebased={} snapshots_expired={} \
+             orphans_removed={} orphan_bytes={} status={}",
             self.table,
             self.files_before,
             self.files_after,
@@ -303,6 +305,7 @@ impl Report {
             self.compacted_files,
             self.written_files,
             self.partitions,
+            self.rebased,
             self.snapshots_expired,
             self.orphans_removed,
             self.orphan_bytes,
@@ -464,6 +467,7 @@ async fn maintain(
                 report.compacted_files = done.compacted_files;
                 report.written_files = done.written_files;
                 report.partitions = done.partitions;
+                report.rebased = done.rebased;
             }
             Err(MaintainError::Conflict(why)) => {
                 tracing::warn!(table = %t.name, reason = %why, "compaction given up; nothing of it was committed");
