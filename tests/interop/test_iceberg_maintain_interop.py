@@ -40,8 +40,11 @@ def fresh_database() -> str:
     return DATABASE_URL.rsplit("/", 1)[0] + "/" + db
 
 
-def register(registry_url: str) -> None:
-    body = json.dumps({"schema": (ROOT / "schemas/client/api_call.avsc").read_text()}).encode()
+def register(registry_url: str, extra_fields: list | None = None) -> None:
+    """Registers the event type's schema, with `extra_fields` appended (a compatible new version)."""
+    schema = json.loads((ROOT / "schemas/client/api_call.avsc").read_text())
+    schema["fields"] += extra_fields or []
+    body = json.dumps({"schema": json.dumps(schema)}).encode()
     req = urllib.request.Request(f"{registry_url}/subjects/{TYPE}/versions", data=body, method="POST",
                                  headers={"Content-Type": "application/vnd.schemaregistry.v1+json"})
     with urllib.request.urlopen(req, timeout=10) as r:
@@ -158,9 +161,9 @@ def report(res: subprocess.CompletedProcess) -> dict:
     return {k: v for k, v in (kv.split("=", 1) for kv in lines[0].split())}
 
 
-def assert_exactly_once(stack: Stack, streams: dict) -> None:
+def assert_exactly_once(stack: Stack, streams: dict) -> dict:
     """Both readers see each stream's offsets 0..n-1 once each, and nothing else. `streams` maps a host
-    prefix to the events generated under it (over 4 streams, round-robin)."""
+    prefix to the events generated under it (over 4 streams, round-robin). Returns what each read."""
     expected = Counter()
     for prefix, count in streams.items():
         for i in range(count):
@@ -178,6 +181,7 @@ def assert_exactly_once(stack: Stack, streams: dict) -> None:
         extra = by_stream - expected
         assert not missing and not extra, f"{name}: missing {list(missing)[:5]}, unexpected {list(extra)[:5]}"
         assert table.num_rows == sum(streams.values()), name
+    return readers
 
 
 def age_files(root: Path, seconds: int) -> None:
@@ -235,6 +239,31 @@ def test_compaction_and_orphan_removal_keep_every_event_once_for_pyiceberg_and_d
     # A second run finds nothing left to do.
     r = report(stack.maintain("--target-file-bytes", str(1 << 20), "--orphan-older-than", "1h"))
     assert (r["compacted_files"], r["snapshots_expired"], r["orphans_removed"]) == ("0", "0", "0"), r
+
+
+def test_compaction_projects_files_of_an_older_schema_version_onto_the_current_one(registry_url, kafka):
+    register(registry_url)
+    stack = Stack(registry_url, kafka)
+    old, new = 300, 300
+    assert stack.gen(old, "v1").wait(timeout=120) == 0
+    sink = stack.sink()
+    try:
+        stack.wait_for(sink, old)
+        # A compatible new version: one more column, a long, so the table evolves under the sink.
+        register(registry_url, [{"name": "shard", "type": "long", "default": 0}])
+        assert stack.gen(new, "v2").wait(timeout=120) == 0
+        stack.wait_for(sink, old + new)
+    finally:
+        stop(sink)
+    md = stack.metadata()
+    assert len(md["schemas"]) >= 2, "the table's schema did not evolve"
+    res = stack.maintain("--target-file-bytes", str(1 << 20), "--no-orphans")
+    r = report(res)
+    assert int(r["compacted_files"]) > 0 and int(r["files_after"]) < int(r["files_before"]), res.stdout
+    for name, table in assert_exactly_once(stack, {"v1": old, "v2": new}).items():
+        rows = table.select(["_murron_host", "shard"]).to_pylist()
+        assert all(row["shard"] is None for row in rows if row["_murron_host"].startswith("v1-")), name
+        assert all(row["shard"] is not None for row in rows if row["_murron_host"].startswith("v2-")), name
 
 
 def test_maintenance_while_the_sink_appends_loses_and_repeats_nothing(registry_url, kafka):
