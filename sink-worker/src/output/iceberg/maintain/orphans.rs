@@ -3,7 +3,8 @@
 //! their manifests, and the data files live in those manifests. A DELETED entry does not keep its file:
 //! the file is reached through the snapshot before the deletion if that one is kept, and needed by
 //! nothing if it is not. Only objects older than an age (at least an hour) go, because a worker writes
-//! a batch's files before it commits them.
+//! a batch's files before it commits them; and never a file that a batch still in flight lists in its
+//! intent ([`intent`]), however old, so a worker stalled for hours before its commit loses nothing.
 
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime};
@@ -11,7 +12,9 @@ use std::time::{Duration, SystemTime};
 use sqlx::postgres::PgPool;
 
 use super::{MaintainError, Table};
+use crate::output::iceberg::intent::{self, Intent};
 use crate::output::iceberg::table;
+use crate::output::staging::staging_prefix;
 use crate::storage::ObjectMeta;
 
 /// The objects of `listed` that are orphans: not in `reachable`, and last modified before `cutoff`.
@@ -54,6 +57,21 @@ async fn reachable(t: &Table, pool: &PgPool) -> Result<(String, HashSet<String>)
     Ok((md.location().to_owned(), keys))
 }
 
+/// Every key that the intent of a batch not yet published lists, in any pipeline writing to the store.
+async fn in_flight(t: &Table) -> Result<HashSet<String>, MaintainError> {
+    // Every pipeline's: `_murron/staging/`.
+    let staging = format!("{}/", staging_prefix("").trim_end_matches('/'));
+    let mut keys = HashSet::new();
+    for o in t.store.list(&staging).await? {
+        if o.key.ends_with(&format!(".{}", intent::EXTENSION))
+            && let Some(i) = Intent::read(&t.store, &o.key).await?
+        {
+            keys.extend(i.keys);
+        }
+    }
+    Ok(keys)
+}
+
 /// Removes the table's orphans older than `older_than`; returns how many and their bytes.
 pub async fn run(t: &Table, pool: &PgPool, older_than: Duration) -> Result<(u64, u64), MaintainError> {
     if older_than < super::MIN_ORPHAN_AGE {
@@ -64,7 +82,8 @@ pub async fn run(t: &Table, pool: &PgPool, older_than: Duration) -> Result<(u64,
     }
     // The cutoff before the read: whatever a worker writes from now on is younger than it.
     let cutoff = SystemTime::now() - older_than;
-    let (location, reachable) = reachable(t, pool).await?;
+    let (location, mut reachable) = reachable(t, pool).await?;
+    reachable.extend(in_flight(t).await?);
     let prefix = format!("{}/", t.key(&location)?);
     let listed = t.store.list(&prefix).await?;
     let (mut n, mut bytes) = (0, 0);
@@ -82,6 +101,43 @@ pub async fn run(t: &Table, pool: &PgPool, older_than: Duration) -> Result<(u64,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::storage::{LocalConfig, StoreConfig};
+    use crate::state::iceberg_catalog::TableIdent;
+    use crate::storage::ObjectStore;
+
+    #[tokio::test]
+    async fn files_listed_by_an_unpublished_intent_are_protected_whatever_their_age() {
+        let dir = std::env::temp_dir().join(format!("murron-orphans-{}-{}", std::process::id(), line!()));
+        let store = ObjectStore::open(&StoreConfig::Local(LocalConfig { path: dir.clone() }))
+            .await
+            .unwrap();
+        let intent = Intent {
+            keys: vec![
+                "w/events/t/data/h/b-1.parquet".into(),
+                "w/events/t/metadata/b-m0.avro".into(),
+            ],
+            superseded: Vec::new(),
+        };
+        store
+            .put("_murron/staging/p/b/1.iceberg", intent.to_bytes())
+            .await
+            .unwrap();
+        // Other staged objects are not intents.
+        store.put("_murron/staging/p/b/2.parquet", b"x".to_vec()).await.unwrap();
+        let t = Table {
+            name: "events.t".into(),
+            ident: TableIdent {
+                catalog: "c".into(),
+                namespace: "events".into(),
+                table: "t".into(),
+            },
+            store,
+            root: "file:///unused".into(),
+        };
+        let protected = in_flight(&t).await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(protected, intent.keys.into_iter().collect::<HashSet<_>>());
+    }
 
     fn object(key: &str, age_secs: u64, now: SystemTime) -> ObjectMeta {
         ObjectMeta {
