@@ -78,7 +78,8 @@ struct MaintainArgs {
     /// Remove unreferenced files older than this; at least 1h.
     #[arg(long, default_value = "3d", value_parser = maintain::parse_age)]
     orphan_older_than: Duration,
-    /// Only this table (its name without the namespace); repeat for more. Every table when omitted.
+    /// Only this table (its name without the namespace); repeat for more. When omitted: the tables of
+    /// the pipeline's filter_type if it has one, else every table of the namespace.
     #[arg(long = "table")]
     tables: Vec<String>,
 }
