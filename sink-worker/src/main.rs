@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use murron_wire::hours;
 use sink_worker::config::Config;
+use sink_worker::output::iceberg::maintain;
 use sink_worker::state::backfills::{NewBackfill, StreamRef};
 use sink_worker::{archive, backfill, generate, iceberg_rest, inspect, pipeline, reliability, state};
 
@@ -52,6 +53,37 @@ enum Command {
     Check,
     /// Serve a read-only Iceberg REST catalog over the pipeline's Iceberg tables, behind a bearer token.
     IcebergRest,
+    /// Maintain the pipeline's Iceberg tables: compact small files, expire snapshots, remove orphans.
+    IcebergMaintain(MaintainArgs),
+}
+
+#[derive(Debug, Args)]
+struct MaintainArgs {
+    /// Do not compact small files.
+    #[arg(long)]
+    no_compact: bool,
+    /// Size of the files compaction writes; files under 3/4 of it are small.
+    #[arg(long, default_value_t = 128 << 20)]
+    target_file_bytes: u64,
+    /// Do not expire snapshots.
+    #[arg(long)]
+    no_expire: bool,
+    /// Expire snapshots older than this (s, m, h, d: `7d`, `12h`).
+    #[arg(long, default_value = "7d", value_parser = maintain::parse_age)]
+    expire_older_than: Duration,
+    /// Keep at least this many of the newest snapshots, whatever their age.
+    #[arg(long, default_value_t = 1)]
+    retain_last: usize,
+    /// Do not remove orphan files.
+    #[arg(long)]
+    no_orphans: bool,
+    /// Remove unreferenced files older than this; at least 1h.
+    #[arg(long, default_value = "3d", value_parser = maintain::parse_age)]
+    orphan_older_than: Duration,
+    /// Only this table (its name without the namespace); repeat for more. When omitted: the tables of
+    /// the pipeline's filter_type if it has one, else every table of the namespace.
+    #[arg(long = "table")]
+    tables: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -195,6 +227,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Backfill(args) => return runtime.block_on(run_backfill(&config, args)),
         Command::Check => print!("{}", config.summary()),
         Command::IcebergRest => runtime.block_on(iceberg_rest::run(&config, shutdown_signal()))?,
+        Command::IcebergMaintain(args) => return runtime.block_on(run_maintain(&config, args)),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -308,6 +341,39 @@ async fn run_backfill(config: &Config, a: BackfillArgs) -> anyhow::Result<ExitCo
     let row = row?;
     print!("{}", backfill::summary(&row));
     Ok(if row.state == "done" {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn run_maintain(config: &Config, a: MaintainArgs) -> anyhow::Result<ExitCode> {
+    let options = maintain::Options {
+        compact: !a.no_compact,
+        target_file_bytes: a.target_file_bytes,
+        expire: !a.no_expire,
+        expire_older_than: a.expire_older_than,
+        retain_last: a.retain_last,
+        remove_orphans: !a.no_orphans,
+        orphan_older_than: a.orphan_older_than,
+        tables: a.tables,
+    };
+    let bar = progress_bar(Some(0), "maintaining tables");
+    let reports = maintain::run(config, &options, |p| {
+        bar.set_length(p.tables_total);
+        bar.set_position(p.tables_done);
+        bar.set_message(format!("{}: {}", p.table, p.step));
+    })
+    .await;
+    bar.finish_and_clear();
+    let reports = reports?;
+    for r in &reports {
+        print!("{}", r.human());
+    }
+    for r in &reports {
+        println!("{}", r.line());
+    }
+    Ok(if reports.iter().all(|r| r.error.is_none()) {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

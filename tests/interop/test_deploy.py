@@ -237,6 +237,7 @@ def test_a_new_event_type_is_one_file_and_one_command(tools, tmp_path):
         ("Service", "monitor-client-api-call"),
         ("ScaledObject", "sink-worker-client-api-call"),
         ("PodDisruptionBudget", "sink-worker-client-api-call"),
+        ("CronJob", "iceberg-maintenance-client-api-call"),
     } <= names, names
     assert all(d["metadata"]["namespace"] == "murron" for d in printed)
     assert not any(name.endswith("-billing") for _, name in names), "only the new event type is printed"

@@ -217,7 +217,11 @@ fn list_files(root: &Path, prefix: &str) -> Result<Vec<ObjectMeta>, StoreError> 
                 }
             } else if file_type.is_file() && !name.starts_with(TMP_PREFIX) && key.starts_with(prefix) {
                 match entry.metadata() {
-                    Ok(m) => out.push(ObjectMeta { key, size: m.len() }),
+                    Ok(m) => out.push(ObjectMeta {
+                        key,
+                        size: m.len(),
+                        modified: m.modified().ok(),
+                    }),
                     // Promoted or deleted since the folder was read.
                     Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                     Err(e) => return Err(StoreError::io("list", &entry.path(), e)),

@@ -111,6 +111,8 @@ impl StoreError {
 pub struct ObjectMeta {
     pub key: String,
     pub size: u64,
+    /// When the object was last written, if the store says.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// The future a [`Storage`] method returns. Boxed so that the trait can sit behind `dyn` (one

@@ -502,6 +502,7 @@ impl Storage for S3 {
                     Some(ObjectMeta {
                         key: o.key()?.to_owned(),
                         size: o.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+                        modified: o.last_modified().and_then(|t| std::time::SystemTime::try_from(*t).ok()),
                     })
                 }));
                 match (page.is_truncated(), page.next_continuation_token()) {

@@ -16,6 +16,7 @@
 //! 4. Publishing deletes what the committed attempt superseded, and the intent.
 
 pub mod intent;
+pub mod maintain;
 pub mod schema;
 pub mod table;
 

@@ -2,6 +2,8 @@
 //! Arrow type, the evolution a group needs (new optional columns with fresh field ids, the promotions
 //! Iceberg allows), and the group's columns in the types and with the field ids (`PARQUET:field_id`)
 //! that the table's Parquet files carry. Readers resolve columns by those ids, never by name.
+//! Table maintenance goes the other way: the Arrow schema of a whole table schema
+//! ([`arrow_schema`]), and a file written under any earlier schema projected onto it ([`project`]).
 //!
 //! Every column is optional: a later schema version may stop sending a field, and Iceberg can relax
 //! `required` but a missing required column would make old files unreadable.
@@ -10,7 +12,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
-use arrow_array::{Array, ArrayRef, ListArray, MapArray, RecordBatch, StructArray};
+use arrow_array::{Array, ArrayRef, ListArray, MapArray, RecordBatch, StructArray, new_null_array};
 use arrow_schema::{ArrowError, DataType, Field, FieldRef, Fields, Schema as ArrowSchema, TimeUnit};
 use iceberg::spec::{ListType, MapType, NestedField, NestedFieldRef, PrimitiveType, Schema, StructType, Type};
 
@@ -85,6 +87,141 @@ pub fn conform(batch: &RecordBatch, schema: Arc<ArrowSchema>) -> Result<RecordBa
         path: String::new(),
         source,
     })
+}
+
+/// The Arrow schema of a table's Parquet files under `table`: every column of the schema, in order,
+/// typed as [`file_schema`] types them and carrying its field id.
+pub fn arrow_schema(table: &Schema) -> Arc<ArrowSchema> {
+    let fields: Vec<Field> = table
+        .as_struct()
+        .fields()
+        .iter()
+        .map(|f| arrow_field(f, &f.name))
+        .collect();
+    Arc::new(ArrowSchema::new(fields))
+}
+
+fn arrow_field(field: &NestedField, name: &str) -> Field {
+    let dt = match field.field_type.as_ref() {
+        Type::Primitive(p) => file_leaf(p),
+        Type::Struct(s) => DataType::Struct(
+            s.fields()
+                .iter()
+                .map(|f| arrow_field(f, &f.name))
+                .collect::<Vec<_>>()
+                .into(),
+        ),
+        Type::List(l) => DataType::List(Arc::new(arrow_field(&l.element_field, "element"))),
+        Type::Map(m) => {
+            let key = arrow_field(&m.key_field, "key").with_nullable(false);
+            let value = arrow_field(&m.value_field, "value");
+            DataType::Map(
+                Arc::new(Field::new(
+                    "key_value",
+                    DataType::Struct(vec![key, value].into()),
+                    false,
+                )),
+                false,
+            )
+        }
+    };
+    Field::new(name, dt, !field.required).with_metadata(HashMap::from([(FIELD_ID.to_owned(), field.id.to_string())]))
+}
+
+/// `batch`, read from a table file written under any schema version, as columns of `to` (from
+/// [`arrow_schema`]): each column found by its field id, so renamed columns keep their values; a
+/// column the file lacks (added since) is all nulls; a promoted type (int to long, float to double,
+/// a wider decimal) is cast. Columns dropped since are left out.
+pub fn project(batch: &RecordBatch, to: Arc<ArrowSchema>) -> Result<RecordBatch, SchemaError> {
+    let from = batch.schema();
+    let rows = batch.num_rows();
+    let columns = to
+        .fields()
+        .iter()
+        .map(|target| match find_by_id(from.fields(), target)? {
+            Some(i) => project_array(batch.column(i), &from.fields()[i], target),
+            None => Ok(new_null_array(target.data_type(), rows)),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(to, columns, &options).map_err(|source| SchemaError::Cast {
+        path: String::new(),
+        source,
+    })
+}
+
+fn field_id(field: &Field) -> Option<&str> {
+    field.metadata().get(FIELD_ID).map(String::as_str)
+}
+
+/// The index of the field of `from` with `target`'s field id. A file field without an id cannot be
+/// matched safely, so it is an error rather than a guess by name.
+fn find_by_id(from: &Fields, target: &Field) -> Result<Option<usize>, SchemaError> {
+    let want = field_id(target).ok_or_else(|| SchemaError::Missing {
+        path: format!("{} (no field id in the table schema)", target.name()),
+    })?;
+    let mut found = None;
+    for (i, f) in from.iter().enumerate() {
+        match field_id(f) {
+            Some(id) if id == want => found = Some(i),
+            Some(_) => {}
+            None => {
+                return Err(SchemaError::Missing {
+                    path: format!("{} (the file's column has no field id)", f.name()),
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn project_array(array: &ArrayRef, from: &Field, to: &Field) -> Result<ArrayRef, SchemaError> {
+    let cast = |source| SchemaError::Cast {
+        path: to.name().clone(),
+        source,
+    };
+    match (from.data_type(), to.data_type()) {
+        (DataType::Struct(from_fields), DataType::Struct(to_fields)) => {
+            let s = array.as_struct();
+            let columns = to_fields
+                .iter()
+                .map(|t| match find_by_id(from_fields, t)? {
+                    Some(i) => project_array(s.column(i), &from_fields[i], t),
+                    None => Ok(new_null_array(t.data_type(), s.len())),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let out = StructArray::try_new(to_fields.clone(), columns, s.nulls().cloned()).map_err(cast)?;
+            Ok(Arc::new(out))
+        }
+        (DataType::List(from_item), DataType::List(to_item)) => {
+            let l = array.as_list::<i32>();
+            let values = project_array(l.values(), from_item, to_item)?;
+            let out =
+                ListArray::try_new(to_item.clone(), l.offsets().clone(), values, l.nulls().cloned()).map_err(cast)?;
+            Ok(Arc::new(out))
+        }
+        (DataType::Map(from_entries, _), DataType::Map(to_entries, sorted)) => {
+            let m = array.as_map();
+            let kv: ArrayRef = Arc::new(m.entries().clone());
+            let kv = project_array(&kv, from_entries, to_entries)?;
+            let out = MapArray::try_new(
+                to_entries.clone(),
+                m.offsets().clone(),
+                kv.as_struct().clone(),
+                m.nulls().cloned(),
+                *sorted,
+            )
+            .map_err(cast)?;
+            Ok(Arc::new(out))
+        }
+        (a, b) if a == b => Ok(array.clone()),
+        (_, leaf) if !leaf.is_nested() => arrow_cast::cast(array, leaf).map_err(cast),
+        _ => Err(cast(ArrowError::CastError(format!(
+            "{} cannot become {}",
+            from.data_type(),
+            to.data_type()
+        )))),
+    }
 }
 
 fn join(path: &str, name: &str) -> String {
@@ -526,6 +663,94 @@ mod tests {
             out.column(0).as_primitive::<arrow_array::types::Int64Type>().value(0),
             7
         );
+    }
+
+    #[test]
+    fn an_old_file_is_projected_by_field_id_with_new_columns_null_and_promotions_cast() {
+        let old = arrow(vec![
+            Field::new("n", DataType::Int32, true),
+            Field::new("gone", DataType::Utf8, true),
+        ]);
+        let table = table_schema(&old).unwrap();
+        let file = RecordBatch::try_new(
+            file_schema(&table, &old).unwrap(),
+            vec![
+                Arc::new(Int32Array::from(vec![Some(1), None])),
+                Arc::new(StringArray::from(vec!["a", "b"])),
+            ],
+        )
+        .unwrap();
+        // Since then: `n` became long and was renamed `count`, `gone` was dropped, `added` appeared.
+        let current = Schema::builder()
+            .with_schema_id(1)
+            .with_fields(vec![
+                Arc::new(NestedField::optional(1, "count", Type::Primitive(PrimitiveType::Long))),
+                Arc::new(NestedField::optional(
+                    3,
+                    "added",
+                    Type::Primitive(PrimitiveType::String),
+                )),
+            ])
+            .build()
+            .unwrap();
+        let to = arrow_schema(&current);
+        assert_eq!(ids(&to), ["count=1", "added=3"]);
+        let out = project(&file, to).unwrap();
+        assert_eq!(out.num_rows(), 2);
+        let count = out.column(0).as_primitive::<arrow_array::types::Int64Type>();
+        assert_eq!((count.value(0), count.is_null(1)), (1, true));
+        assert_eq!(out.column(1).null_count(), 2);
+    }
+
+    #[test]
+    fn nested_columns_project_onto_the_schema_they_were_written_with_unchanged() {
+        let a = nested();
+        let t = table_schema(&a).unwrap();
+        let m = arrow_array::builder::MapBuilder::new(
+            Some(arrow_array::builder::MapFieldNames {
+                entry: "entries".into(),
+                key: "keys".into(),
+                value: "values".into(),
+            }),
+            arrow_array::builder::StringBuilder::new(),
+            arrow_array::builder::Int64Builder::new(),
+        );
+        let mut m = m;
+        m.keys().append_value("k");
+        m.values().append_value(5);
+        m.append(true).unwrap();
+        let point = StructArray::from(vec![(
+            Arc::new(Field::new("x", DataType::Int32, false)),
+            Arc::new(Int32Array::from(vec![4])) as ArrayRef,
+        )]);
+        let list = ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(vec![Some(9)])]);
+        let batch = RecordBatch::try_new(
+            Arc::new(a.clone()),
+            vec![
+                Arc::new(StringArray::from(vec!["a"])),
+                Arc::new(point),
+                Arc::new(list),
+                Arc::new(m.finish()),
+            ],
+        )
+        .unwrap();
+        let file = conform(&batch, file_schema(&t, &a).unwrap()).unwrap();
+        let out = project(&file, arrow_schema(&t)).unwrap();
+        let values = out
+            .column(3)
+            .as_map()
+            .values()
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .clone();
+        assert_eq!(values, Int64Array::from(vec![5]));
+        let x = out
+            .column(1)
+            .as_struct()
+            .column(0)
+            .as_primitive::<arrow_array::types::Int32Type>()
+            .value(0);
+        assert_eq!(x, 4);
+        assert_eq!(ids(&out.schema()), ids(&arrow_schema(&t)));
     }
 
     #[test]
