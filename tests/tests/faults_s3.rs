@@ -313,8 +313,12 @@ async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
     s.proxy.set(Fault::Pass);
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while worker.metric("murron_sink_written_events_total").await < EVENTS as f64 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each output counts its own events: wait for both.
+    for output in ["s3://", "iceberg"] {
+        let counter = format!("murron_sink_written_events_total{{output=\"{output}");
+        while worker.metric(&counter).await < EVENTS as f64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     worker.stop();
     let scenario = "a write waiting for S3 while the next batch is consumed";
