@@ -3,14 +3,18 @@
 //! throttles, phase after phase, while the generator produces; then S3 is down for longer than
 //! one request's whole retry budget. The worker retries (bounded per request, with jitter, counted
 //! in metrics), stops writing while S3 is down (backpressure) instead of dropping or dying, and at
-//! the end every event is in S3 and in the warehouse exactly once, in complete Parquet files.
+//! the end every event is in S3 (Parquet files and an Iceberg table, both behind the proxy) and in
+//! the warehouse exactly once, in complete Parquet files.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::fault_proxy::{Fault, FaultProxy};
-use common::outputs::{generated, report_exactly, s3_parquet_uids, warehouse_uids};
+use common::outputs::{
+    Uris, assert_iceberg_leftovers, generated, iceberg_table, iceberg_uids, report_exactly, s3_parquet_uids,
+    warehouse_uids,
+};
 use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
@@ -18,17 +22,37 @@ const EVENT_TYPE: &str = "billing.member_active";
 const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
 const STREAMS: i64 = 8;
 const RATE: u64 = 2_000;
+/// The Iceberg output's catalog and namespace (their defaults).
+const CATALOG: &str = "murron";
+const NAMESPACE: &str = "events";
 
-fn config(topic: &str, bucket: &str, endpoint: &str) -> String {
+/// The buckets of a scenario: Parquet files in one, Iceberg tables in the other.
+struct Buckets {
+    parquet: String,
+    iceberg: String,
+}
+
+impl Buckets {
+    fn new(name: &str) -> Buckets {
+        Buckets {
+            parquet: common::unique(name).replace('.', "-").to_lowercase(),
+            // Short: the local S3 server keeps each bucket and key in a file name of at most 255 bytes.
+            iceberg: common::unique("ib"),
+        }
+    }
+}
+
+fn config(topic: &str, buckets: &Buckets, endpoint: &str) -> String {
     // A short timeout and few attempts, so stalls time out and a long outage outlasts a request's budget.
-    let s3 = s3_output(bucket, endpoint, 4);
+    let s3 = s3_output(&buckets.parquet, endpoint, 4);
+    let iceberg = iceberg_output(&buckets.iceberg, endpoint, 4);
     format!(
         r#"
 [pipeline]
 name = "{topic}"
 input = {{ topics = ["{topic}"] }}
 flush = {{ max_events = 2000, max_age_ms = 500 }}
-{s3}
+{s3}{iceberg}
 [[pipeline.outputs]]
 kind = "postgres"
 "#
@@ -52,6 +76,35 @@ timeout_ms = 1500
 max_attempts = {max_attempts}
 "#
     )
+}
+
+/// An Iceberg output with its tables in `bucket` at `endpoint`, under the warehouse prefix `ib`, with
+/// the same request settings as [`s3_output`].
+fn iceberg_output(bucket: &str, endpoint: &str, max_attempts: u32) -> String {
+    let (access, secret) = common::s3_credentials();
+    format!(
+        r#"
+[[pipeline.outputs]]
+kind = "iceberg"
+warehouse = "ib"
+store = {{ kind = "s3", bucket = "{bucket}", endpoint = "{endpoint}", access_key_id = "{access}", secret_access_key = "{secret}", create_bucket = true, timeout_ms = 1500, max_attempts = {max_attempts} }}
+"#
+    )
+}
+
+/// Every event of the Iceberg table of [`EVENT_TYPE`] in `bucket`, after checking what the output left
+/// besides the table (see [`assert_iceberg_leftovers`]).
+async fn iceberg_events(pool: &PgPool, bucket: &str, pipeline: &str) -> Vec<common::outputs::Uid> {
+    let table = sink_worker::output::iceberg::table_name(EVENT_TYPE);
+    let found = iceberg_table(&mut Uris::default(), pool, CATALOG, NAMESPACE, &table)
+        .await
+        .unwrap_or_else(|| panic!("no Iceberg table {NAMESPACE}.{table}"));
+    let left = assert_iceberg_leftovers(pool, &format!("s3://{bucket}"), pipeline, &[found]).await;
+    eprintln!(
+        "Iceberg: {} intents of uncommitted batches and {} of their data files left for the hourly sweep",
+        left.intents, left.orphaned_files
+    );
+    iceberg_uids(pool, CATALOG, NAMESPACE, EVENT_TYPE).await
 }
 
 /// The fault phases, each held for the given time while events flow.
@@ -85,10 +138,10 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
     let registry = Registry::start().await;
     registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
     let topic = common::unique("events.s3faults");
-    let bucket = common::unique("s3faults").replace('.', "-").to_lowercase();
+    let buckets = Buckets::new("s3faults");
     common::create_topic(&topic, 4).await;
     let proxy = FaultProxy::start(&common::s3_endpoint()).await;
-    let mut worker = SinkRun::start(&registry, &KEYS, &config(&topic, &bucket, &proxy.url)).await;
+    let mut worker = SinkRun::start(&registry, &KEYS, &config(&topic, &buckets, &proxy.url)).await;
 
     let phases = phases();
     let faulted: Duration = phases.iter().map(|(_, d)| *d).sum();
@@ -154,16 +207,18 @@ async fn s3_faults_cause_retries_and_backpressure_not_loss() {
     );
     let warehouse = warehouse_uids(&pool, EVENT_TYPE).await;
     report_exactly(scenario, "warehouse", &warehouse, &expected, &notes);
-    let parquet = s3_parquet_uids(&bucket, EVENT_TYPE).await;
+    let parquet = s3_parquet_uids(&buckets.parquet, EVENT_TYPE).await;
     report_exactly(scenario, "S3 Parquet", &parquet, &expected, &notes);
+    let iceberg = iceberg_events(&pool, &buckets.iceberg, &topic).await;
+    report_exactly(scenario, "Iceberg on S3", &iceberg, &expected, &notes);
 }
 
-/// A pipeline writing Parquet to S3 through a fault proxy, in batches of `batch` events or
-/// `max_age_ms`, with S3 requests that fail fast.
+/// A pipeline writing Parquet files and an Iceberg table to S3 through a fault proxy, in batches of
+/// `batch` events or `max_age_ms`, with S3 requests that fail fast.
 struct StuckWrites {
     registry: Registry,
     topic: String,
-    bucket: String,
+    buckets: Buckets,
     proxy: FaultProxy,
     config: String,
 }
@@ -175,10 +230,11 @@ impl StuckWrites {
         let registry = Registry::start().await;
         registry.register_file(EVENT_TYPE, "billing/member_active.avsc").await;
         let topic = common::unique(&format!("events.{name}"));
-        let bucket = common::unique(name).replace('.', "-").to_lowercase();
+        let buckets = Buckets::new(name);
         common::create_topic(&topic, 4).await;
         let proxy = FaultProxy::start(&common::s3_endpoint()).await;
-        let s3 = s3_output(&bucket, &proxy.url, 2);
+        let s3 = s3_output(&buckets.parquet, &proxy.url, 2);
+        let iceberg = iceberg_output(&buckets.iceberg, &proxy.url, 2);
         let config = format!(
             r#"
 [kafka.properties]
@@ -187,12 +243,12 @@ impl StuckWrites {
 name = "{topic}"
 input = {{ topics = ["{topic}"] }}
 flush = {{ max_events = {batch}, max_age_ms = {max_age_ms} }}
-{s3}"#
+{s3}{iceberg}"#
         );
         StuckWrites {
             registry,
             topic,
-            bucket,
+            buckets,
             proxy,
             config,
         }
@@ -257,18 +313,21 @@ async fn the_next_batch_is_consumed_while_a_write_waits_and_no_further() {
     s.proxy.set(Fault::Pass);
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while worker.metric("murron_sink_written_events_total").await < EVENTS as f64 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    // Each output counts its own events: wait for both.
+    for output in ["s3://", "iceberg"] {
+        let counter = format!("murron_sink_written_events_total{{output=\"{output}");
+        while worker.metric(&counter).await < EVENTS as f64 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
     }
     worker.stop();
-    let parquet = s3_parquet_uids(&s.bucket, EVENT_TYPE).await;
-    report_exactly(
-        "a write waiting for S3 while the next batch is consumed",
-        "S3 Parquet",
-        &parquet,
-        &expected,
-        &format!("{consumed} events consumed while S3 refused writes"),
-    );
+    let scenario = "a write waiting for S3 while the next batch is consumed";
+    let notes = format!("{consumed} events consumed while S3 refused writes");
+    let parquet = s3_parquet_uids(&s.buckets.parquet, EVENT_TYPE).await;
+    report_exactly(scenario, "S3 Parquet", &parquet, &expected, &notes);
+    let pool = PgPool::connect(&s.registry.database_url).await.expect("connect");
+    let iceberg = iceberg_events(&pool, &s.buckets.iceberg, &s.topic).await;
+    report_exactly(scenario, "Iceberg on S3", &iceberg, &expected, &notes);
 }
 
 /// A revocation waits for the batch being written: its commit and publish come before the partitions'
@@ -323,18 +382,17 @@ async fn a_rebalance_waits_for_the_batch_being_written() {
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut parquet = Vec::new();
     while Instant::now() < deadline {
-        parquet = s3_parquet_uids(&s.bucket, EVENT_TYPE).await;
+        parquet = s3_parquet_uids(&s.buckets.parquet, EVENT_TYPE).await;
         if parquet.len() >= expected.len() {
             break;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     b.stop();
-    report_exactly(
-        "a rebalance while a batch is being written",
-        "S3 Parquet",
-        &parquet,
-        &expected,
-        "worker B joined while A's first batch was stuck on S3",
-    );
+    let scenario = "a rebalance while a batch is being written";
+    let notes = "worker B joined while A's first batch was stuck on S3";
+    report_exactly(scenario, "S3 Parquet", &parquet, &expected, notes);
+    let pool = PgPool::connect(&s.registry.database_url).await.expect("connect");
+    let iceberg = iceberg_events(&pool, &s.buckets.iceberg, &s.topic).await;
+    report_exactly(scenario, "Iceberg on S3", &iceberg, &expected, notes);
 }

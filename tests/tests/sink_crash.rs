@@ -2,14 +2,18 @@
 //! an 8-partition topic while events are produced; one of them is killed with SIGKILL at random
 //! moments and restarted, again and again (12 times; 60 in the full suite), so rebalances happen
 //! constantly. The traffic mixes three event types, one per schema type: Avro, JSON Schema and
-//! Protobuf. Afterwards every event is in S3 (Parquet), in the warehouse and in the routed topic
-//! exactly once.
+//! Protobuf. Afterwards every event is in S3 (Parquet), in the warehouse, in the Iceberg tables (on
+//! S3) and in the routed topic exactly once, and the Iceberg store holds no intent of a committed
+//! batch and no data file outside the tables but those of batches that never committed.
 
 mod common;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use common::outputs::{Uid, generated, report_exactly, s3_parquet_uids, warehouse_uids};
+use common::outputs::{
+    Uid, Uris, assert_iceberg_leftovers, generated, iceberg_table, iceberg_uids, report_exactly, s3_parquet_uids,
+    warehouse_uids,
+};
 use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
@@ -21,6 +25,9 @@ const EVENT_TYPES: [(&str, &str, &str); 3] = [
 ];
 const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
 const STREAMS: i64 = 16;
+/// The Iceberg output's catalog and namespace (their defaults).
+const CATALOG: &str = "murron";
+const NAMESPACE: &str = "events";
 
 /// (workers, kills, events) for the reduced and the full suite.
 fn size() -> (usize, u32, i64) {
@@ -43,7 +50,10 @@ impl Rng {
     }
 }
 
-fn config(topic: &str, bucket: &str) -> String {
+/// The pipeline: Parquet files in `bucket`, the warehouse, Iceberg tables in `iceberg_bucket` (a short
+/// name, with a short warehouse prefix: the local S3 server keeps each bucket and key in a file name of
+/// at most 255 bytes) and a routed topic.
+fn config(topic: &str, bucket: &str, iceberg_bucket: &str) -> String {
     let (access, secret) = common::s3_credentials();
     format!(
         r#"
@@ -60,7 +70,7 @@ flush = {{ max_events = 4000, max_age_ms = 700 }}
 [[pipeline.outputs]]
 kind = "s3"
 bucket = "{bucket}"
-endpoint = "{}"
+endpoint = "{endpoint}"
 access_key_id = "{access}"
 secret_access_key = "{secret}"
 create_bucket = true
@@ -69,10 +79,15 @@ create_bucket = true
 kind = "postgres"
 
 [[pipeline.outputs]]
+kind = "iceberg"
+warehouse = "ib"
+store = {{ kind = "s3", bucket = "{iceberg_bucket}", endpoint = "{endpoint}", access_key_id = "{access}", secret_access_key = "{secret}", create_bucket = true }}
+
+[[pipeline.outputs]]
 kind = "kafka"
 topic = "{topic}.routed"
 "#,
-        common::s3_endpoint()
+        endpoint = common::s3_endpoint()
     )
 }
 
@@ -86,6 +101,7 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
     }
     let topic = common::unique("events.crash");
     let bucket = common::unique("crash").replace('.', "-").to_lowercase();
+    let iceberg_bucket = common::unique("ib").to_lowercase();
     common::create_topic(&topic, 8).await;
     common::create_topic(&format!("{topic}.routed"), 4).await;
     let seed = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
@@ -110,7 +126,7 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
         })
         .collect();
 
-    let config = config(&topic, &bucket);
+    let config = config(&topic, &bucket, &iceberg_bucket);
     let mut workers = Vec::new();
     for _ in 0..worker_count {
         workers.push(SinkRun::start(&registry, &KEYS, &config).await);
@@ -156,8 +172,31 @@ async fn sigkilled_workers_lose_and_duplicate_nothing() {
         report_exactly(&scenario, &format!("warehouse ({kind})"), &warehouse, &of_type, &notes);
         let parquet = s3_parquet_uids(&bucket, event_type).await;
         report_exactly(&scenario, &format!("S3 Parquet ({kind})"), &parquet, &of_type, &notes);
+        let iceberg = iceberg_uids(&pool, CATALOG, NAMESPACE, event_type).await;
+        report_exactly(
+            &scenario,
+            &format!("Iceberg on S3 ({kind})"),
+            &iceberg,
+            &of_type,
+            &notes,
+        );
         expected.extend(of_type);
     }
+    let mut uris = Uris::default();
+    let mut tables = Vec::new();
+    for (event_type, _, _) in EVENT_TYPES {
+        let table = sink_worker::output::iceberg::table_name(event_type);
+        tables.push(
+            iceberg_table(&mut uris, &pool, CATALOG, NAMESPACE, &table)
+                .await
+                .unwrap_or_else(|| panic!("no Iceberg table {NAMESPACE}.{table}")),
+        );
+    }
+    let left = assert_iceberg_leftovers(&pool, &format!("s3://{iceberg_bucket}"), &topic, &tables).await;
+    eprintln!(
+        "Iceberg: {} intents of uncommitted batches and {} of their data files left for the hourly sweep",
+        left.intents, left.orphaned_files
+    );
     let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
         .fetch_one(&pool)
         .await

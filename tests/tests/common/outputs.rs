@@ -1,13 +1,16 @@
-//! Reading what the sink wrote, to check it event by event: Parquet files in a folder and warehouse
-//! rows, as (type, host, pid, offset) identities.
+//! Reading what the sink wrote, to check it event by event: Parquet files in a folder or a bucket,
+//! warehouse rows and Iceberg tables, as (type, host, pid, offset) identities.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Int32Type, Int64Type};
+use iceberg::spec::{DataContentType, FormatVersion, Manifest, ManifestList, ManifestStatus, TableMetadata};
+use sink_worker::output::iceberg::intent::{self, Intent};
+use sink_worker::storage::ObjectStore;
 use sqlx::postgres::PgPool;
 
 /// (type, host, pid, offset): an event's identity.
@@ -101,6 +104,214 @@ pub async fn s3_parquet_uids(bucket: &str, event_type: &str) -> Vec<Uid> {
         }
     }
     uids
+}
+
+/// Reads objects by URI, as Iceberg metadata names them: `file:///path` from the file system,
+/// `s3://bucket/key` from the local S3 server directly (not through a test's fault proxy).
+#[derive(Default)]
+pub struct Uris {
+    buckets: HashMap<String, ObjectStore>,
+}
+
+impl Uris {
+    async fn bucket(&mut self, bucket: &str) -> &ObjectStore {
+        if !self.buckets.contains_key(bucket) {
+            let store = ObjectStore::open(&super::s3_store(bucket)).await.expect("open bucket");
+            self.buckets.insert(bucket.to_owned(), store);
+        }
+        &self.buckets[bucket]
+    }
+
+    pub async fn read(&mut self, uri: &str) -> Vec<u8> {
+        if let Some(path) = uri.strip_prefix("file://") {
+            return std::fs::read(path).unwrap_or_else(|e| panic!("cannot read {uri}: {e}"));
+        }
+        let (bucket, key) = s3_uri(uri);
+        self.bucket(bucket)
+            .await
+            .get(key)
+            .await
+            .unwrap_or_else(|e| panic!("cannot read {uri}: {e}"))
+    }
+
+    /// The URI of every object whose URI starts with `prefix` (a folder, ending in `/`).
+    pub async fn list(&mut self, prefix: &str) -> Vec<String> {
+        if let Some(path) = prefix.strip_prefix("file://") {
+            let mut out = Vec::new();
+            let mut stack = vec![PathBuf::from(path)];
+            while let Some(dir) = stack.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+                for p in entries.flatten().map(|e| e.path()) {
+                    if p.is_dir() {
+                        stack.push(p);
+                    } else {
+                        out.push(format!("file://{}", p.display()));
+                    }
+                }
+            }
+            out.sort();
+            return out;
+        }
+        let (bucket, key) = s3_uri(prefix);
+        let objects = self.bucket(bucket).await.list(key).await.expect("list");
+        objects
+            .into_iter()
+            .map(|o| format!("s3://{bucket}/{}", o.key))
+            .collect()
+    }
+}
+
+fn s3_uri(uri: &str) -> (&str, &str) {
+    uri.strip_prefix("s3://")
+        .and_then(|rest| rest.split_once('/'))
+        .unwrap_or_else(|| panic!("{uri} is neither a file:// nor an s3:// URI"))
+}
+
+/// An Iceberg table as its catalog row names it.
+pub struct IcebergTable {
+    /// The current metadata file, as the catalog names it.
+    pub metadata_location: String,
+    pub metadata: TableMetadata,
+    /// The URI of every data file the current snapshot holds (ADDED or EXISTING), once per reference:
+    /// a file listed twice is a duplicate and must show.
+    pub data_files: Vec<String>,
+}
+
+/// Reads table `namespace.table` of `catalog` from the catalog in the database of `pool`: the metadata
+/// file its row names, the current snapshot's manifest list and each manifest in it. None when the
+/// table is not in the catalog.
+pub async fn iceberg_table(
+    uris: &mut Uris,
+    pool: &PgPool,
+    catalog: &str,
+    namespace: &str,
+    table: &str,
+) -> Option<IcebergTable> {
+    let row: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT metadata_location FROM iceberg_tables \
+         WHERE catalog_name = $1 AND table_namespace = $2 AND table_name = $3",
+    )
+    .bind(catalog)
+    .bind(namespace)
+    .bind(table)
+    .fetch_optional(pool)
+    .await
+    .expect("read the Iceberg catalog");
+    let metadata_location = row.flatten()?;
+    let metadata: TableMetadata = serde_json::from_slice(&uris.read(&metadata_location).await)
+        .unwrap_or_else(|e| panic!("{metadata_location} is not Iceberg table metadata: {e}"));
+    let mut data_files = Vec::new();
+    if let Some(snapshot) = metadata.current_snapshot() {
+        let list = uris.read(snapshot.manifest_list()).await;
+        let list = ManifestList::parse_with_version(&list, FormatVersion::V2)
+            .unwrap_or_else(|e| panic!("{} is not a manifest list: {e}", snapshot.manifest_list()));
+        for m in list.entries() {
+            let manifest = Manifest::parse_avro(&uris.read(&m.manifest_path).await)
+                .unwrap_or_else(|e| panic!("{} is not a manifest: {e}", m.manifest_path));
+            for entry in manifest.entries() {
+                if matches!(entry.status(), ManifestStatus::Added | ManifestStatus::Existing) {
+                    assert_eq!(
+                        entry.content_type(),
+                        DataContentType::Data,
+                        "{}: the sink writes no delete files",
+                        m.manifest_path
+                    );
+                    data_files.push(entry.file_path().to_owned());
+                }
+            }
+        }
+    }
+    Some(IcebergTable {
+        metadata_location,
+        metadata,
+        data_files,
+    })
+}
+
+/// Every event in the Iceberg table of `event_type` (`{namespace}.{type with non-[a-z0-9_] as _}`),
+/// read from its live data files; empty when the table does not exist. Every row is returned, so a
+/// duplicate shows.
+pub async fn iceberg_uids(pool: &PgPool, catalog: &str, namespace: &str, event_type: &str) -> Vec<Uid> {
+    let mut uris = Uris::default();
+    let table = sink_worker::output::iceberg::table_name(event_type);
+    let Some(table) = iceberg_table(&mut uris, pool, catalog, namespace, &table).await else {
+        return Vec::new();
+    };
+    let mut uids = Vec::new();
+    for file in &table.data_files {
+        let bytes = bytes::Bytes::from(uris.read(file).await);
+        let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+            .unwrap_or_else(|e| panic!("{file} is not a complete Parquet file: {e}"))
+            .build()
+            .expect("parquet reader");
+        for batch in reader {
+            uids.extend(uids_of(event_type, &batch.expect("parquet batch")));
+        }
+    }
+    uids
+}
+
+/// What is left of Iceberg writes after the workers stopped cleanly.
+#[derive(Debug)]
+pub struct IcebergLeftovers {
+    /// Intents of batches that never committed, not yet swept (the sweep waits an hour).
+    pub intents: usize,
+    /// Data files those intents name, under the tables' locations but in no snapshot.
+    pub orphaned_files: usize,
+}
+
+/// Checks what the Iceberg output of `pipeline`, with its store at `root` (`s3://bucket` or
+/// `file:///path`), left besides its tables once every committed batch was published: no intent of
+/// a committed batch (publishing deletes it), and no data file under a table's location that is
+/// neither in the table's current snapshot nor named by the intent of a batch that never committed.
+pub async fn assert_iceberg_leftovers(
+    pool: &PgPool,
+    root: &str,
+    pipeline: &str,
+    tables: &[IcebergTable],
+) -> IcebergLeftovers {
+    let mut uris = Uris::default();
+    let staging = format!("{root}/{}", sink_worker::output::staging_prefix(pipeline));
+    let mut uncommitted = BTreeSet::new();
+    let mut intents = 0;
+    for uri in uris.list(&staging).await {
+        if !uri.ends_with(&format!(".{}", intent::EXTENSION)) {
+            continue;
+        }
+        let key = &uri[root.len() + 1..];
+        let committed: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sink_files WHERE staging_key = $1)")
+            .bind(key)
+            .fetch_one(pool)
+            .await
+            .expect("manifest");
+        assert!(
+            !committed,
+            "{uri}: the intent of a committed batch is left after publishing"
+        );
+        let intent: Intent =
+            serde_json::from_slice(&uris.read(&uri).await).unwrap_or_else(|e| panic!("{uri}: not an intent: {e}"));
+        uncommitted.extend(intent.keys.into_iter().map(|k| format!("{root}/{k}")));
+        intents += 1;
+    }
+    let mut orphaned_files = 0;
+    for table in tables {
+        let live: BTreeSet<&String> = table.data_files.iter().collect();
+        for uri in uris.list(&format!("{}/data/", table.metadata.location())).await {
+            if live.contains(&uri) {
+                continue;
+            }
+            assert!(
+                uncommitted.contains(&uri),
+                "{uri} is in no snapshot of {} and in no intent of an uncommitted batch",
+                table.metadata_location
+            );
+            orphaned_files += 1;
+        }
+    }
+    IcebergLeftovers {
+        intents,
+        orphaned_files,
+    }
 }
 
 pub async fn warehouse_uids(pool: &PgPool, event_type: &str) -> Vec<Uid> {
