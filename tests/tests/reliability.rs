@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::SinkRun;
-use common::outputs::{Uid, assert_exactly, eventually, files, generated, parquet_uids, warehouse_uids};
+use common::outputs::{Uid, assert_exactly, eventually, files, generated, iceberg_uids, parquet_uids, warehouse_uids};
 use murron_wire::ranges::OffsetRanges;
 use sink_worker::generate::{self, Fate, GenOptions, LossPlan};
 use sqlx::postgres::PgPool;
@@ -692,7 +692,14 @@ async fn an_archive_in_s3_repairs_gaps_in_every_output_kafka_included() {
     let mut world = World::with_archive_store(Some(store)).await;
     let routed = format!("{}.routed", world.topic);
     common::create_topic(&routed, 3).await;
-    world.extra_outputs = format!("\n[[pipeline.outputs]]\nkind = \"kafka\"\ntopic = \"{routed}\"\n");
+    // An Iceberg table too, in a bucket with a short name (the local S3 server's key length limit).
+    let lake = common::unique("ib").replace('.', "-").to_lowercase();
+    world.extra_outputs = format!(
+        "\n[[pipeline.outputs]]\nkind = \"kafka\"\ntopic = \"{routed}\"\n\n[[pipeline.outputs]]\nkind = \"iceberg\"\n\
+         warehouse = \"ib\"\nstore = {{ kind = \"s3\", bucket = \"{lake}\", endpoint = \"{}\", access_key_id = \"{access}\", \
+         secret_access_key = \"{secret}\", create_bucket = true }}\n",
+        common::s3_endpoint()
+    );
     world.write_config(false, 2);
     let report = world
         .generate(
@@ -726,6 +733,11 @@ async fn an_archive_in_s3_repairs_gaps_in_every_output_kafka_included() {
     let expected = generated(BILLING, 3_000, 3, "s3", 60);
     assert_exactly("warehouse", &warehouse_uids(&pool, BILLING).await, &expected);
     assert_exactly("routed topic", &common::routed_uids(&routed, 3_000, 60), &expected);
+    assert_exactly(
+        "Iceberg table",
+        &iceberg_uids(&pool, "murron", "events", BILLING).await,
+        &expected,
+    );
     monitor.kill();
     sink.stop();
 }
