@@ -19,10 +19,10 @@ use sqlx::PgPool;
 
 use crate::config::Config;
 use crate::config::pipeline::OutputConfig;
-use crate::config::storage::StoreConfig;
+use crate::output::iceberg::table_store::TableStore;
 use crate::state::iceberg_catalog::{self, TableIdent};
 use crate::state::{self, StateError};
-use crate::storage::{ObjectStore, StoreError};
+use crate::storage::StoreError;
 
 /// Why the catalog could not start.
 #[derive(Debug, thiserror::Error)]
@@ -37,20 +37,13 @@ pub enum RestError {
     Listen(SocketAddr, std::io::Error),
 }
 
-/// One namespace the catalog serves: where its tables' files are.
-#[derive(Debug)]
-struct Namespace {
-    /// The store's root as a URI; every metadata location of the namespace starts with it.
-    root: String,
-    store: ObjectStore,
-}
-
 /// What the handlers share.
 #[derive(Debug)]
 struct Catalog {
     pool: PgPool,
     name: String,
-    namespaces: BTreeMap<String, Namespace>,
+    /// Each served namespace and where its tables' files are.
+    namespaces: BTreeMap<String, TableStore>,
     token: String,
 }
 
@@ -91,13 +84,7 @@ async fn open(config: &Config) -> Result<Catalog, RestError> {
                 c.catalog
             )));
         }
-        let store_config = c.store_config();
-        let store = ObjectStore::open(&store_config).await?;
-        let root = match &store_config {
-            StoreConfig::S3(s3) => format!("s3://{}", s3.bucket),
-            StoreConfig::Local(_) => store.describe(),
-        };
-        namespaces.insert(c.namespace.clone(), Namespace { root, store });
+        namespaces.insert(c.namespace.clone(), TableStore::open(c).await?);
     }
     let name = name.ok_or_else(|| RestError::Config("the pipeline has no Iceberg output to serve".into()))?;
     Ok(Catalog {
@@ -251,8 +238,9 @@ async fn load_table(State(catalog): State<Arc<Catalog>>, Path((namespace, table)
         }
         Err(e) => return unavailable(e),
     };
-    let Some(key) = location.strip_prefix(&ns.root).and_then(|k| k.strip_prefix('/')) else {
-        return unavailable(format!("{location} is outside the namespace's store {}", ns.root));
+    let key = match ns.key(&location) {
+        Ok(key) => key,
+        Err(e) => return unavailable(e),
     };
     let metadata: Value = match ns.store.get(key).await.map(|b| serde_json::from_slice(&b)) {
         Ok(Ok(metadata)) => metadata,

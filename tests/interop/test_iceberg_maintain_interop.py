@@ -144,6 +144,15 @@ store = {store}
             assert time.time() < deadline, f"the table holds {self.total_records()} of {events} events"
             time.sleep(0.3)
 
+    def fill(self, events: int, host_prefix: str) -> None:
+        """Produces `events` events and sinks all of them, in many small batches, then stops the sink."""
+        assert self.gen(events, host_prefix).wait(timeout=120) == 0
+        sink = self.sink()
+        try:
+            self.wait_for(sink, events)
+        finally:
+            stop(sink)
+
     def data_files(self) -> list:
         table = self.catalog().load_table(f"{NAMESPACE}.{TABLE}")
         return [t.file.file_path for t in table.scan().plan_files()]
@@ -195,12 +204,7 @@ def test_compaction_and_orphan_removal_keep_every_event_once_for_pyiceberg_and_d
     register(registry_url)
     stack = Stack(registry_url, kafka)
     events = 1200
-    assert stack.gen(events, "small").wait(timeout=120) == 0
-    sink = stack.sink()
-    try:
-        stack.wait_for(sink, events)
-    finally:
-        stop(sink)
+    stack.fill(events, "small")
     before = stack.data_files()
     assert len(before) >= 10, f"the sink should have written many small files, wrote {len(before)}"
     assert_exactly_once(stack, {"small": events})
@@ -299,12 +303,7 @@ def test_maintenance_of_a_table_in_s3_compacts_expires_and_keeps_young_unreferen
     register(registry_url)
     stack = Stack(registry_url, kafka, s3=True)
     events = 600
-    assert stack.gen(events, "s3").wait(timeout=120) == 0
-    sink = stack.sink()
-    try:
-        stack.wait_for(sink, events)
-    finally:
-        stop(sink)
+    stack.fill(events, "s3")
     before = stack.data_files()
     assert len(before) >= 5, before
     assert all(p.startswith("s3://") for p in before), before
@@ -323,12 +322,7 @@ def test_maintenance_runs_at_once_commit_one_compaction_and_leave_no_staged_file
     register(registry_url)
     stack = Stack(registry_url, kafka)
     events = 900
-    assert stack.gen(events, "twice").wait(timeout=120) == 0
-    sink = stack.sink()
-    try:
-        stack.wait_for(sink, events)
-    finally:
-        stop(sink)
+    stack.fill(events, "twice")
     before = set(stack.data_files())
     args = stack.command("iceberg-maintain", "--target-file-bytes", str(1 << 20), "--no-expire", "--no-orphans")
     runs = [subprocess.Popen(args, env=stack.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

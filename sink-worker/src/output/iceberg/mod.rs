@@ -19,11 +19,12 @@ pub mod intent;
 pub mod maintain;
 pub mod schema;
 pub mod table;
+pub mod table_store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use arrow_schema::Schema as ArrowSchema;
+use arrow_schema::SchemaRef;
 use iceberg::spec::{DataContentType, DataFileBuilder, DataFileFormat, Literal, ManifestFile, Struct, TableMetadata};
 use murron_payload::Variant;
 use sqlx::PgConnection;
@@ -31,9 +32,9 @@ use sqlx::postgres::PgPool;
 
 use self::intent::Intent;
 use self::table::{Append, TableError};
+use self::table_store::{ReadError, TableStore};
 use super::{Converted, Output, OutputError, OutputFuture, Prepared, Staging, join};
 use crate::config::outputs::{IcebergConfig, Partitioning};
-use crate::config::storage::StoreConfig;
 use crate::format::parquet::encode_parquet;
 use crate::parallel::cpus;
 use crate::state::iceberg_catalog::{self, TableIdent};
@@ -42,6 +43,15 @@ use crate::storage::ObjectStore;
 
 /// How many times [`IcebergOutput::prepare`] re-reads a table whose schema change lost a race.
 const PREPARE_ATTEMPTS: usize = 20;
+
+impl From<ReadError> for OutputError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Store(e) => OutputError::Store(e),
+            e => OutputError::Fatal(format!("iceberg: {e}")),
+        }
+    }
+}
 
 impl From<TableError> for OutputError {
     fn from(e: TableError) -> Self {
@@ -61,9 +71,7 @@ struct Known {
 /// Iceberg tables in one store and catalog.
 #[derive(Debug)]
 pub struct IcebergOutput {
-    store: ObjectStore,
-    /// The store's root as a URI (`s3://bucket`, `file:///path`): table locations start with it.
-    root: String,
+    files: TableStore,
     config: IcebergConfig,
     pool: PgPool,
     pipeline: String,
@@ -86,15 +94,8 @@ pub fn table_name(event_type: &str) -> String {
 impl IcebergOutput {
     /// Opens the store; tables are created on first use.
     pub async fn open(config: &IcebergConfig, pool: PgPool, pipeline: &str) -> Result<Self, OutputError> {
-        let store_config = config.store_config();
-        let store = ObjectStore::open(&store_config).await?;
-        let root = match &store_config {
-            StoreConfig::S3(s3) => format!("s3://{}", s3.bucket),
-            StoreConfig::Local(_) => store.describe(),
-        };
         Ok(Self {
-            store,
-            root,
+            files: TableStore::open(config).await?,
             config: config.clone(),
             pool,
             pipeline: pipeline.to_owned(),
@@ -110,16 +111,12 @@ impl IcebergOutput {
         }
     }
 
-    /// The URI of a store key.
     fn uri(&self, key: &str) -> String {
-        format!("{}/{key}", self.root)
+        self.files.uri(key)
     }
 
-    /// The store key of a URI this output wrote.
     fn key<'u>(&self, uri: &'u str) -> Result<&'u str, OutputError> {
-        uri.strip_prefix(&self.root)
-            .and_then(|k| k.strip_prefix('/'))
-            .ok_or_else(|| OutputError::Fatal(format!("iceberg: {uri} is outside the output's store {}", self.root)))
+        Ok(self.files.key(uri)?)
     }
 
     fn table_location(&self, table: &str) -> String {
@@ -135,11 +132,7 @@ impl IcebergOutput {
         if let Some(k) = self.cached(table).filter(|k| k.location == location) {
             return Ok(k);
         }
-        let metadata = table::from_json(&self.store.get(self.key(location)?).await?)?;
-        let manifests = match metadata.current_snapshot() {
-            Some(s) => table::parse_manifest_list(&self.store.get(self.key(s.manifest_list())?).await?)?,
-            None => Vec::new(),
-        };
+        let (metadata, manifests) = self.files.read(location).await?;
         Ok(self.remember(table, location.to_owned(), metadata, manifests))
     }
 
@@ -169,7 +162,7 @@ impl IcebergOutput {
     /// or a schema change at once in a transaction of its own; returns the table's committed state.
     /// A lost race (another worker created or changed it) is re-read and re-decided from scratch,
     /// which is safe because nothing of a batch is in it.
-    async fn prepare(&self, table: &str, schemas: &[&ArrowSchema]) -> Result<Arc<Known>, OutputError> {
+    async fn prepare(&self, table: &str, schemas: &[SchemaRef]) -> Result<Arc<Known>, OutputError> {
         let ident = self.ident(table);
         let first = schemas
             .first()
@@ -179,11 +172,14 @@ impl IcebergOutput {
             let Some(location) = iceberg_catalog::metadata_location(&mut conn, &ident, false).await? else {
                 let metadata = table::create(&self.table_location(table), first, self.config.partition)?;
                 let location = table::first_location(&metadata);
-                self.store.put(self.key(&location)?, table::to_json(&metadata)?).await?;
+                self.files
+                    .store
+                    .put(self.key(&location)?, table::to_json(&metadata)?)
+                    .await?;
                 let ns_location = self.uri(&join(&self.config.warehouse, &self.config.namespace));
                 iceberg_catalog::ensure_namespace(&mut conn, &ident.catalog, &ident.namespace, &ns_location).await?;
                 if !iceberg_catalog::create_table(&mut conn, &ident, &location).await? {
-                    self.store.delete(self.key(&location)?).await?;
+                    self.files.store.delete(self.key(&location)?).await?;
                 } else {
                     tracing::info!(table = %format!("{}.{table}", ident.namespace), %location, "created Iceberg table");
                 }
@@ -204,14 +200,15 @@ impl IcebergOutput {
             };
             let metadata = table::with_schema(&known.metadata, &location, next)?;
             let new_location = table::next_location(&location, &metadata)?;
-            self.store
+            self.files
+                .store
                 .put(self.key(&new_location)?, table::to_json(&metadata)?)
                 .await?;
             if iceberg_catalog::swap(&mut conn, &ident, &location, &new_location).await? {
                 tracing::info!(table, location = %new_location, "evolved the Iceberg table's schema");
                 return Ok(self.remember(table, new_location, metadata, known.manifests.clone()));
             }
-            self.store.delete(self.key(&new_location)?).await?;
+            self.files.store.delete(self.key(&new_location)?).await?;
         }
         Err(OutputError::Fatal(format!(
             "iceberg: table {table} kept changing under {PREPARE_ATTEMPTS} schema updates"
@@ -228,7 +225,6 @@ fn fatal_schema(table: &str, e: schema::SchemaError) -> OutputError {
 
 /// One table's part of a batch, staged and ready to swap in.
 struct Staged {
-    table: String,
     ident: TableIdent,
     base: Arc<Known>,
     snapshot_id: i64,
@@ -245,7 +241,7 @@ struct Staged {
 
 impl Output for IcebergOutput {
     fn name(&self) -> String {
-        format!("iceberg {}", self.store.describe())
+        format!("iceberg {}", self.files.store.describe())
     }
 
     fn stage<'a>(
@@ -265,9 +261,8 @@ impl Output for IcebergOutput {
             }
             let mut bases = Vec::with_capacity(by_table.len());
             for (table, groups) in &by_table {
-                let schemas: Vec<ArrowSchema> = groups.iter().map(|c| c.batch.schema().as_ref().clone()).collect();
-                let refs: Vec<&ArrowSchema> = schemas.iter().collect();
-                bases.push(self.prepare(table, &refs).await?);
+                let schemas: Vec<SchemaRef> = groups.iter().map(|c| c.batch.schema()).collect();
+                bases.push(self.prepare(table, &schemas).await?);
             }
             let mut intent = Intent::default();
             let mut plans = Vec::with_capacity(by_table.len());
@@ -279,7 +274,7 @@ impl Output for IcebergOutput {
                 plans.push(plan);
             }
             let intent_key = staging.next_key(intent::EXTENSION);
-            self.store.put(&intent_key, intent.to_bytes()).await?;
+            self.files.store.put(&intent_key, intent.to_bytes()).await?;
 
             let mut staged = Vec::with_capacity(plans.len());
             for (plan, base) in plans.into_iter().zip(bases) {
@@ -307,12 +302,12 @@ impl Output for IcebergOutput {
     }
 
     fn store(&self) -> Option<&ObjectStore> {
-        Some(&self.store)
+        Some(&self.files.store)
     }
 
     /// Deletes what the committed attempt superseded, and the intent.
     fn publish<'a>(&'a self, file: &'a FileRecord) -> OutputFuture<'a, ()> {
-        Box::pin(async move { Ok(intent::finish(&self.store, &file.staging_key).await?) })
+        Box::pin(async move { Ok(intent::finish(&self.files.store, &file.staging_key).await?) })
     }
 }
 
@@ -338,10 +333,7 @@ impl IcebergOutput {
     ) -> Result<Plan<'a>, OutputError> {
         let snapshot_id = snapshot_id();
         let location = base.metadata.location();
-        let table_key = location
-            .strip_prefix(&self.root)
-            .map_or(location, |k| k.trim_start_matches('/'))
-            .to_owned();
+        let table_key = self.key(location)?.to_owned();
         let data = groups
             .iter()
             .map(|c| {
@@ -403,7 +395,7 @@ impl IcebergOutput {
             })?;
             let n = c.batch.num_rows() as u64;
             let size = body.len() as u64;
-            self.store.put(key, body).await?;
+            self.files.store.put(key, body).await?;
             let file = DataFileBuilder::default()
                 .content(DataContentType::Data)
                 .file_path(self.uri(key))
@@ -421,7 +413,7 @@ impl IcebergOutput {
         let manifest_uri = self.uri(&plan.manifest_key);
         let (manifest, manifest_bytes) =
             table::write_manifest(&base.metadata, plan.snapshot_id, files, &manifest_uri).await?;
-        self.store.put(&plan.manifest_key, manifest_bytes).await?;
+        self.files.store.put(&plan.manifest_key, manifest_bytes).await?;
         let properties = HashMap::from([
             (table::SUMMARY_PIPELINE.to_owned(), self.pipeline.clone()),
             (table::SUMMARY_BATCH.to_owned(), batch.batch_id.to_owned()),
@@ -441,13 +433,13 @@ impl IcebergOutput {
         }
         .build()
         .await?;
-        self.store.put(&plan.list_key, appended.list).await?;
-        self.store
+        self.files.store.put(&plan.list_key, appended.list).await?;
+        self.files
+            .store
             .put(self.key(&plan.location)?, table::to_json(&appended.metadata)?)
             .await?;
         Ok(Staged {
             ident: self.ident(&plan.table),
-            table: plan.table,
             base,
             snapshot_id: plan.snapshot_id,
             manifest,
@@ -476,9 +468,12 @@ impl IcebergOutput {
         let current = iceberg_catalog::metadata_location(conn, &s.ident, true)
             .await?
             .ok_or_else(|| {
-                OutputError::Fatal(format!("iceberg table {} was dropped while the sink wrote it", s.table))
+                OutputError::Fatal(format!(
+                    "iceberg table {} was dropped while the sink wrote it",
+                    s.ident.table
+                ))
             })?;
-        let base = self.load(&s.table, &current).await?;
+        let base = self.load(&s.ident.table, &current).await?;
         let batch_id = s.properties.get(table::SUMMARY_BATCH).cloned().unwrap_or_default();
         if base
             .metadata
@@ -488,7 +483,7 @@ impl IcebergOutput {
             // Cannot happen while the batch's transaction is open; refusing is the safe answer.
             return Err(OutputError::Fatal(format!(
                 "iceberg table {} already holds batch {batch_id}",
-                s.table
+                s.ident.table
             )));
         }
         let list_key = s.list_key.replace("-1.avro", "-2.avro");
@@ -511,15 +506,16 @@ impl IcebergOutput {
         intent
             .superseded
             .extend([s.list_key.clone(), self.key(&s.location)?.to_owned()]);
-        self.store.put(intent_key, intent.to_bytes()).await?;
-        self.store.put(&list_key, appended.list).await?;
-        self.store
+        self.files.store.put(intent_key, intent.to_bytes()).await?;
+        self.files.store.put(&list_key, appended.list).await?;
+        self.files
+            .store
             .put(&metadata_key, table::to_json(&appended.metadata)?)
             .await?;
         if !iceberg_catalog::swap(conn, &s.ident, &base.location, &location).await? {
             return Err(OutputError::Fatal(format!(
                 "iceberg table {}: the catalog row changed while locked",
-                s.table
+                s.ident.table
             )));
         }
         metrics::counter!("murron_sink_iceberg_commit_conflicts_total").increment(1);
@@ -535,7 +531,12 @@ impl IcebergOutput {
     /// Remembers the staged state as the table's latest: if the batch's transaction then fails, the
     /// next read of the catalog names another location and the memory is not used.
     fn remember_staged(&self, s: &Staged) {
-        self.remember(&s.table, s.location.clone(), s.metadata.clone(), s.manifests.clone());
+        self.remember(
+            &s.ident.table,
+            s.location.clone(),
+            s.metadata.clone(),
+            s.manifests.clone(),
+        );
     }
 }
 

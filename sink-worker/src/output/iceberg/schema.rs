@@ -581,6 +581,27 @@ mod tests {
         out
     }
 
+    /// The `m` column of [`nested`]: per row, a map `{"k": v}`, or null.
+    fn map_column(rows: &[Option<i64>]) -> MapArray {
+        let mut m = arrow_array::builder::MapBuilder::new(
+            Some(arrow_array::builder::MapFieldNames {
+                entry: "entries".into(),
+                key: "keys".into(),
+                value: "values".into(),
+            }),
+            arrow_array::builder::StringBuilder::new(),
+            arrow_array::builder::Int64Builder::new(),
+        );
+        for row in rows {
+            if let Some(v) = row {
+                m.keys().append_value("k");
+                m.values().append_value(*v);
+            }
+            m.append(row.is_some()).unwrap();
+        }
+        m.finish()
+    }
+
     fn nested() -> ArrowSchema {
         let point = DataType::Struct(vec![Field::new("x", DataType::Int32, false)].into());
         let map = DataType::Map(
@@ -706,19 +727,6 @@ mod tests {
     fn nested_columns_project_onto_the_schema_they_were_written_with_unchanged() {
         let a = nested();
         let t = table_schema(&a).unwrap();
-        let m = arrow_array::builder::MapBuilder::new(
-            Some(arrow_array::builder::MapFieldNames {
-                entry: "entries".into(),
-                key: "keys".into(),
-                value: "values".into(),
-            }),
-            arrow_array::builder::StringBuilder::new(),
-            arrow_array::builder::Int64Builder::new(),
-        );
-        let mut m = m;
-        m.keys().append_value("k");
-        m.values().append_value(5);
-        m.append(true).unwrap();
         let point = StructArray::from(vec![(
             Arc::new(Field::new("x", DataType::Int32, false)),
             Arc::new(Int32Array::from(vec![4])) as ArrayRef,
@@ -730,7 +738,7 @@ mod tests {
                 Arc::new(StringArray::from(vec!["a"])),
                 Arc::new(point),
                 Arc::new(list),
-                Arc::new(m.finish()),
+                Arc::new(map_column(&[Some(5)])),
             ],
         )
         .unwrap();
@@ -781,26 +789,13 @@ mod tests {
         )]);
         let list =
             ListArray::from_iter_primitive::<arrow_array::types::Int32Type, _, _>(vec![Some(vec![Some(1)]), None]);
-        let mut m = arrow_array::builder::MapBuilder::new(
-            Some(arrow_array::builder::MapFieldNames {
-                entry: "entries".into(),
-                key: "keys".into(),
-                value: "values".into(),
-            }),
-            arrow_array::builder::StringBuilder::new(),
-            arrow_array::builder::Int64Builder::new(),
-        );
-        m.keys().append_value("k");
-        m.values().append_value(5);
-        m.append(true).unwrap();
-        m.append(false).unwrap();
         let batch = RecordBatch::try_new(
             Arc::new(a.clone()),
             vec![
                 Arc::new(StringArray::from(vec!["a", "b"])),
                 Arc::new(point),
                 Arc::new(list),
-                Arc::new(m.finish()),
+                Arc::new(map_column(&[Some(5), None])),
             ],
         )
         .unwrap();

@@ -109,7 +109,7 @@ struct Staged(Vec<String>);
 impl Staged {
     async fn discard(&self, t: &Table) {
         for key in &self.0 {
-            if let Err(e) = t.store.delete(key).await {
+            if let Err(e) = t.files.store.delete(key).await {
                 tracing::warn!(key, error = %e, "could not delete a file of an abandoned compaction; orphan removal will");
             }
         }
@@ -283,13 +283,13 @@ async fn stage_and_commit(
     let replacement = writer.write_manifest_file().await?;
     let bytes = io.new_input(&replacement_uri)?.read().await?.to_vec();
     staged.0.push(replacement_key.clone());
-    t.store.put(&replacement_key, bytes).await?;
+    t.files.store.put(&replacement_key, bytes).await?;
 
     let added_key = format!("{table_key}/metadata/c-{snapshot_id}-m1.avro");
     let added_uri = t.uri(&added_key);
     let (added, bytes) = table::write_manifest(metadata, snapshot_id, new_files, &added_uri).await?;
     staged.0.push(added_key.clone());
-    t.store.put(&added_key, bytes).await?;
+    t.files.store.put(&added_key, bytes).await?;
 
     let counts = Counts {
         added_files: groups.len() as u64,
@@ -309,14 +309,14 @@ async fn stage_and_commit(
         let list_uri = t.uri(&list_key);
         let (list, next) = build_replace(&base, snapshot_id, manifests, &list_uri, counts).await?;
         staged.0.push(list_key.clone());
-        t.store.put(&list_key, list).await?;
+        t.files.store.put(&list_key, list).await?;
         if let Some(location) = t.commit(pool, &base, &next).await? {
             tracing::info!(table = %t.name, %location, files = counts.deleted_files, into = counts.added_files, "committed compaction");
             return Ok(attempt as u64 - 1);
         }
         // A worker committed first: rebuild on what is current now.
         tracing::info!(table = %t.name, attempt, "a worker committed first; rebuilding the compaction on the new snapshot");
-        t.store.delete(&list_key).await?;
+        t.files.store.delete(&list_key).await?;
         staged.0.pop();
         base = t.load(pool).await?;
     }
@@ -333,7 +333,7 @@ async fn rewrite(t: &Table, files: &[&DataFile], to: Arc<ArrowSchema>, key: &str
         .build();
     let mut writer = ArrowWriter::try_new(Vec::new(), to.clone(), Some(props))?;
     for f in files {
-        let body = Bytes::from(t.store.get(t.key(f.file_path())?).await?);
+        let body = Bytes::from(t.files.store.get(t.key(f.file_path())?).await?);
         let rows = tokio::task::block_in_place(|| -> Result<u64, MaintainError> {
             let mut rows = 0u64;
             for batch in ParquetRecordBatchReaderBuilder::try_new(body)?.build()? {
@@ -358,7 +358,7 @@ async fn rewrite(t: &Table, files: &[&DataFile], to: Arc<ArrowSchema>, key: &str
         .metadata()
         .file_metadata()
         .num_rows();
-    t.store.put(key, body.to_vec()).await?;
+    t.files.store.put(key, body.to_vec()).await?;
     Ok((u64::try_from(written).unwrap_or(0), size))
 }
 

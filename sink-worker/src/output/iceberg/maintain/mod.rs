@@ -21,13 +21,13 @@ use sqlx::postgres::PgPool;
 
 use super::schema::SchemaError;
 use super::table::{self, TableError};
+use super::table_store::{ReadError, TableStore};
 use crate::config::Config;
 use crate::config::outputs::IcebergConfig;
 use crate::config::pipeline::OutputConfig;
-use crate::config::storage::StoreConfig;
 use crate::state::iceberg_catalog::{self, TableIdent};
 use crate::state::{self, StateError};
-use crate::storage::{ObjectStore, StoreError};
+use crate::storage::StoreError;
 
 /// The snapshot summary key (and table property prefix) that marks maintenance's own changes.
 pub const SUMMARY_MAINTENANCE: &str = "murron.maintenance";
@@ -105,6 +105,8 @@ pub enum MaintainError {
     State(#[from] StateError),
     #[error(transparent)]
     Table(#[from] TableError),
+    #[error(transparent)]
+    Read(#[from] ReadError),
     #[error("iceberg: {0}")]
     Iceberg(#[from] iceberg::Error),
     #[error("parquet: {0}")]
@@ -160,9 +162,7 @@ pub struct Table {
     /// `namespace.table`.
     pub name: String,
     ident: TableIdent,
-    store: ObjectStore,
-    /// The store's root as a URI: table files' URIs start with it.
-    root: String,
+    files: TableStore,
 }
 
 /// A table's committed state: its current metadata file and, when loaded, its current manifests.
@@ -176,13 +176,11 @@ pub struct State {
 impl Table {
     /// The store key of a URI in this table's store.
     fn key<'u>(&self, uri: &'u str) -> Result<&'u str, MaintainError> {
-        uri.strip_prefix(&self.root)
-            .and_then(|k| k.strip_prefix('/'))
-            .ok_or_else(|| MaintainError::Invalid(format!("{uri} is outside the store {}", self.root)))
+        Ok(self.files.key(uri)?)
     }
 
     fn uri(&self, key: &str) -> String {
-        format!("{}/{key}", self.root)
+        self.files.uri(key)
     }
 
     /// The current state, read from the catalog and the store.
@@ -192,11 +190,7 @@ impl Table {
             .await?
             .ok_or_else(|| MaintainError::Invalid(format!("table {} is gone from the catalog", self.name)))?;
         drop(conn);
-        let metadata = table::from_json(&self.store.get(self.key(&location)?).await?)?;
-        let manifests = match metadata.current_snapshot() {
-            Some(s) => table::parse_manifest_list(&self.store.get(self.key(s.manifest_list())?).await?)?,
-            None => Vec::new(),
-        };
+        let (metadata, manifests) = self.files.read(&location).await?;
         Ok(State {
             location,
             metadata,
@@ -206,7 +200,7 @@ impl Table {
 
     /// A manifest's entries, with the values they inherit from the manifest list filled in.
     async fn entries(&self, manifest: &ManifestFile) -> Result<Vec<ManifestEntry>, MaintainError> {
-        let bytes = self.store.get(self.key(&manifest.manifest_path)?).await?;
+        let bytes = self.files.store.get(self.key(&manifest.manifest_path)?).await?;
         let io = FileIO::new_with_memory();
         io.new_output(&manifest.manifest_path)?.write(bytes.into()).await?;
         let loaded = manifest.load_manifest(&io).await?;
@@ -223,12 +217,12 @@ impl Table {
     ) -> Result<Option<String>, MaintainError> {
         let location = table::next_location(&base.location, metadata)?;
         let key = self.key(&location)?.to_owned();
-        self.store.put(&key, table::to_json(metadata)?).await?;
+        self.files.store.put(&key, table::to_json(metadata)?).await?;
         let mut conn = pool.acquire().await.map_err(StateError::from)?;
         match iceberg_catalog::swap(&mut conn, &self.ident, &base.location, &location).await {
             Ok(true) => Ok(Some(location)),
             Ok(false) => {
-                self.store.delete(&key).await?;
+                self.files.store.delete(&key).await?;
                 Ok(None)
             }
             // The file may be current now, so it stays (orphan removal takes it later if it is not).
@@ -402,12 +396,7 @@ pub async fn run(
     let pool = state::connect(&config.state).await?;
     let mut tables = Vec::new();
     for c in outputs {
-        let store_config = c.store_config();
-        let store = ObjectStore::open(&store_config).await?;
-        let root = match &store_config {
-            StoreConfig::S3(s3) => format!("s3://{}", s3.bucket),
-            StoreConfig::Local(_) => store.describe(),
-        };
+        let files = TableStore::open(c).await?;
         let mut conn = pool.acquire().await.map_err(StateError::from)?;
         for (name, _) in iceberg_catalog::tables(&mut conn, &c.catalog, &c.namespace).await? {
             if !wanted.is_empty() && !wanted.contains(&name) {
@@ -420,8 +409,7 @@ pub async fn run(
                     namespace: c.namespace.clone(),
                     table: name,
                 },
-                store: store.clone(),
-                root: root.clone(),
+                files: files.clone(),
             });
         }
     }

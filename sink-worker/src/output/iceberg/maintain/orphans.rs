@@ -43,7 +43,7 @@ async fn reachable(t: &Table, pool: &PgPool) -> Result<(String, HashSet<String>)
     let mut manifests = HashSet::new();
     for snapshot in md.snapshots() {
         add(&mut keys, snapshot.manifest_list())?;
-        let list = table::parse_manifest_list(&t.store.get(t.key(snapshot.manifest_list())?).await?)?;
+        let list = table::parse_manifest_list(&t.files.store.get(t.key(snapshot.manifest_list())?).await?)?;
         for m in list {
             if !manifests.insert(m.manifest_path.clone()) {
                 continue;
@@ -62,9 +62,9 @@ async fn in_flight(t: &Table) -> Result<HashSet<String>, MaintainError> {
     // Every pipeline's: `_murron/staging/`.
     let staging = format!("{}/", staging_prefix("").trim_end_matches('/'));
     let mut keys = HashSet::new();
-    for o in t.store.list(&staging).await? {
+    for o in t.files.store.list(&staging).await? {
         if o.key.ends_with(&format!(".{}", intent::EXTENSION))
-            && let Some(i) = Intent::read(&t.store, &o.key).await?
+            && let Some(i) = Intent::read(&t.files.store, &o.key).await?
         {
             keys.extend(i.keys);
         }
@@ -85,10 +85,10 @@ pub async fn run(t: &Table, pool: &PgPool, older_than: Duration) -> Result<(u64,
     let (location, mut reachable) = reachable(t, pool).await?;
     reachable.extend(in_flight(t).await?);
     let prefix = format!("{}/", t.key(&location)?);
-    let listed = t.store.list(&prefix).await?;
+    let listed = t.files.store.list(&prefix).await?;
     let (mut n, mut bytes) = (0, 0);
     for o in select(&listed, &reachable, cutoff) {
-        t.store.delete(&o.key).await?;
+        t.files.store.delete(&o.key).await?;
         n += 1;
         bytes += o.size;
     }
@@ -101,16 +101,20 @@ pub async fn run(t: &Table, pool: &PgPool, older_than: Duration) -> Result<(u64,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::outputs::IcebergConfig;
     use crate::config::storage::{LocalConfig, StoreConfig};
+    use crate::output::iceberg::table_store::TableStore;
     use crate::state::iceberg_catalog::TableIdent;
-    use crate::storage::ObjectStore;
 
     #[tokio::test]
     async fn files_listed_by_an_unpublished_intent_are_protected_whatever_their_age() {
         let dir = std::env::temp_dir().join(format!("murron-orphans-{}-{}", std::process::id(), line!()));
-        let store = ObjectStore::open(&StoreConfig::Local(LocalConfig { path: dir.clone() }))
-            .await
-            .unwrap();
+        let files = TableStore::open(&IcebergConfig::new(StoreConfig::Local(LocalConfig {
+            path: dir.clone(),
+        })))
+        .await
+        .unwrap();
+        let store = &files.store;
         let intent = Intent {
             keys: vec![
                 "w/events/t/data/h/b-1.parquet".into(),
@@ -131,8 +135,7 @@ mod tests {
                 namespace: "events".into(),
                 table: "t".into(),
             },
-            store,
-            root: "file:///unused".into(),
+            files: files.clone(),
         };
         let protected = in_flight(&t).await.unwrap();
         let _ = std::fs::remove_dir_all(&dir);
