@@ -15,11 +15,9 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use apache_avro::Schema;
-use apache_avro::writer::datum::GenericDatumWriter;
 use criterion::measurement::WallTime;
 use criterion::{BatchSize, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use murron_payload::avro::sample::{PayloadGenerator, SplitMix64};
+use murron_payload::avro::sample::SplitMix64;
 use murron_payload::sample::SampleSource;
 use murron_payload::{PayloadSchema, SchemaType, Variant};
 use murron_wire::envelope::{self, Envelope, KeyRing, NewEnvelope};
@@ -54,48 +52,9 @@ struct DataSet {
     values: Vec<Vec<u8>>,
 }
 
+/// The Avro data set: `client.api_call` payloads sampled from its Avro schema.
 fn data_set() -> DataSet {
-    let schema = Schema::parse_str(SCHEMA_TEXT).expect("the example schema parses");
-    let writer = GenericDatumWriter::builder(&schema)
-        .build()
-        .expect("the example schema has a writer");
-    let generator = PayloadGenerator::new(&schema, BASE_MICROS);
-    let mut rng = SplitMix64::new(SEED);
-    let keys = KeyRing::new([("default".to_string(), b"bench-signing-key".to_vec())]);
-    let hosts: Vec<String> = (0..STREAMS).map(|i| format!("bench-host-{i}")).collect();
-
-    let mut message = Vec::with_capacity(256);
-    let mut values = Vec::with_capacity(EVENTS);
-    for n in 0..EVENTS {
-        // As `sink-worker gen` does: round-robin over the streams, offsets counting up per stream.
-        let stream = n % STREAMS;
-        message.clear();
-        message.push(MAGIC_BYTE);
-        message.extend_from_slice(&PAYLOAD_SCHEMA_ID.to_be_bytes());
-        let sample = generator.sample(&mut rng).expect("the example schema can be sampled");
-        writer
-            .write_value_ref(&mut message, &sample)
-            .expect("a sample encodes with its own schema");
-        let mut value = Vec::with_capacity(message.len() + 160);
-        NewEnvelope {
-            timestamp: BASE_MICROS + 100 * n as i64,
-            host: &hosts[stream],
-            event_type: EVENT_TYPE,
-            offset: START_OFFSET + (n / STREAMS) as i64,
-            pid: 1000 + stream as i32,
-            message: &message,
-            tags: &[],
-        }
-        .encode_signed(ENVELOPE_SCHEMA_ID, &keys, &mut value)
-        .expect("the default key is in the ring");
-        values.push(value);
-    }
-    DataSet {
-        keys,
-        schema: PayloadSchema::compile(PAYLOAD_SCHEMA_ID, SchemaType::Avro, SCHEMA_TEXT, &[])
-            .expect("the example schema compiles"),
-        values,
-    }
+    kind_data_set(SchemaType::Avro, PAYLOAD_SCHEMA_ID, SCHEMA_TEXT)
 }
 
 fn decode_all(values: &[Vec<u8>]) -> Vec<Envelope<'_>> {
