@@ -4,7 +4,8 @@
 # beside the checkout, ../shared/rustsec-advisory-db (described in ../shared/rustsec-advisory-db.md
 # and refreshed from outside), which cargo-deny reads as a throwaway git repository made from it in
 # ~/.cache/murron/advisory-dbs (deny.toml's db-path). It prints the database's commit and date, and
-# fails on any advisory that applies. `make test`, and so CI, runs it.
+# fails on any advisory that applies; a probe with a known vulnerability shows the check is live.
+# `make test`, and so CI, runs it.
 # With --latest (`make audit`), cargo-deny first fetches the newest database from GitHub into the
 # same folder, and the check falls back to the copy when GitHub is unreachable.
 # Usage: deploy/audit.sh [--latest]
@@ -27,16 +28,17 @@ DB=$DBS/advisory-db-3157b0e258782691
 UPSTREAM=https://github.com/RustSec/advisory-db
 
 # The copy has no .git, so its commit and date are those ../shared/rustsec-advisory-db.md states.
-copy_commit() { grep -Eo 'commit [0-9a-f]{40}' "$COPY.md" 2>/dev/null | head -n 1 | cut -d' ' -f2; }
-copy_date() { grep -Eo '[0-9a-f]{40} of [0-9]{4}-[0-9]{2}-[0-9]{2}' "$COPY.md" 2>/dev/null | head -n 1 | cut -d' ' -f3; }
+copy_commit() { { grep -Eo 'commit [0-9a-f]{40}' "$COPY.md" 2>/dev/null || true; } | head -n 1 | cut -d' ' -f2; }
+copy_date() { { grep -Eo '[0-9a-f]{40} of [0-9]{4}-[0-9]{2}-[0-9]{2}' "$COPY.md" 2>/dev/null || true; } | head -n 1 | cut -d' ' -f3; }
 # The data's own witness of its age: the date of its newest advisory.
-newest_advisory() { grep -rhoE '^date = "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$COPY/crates" "$COPY/rust" | cut -d'"' -f2 | sort | tail -n 1; }
+newest_advisory() { { grep -rhoE '^date = "[0-9]{4}-[0-9]{2}-[0-9]{2}"' "$COPY/crates" "$COPY/rust" 2>/dev/null || true; } | cut -d'"' -f2 | sort | tail -n 1; }
 
 # sync_copy: makes $DB a git repository of the copy's files, unless it already is one of this very
 # copy (a fingerprint of its files and its .md, recorded beside the commit it produced).
 sync_copy() {
   [ -d "$COPY/crates" ] \
     || die "no RustSec advisory database at $COPY: the check reads an offline copy there (../shared/rustsec-advisory-db beside the checkout, or MURRON_ADVISORY_COPY)"
+  [ -n "$(find "$COPY/crates" -name '*.md' -print -quit)" ] || die "the RustSec advisory database at $COPY holds no advisories"
   local fp head
   fp=$({ tar -C "$COPY" -cf - --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner .; cat "$COPY.md" 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)
   head=$(git -C "$DB" rev-parse -q --verify HEAD 2>/dev/null || true)
@@ -60,6 +62,25 @@ sync_copy() {
   echo "$fp $(git -C "$tmp" rev-parse HEAD)" >"$tmp/.git/murron-copy"
   rm -rf "$DB"
   mv "$tmp" "$DB"
+}
+
+# probe: the check must be live, so a graph that holds smallvec 1.6.0 (RUSTSEC-2021-0003, a heap
+# overflow) must fail it, against the same database and deny.toml. cargo-deny reads the probe's
+# dependency graph from deploy/audit-probe.json (cargo metadata's format), so nothing is downloaded;
+# it still wants a Cargo.toml beside it, and tries a `cargo fetch` there that fails offline, unheard.
+probe() {
+  local dir out rc=0
+  dir=$(mktemp -d)
+  printf '[package]\nname = "audit-probe"\nversion = "0.0.0"\nedition = "2021"\n\n[workspace]\n' >"$dir/Cargo.toml"
+  sed "s|@ROOT@|$dir|g" deploy/audit-probe.json >"$dir/metadata.json"
+  out=$("$BIN" deny --offline --color never --manifest-path "$dir/Cargo.toml" --metadata-path "$dir/metadata.json" \
+    --config "$MURRON_ROOT/deny.toml" check advisories 2>&1) || rc=$?
+  rm -rf "$dir"
+  if [ "$rc" -eq 0 ] || ! grep -q 'ID: RUSTSEC-2021-0003' <<<"$out"; then
+    printf '%s\n' "$out" >&2
+    die "the advisory check is not live: it does not find RUSTSEC-2021-0003 in the probe (smallvec 1.6.0)"
+  fi
+  log "probe: the check finds RUSTSEC-2021-0003 in smallvec 1.6.0, as it must"
 }
 
 latest=false
@@ -99,4 +120,5 @@ if ! $fetched; then
   fi
 fi
 
+probe
 "$BIN" deny --offline check bans licenses sources advisories
