@@ -30,6 +30,7 @@ SECRETS = {
     },
     "murron-hmac-keys": {"default": "hmac-secret-one", "k2026": "hmac-secret-two"},
     "murron-kafka": {"SASL_PASSWORD": "kafka-sasl-secret"},
+    "murron-ingest-tokens": {"BILLING_APP__TOKEN": "a-producer-token-of-32-characters"},
 }
 
 
@@ -172,9 +173,10 @@ def test_network_policy_check_fails_on_a_path_open_at_one_end(tools, tmp_path):
 def test_each_production_overlay_keeps_exactly_one_autoscaler(tools):
     keda = render(tools, K8S / "overlays" / "production")
     hpa = render(tools, K8S / "overlays" / "production-hpa")
+    # The sink workers scale by KEDA or by an HPA, never both; murron-server scales on CPU in both.
     assert set(by_kind(keda, "ScaledObject")) == {"sink-worker-billing"}
-    assert by_kind(keda, "HorizontalPodAutoscaler") == {}
-    assert set(by_kind(hpa, "HorizontalPodAutoscaler")) == {"sink-worker-billing"}
+    assert set(by_kind(keda, "HorizontalPodAutoscaler")) == {"murron-server"}
+    assert set(by_kind(hpa, "HorizontalPodAutoscaler")) == {"sink-worker-billing", "murron-server"}
     assert by_kind(hpa, "ScaledObject") == {}
     scaled = by_kind(keda, "ScaledObject")["sink-worker-billing"]
     assert scaled["spec"]["scaleTargetRef"]["name"] == "sink-worker-billing"
@@ -187,6 +189,27 @@ def test_each_production_overlay_keeps_exactly_one_autoscaler(tools):
     trigger = scaled["spec"]["triggers"][0]["metadata"]
     assert env[trigger["consumerGroupFromEnv"]] == "murron-sink-billing"
     assert env[trigger["bootstrapServersFromEnv"]] == "kafka-kafka-bootstrap.kafka.svc:9092"
+
+
+def test_ingestion_server_is_highly_available_probed_and_drained(tools):
+    docs = render(tools, K8S / "overlays" / "production")
+    server = by_kind(docs, "Deployment")["murron-server"]
+    spec = server["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    # Long enough for a graceful shutdown to drain batches bounded by ack_timeout_ms (10 s).
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    main = pod["containers"][0]
+    assert main["command"] == ["/usr/local/bin/murron-server", "serve"]
+    assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {p["containerPort"] for p in main["ports"]} == {9480, 9481}
+    env = container_env(main, docs)
+    assert env["MURRON_SERVER_KAFKA__BROKERS"] == "kafka-kafka-bootstrap.kafka.svc:9092"
+    assert by_kind(docs, "PodDisruptionBudget")["murron-server"]["spec"]["minAvailable"] == 1
+    service = by_kind(docs, "Service")["murron-server"]
+    assert {p["port"] for p in service["spec"]["ports"]} == {9480, 9481}
 
 
 def test_registry_is_highly_available_and_probed(tools):
