@@ -1,6 +1,6 @@
 //! The Murron wire contract (docs/PROTOCOL.md), shared by producers, the sink and the fuzz targets:
 //! the [`envelope`] codec and its signatures, Confluent [`framing`], Avro container files ([`ocf`])
-//! for the raw archive, [`stream`] keys and UIDs, [`hours`] and offset [`ranges`]. Pure code: no I/O,
+//! for the raw archive, [`stream`] keys and UIDs, [`hours`], offset [`ranges`] and type [`route`]s. Pure code: no I/O,
 //! no async runtime, no clients.
 
 pub mod envelope;
@@ -8,4 +8,5 @@ pub mod framing;
 pub mod hours;
 pub mod ocf;
 pub mod ranges;
+pub mod route;
 pub mod stream;
