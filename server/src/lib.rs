@@ -11,7 +11,6 @@
 //! The server keeps no state of its own: replicas behind any load balancer are interchangeable.
 
 pub mod auth;
-pub mod check;
 pub mod config;
 pub mod grpc;
 pub mod http;

@@ -15,7 +15,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::config::{KafkaConfig, ServerConfig};
+use murron_connect::kafka::{self, KafkaConfig};
+
+use crate::config::ServerConfig;
 use crate::readiness::{NotReady, Readiness};
 
 /// Budget permits are KiB of record values.
@@ -28,11 +30,8 @@ const BUDGET_WAIT: Duration = Duration::from_millis(50);
 pub enum OutputError {
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
-    #[error(
-        "Kafka at {brokers} did not answer a metadata request within 30 s; check kafka.brokers and, \
-         for TLS or SASL, kafka.properties: {source}"
-    )]
-    Unreachable { brokers: String, source: KafkaError },
+    #[error(transparent)]
+    Unreachable(#[from] kafka::Unreachable),
 }
 
 /// librdkafka's client-level errors, turned into readiness.
@@ -75,16 +74,11 @@ impl std::fmt::Debug for Output {
     }
 }
 
-/// The producer's settings: the project's producer defaults (idempotent, lz4, linger 5 ms), then the
-/// server's (acks from all replicas, librdkafka's queue no larger than the budget, a message timeout
-/// past the ack timeout). Pass-through properties win over both.
-// TODO(issue 22): start from murron_connect::kafka::producer_config when it lands on main.
-pub fn producer_config(kafka: &KafkaConfig, server: &ServerConfig) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &kafka.brokers);
-    for (k, v) in &kafka.properties {
-        c.set(k, v);
-    }
+/// The producer's settings: the project's producer defaults (`kafka::producer_config`: idempotent,
+/// lz4, linger 5 ms), then the server's (acks from all replicas, librdkafka's queue no larger than the
+/// budget, a message timeout past the ack timeout). Pass-through properties win over both.
+pub fn producer_config(config: &KafkaConfig, server: &ServerConfig) -> ClientConfig {
+    let mut c = kafka::producer_config(config);
     let kbytes = (server.max_in_flight_bytes / 1024).clamp(1, 2_097_151).to_string();
     let timeout = server.ack_timeout_ms.saturating_add(5_000).to_string();
     for (k, v) in [
@@ -108,22 +102,16 @@ pub fn producer_config(kafka: &KafkaConfig, server: &ServerConfig) -> ClientConf
 impl Output {
     /// Builds the producer and waits until Kafka answers a metadata request.
     pub async fn connect(
-        kafka: &KafkaConfig,
+        config: &KafkaConfig,
         server: &ServerConfig,
         readiness: Readiness,
     ) -> Result<Self, OutputError> {
         let context = KafkaContext {
             readiness: readiness.clone(),
         };
-        let producer: FutureProducer<KafkaContext> = producer_config(kafka, server).create_with_context(context)?;
+        let producer: FutureProducer<KafkaContext> = producer_config(config, server).create_with_context(context)?;
         let probe = producer.clone();
-        tokio::task::spawn_blocking(move || probe.client().fetch_metadata(None, Duration::from_secs(30)))
-            .await
-            .unwrap_or(Err(KafkaError::Canceled))
-            .map_err(|source| OutputError::Unreachable {
-                brokers: kafka.brokers.clone(),
-                source,
-            })?;
+        kafka::check_reachable(config, move |timeout| probe.client().fetch_metadata(None, timeout)).await?;
         let budget_permits = server.max_in_flight_bytes.div_ceil(PERMIT_BYTES).max(1);
         Ok(Self {
             producer,

@@ -19,10 +19,10 @@ use metrics::Counter;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::DeliveryFuture;
 
+use murron_wire::check::{self, EnvelopeChecks, Refusal};
 use murron_wire::route::Routes;
 
 use crate::auth::{Auth, Caller};
-use crate::check::{self, EnvelopeChecks, Refusal};
 use crate::config::pipeline::routes_for;
 use crate::config::{Config, ConfigError, Input};
 use crate::limit::TokenBucket;

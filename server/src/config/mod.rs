@@ -12,6 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+pub use murron_connect::kafka::KafkaConfig;
 use murron_wire::envelope::KeyRing;
 
 pub mod pipeline;
@@ -86,25 +87,6 @@ impl Default for ServerConfig {
             ack_timeout_ms: 10_000,
             max_event_bytes: 1 << 20,
             max_clock_skew_secs: 24 * 3600,
-        }
-    }
-}
-
-/// How to reach Kafka (the same keys as the sink's `[kafka]`).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// `bootstrap.servers`: comma-separated host:port list.
-    pub brokers: String,
-    /// Extra librdkafka properties, passed through; they win over the server's settings.
-    pub properties: BTreeMap<String, String>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: "127.0.0.1:9092".into(),
-            properties: BTreeMap::new(),
         }
     }
 }
@@ -406,6 +388,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("keys"), "{err}");
+    }
+
+    #[test]
+    fn the_example_and_deployed_configurations_load() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let env = [("MURRON_SERVER_KEYS__DEFAULT".to_string(), "k".to_string())];
+        for file in [
+            "config/murron-server.toml",
+            "deploy/compose/murron-server.toml",
+            "deploy/k8s/base/config/murron-server.toml",
+        ] {
+            let c = Config::load_from(Some(&root.join(file)), || env.clone().into_iter())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(
+                c.pipelines.iter().any(|p| p.topic == "events.billing"),
+                "{file}: {:?}",
+                c.pipelines
+            );
+        }
     }
 
     #[test]
