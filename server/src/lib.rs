@@ -64,7 +64,8 @@ pub async fn run(
     config.validate()?;
     let readiness = Readiness::default();
     let handle = metrics::install();
-    let output = Output::connect(&config.kafka, &config.server, readiness.clone()).await?;
+    let topics: Vec<&str> = config.pipelines.iter().map(|p| p.topic.as_str()).collect();
+    let output = Output::connect(&config.kafka, &config.server, &topics, readiness.clone()).await?;
     let publisher = publish::Publisher::new(&config, output.clone(), readiness.clone())?;
 
     let bind = |addr: SocketAddr| async move {

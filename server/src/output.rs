@@ -32,6 +32,9 @@ pub enum OutputError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Unreachable(#[from] kafka::Unreachable),
+    /// Records for it would wait in the client until they time out: say so at start-up instead.
+    #[error("topic {0:?} of a pipeline does not exist in Kafka; create it first")]
+    MissingTopic(String),
 }
 
 /// librdkafka's client-level errors, turned into readiness.
@@ -134,10 +137,12 @@ pub fn producer_config(config: &KafkaConfig, server: &ServerConfig) -> ClientCon
 }
 
 impl Output {
-    /// Builds the producer and waits until Kafka answers a metadata request.
+    /// Builds the producer, waits until Kafka answers a metadata request and checks that every topic
+    /// in `topics` exists.
     pub async fn connect(
         config: &KafkaConfig,
         server: &ServerConfig,
+        topics: &[&str],
         readiness: Readiness,
     ) -> Result<Self, OutputError> {
         let context = KafkaContext {
@@ -145,7 +150,14 @@ impl Output {
         };
         let producer: FutureProducer<KafkaContext> = producer_config(config, server).create_with_context(context)?;
         let probe = producer.clone();
-        kafka::check_reachable(config, move |timeout| probe.client().fetch_metadata(None, timeout)).await?;
+        let metadata =
+            kafka::check_reachable(config, move |timeout| probe.client().fetch_metadata(None, timeout)).await?;
+        if let Some(missing) = topics
+            .iter()
+            .find(|t| !metadata.topics().iter().any(|m| m.name() == **t && m.error().is_none()))
+        {
+            return Err(OutputError::MissingTopic((*missing).to_owned()));
+        }
         Ok(Self {
             producer,
             budget: Budget::new(server.max_in_flight_bytes),

@@ -397,3 +397,14 @@ async fn tokens_are_required_and_scope_the_types_a_producer_may_publish() {
     assert_eq!(read_topic(&billing, 1).len(), 1);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_whose_topic_is_missing_stops_the_start_with_its_name() {
+    let missing = unique("h22-never-created");
+    let c = config(vec![IngestPipeline::new("all").default_route().output(topic(&missing))]);
+    let err = murron_server::run(c, std::future::pending(), |_| panic!("must not start"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&missing) && err.contains("does not exist"), "{err}");
+}
