@@ -88,7 +88,8 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let service = grpc::IngestService::new(publisher.clone()).into_server(config.server.max_batch_bytes);
+    let service =
+        grpc::IngestService::new(publisher.clone(), stop_rx.clone()).into_server(config.server.max_batch_bytes);
     let grpc = tonic::transport::Server::builder()
         .http2_adaptive_window(Some(true))
         .concurrency_limit_per_connection(64)

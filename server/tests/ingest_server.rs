@@ -506,3 +506,39 @@ async fn a_rate_limited_pipeline_takes_its_rate_and_asks_for_the_rest_again() {
     assert_eq!(got, want);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_an_open_streams_batches_then_ends_it() {
+    let t = unique("h22-shutdown");
+    create_topics(&[&t]).await;
+    let server = start(config(vec![
+        IngestPipeline::new("all").default_route().output(topic(&t)),
+    ]))
+    .await;
+    let good = keys(SECRET);
+    let mut grpc = IngestClient::connect(format!("http://{}", server.addrs.grpc))
+        .await
+        .expect("gRPC connect");
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut answers = grpc
+        .publish_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("publish_stream")
+        .into_inner();
+    tx.send(PublishRequest {
+        batch_id: 1,
+        events: (0..10).map(|o| envelope(&good, "a.b", "h", 1, o)).collect(),
+    })
+    .await
+    .expect("send");
+    let a = answers.message().await.expect("answer").expect("one answer");
+    assert_eq!(statuses(&a), [Status::Accepted; 10]);
+
+    // The client keeps its stream open; the server still stops, and tells it why.
+    tokio::time::timeout(Duration::from_secs(30), server.stop())
+        .await
+        .expect("the server stops with a stream open");
+    let end = answers.message().await.unwrap_err();
+    assert_eq!(end.code(), tonic::Code::Unavailable, "{end:?}");
+    drop(tx);
+}
