@@ -165,3 +165,20 @@ pub fn read_topic(topic: &str, expected: usize, within: Duration) -> Vec<Consume
     }
     out
 }
+
+/// A file under the system's temporary directory, removed when dropped.
+pub struct TempFile(pub PathBuf);
+
+impl TempFile {
+    pub fn new(name: &str, contents: &str) -> TempFile {
+        let path = std::env::temp_dir().join(format!("{}-{name}", unique("murron-producer")));
+        std::fs::write(&path, contents).unwrap();
+        TempFile(path)
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
