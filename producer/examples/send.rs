@@ -32,6 +32,10 @@ struct Args {
     kafka: Option<String>,
     #[arg(long, default_value = "events.billing")]
     topic: String,
+    /// Create `--topic` with this many partitions if it does not exist (records to a missing topic
+    /// are refused).
+    #[arg(long)]
+    partitions: Option<i32>,
     /// murron-server's gRPC address (`http://host:9480`): send through the server (feature `grpc`).
     #[arg(long)]
     server: Option<String>,
@@ -103,13 +107,16 @@ async fn main() -> anyhow::Result<()> {
         builder = builder.spool(SpoolConfig::new(dir));
     }
     builder = match (&args.kafka, &args.server) {
-        (Some(brokers), None) => builder.kafka(
-            KafkaConfig {
+        (Some(brokers), None) => {
+            let kafka = KafkaConfig {
                 brokers: brokers.clone(),
                 properties: Default::default(),
-            },
-            Topics::Fixed(args.topic.clone()),
-        ),
+            };
+            if let Some(partitions) = args.partitions {
+                murron_connect::kafka::ensure_topic(&kafka, &args.topic, partitions).await?;
+            }
+            builder.kafka(kafka, Topics::Fixed(args.topic.clone()))
+        }
         #[cfg(feature = "grpc")]
         (None, Some(url)) => {
             let mut server = murron_producer::transport::grpc::ServerConfig::new(url);
