@@ -1,6 +1,6 @@
 //! The producer's one error type: what failed, and whether the same call may succeed later.
 
-use crate::sender::FlushReport;
+use crate::record::FlushReport;
 
 /// Why a producer call failed.
 #[derive(Debug, thiserror::Error)]

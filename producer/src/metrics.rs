@@ -19,11 +19,6 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use crate::record::Refused;
-use crate::sender::BufferLimits;
-
-pub(crate) fn submitted(_count: u64, limits: &BufferLimits, events: &Semaphore, bytes: &Semaphore) {
-    buffered(limits, events, bytes);
-}
 
 pub(crate) fn sent(first_attempts: u64) {
     if first_attempts > 0 {
@@ -51,10 +46,11 @@ pub(crate) fn settled(acked: u64, refused: &[Refused], retries: &HashMap<String,
     }
 }
 
-pub(crate) fn buffered(limits: &BufferLimits, events: &Semaphore, bytes: &Semaphore) {
-    let used = |max: usize, s: &Semaphore| max.saturating_sub(s.available_permits()) as f64;
-    metrics::gauge!("murron_producer_buffered_events").set(used(limits.max_events, events));
-    metrics::gauge!("murron_producer_buffered_bytes").set(used(limits.max_bytes, bytes));
+/// The room taken in the buffer: what the semaphores of `max` permits have lent out.
+pub(crate) fn buffered((events, max_events): (&Semaphore, usize), (bytes, max_bytes): (&Semaphore, usize)) {
+    let used = |s: &Semaphore, max: usize| max.saturating_sub(s.available_permits()) as f64;
+    metrics::gauge!("murron_producer_buffered_events").set(used(events, max_events));
+    metrics::gauge!("murron_producer_buffered_bytes").set(used(bytes, max_bytes));
 }
 
 pub(crate) fn spool_bytes(bytes: u64) {

@@ -13,8 +13,9 @@ use murron_wire::envelope::{ENVELOPE_SCHEMA, ENVELOPE_SUBJECT, KEY_TAG, KeyRing}
 
 use crate::encode::{Encoder, Event, Identity, TypeTarget};
 use crate::error::ProducerError;
+use crate::record::FlushReport;
 use crate::route::Topics;
-use crate::sender::{Backoff, BufferLimits, FlushReport, Reservation, Sender};
+use crate::sender::{Backoff, BufferLimits, Reservation, Sender};
 use crate::spool::{OpenError, Spool, SpoolConfig};
 use crate::transport::Transport;
 use crate::transport::kafka::KafkaTransport;
@@ -471,6 +472,13 @@ impl Producer {
         self.inner.sender.close(timeout).await
     }
 }
+
+// The API promises these; a change that breaks them fails to compile.
+const _: () = {
+    const fn shareable<T: Clone + Send + Sync + 'static>() {}
+    shareable::<Producer>();
+    shareable::<EventType>();
+};
 
 fn check_tags(event: &Event<'_>) -> Result<(), ProducerError> {
     if event.tags.iter().any(|(k, _)| *k == KEY_TAG) {

@@ -41,3 +41,14 @@ pub struct Refused {
     pub reason: String,
     pub detail: String,
 }
+
+/// What happened since the previous report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Records acknowledged since the previous report.
+    pub acked: u64,
+    /// Records refused since the previous report; none of them will be sent again.
+    pub refused: Vec<Refused>,
+    /// Records neither acknowledged nor refused yet.
+    pub pending: u64,
+}

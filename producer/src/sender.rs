@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::error::ProducerError;
 use crate::metrics;
-use crate::record::{Outcome, Record, Refused};
+use crate::record::{FlushReport, Outcome, Record, Refused};
 use crate::spool::Spool;
 use crate::transport::{Delivery, Transport};
 
@@ -37,17 +37,6 @@ impl Default for BufferLimits {
             max_bytes: 64 << 20,
         }
     }
-}
-
-/// What happened since the previous report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct FlushReport {
-    /// Records acknowledged since the previous report.
-    pub acked: u64,
-    /// Records refused since the previous report; none of them will be sent again.
-    pub refused: Vec<Refused>,
-    /// Records neither acknowledged nor refused yet.
-    pub pending: u64,
 }
 
 /// Room taken in the buffer, released when the records it covers are acknowledged or refused.
@@ -106,6 +95,15 @@ pub struct Sender {
     queue: mpsc::UnboundedSender<Pending>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    fn report_buffered(&self) {
+        metrics::buffered(
+            (&self.events, self.limits.max_events),
+            (&self.bytes, self.limits.max_bytes),
+        );
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -265,7 +263,6 @@ impl Sender {
             }
         }
         drop(spool);
-        metrics::submitted(count, &self.shared.limits, &self.shared.events, &self.shared.bytes);
         Ok(Submitted { first_seq, count })
     }
 
@@ -390,6 +387,7 @@ impl Dispatcher {
                 let first_sends = items.iter().filter(|p| p.attempts == 0).count();
                 metrics::sent(first_sends as u64);
                 let records = items.iter().map(|p| p.record.clone()).collect();
+                self.shared.report_buffered();
                 let task = in_flight.spawn(self.transport.deliver(records));
                 self.batches.insert(task.id(), items);
             }
@@ -495,6 +493,6 @@ impl Dispatcher {
             self.shared.resolved.notify_waiters();
         }
         // The delivered records' rooms were released as they dropped.
-        metrics::buffered(&self.shared.limits, &self.shared.events, &self.shared.bytes);
+        self.shared.report_buffered();
     }
 }

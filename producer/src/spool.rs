@@ -44,7 +44,8 @@ const RETIRE_IDLE_AFTER: Duration = Duration::from_secs(1);
 /// When the spool's writes reach the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fsync {
-    /// Every append is synced before `send` returns: survives an OS crash, slowest.
+    /// Every append is synced before `send` returns: survives an OS crash, slowest (the sync runs
+    /// on the sending task, under the stream's lock).
     Always,
     /// Synced in the background at this interval: an OS crash loses at most the interval. A crash of
     /// the process alone loses nothing in any mode.
