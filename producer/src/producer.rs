@@ -227,13 +227,14 @@ impl ProducerBuilder {
             Destination::Server(config) => Arc::new(crate::transport::grpc::GrpcTransport::connect(&config).await?),
             Destination::Custom(t) => t,
         };
-        let sender = Sender::start(transport, self.buffer, spool, self.backoff)?;
+        let sender = Sender::start(transport.clone(), self.buffer, spool, self.backoff)?;
         Ok(Producer {
             inner: Arc::new(Inner {
                 identity,
                 encoder,
                 sender,
                 registry,
+                transport,
                 topics: self.topics,
                 streams: Mutex::new(HashMap::new()),
             }),
@@ -262,6 +263,7 @@ struct Inner {
     encoder: Encoder,
     sender: Sender,
     registry: Option<RegistryClient>,
+    transport: Arc<dyn Transport>,
     topics: Option<Topics>,
     /// Every type's stream, shared by all its handles.
     streams: Mutex<HashMap<Arc<str>, Arc<Mutex<Cursor>>>>,
@@ -325,8 +327,8 @@ impl Producer {
         (self.inner.identity.host(), self.inner.identity.pid())
     }
 
-    /// Opens an event type: resolves its payload schema id and its topic once. Every handle of a type
-    /// shares one stream of offsets.
+    /// Opens an event type: resolves its payload schema id and its topic once (a topic Kafka does not
+    /// have is an error here). Every handle of a type shares one stream of offsets.
     pub async fn event_type(&self, name: &str, schema: SchemaRef) -> Result<EventType, ProducerError> {
         check_type(name)?;
         let registry = || {
@@ -344,11 +346,17 @@ impl Producer {
         };
         let topic = match &self.inner.topics {
             None => None,
-            Some(topics) => Some(
-                topics
+            Some(topics) => {
+                let topic = topics
                     .topic(name)
-                    .ok_or_else(|| ProducerError::Invalid(format!("no topic is routed for type {name:?}")))?,
-            ),
+                    .ok_or_else(|| ProducerError::Invalid(format!("no topic is routed for type {name:?}")))?;
+                self.inner
+                    .transport
+                    .check_topic(&topic)
+                    .await
+                    .map_err(|e| ProducerError::Invalid(format!("type {name:?}: {e}")))?;
+                Some(topic)
+            }
         };
         let name: Arc<str> = name.into();
         let cursor = {

@@ -107,3 +107,20 @@ async fn every_stream_offset_reaches_kafka_exactly_once_keyed_and_signed() {
     // The key keeps a stream on one partition.
     assert!(partitions_of.values().all(|p| p.len() == 1), "{partitions_of:?}");
 }
+
+#[tokio::test]
+async fn a_type_whose_topic_does_not_exist_is_an_error_when_opened() {
+    let producer = Producer::builder()
+        .envelope_schema_id(1)
+        .keys(keys())
+        .key_id("2026-11")
+        .host("web-1")
+        .pid(5)
+        .kafka(common::kafka(), Topics::Fixed(common::unique("producer-missing")))
+        .build()
+        .await
+        .unwrap();
+    let err = producer.event_type("test.login", SchemaRef::Id(1)).await.unwrap_err();
+    assert!(err.to_string().contains("producer-missing"), "{err}");
+    producer.close(Duration::from_secs(5)).await.unwrap();
+}

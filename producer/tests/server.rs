@@ -155,10 +155,9 @@ async fn through_the_server_every_stream_offset_reaches_kafka_once_and_forgeries
     }
     let report = forger.close(Duration::from_secs(30)).await.unwrap();
     assert_eq!((report.acked, report.pending), (0, 0));
-    assert_eq!(
-        report.refused.iter().map(|r| r.offset).collect::<Vec<_>>(),
-        (0..5).collect::<Vec<_>>()
-    );
+    // Batches settle in any order.
+    let refused: BTreeSet<i64> = report.refused.iter().map(|r| r.offset).collect();
+    assert_eq!((report.refused.len(), refused), (5, (0..5).collect()));
     assert!(
         report.refused.iter().all(|r| r.reason == "unknown_key"),
         "{:?}",

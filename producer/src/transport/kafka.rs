@@ -9,7 +9,7 @@ use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 
-use super::{Delivery, DeliveryFuture, Transport};
+use super::{CheckFuture, Delivery, DeliveryFuture, Transport};
 use crate::error::ProducerError;
 use crate::record::{Outcome, Record};
 use crate::sender::BufferLimits;
@@ -113,7 +113,9 @@ fn outcome(e: &KafkaError) -> Outcome {
             refused("message_too_large")
         }
         Some(RDKafkaErrorCode::TopicAuthorizationFailed) => refused("topic_authorization_failed"),
-        Some(RDKafkaErrorCode::UnknownTopic | RDKafkaErrorCode::UnknownTopicOrPartition) => refused("unknown_topic"),
+        // librdkafka's own verdict that the topic does not exist; the broker's
+        // UnknownTopicOrPartition is also seen while a topic is being created or moved: a retry.
+        Some(RDKafkaErrorCode::UnknownTopic) => refused("unknown_topic"),
         Some(RDKafkaErrorCode::InvalidRecord | RDKafkaErrorCode::InvalidMessage) => refused("invalid_record"),
         Some(RDKafkaErrorCode::MessageTimedOut | RDKafkaErrorCode::RequestTimedOut) => Outcome::Retry {
             reason: "kafka_timeout".into(),
@@ -130,6 +132,27 @@ fn is_fatal(e: &KafkaError) -> bool {
 }
 
 impl Transport for KafkaTransport {
+    fn check_topic(&self, topic: &str) -> CheckFuture {
+        let (producer, topic) = (self.inner.producer(), topic.to_string());
+        Box::pin(async move {
+            let lookup = tokio::task::spawn_blocking(move || {
+                let metadata = producer
+                    .client()
+                    .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                    .map_err(|e| format!("metadata of topic {topic:?}: {e}"))?;
+                match metadata.topics().iter().find(|t| t.name() == topic) {
+                    Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+                    Some(t) => Err(match t.error() {
+                        Some(e) => format!("topic {topic:?}: {}", RDKafkaErrorCode::from(e)),
+                        None => format!("topic {topic:?} has no partitions"),
+                    }),
+                    None => Err(format!("topic {topic:?} does not exist")),
+                }
+            });
+            lookup.await.unwrap_or_else(|e| Err(e.to_string()))
+        })
+    }
+
     fn deliver(&self, batch: Vec<Record>) -> DeliveryFuture {
         let inner = self.inner.clone();
         Box::pin(async move {
@@ -224,6 +247,13 @@ mod tests {
             outcome(&e),
             Outcome::Retry {
                 reason: "kafka_timeout".into()
+            }
+        );
+        let e = KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopicOrPartition);
+        assert_eq!(
+            outcome(&e),
+            Outcome::Retry {
+                reason: "kafka_error".into()
             }
         );
         let e = KafkaError::MessageProduction(RDKafkaErrorCode::AllBrokersDown);

@@ -34,8 +34,16 @@ impl Delivery {
     }
 }
 
+/// A check in progress: `Err` says why records cannot go there.
+pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+
 /// A destination for records: Kafka itself, or murron-server.
 pub trait Transport: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether records can be sent to `topic`; called when an event type is opened, so that a
+    /// missing topic is an error then rather than a refusal of every event. Default: yes.
+    fn check_topic(&self, _topic: &str) -> CheckFuture {
+        Box::pin(async { Ok(()) })
+    }
     /// Attempts to deliver `batch` once.
     fn deliver(&self, batch: Vec<Record>) -> DeliveryFuture;
     /// The most records handed to one `deliver` call.
