@@ -179,19 +179,20 @@ class Producer:
         size = envelope.size_bound(self._streams.host, et.name, len(datum), tags)
         self._ledger.reserve(size, timeout)
         streams = self._streams
-        try:
-            # The offset, the bytes and the hand-over happen together, so the transport sees each
-            # stream in offset order; everything that could fail was checked above, so a taken
-            # offset is never lost to an error here.
-            with streams.lock:
+        # The offset, the bytes and the hand-over happen together, so the transport sees each
+        # stream in offset order. Everything that could fail was checked above, so a taken offset
+        # is not lost to an error here.
+        with streams.lock:
+            try:
                 offset = streams.take(et.name)
                 value = envelope.encode(self._envelope_id, self._keys, timestamp=ts, host=streams.host,
                                         event_type=et.name, offset=offset, pid=streams.pid, message=message, tags=tags)
-                rec = self._ledger.add(et.topic, streams.kafka_key, value, Uid(streams.host, streams.pid, et.name, offset), size)
-                self._transport.send(rec)
-        except BaseException:
-            self._ledger.cancel(size)
-            raise
+            except BaseException:
+                self._ledger.cancel(size)
+                raise
+            # From here the record owns the reservation; the transport reports its outcome.
+            rec = self._ledger.add(et.topic, streams.kafka_key, value, Uid(streams.host, streams.pid, et.name, offset), size)
+            self._transport.send(rec)
         return Ticket(rec.seq, offset)
 
     def try_send(self, event_type: EventType | str, datum: bytes, **kw) -> Ticket:

@@ -42,17 +42,20 @@ def _retry_after(trailers) -> float:
 
 
 class GrpcTransport:
-    """Batches records by count or linger into `Publish` calls, a few in flight at once."""
+    """Batches records into `Publish` calls (up to `batch_events` events and `batch_bytes` bytes, or
+    what `linger` seconds gathered), at most `max_in_flight` calls at once; `token` is sent as a
+    bearer token."""
 
     #: The server routes by type.
     routes_itself = True
 
     def __init__(self, target: str, *, token: str | None = None, batch_events: int = 1000,
-                 linger: float = 0.005, max_in_flight: int = 4, call_timeout: float = 30.0,
+                 batch_bytes: int = 4 << 20, linger: float = 0.005, max_in_flight: int = 4, call_timeout: float = 30.0,
                  connect_timeout: float = 10.0, channel_options: list | None = None):
         self.target = target
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._batch_events = batch_events
+        self._batch_bytes = batch_bytes  # well under the server's max_batch_bytes (16 MiB by default)
         self._linger = linger
         self._max_in_flight = max_in_flight
         self._call_timeout = call_timeout
@@ -90,8 +93,12 @@ class GrpcTransport:
                 ready = self._queue and (len(self._queue) >= self._batch_events
                                          or now - self._queue[0][0] >= self._linger)
                 if ready and self._in_flight < self._max_in_flight:
-                    n = min(len(self._queue), self._batch_events)
-                    batch = [self._queue.popleft()[1] for _ in range(n)]
+                    batch, size = [], 0
+                    while self._queue and len(batch) < self._batch_events and (
+                            not batch or size + len(self._queue[0][1].value) <= self._batch_bytes):
+                        rec = self._queue.popleft()[1]
+                        batch.append(rec)
+                        size += len(rec.value)
                     self._in_flight += 1
                     self._batch_id += 1
                     self._publish(self._batch_id, batch)

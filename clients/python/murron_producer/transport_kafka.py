@@ -89,7 +89,10 @@ class KafkaTransport:
             except BufferError:
                 producer.poll(0.05)
             except KafkaException as e:
-                self._delivered(rec, e.args[0])
+                err = e.args[0]
+                if err.fatal() and producer is not self._producer:
+                    continue  # the producer was replaced meanwhile: send on the new one
+                self._delivered(rec, err)
                 return
 
     def _delivered(self, rec: Record, err: KafkaError | None) -> None:
