@@ -9,6 +9,8 @@ outcome.
   again, after the server's `retry_after_ms` (or its `retry-after-ms` trailer) or the backoff,
   whichever is longer.
 - UNAUTHENTICATED or PERMISSION_DENIED: refused; that is a configuration error to fix, not to wait out.
+- INVALID_ARGUMENT (a batch over the server's limits): batches are halved and the events resent; a
+  single event still refused so is refused (`invalid_batch`).
 
 The server routes by type, so records carry no topic; the Kafka key comes from the envelope.
 """
@@ -125,6 +127,18 @@ class GrpcTransport:
                 if code in _REFUSE_CALL:
                     for rec in batch:
                         ledger.refused(rec.seq, _REFUSE_CALL[code], e.details() or "")
+                    return
+                if code == grpc.StatusCode.INVALID_ARGUMENT:
+                    # The batch is over the server's limits: send smaller ones; one event alone
+                    # that is still too large is refused.
+                    if len(batch) == 1:
+                        ledger.refused(batch[0].seq, "invalid_batch", e.details() or "")
+                        return
+                    with self._cond:
+                        self._batch_events = max(1, min(self._batch_events, len(batch)) // 2)
+                        self._batch_bytes = max(1, self._batch_bytes // 2)
+                    for rec in batch:
+                        ledger.retry(rec.seq, 0.0)
                     return
                 after = _retry_after(e.trailing_metadata())
                 log.debug("batch of %d to retry: %s %s", len(batch), code, e.details())

@@ -76,3 +76,37 @@ def test_an_unreachable_server_fails_at_start():
 
         Producer(registry=FakeRegistry(), keys=KeyRing({"default": b"k"}), host="g", pid=5,
                  transport=GrpcTransport("127.0.0.1:1", connect_timeout=0.5))
+
+
+class SmallBatchIngest(ingest_pb2_grpc.IngestServicer):
+    """Refuses whole calls of more than 3 events, as a server with max_batch_events = 3 does."""
+
+    def __init__(self):
+        self.sizes = []
+
+    def Publish(self, request, context):
+        self.sizes.append(len(request.events))
+        if len(request.events) > 3:
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "batch over max_batch_events")
+        return ingest_pb2.PublishResponse(batch_id=request.batch_id,
+                                          status=[ingest_pb2.STATUS_ACCEPTED] * len(request.events))
+
+
+def test_a_batch_over_the_server_limit_is_split_until_it_fits():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    servicer = SmallBatchIngest()
+    ingest_pb2_grpc.add_IngestServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        from murron_producer.transport_grpc import GrpcTransport
+
+        p = Producer(registry=FakeRegistry(), keys=KeyRing({"default": b"k"}), host="g", pid=5,
+                     transport=GrpcTransport(f"127.0.0.1:{port}", batch_events=16, linger=0.05))
+        for i in range(16):
+            p.send("a.one", b"%d" % i)
+        report = p.close(20)
+    finally:
+        server.stop(0)
+    assert (report.acked, report.refused, report.pending) == (16, [], 0)
+    assert servicer.sizes[0] == 16 and servicer.sizes[-1] <= 3, servicer.sizes
