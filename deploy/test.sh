@@ -2,7 +2,8 @@
 # Runs every test suite against the local stack (started by `make test`) and ends with one summary
 # line over all of them: the Rust unit and end-to-end tests (cargo test), the interoperability
 # tests with third-party clients (pytest), and a seconds-long smoke run of the benchmark harness
-# (benches/run.sh --smoke), so that it cannot rot, and the offline dependency audit (deploy/audit.sh).
+# (benches/run.sh --smoke), so that it cannot rot, and the dependency audit (deploy/audit.sh: licenses,
+# bans, sources and the RustSec advisories from the offline copy in ../shared, with no network).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"

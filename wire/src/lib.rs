@@ -1,8 +1,9 @@
 //! The Murron wire contract (docs/PROTOCOL.md), shared by producers, the sink and the fuzz targets:
-//! the [`envelope`] codec and its signatures, Confluent [`framing`], Avro container files ([`ocf`])
+//! the [`envelope`] codec and its signatures, the [`check`]s that need no registry, Confluent [`framing`], Avro container files ([`ocf`])
 //! for the raw archive, [`stream`] keys and UIDs, [`hours`] and offset [`ranges`]. Pure code: no I/O,
 //! no async runtime, no clients.
 
+pub mod check;
 pub mod envelope;
 pub mod framing;
 pub mod hours;
