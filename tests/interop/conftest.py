@@ -121,7 +121,8 @@ def toml_str(s: str) -> str:
 def running_server(keys: dict, pipelines: list[dict], extra: str = ""):
     """Starts `murron-server serve` with a TOML config (docs/INGESTION.md) holding `keys` ({id:
     secret}) and `pipelines` (each {name, topic, filter_type: [...] or default: True}), on free
-    ports against the stack's Kafka; waits for /readyz; yields an :class:`IngestServer`."""
+    ports against the stack's Kafka, then `extra` TOML (e.g. `[auth.tokens.NAME]`); waits for /readyz;
+    yields an :class:`IngestServer`."""
     require("Kafka", KAFKA)
     grpc_port, http_port = free_port(), free_port()
     lines = ["[server]", f'grpc_listen = "127.0.0.1:{grpc_port}"', f'http_listen = "127.0.0.1:{http_port}"',

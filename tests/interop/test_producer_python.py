@@ -12,6 +12,7 @@ import subprocess
 import tempfile
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 import fastavro
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import Producer as KafkaProducer
 
-from conftest import DATABASE_URL, KAFKA, ROOT, binary, free_port
+from conftest import DATABASE_URL, KAFKA, ROOT, binary, free_port, running_server
 from murron_producer import KeyRing, Producer, Routes, SchemaRef, random_pid
 from test_envelope_interop import canonical, consume_all, create_topic
 
@@ -177,3 +178,31 @@ def test_package_through_the_server_reaches_the_sink_exactly_once(registry_url, 
     records = consume_all(kafka, topics[0], PER_TYPE) + consume_all(kafka, topics[1], PER_TYPE)
     check_records(records, producer.host, producer.pid)
     assert_exactly_once(sink_to_parquet(registry_url, topics, uids), uids)
+
+
+def test_package_through_the_server_reports_each_refusal_by_reason(registry_url, topics):
+    """Per-event refusals come back in the flush report with the server's reason codes; a wrong
+    token refuses every event (a configuration error, not a reason to wait)."""
+    pipelines = [{"name": "billing", "filter_type": ["billing.*"], "topic": topics[0]},
+                 {"name": "client", "filter_type": ["client.*"], "topic": topics[1]}]
+    auth = '[auth.tokens.alice]\ntoken = "alice-token-0123456789"\ntypes = ["billing.*"]\n'
+    with running_server(KEYS, pipelines, extra=auth) as server:
+        alice = Producer(registry=registry_url, keys=KeyRing(KEYS), key_id="2026-11", host="py-auth", pid=random_pid(),
+                         server=server.grpc, token="alice-token-0123456789")
+        for name, n in ((BILLING, 5), (CALLS, 3), ("other.thing", 2)):
+            et = alice.event_type(name, SchemaRef.id(2))
+            for _ in range(n):
+                alice.send(et, b"\x06w-1")
+        report = alice.close(30)
+        assert (report.acked, report.pending) == (5, 0)
+        assert Counter((r.reason, r.uid.type) for r in report.refused) == {
+            ("forbidden_type", CALLS): 3, ("unrouted_type", "other.thing"): 2}
+
+        mallory = Producer(registry=registry_url, keys=KeyRing(KEYS), key_id="2026-11", host="py-auth", pid=random_pid(),
+                           server=server.grpc, token="not-a-token")
+        billing = mallory.event_type(BILLING, SchemaRef.id(2))
+        mallory.send(billing, b"\x06w-1")
+        mallory.send(billing, b"\x06w-1")
+        report = mallory.close(30)
+        assert (report.acked, report.pending) == (0, 0)
+        assert [r.reason for r in report.refused] == ["unauthenticated", "unauthenticated"]
