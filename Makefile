@@ -56,9 +56,15 @@ lint:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: tests/interop/requirements.txt
+# The Python producer package is installed as users install it (from its path, not editable), and
+# again whenever its sources change.
+PYCLIENT := clients/python/pyproject.toml $(wildcard clients/python/murron_producer/*.py clients/python/murron_producer/_proto/*.py)
+
+$(VENV)/.installed: tests/interop/requirements.txt $(PYCLIENT)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	rm -rf clients/python/build
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps './clients/python[grpc]'
 	touch $@
 
 # Headless Chromium and playwright-core, for the dashboard test (tests/tests/dashboard.rs).
