@@ -197,8 +197,8 @@ impl ProducerBuilder {
                     OpenError::Io { source, .. } => ProducerError::Spool(source),
                 })?;
                 if (recovered.host.as_str(), recovered.pid) != (host.as_str(), pid) {
-                    tracing::info!(host = %recovered.host, pid = recovered.pid,
-                        "the spool continues the streams of its producer identity");
+                    tracing::warn!(host = %recovered.host, pid = recovered.pid, given_host = %host, given_pid = pid,
+                        "the spool continues the streams of the identity it was created with");
                 }
                 let identity = Identity::new(&recovered.host, recovered.pid);
                 tracing::info!(

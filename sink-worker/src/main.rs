@@ -138,6 +138,13 @@ struct GenArgs {
     /// partition each) instead of using the time of sending.
     #[arg(long, default_value_t = 0)]
     spread_hours: u32,
+    /// Publish through murron-server at this gRPC URL (`http://host:9480`) instead of straight to
+    /// Kafka; `--topic` is then only what the summary names, the server routes by type.
+    #[arg(long)]
+    server: Option<String>,
+    /// Bearer token for murron-server.
+    #[arg(long, env = "MURRON_SERVER_TOKEN", hide_env_values = true)]
+    server_token: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -269,6 +276,8 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
             unrecoverable: a.lose,
         },
         spread_hours: a.spread_hours,
+        server: a.server,
+        server_token: a.server_token,
     };
     let bar = progress_bar(Some(opts.count), "producing");
     let report = generate::run(config, &opts, |n| bar.set_position(n)).await;

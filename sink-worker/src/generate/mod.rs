@@ -15,6 +15,12 @@ use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use murron_payload::SchemaType;
 use murron_payload::sample::{SampleError, SampleSource, SplitMix64};
 
+use bytes::Bytes;
+use murron_connect::retry::backoff_delay;
+use murron_producer::transport::grpc::{GrpcTransport, ServerConfig};
+use murron_producer::{BufferLimits, Record, Sender};
+use std::sync::Arc;
+
 use crate::config::Config;
 use crate::pipeline::payload_references;
 use crate::storage::ObjectStore;
@@ -54,6 +60,11 @@ pub struct GenOptions {
     /// Spread the events' timestamps evenly over this many whole hours before the current one (0: the
     /// time of sending), so that a data set fills exactly that many hourly partitions.
     pub spread_hours: u32,
+    /// Publish through murron-server at this gRPC URL, with the producer library's delivery
+    /// (retries of the same bytes until the server stored them), instead of straight to Kafka.
+    pub server: Option<String>,
+    /// Bearer token for the server.
+    pub server_token: Option<String>,
 }
 
 /// Which events of a run to withhold, all chosen up front from the seed.
@@ -204,6 +215,15 @@ pub enum GenError {
     KafkaUnreachable(#[from] kafka::Unreachable),
     #[error("{failed} of {total} events were not delivered; first error: {first}")]
     Undelivered { failed: u64, total: u64, first: String },
+    #[error("murron-server: {0}")]
+    Server(#[from] murron_producer::ProducerError),
+    #[error("murron-server refused {count} of {total} events ({reasons}); first: {first}")]
+    Refused {
+        count: usize,
+        total: u64,
+        reasons: String,
+        first: String,
+    },
     #[error("invalid options: {0}")]
     Options(String),
     #[error("archive: {0}")]
@@ -236,12 +256,18 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
     if let Some(partitions) = opts.create_partitions {
         kafka::ensure_topic(&config.kafka, &opts.topic, partitions).await?;
     }
-    let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
-    let (probe, topic) = (producer.clone(), opts.topic.clone());
-    kafka::check_reachable(&config.kafka, move |timeout| {
-        probe.client().fetch_metadata(Some(&topic), timeout)
-    })
-    .await?;
+    let mut out = match &opts.server {
+        Some(url) => Out::Server(ServerOut::connect(url, opts.server_token.clone()).await?),
+        None => {
+            let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
+            let (probe, topic) = (producer.clone(), opts.topic.clone());
+            kafka::check_reachable(&config.kafka, move |timeout| {
+                probe.client().fetch_metadata(Some(&topic), timeout)
+            })
+            .await?;
+            Out::Kafka(producer)
+        }
+    };
 
     let now_micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -277,6 +303,8 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         })
         .collect();
 
+    let event_type: Arc<str> = Arc::from(opts.event_type.as_str());
+    let hosts: Vec<Arc<str>> = streams.iter().map(|(h, _, _)| Arc::from(h.as_str())).collect();
     let started = Instant::now();
     let mut in_flight: VecDeque<DeliveryFuture> = VecDeque::with_capacity(MAX_IN_FLIGHT.min(opts.count as usize));
     let mut report = GenReport {
@@ -331,26 +359,43 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         }
         report.bytes += value.len() as u64;
 
-        let mut record = FutureRecord::to(&opts.topic)
-            .key(key.as_str())
-            .payload(value.as_slice());
-        loop {
-            match producer.send_result(record) {
-                Ok(delivery) => break in_flight.push_back(delivery),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    match in_flight.pop_front() {
-                        Some(oldest) => failures.check(oldest.await),
-                        None => tokio::time::sleep(Duration::from_millis(5)).await,
+        match &mut out {
+            Out::Kafka(producer) => {
+                let mut record = FutureRecord::to(&opts.topic)
+                    .key(key.as_str())
+                    .payload(value.as_slice());
+                loop {
+                    match producer.send_result(record) {
+                        Ok(delivery) => break in_flight.push_back(delivery),
+                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                            record = back;
+                            match in_flight.pop_front() {
+                                Some(oldest) => failures.check(oldest.await),
+                                None => tokio::time::sleep(Duration::from_millis(5)).await,
+                            }
+                        }
+                        Err((e, _)) => return Err(e.into()),
                     }
                 }
-                Err((e, _)) => return Err(e.into()),
+                if in_flight.len() >= MAX_IN_FLIGHT
+                    && let Some(oldest) = in_flight.pop_front()
+                {
+                    failures.check(oldest.await);
+                }
             }
-        }
-        if in_flight.len() >= MAX_IN_FLIGHT
-            && let Some(oldest) = in_flight.pop_front()
-        {
-            failures.check(oldest.await);
+            Out::Server(server) => {
+                server
+                    .push(Record {
+                        topic: None,
+                        key: Bytes::copy_from_slice(key.as_bytes()),
+                        value: Bytes::copy_from_slice(&value),
+                        event_type: Arc::clone(&event_type),
+                        host: Arc::clone(&hosts[stream]),
+                        pid: *pid,
+                        offset,
+                    })
+                    .await?;
+            }
         }
         report.produced = n + 1 - report.withheld.len() as u64;
         if report.produced.is_multiple_of(1_000) {
@@ -366,7 +411,10 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
     for delivery in in_flight {
         failures.check(delivery.await);
     }
-    producer.flush(Duration::from_secs(30))?;
+    match out {
+        Out::Kafka(producer) => producer.flush(Duration::from_secs(30))?,
+        Out::Server(server) => server.finish(report.produced).await?,
+    }
     if let Some(store) = &archive_store {
         for (hour, buf) in &archived {
             let starts = &archived_counts[hour];
@@ -403,6 +451,83 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         }),
     }
 }
+
+/// Where generated records go.
+enum Out {
+    Kafka(FutureProducer),
+    Server(ServerOut),
+}
+
+/// Records to murron-server through the producer library's sender: batched, resent as the same
+/// bytes until the server stored them (a server restart or a Kafka outage is waited out).
+struct ServerOut {
+    sender: Sender,
+    batch: Vec<Record>,
+    bytes: usize,
+}
+
+/// How long gen waits at the end for the server to store what it was sent.
+const SERVER_DRAIN: Duration = Duration::from_secs(600);
+
+impl ServerOut {
+    async fn connect(url: &str, token: Option<String>) -> Result<Self, GenError> {
+        let mut server = ServerConfig::new(url);
+        server.token = token;
+        let transport = GrpcTransport::connect(&server).await?;
+        let sender = Sender::start(Arc::new(transport), BufferLimits::default(), None, backoff_delay)?;
+        Ok(Self {
+            sender,
+            batch: Vec::with_capacity(SERVER_BATCH),
+            bytes: 0,
+        })
+    }
+
+    async fn push(&mut self, record: Record) -> Result<(), GenError> {
+        self.bytes += record.value.len();
+        self.batch.push(record);
+        if self.batch.len() >= SERVER_BATCH {
+            self.submit().await?;
+        }
+        Ok(())
+    }
+
+    async fn submit(&mut self) -> Result<(), GenError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let room = self.sender.reserve(self.batch.len(), self.bytes).await?;
+        self.sender.submit(room, std::mem::take(&mut self.batch))?;
+        self.bytes = 0;
+        Ok(())
+    }
+
+    /// Sends what is left and waits until the server stored or refused everything.
+    async fn finish(mut self, total: u64) -> Result<(), GenError> {
+        self.submit().await?;
+        let report = self.sender.close(SERVER_DRAIN).await?;
+        if let Some(first) = report.refused.first() {
+            let mut by_reason = std::collections::BTreeMap::<&str, usize>::new();
+            for r in &report.refused {
+                *by_reason.entry(r.reason.as_str()).or_default() += 1;
+            }
+            let reasons = by_reason
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(GenError::Refused {
+                count: report.refused.len(),
+                total,
+                reasons,
+                first: format!("{}: {}", first.reason, first.detail),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Records per `submit` to the server's sender: one buffer reservation each.
+const SERVER_BATCH: usize = 1_000;
 
 /// Delivery failures, counted; the first is kept for the error message.
 #[derive(Debug, Default)]

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod ingest;
 pub mod outputs;
 pub mod private_stack;
 pub mod world;
@@ -491,6 +492,37 @@ impl Generator {
             .env("SINK_WORKER_KAFKA__BROKERS", brokers)
             .env("SINK_WORKER_KEYS__DEFAULT", GEN_KEY)
             .env("RUST_LOG", "warn");
+        Generator {
+            started: Instant::now(),
+            thread: std::thread::spawn(move || cmd.output().expect("run sink-worker gen")),
+        }
+    }
+
+    /// [`Generator::start`] publishing through murron-server's gRPC endpoint (`server_url`) with the
+    /// producer library's delivery, which resends the same bytes until the server stored them.
+    pub fn start_through(
+        registry: &Registry,
+        server_url: &str,
+        topic: &str,
+        count: i64,
+        streams: i64,
+        rate: u64,
+    ) -> Generator {
+        let mut cmd = Command::new(binary("sink-worker"));
+        cmd.args([
+            "gen",
+            "--topic",
+            topic,
+            "--type",
+            "billing.member_active",
+            "--server",
+            server_url,
+        ])
+        .args(["--count", &count.to_string(), "--streams", &streams.to_string()])
+        .args(["--rate", &rate.to_string()])
+        .env("SINK_WORKER_REGISTRY__URL", &registry.url)
+        .env("SINK_WORKER_KEYS__DEFAULT", GEN_KEY)
+        .env("RUST_LOG", "warn");
         Generator {
             started: Instant::now(),
             thread: std::thread::spawn(move || cmd.output().expect("run sink-worker gen")),

@@ -161,6 +161,8 @@ auto_backfill = {auto_backfill}
             archive: true,
             loss,
             spread_hours: 0,
+            server: None,
+            server_token: None,
         };
         generate::run(&self.config(), &opts, |_| {}).await.expect("generate")
     }
