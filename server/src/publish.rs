@@ -301,13 +301,19 @@ impl Publisher {
                             future,
                         }),
                         Err(e) => {
-                            let queue_full = e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull);
+                            let (status, reason) = match e.rdkafka_error_code() {
+                                Some(RDKafkaErrorCode::QueueFull) => (Status::Retry, OVERLOADED),
+                                _ => kafka_outcome(&e),
+                            };
+                            answer.status[i] = status;
                             answer.notes.push(Note {
                                 index,
-                                reason: if queue_full { OVERLOADED } else { KAFKA_ERROR },
+                                reason,
                                 detail: e.to_string(),
                             });
-                            answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
+                            if status == Status::Retry {
+                                answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
+                            }
                         }
                     }
                 }

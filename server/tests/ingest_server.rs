@@ -388,3 +388,35 @@ async fn shutdown_answers_an_open_streams_batches_then_ends_it() {
     assert_eq!(end.code(), tonic::Code::Unavailable, "{end:?}");
     drop(tx);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_too_large_for_the_edge_or_for_kafka_are_refused_oversized() {
+    let t = unique("h22-large");
+    create_topics(&[&t]).await;
+    let server = start(config(vec![
+        IngestPipeline::new("all").default_route().output(topic(&t)),
+    ]))
+    .await;
+    let good = keys(SECRET);
+    let events = vec![
+        envelope(&good, "a.b", "h", 1, 0),
+        // Under max_event_bytes (1 MiB) but over the producer's message.max.bytes (1,000,000).
+        envelope_sized(&good, "a.b", "h", 1, 1, 1_010_000),
+        // Over max_event_bytes: the edge check.
+        envelope_sized(&good, "a.b", "h", 1, 2, 1_100_000),
+    ];
+    let mut grpc = IngestClient::connect(format!("http://{}", server.addrs.grpc))
+        .await
+        .expect("gRPC connect");
+    let r = grpc
+        .publish(PublishRequest { batch_id: 0, events })
+        .await
+        .expect("publish")
+        .into_inner();
+    assert_eq!(statuses(&r), [Status::Accepted, Status::Refused, Status::Refused]);
+    assert_eq!(
+        reasons(&r),
+        BTreeMap::from([(1, "oversized".to_owned()), (2, "oversized".to_owned())])
+    );
+    server.stop().await;
+}

@@ -51,11 +51,24 @@ pub async fn create_topics(names: &[&str]) {
 
 /// A signed record value, exactly as a producer sends it.
 pub fn envelope(keys: &KeyRing, event_type: &str, host: &str, pid: i32, offset: i64) -> Bytes {
+    envelope_sized(keys, event_type, host, pid, offset, 2)
+}
+
+/// A signed record value whose payload datum is `datum_bytes` long.
+pub fn envelope_sized(
+    keys: &KeyRing,
+    event_type: &str,
+    host: &str,
+    pid: i32,
+    offset: i64,
+    datum_bytes: usize,
+) -> Bytes {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64);
     // A Confluent-framed payload (schema id 7) with an arbitrary datum: the edge checks the framing only.
-    let message = [0u8, 0, 0, 0, 7, 2, b'x'];
+    let mut message = vec![0u8, 0, 0, 0, 7];
+    message.resize(5 + datum_bytes, b'x');
     let mut out = Vec::new();
     NewEnvelope {
         timestamp: now,
