@@ -13,11 +13,11 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 
-use crate::config::Config;
-use crate::kafka;
+use crate::config::{Config, Pipeline};
 use crate::pipeline::{Lookup, SchemaCache};
-use crate::registry::{RegistryClient, RegistryError};
-use murron_wire::envelope::{self, KeyRing};
+use murron_connect::kafka;
+use murron_connect::registry::{RegistryClient, RegistryError};
+use murron_wire::check::{self, EnvelopeChecks};
 use murron_wire::ranges::OffsetRanges;
 
 /// What to read.
@@ -136,8 +136,10 @@ pub async fn run(
     }
     consumer.assign(&assignment)?;
 
+    // The configured pipeline's limits when there is one, else the sink's defaults.
+    let limits = config.pipeline.clone().unwrap_or_else(|| Pipeline::new("inspect"));
     let mut checker = Checker {
-        keys,
+        envelope_checks: EnvelopeChecks::new(keys, limits.max_event_bytes, limits.max_clock_skew_secs),
         schemas: SchemaCache::new(registry),
     };
     let mut report = InspectReport::default();
@@ -166,7 +168,7 @@ pub async fn run(
 }
 
 struct Checker {
-    keys: KeyRing,
+    envelope_checks: EnvelopeChecks,
     /// Payload schemas by id, compiled once, as the sink keeps them.
     schemas: SchemaCache,
 }
@@ -176,17 +178,16 @@ type StreamOffset = (String, String, i32, i64);
 impl Checker {
     /// `Ok(Err(reason))` for an invalid event; `Err` only when the registry cannot be reached.
     async fn check(&mut self, value: &[u8]) -> Result<Result<StreamOffset, &'static str>, InspectError> {
-        let env = match envelope::decode(value) {
-            Ok((_, env)) => env,
-            Err(e) => return Ok(Err(e.reason())),
+        // The sink's own checks, in its order, so the reasons counted are the ones it would give.
+        let env = match check::decode(value) {
+            Ok(env) => env,
+            Err(r) => return Ok(Err(r.reason)),
         };
-        if let Err(e) = self.keys.verify(&env) {
-            return Ok(Err(e.reason()));
-        }
-        let (schema_id, datum) = match murron_wire::framing::split_wire_format(env.message) {
-            Ok(split) => split,
-            Err(_) => return Ok(Err("invalid_payload")),
-        };
+        let (schema_id, datum) =
+            match check::check_type(env.event_type).and_then(|()| self.envelope_checks.verify(value.len(), &env)) {
+                Ok(split) => split,
+                Err(r) => return Ok(Err(r.reason)),
+            };
         let lookup = match self.schemas.cached(schema_id) {
             Some(lookup) => lookup,
             None => self.schemas.fetch(schema_id).await?,

@@ -16,6 +16,8 @@ pub mod pipeline;
 pub mod services;
 pub mod storage;
 
+pub use murron_connect::kafka::KafkaConfig;
+pub use murron_connect::registry::RegistryConfig;
 pub use pipeline::Pipeline;
 pub use services::{AdminConfig, ArchiveConfig, IcebergRestConfig, MonitorConfig, StateConfig};
 
@@ -87,44 +89,6 @@ pub struct Config {
 pub struct LogConfig {
     /// One JSON object per line instead of human-readable text.
     pub json: bool,
-}
-
-/// How to reach Kafka.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct KafkaConfig {
-    /// `bootstrap.servers`: comma-separated host:port list.
-    pub brokers: String,
-    /// Extra librdkafka properties (security.protocol, sasl.*, ...), passed through unchanged.
-    pub properties: BTreeMap<String, String>,
-}
-
-impl Default for KafkaConfig {
-    fn default() -> Self {
-        Self {
-            brokers: "127.0.0.1:9092".into(),
-            properties: BTreeMap::new(),
-        }
-    }
-}
-
-/// How to reach the schema registry's HTTP API.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RegistryConfig {
-    /// Base URL, for example `http://127.0.0.1:8081`.
-    pub url: String,
-    /// Per-request timeout in milliseconds.
-    pub timeout_ms: u64,
-}
-
-impl Default for RegistryConfig {
-    fn default() -> Self {
-        Self {
-            url: "http://127.0.0.1:8081".into(),
-            timeout_ms: 5_000,
-        }
-    }
 }
 
 impl Config {

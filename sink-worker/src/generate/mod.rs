@@ -16,9 +16,10 @@ use murron_payload::SchemaType;
 use murron_payload::sample::{SampleError, SampleSource, SplitMix64};
 
 use crate::config::Config;
-use crate::kafka;
-use crate::registry::{RegistryClient, RegistryError};
+use crate::pipeline::payload_references;
 use crate::storage::ObjectStore;
+use murron_connect::kafka;
+use murron_connect::registry::{RegistryClient, RegistryError};
 use murron_wire::envelope::{ENVELOPE_SCHEMA, ENVELOPE_SUBJECT, KEY_TAG, NewEnvelope, SignatureError};
 use murron_wire::framing::MAGIC_BYTE;
 use murron_wire::hours::{self, hour_partition};
@@ -229,8 +230,8 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         reason,
     };
     let kind = SchemaType::from_request(registered.schema_type.as_deref()).map_err(|e| schema_error(e.to_string()))?;
-    let source =
-        SampleSource::parse(kind, &registered.text, &registered.referenced).map_err(|e| schema_error(e.to_string()))?;
+    let referenced = payload_references(registered.referenced).map_err(schema_error)?;
+    let source = SampleSource::parse(kind, &registered.text, &referenced).map_err(|e| schema_error(e.to_string()))?;
 
     if let Some(partitions) = opts.create_partitions {
         kafka::ensure_topic(&config.kafka, &opts.topic, partitions).await?;

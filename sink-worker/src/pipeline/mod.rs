@@ -16,5 +16,5 @@ mod write;
 pub(crate) use batch::{Batch, Event};
 pub(crate) use check::{Checker, Verdict};
 pub use run::{RunError, run};
-pub(crate) use schemas::{Lookup, SchemaCache};
+pub(crate) use schemas::{Lookup, SchemaCache, payload_references};
 pub(crate) use write::{Publish, WriteError, Writer, Written};

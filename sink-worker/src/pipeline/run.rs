@@ -26,9 +26,9 @@ use super::write::{Publish, WriteError, Writer};
 use crate::admin::{self, NotReady, Readiness};
 use crate::config::Config;
 use crate::config::Pipeline;
-use crate::registry::RegistryClient;
-use crate::retry::backoff_delay;
 use crate::state::{self, State};
+use murron_connect::registry::RegistryClient;
+use murron_connect::retry::backoff_delay;
 
 /// Why `run` stopped.
 #[derive(Debug, thiserror::Error)]

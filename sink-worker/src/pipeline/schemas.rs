@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use murron_payload::{CompileError, PayloadSchema, SchemaType, avro};
+use murron_payload::{CompileError, PayloadSchema, Referenced, SchemaType, avro};
 
-use crate::registry::{RegisteredSchema, RegistryClient, RegistryError};
+use murron_connect::registry::{ReferencedSchema, RegisteredSchema, RegistryClient, RegistryError};
 
 /// A payload schema ready for the hot path, and the subjects it is registered under.
 #[derive(Debug)]
@@ -81,7 +81,8 @@ impl SchemaCache {
 
 fn compile(id: u32, registered: RegisteredSchema) -> Result<KnownSchema, String> {
     let kind = SchemaType::from_request(registered.schema_type.as_deref()).map_err(|e| format!("schema {id}: {e}"))?;
-    let compiled = PayloadSchema::compile(id, kind, &registered.text, &registered.referenced);
+    let referenced = payload_references(registered.referenced).map_err(|e| format!("schema {id}: {e}"))?;
+    let compiled = PayloadSchema::compile(id, kind, &registered.text, &referenced);
     match compiled {
         Ok(schema) => Ok(KnownSchema {
             subjects: registered.subjects,
@@ -90,4 +91,21 @@ fn compile(id: u32, registered: RegisteredSchema) -> Result<KnownSchema, String>
         Err(CompileError::Avro(avro::CompileError::Parse(e))) => Err(format!("schema {id} is not valid Avro: {e}")),
         Err(e) => Err(format!("schema {id}: {e}")),
     }
+}
+
+/// The registry's references as the payload compiler takes them; a reference of a type the sink
+/// cannot read makes the schema unusable.
+pub fn payload_references(references: Vec<ReferencedSchema>) -> Result<Vec<Referenced>, String> {
+    references
+        .into_iter()
+        .map(|r| {
+            let schema_type = SchemaType::from_request(r.schema_type.as_deref())
+                .map_err(|e| format!("reference {:?}: {e}", r.name))?;
+            Ok(Referenced {
+                name: r.name,
+                schema_type,
+                text: r.text,
+            })
+        })
+        .collect()
 }

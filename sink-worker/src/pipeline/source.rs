@@ -16,7 +16,7 @@ use rdkafka::error::KafkaResult;
 use rdkafka::statistics::Statistics;
 
 use crate::config::KafkaConfig;
-use crate::kafka::consumer_config;
+use murron_connect::kafka::consumer_config;
 
 /// A change of assignment seen by the consumer.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,9 +19,9 @@ use super::gaps::{Gap, StreamOffsets, rep_score, union};
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
 use crate::config::{Config, MonitorConfig};
-use crate::retry::backoff_delay;
 use crate::state::gaps::{NewGap, StoredGap};
 use crate::state::{self, StateError};
+use murron_connect::retry::backoff_delay;
 use murron_wire::stream::StreamKey;
 
 /// Why the monitor stopped or a sweep failed.

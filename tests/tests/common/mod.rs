@@ -578,7 +578,7 @@ pub async fn create_topic(topic: &str, partitions: i32) {
         brokers: kafka_brokers(),
         ..Default::default()
     };
-    sink_worker::kafka::ensure_topic(&kafka, topic, partitions)
+    murron_connect::kafka::ensure_topic(&kafka, topic, partitions)
         .await
         .expect("create topic");
 }

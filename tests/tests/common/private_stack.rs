@@ -122,7 +122,7 @@ impl PrivateKafka {
 
     /// Creates `topic` with `partitions` partitions unless it exists.
     pub async fn create_topic(&self, topic: &str, partitions: i32) {
-        sink_worker::kafka::ensure_topic(&self.config(), topic, partitions)
+        murron_connect::kafka::ensure_topic(&self.config(), topic, partitions)
             .await
             .expect("create topic on the private broker");
     }

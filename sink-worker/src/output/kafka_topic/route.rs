@@ -24,7 +24,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use crate::config::KafkaConfig;
 use crate::config::outputs::KafkaTopicConfig;
-use crate::kafka::{consumer_config, producer_config};
+use murron_connect::kafka::{consumer_config, producer_config};
 
 /// Why a blob could not be published. Kafka errors are worth retrying; a corrupt blob is not.
 #[derive(Debug, thiserror::Error)]

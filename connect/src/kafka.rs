@@ -1,5 +1,5 @@
 //! The one place Kafka clients are configured: every consumer, producer and admin client of the
-//! sink worker is built here from [`KafkaConfig`], so settings cannot drift between commands.
+//! sink worker, the producer library and murron-server is built here from [`KafkaConfig`], so settings cannot drift between commands.
 
 use std::time::Duration;
 
@@ -8,7 +8,28 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
-use crate::config::KafkaConfig;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How to reach Kafka.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: comma-separated host:port list.
+    pub brokers: String,
+    /// Extra librdkafka properties (security.protocol, sasl.*, ...), passed through unchanged.
+    pub properties: BTreeMap<String, String>,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            properties: BTreeMap::new(),
+        }
+    }
+}
 
 /// Properties librdkafka applies to consumers only (its CONFIGURATION.md, column C/P = "C").
 /// A producer or admin client given one ignores it and logs a CONFWARN at every start, which for a

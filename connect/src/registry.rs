@@ -1,14 +1,47 @@
-//! Client for the schema registry's Confluent-compatible HTTP API. The sink knows the registry only
-//! through this API, never through shared code: the API is the contract.
+//! Client for the schema registry's Confluent-compatible HTTP API. The sink, the producer library
+//! and murron-server know the registry only through this API, never through shared code: the API
+//! is the contract.
 //! Callers cache what they fetch: schema ids are immutable.
 
+use std::fmt;
 use std::time::Duration;
 
-use murron_payload::{Referenced, SchemaType};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::RegistryConfig;
+/// How to reach the schema registry's HTTP API.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// Base URL, for example `http://127.0.0.1:8081`.
+    pub url: String,
+    /// Per-request timeout in milliseconds.
+    pub timeout_ms: u64,
+    /// Bearer token sent as `Authorization: Bearer …` (docs/REGISTRY.md "Authentication"); none
+    /// when the registry is open to readers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        Self {
+            url: "http://127.0.0.1:8081".into(),
+            timeout_ms: 5_000,
+            token: None,
+        }
+    }
+}
+
+impl fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("url", &self.url)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
 
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";
 
@@ -28,8 +61,8 @@ pub enum RegistryError {
     /// The registry answered 2xx with a body we cannot use.
     #[error("unexpected answer from schema registry: {0}")]
     Protocol(String),
-    /// The schema text the registry returned does not parse as Avro.
-    #[error("schema {id} from the registry is not valid Avro: {reason}")]
+    /// The registry served a schema that cannot be used (too many references).
+    #[error("schema {id} from the registry cannot be used: {reason}")]
     InvalidSchema { id: u32, reason: String },
 }
 
@@ -51,6 +84,9 @@ pub struct SubjectVersion {
     pub version: i32,
     pub id: u32,
     pub schema: String,
+    /// `schemaType`: absent for Avro, else `JSON` or `PROTOBUF`.
+    #[serde(rename = "schemaType", default)]
+    pub schema_type: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -64,6 +100,7 @@ struct ErrorBody {
 pub struct RegistryClient {
     http: reqwest::Client,
     base: reqwest::Url,
+    token: Option<String>,
 }
 
 impl RegistryClient {
@@ -76,7 +113,11 @@ impl RegistryClient {
             .ok()
             .filter(|u| !u.cannot_be_a_base())
             .ok_or_else(|| RegistryError::Protocol(format!("registry url {:?} is not a base URL", config.url)))?;
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            token: config.token.clone(),
+        })
     }
 
     /// The base URL with `segments` appended, each percent-encoded (subjects may hold any character).
@@ -89,6 +130,10 @@ impl RegistryClient {
     }
 
     async fn call<T: for<'de> Deserialize<'de>>(&self, req: reqwest::RequestBuilder) -> Result<T, RegistryError> {
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token),
+            None => req,
+        };
         let resp = req
             .header(reqwest::header::ACCEPT, CONTENT_TYPE)
             .send()
@@ -115,6 +160,17 @@ impl RegistryClient {
 
     /// Registers an Avro schema under `subject` (idempotent) and returns its global id.
     pub async fn register(&self, subject: &str, schema: &str) -> Result<u32, RegistryError> {
+        self.register_typed(subject, schema, None).await
+    }
+
+    /// Registers a schema of `schema_type` (`None` or `AVRO`, `JSON`, `PROTOBUF`) under `subject`
+    /// (idempotent) and returns its global id.
+    pub async fn register_typed(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: Option<&str>,
+    ) -> Result<u32, RegistryError> {
         #[derive(Deserialize)]
         struct Registered {
             id: u32,
@@ -123,8 +179,28 @@ impl RegistryClient {
             .http
             .post(self.url(&["subjects", subject, "versions"]))
             .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
-            .json(&json!({ "schema": schema }));
+            .json(&schema_body(schema, schema_type));
         Ok(self.call::<Registered>(req).await?.id)
+    }
+
+    /// The version of `subject` whose schema is `schema`, if it is registered there (`POST
+    /// /subjects/{subject}`); `None` when the subject or the schema is not.
+    pub async fn lookup(
+        &self,
+        subject: &str,
+        schema: &str,
+        schema_type: Option<&str>,
+    ) -> Result<Option<SubjectVersion>, RegistryError> {
+        let req = self
+            .http
+            .post(self.url(&["subjects", subject]))
+            .header(reqwest::header::CONTENT_TYPE, CONTENT_TYPE)
+            .json(&schema_body(schema, schema_type));
+        match self.call::<SubjectVersion>(req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(RegistryError::Api { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The latest version registered under `subject`.
@@ -153,9 +229,12 @@ impl RegistryClient {
         })
     }
 
-    /// The schemas `references` name and theirs, breadth first, each once. A reference the registry
-    /// answers with a type the sink cannot read is `InvalidSchema`, not an outage.
-    async fn referenced(&self, id: u32, references: &[ServedReference]) -> Result<Vec<Referenced>, RegistryError> {
+    /// The schemas `references` name and theirs, breadth first, each once.
+    async fn referenced(
+        &self,
+        id: u32,
+        references: &[ServedReference],
+    ) -> Result<Vec<ReferencedSchema>, RegistryError> {
         let mut out = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut queue: std::collections::VecDeque<ServedReference> = references.iter().cloned().collect();
@@ -173,15 +252,10 @@ impl RegistryClient {
             let served: Served = self
                 .call(self.http.get(self.url(&["subjects", &r.subject, "versions", &version])))
                 .await?;
-            let schema_type =
-                SchemaType::from_request(served.schema_type.as_deref()).map_err(|e| RegistryError::InvalidSchema {
-                    id,
-                    reason: format!("reference {:?}: {e}", r.name),
-                })?;
             queue.extend(served.references.iter().cloned());
-            out.push(Referenced {
+            out.push(ReferencedSchema {
                 name: r.name,
-                schema_type,
+                schema_type: served.schema_type,
                 text: served.schema,
             });
         }
@@ -217,7 +291,24 @@ pub struct RegisteredSchema {
     pub schema_type: Option<String>,
     pub text: String,
     /// The schemas it references, transitively, closest first.
-    pub referenced: Vec<Referenced>,
+    pub referenced: Vec<ReferencedSchema>,
     /// The subjects it is registered under.
     pub subjects: Vec<String>,
+}
+
+/// A schema another one references, by the name the referencing schema uses for it.
+#[derive(Debug, Clone)]
+pub struct ReferencedSchema {
+    pub name: String,
+    /// `schemaType`; absent for Avro.
+    pub schema_type: Option<String>,
+    pub text: String,
+}
+
+/// The body of a register or lookup request; Avro is the default type and is left out.
+fn schema_body(schema: &str, schema_type: Option<&str>) -> serde_json::Value {
+    match schema_type {
+        Some(t) if !t.eq_ignore_ascii_case("AVRO") => json!({ "schema": schema, "schemaType": t }),
+        _ => json!({ "schema": schema }),
+    }
 }

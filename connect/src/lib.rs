@@ -1,0 +1,7 @@
+//! How Murron's components reach the services they share: Kafka client settings ([`kafka`]), the
+//! schema registry's HTTP API ([`registry`]) and the one retry backoff ([`retry`]). The sink, the
+//! producer library and murron-server all build their clients here, so settings cannot drift.
+
+pub mod kafka;
+pub mod registry;
+pub mod retry;
