@@ -29,7 +29,7 @@ if [ "${1:-}" = "--smoke" ]; then
   part iceberg env EVENTS=20000 RUNS=1 FLUSH_EVENTS=2000 STREAMS=8 COMMIT_EVENTS=5000 COMMIT_WORKERS="1 2" \
     bash benches/iceberg/run.sh
   part registry env SUBJECTS=1 VERSIONS=10 bash benches/registry/run.sh 1
-  part ingest env EVENTS=4000 WARMUP_SECS=0.5 PEAK_SECS=1 PACED_SECS=1 PEER= bash benches/ingest/run.sh
+  part ingest env RUNS=1 EVENTS=4000 WARMUP_SECS=0.5 PEAK_SECS=1 PACED_SECS=1 PEER= bash benches/ingest/run.sh
 else
   part stages cargo bench -q -p sink-worker --bench stages -- --warm-up-time 1 --measurement-time 3
   part streams cargo bench -q -p sink-worker --bench streams
