@@ -14,7 +14,7 @@ help:
 	@echo "make lint    cargo fmt --check, clippy with warnings denied, and no module import cycles (deploy/modules.sh)"
 	@echo "make browser    Chromium and playwright-core for the dashboard test (make test does it)"
 	@echo "make faults    the full fault suite (crashes, outages, a full disk) with its table (RELIABILITY.md)"
-	@echo "make audit    cargo-deny: licenses, banned crates, sources and the RustSec advisories (needs GitHub)"
+	@echo "make audit    the dependency audit of make test (cargo-deny), against the newest RustSec advisories from GitHub when reachable"
 	@echo "make bench    the benchmark suite on the local stack, release build (BENCHMARKS.md)"
 	@echo "make deploy-check    render and validate deploy/k8s and deploy/compose.yaml (docs/OPERATIONS.md)"
 
@@ -28,7 +28,7 @@ faults: up build
 	bash deploy/faults.sh
 
 audit:
-	bash deploy/audit.sh --advisories
+	bash deploy/audit.sh --latest
 
 bench: up venv
 	bash benches/run.sh
@@ -56,9 +56,15 @@ lint:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: tests/interop/requirements.txt
+# The Python producer package is installed as users install it (from its path, not editable), and
+# again whenever its sources change.
+PYCLIENT := clients/python/pyproject.toml $(wildcard clients/python/murron_producer/*.py clients/python/murron_producer/_proto/*.py)
+
+$(VENV)/.installed: tests/interop/requirements.txt $(PYCLIENT)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+	rm -rf clients/python/build
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps './clients/python[grpc]'
 	touch $@
 
 # Headless Chromium and playwright-core, for the dashboard test (tests/tests/dashboard.rs).

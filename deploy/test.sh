@@ -2,7 +2,8 @@
 # Runs every test suite against the local stack (started by `make test`) and ends with one summary
 # line over all of them: the Rust unit and end-to-end tests (cargo test), the interoperability
 # tests with third-party clients (pytest), and a seconds-long smoke run of the benchmark harness
-# (benches/run.sh --smoke), so that it cannot rot, and the offline dependency audit (deploy/audit.sh).
+# (benches/run.sh --smoke), so that it cannot rot, and the dependency audit (deploy/audit.sh: licenses,
+# bans, sources and the RustSec advisories from the offline copy in ../shared, with no network).
 set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -14,7 +15,7 @@ cargo test --workspace --no-fail-fast 2>&1 | tee "$LOG"
 cargo_rc=${PIPESTATUS[0]}
 read -r c_pass c_fail < <(awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } } END { print p+0, f+0 }' "$LOG")
 
-.local/venv/bin/python -m pytest tests/interop -q -p no:cacheprovider 2>&1 | tee "$LOG"
+.local/venv/bin/python -m pytest tests/interop clients/python/tests --rootdir . -q -p no:cacheprovider 2>&1 | tee "$LOG"
 py_rc=${PIPESTATUS[0]}
 p_pass=$(grep -Eo '[0-9]+ passed' "$LOG" | tail -n 1 | grep -Eo '[0-9]+' || echo 0)
 p_fail=$(grep -Eo '[0-9]+ (failed|error)' "$LOG" | awk '{ s += $1 } END { print s+0 }')

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Renders every overlay under deploy/k8s/overlays with kustomize and validates each object against the
-# Kubernetes and KEDA API schemas with kubeconform (strict: an unknown field is an error), then checks
-# deploy/compose.yaml with `docker compose config`. No network: tools.sh installs everything first.
+# Kubernetes and KEDA API schemas with kubeconform (strict: an unknown field is an error), checks that
+# its NetworkPolicies select real pods and ports (policies.py), then checks deploy/compose.yaml with
+# `docker compose config`. No network: tools.sh installs everything first.
 #
 #   bash deploy/k8s/check.sh [K8S_DIR]     (default: this folder)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 K8S=$(cd "${1:-$HERE}" && pwd)
 TOOLS=$(bash "$HERE/tools.sh")
+PY=${PYTHON:-$HERE/../../.local/venv/bin/python}
 BIN=$TOOLS/bin
 failed=0
 
@@ -24,6 +26,13 @@ for overlay in "$K8S"/overlays/*/; do
     echo "ok   overlays/$name: ${out##*Summary: }"
   else
     echo "FAIL overlays/$name:"
+    echo "$out" | sed 's/^/     /'
+    failed=1
+  fi
+  if out=$("$PY" "$HERE/policies.py" <<<"$rendered"); then
+    echo "ok   overlays/$name (network policies): $out"
+  else
+    echo "FAIL overlays/$name (network policies):"
     echo "$out" | sed 's/^/     /'
     failed=1
   fi

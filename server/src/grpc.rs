@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use murron_ingest_proto as proto;
 use proto::ingest_server::Ingest;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::{Code, Request, Response, Status, Streaming};
@@ -26,11 +26,13 @@ const STREAM_CONCURRENCY: usize = 16;
 #[derive(Debug, Clone)]
 pub struct IngestService {
     publisher: Arc<Publisher>,
+    /// Flips to true at shutdown: open streams stop taking batches.
+    stop: watch::Receiver<bool>,
 }
 
 impl IngestService {
-    pub fn new(publisher: Arc<Publisher>) -> Self {
-        Self { publisher }
+    pub fn new(publisher: Arc<Publisher>, stop: watch::Receiver<bool>) -> Self {
+        Self { publisher, stop }
     }
 
     /// The server, with its message size limit.
@@ -142,7 +144,12 @@ impl Ingest for IngestService {
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_CONCURRENCY);
         let publisher = self.publisher.clone();
+        let mut stop = self.stop.clone();
         tokio::spawn(async move {
+            let stopping = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            tokio::pin!(stopping);
             let slots = Arc::new(Semaphore::new(STREAM_CONCURRENCY));
             loop {
                 let batch = tokio::select! {
@@ -156,6 +163,14 @@ impl Ingest for IngestService {
                     },
                     // The client went away: stop reading.
                     () = tx.closed() => break,
+                    // Shutting down: answer what is in progress, then end the stream so the client
+                    // moves to another replica.
+                    () = &mut stopping => {
+                        let all = u32::try_from(STREAM_CONCURRENCY).unwrap_or(u32::MAX);
+                        let _ = slots.acquire_many(all).await;
+                        let _ = tx.send(Err(Status::unavailable("murron-server is shutting down"))).await;
+                        break;
+                    }
                 };
                 let Ok(slot) = slots.clone().acquire_owned().await else {
                     break;

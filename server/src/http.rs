@@ -1,7 +1,8 @@
 //! The HTTP input and the admin routes, on one port:
 //! - `POST /v1/publish`: a `PublishRequest` (`application/x-protobuf`) or `{"events": ["<base64>", …]}`
 //!   (`application/json`), answered in the request's format with a status per event;
-//! - `/healthz` (the process is alive), `/readyz` (it takes publishes), `/metrics` (Prometheus).
+//! - `/healthz` (the process can work: fails after a fatal producer error), `/readyz` (it takes
+//!   publishes), `/metrics` (Prometheus).
 //!
 //! Codes: 200 when the batch was processed, refusals included; 400 for a body that does not parse or
 //! a batch out of bounds; 401 without a valid token; 413 above `max_batch_bytes`; 415 for another
@@ -36,7 +37,16 @@ struct HttpState {
 pub fn router(publisher: Arc<Publisher>, metrics: Option<PrometheusHandle>, max_batch_bytes: usize) -> Router {
     Router::new()
         .route("/v1/publish", post(publish))
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(|State(s): State<HttpState>| async move {
+                if s.publisher.readiness().is_alive() {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Kafka producer failed for good")
+                }
+            }),
+        )
         .route(
             "/readyz",
             get(|State(s): State<HttpState>| async move {

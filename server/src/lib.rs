@@ -64,7 +64,8 @@ pub async fn run(
     config.validate()?;
     let readiness = Readiness::default();
     let handle = metrics::install();
-    let output = Output::connect(&config.kafka, &config.server, readiness.clone()).await?;
+    let topics: Vec<&str> = config.pipelines.iter().map(|p| p.topic.as_str()).collect();
+    let output = Output::connect(&config.kafka, &config.server, &topics, readiness.clone()).await?;
     let publisher = publish::Publisher::new(&config, output.clone(), readiness.clone())?;
 
     let bind = |addr: SocketAddr| async move {
@@ -87,16 +88,27 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
 
-    let service = grpc::IngestService::new(publisher.clone()).into_server(config.server.max_batch_bytes);
+    let service =
+        grpc::IngestService::new(publisher.clone(), stop_rx.clone()).into_server(config.server.max_batch_bytes);
+    // Fixed windows large enough for several whole batches per connection: a batch then arrives in
+    // one go instead of waiting for window updates, which cost a scheduling round each on a busy host.
+    let window = u32::try_from(config.server.max_batch_bytes.clamp(1 << 20, 16 << 20)).unwrap_or(16 << 20);
     let grpc = tonic::transport::Server::builder()
-        .http2_adaptive_window(Some(true))
+        .initial_stream_window_size(window)
+        .initial_connection_window_size(window.saturating_mul(4))
         .concurrency_limit_per_connection(64)
         .add_service(service)
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(grpc_listener),
+            // Answers are small writes: without TCP_NODELAY, Nagle holds them for the peer's delayed ACK.
+            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
             stopped(stop_rx.clone()),
         );
     let app = http::router(publisher.clone(), handle, config.server.max_batch_bytes);
+    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY");
+        }
+    });
     let http = axum::serve(http_listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let grpc = tokio::spawn(grpc);

@@ -32,6 +32,9 @@ pub enum OutputError {
     Kafka(#[from] KafkaError),
     #[error(transparent)]
     Unreachable(#[from] kafka::Unreachable),
+    /// Records for it would wait in the client until they time out: say so at start-up instead.
+    #[error("topic {0:?} of a pipeline does not exist in Kafka; create it first")]
+    MissingTopic(String),
 }
 
 /// librdkafka's client-level errors, turned into readiness.
@@ -42,8 +45,14 @@ pub struct KafkaContext {
 
 impl ClientContext for KafkaContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.readiness.set(NotReady::KafkaDown, true);
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => self.readiness.set(NotReady::KafkaDown, true),
+            Some(RDKafkaErrorCode::Fatal) => {
+                self.readiness.set(NotReady::KafkaFatal, true);
+                tracing::error!(%error, reason, "fatal Kafka producer error: failing /healthz so the process restarts");
+                return;
+            }
+            _ => {}
         }
         tracing::warn!(%error, reason, "librdkafka");
     }
@@ -55,12 +64,46 @@ pub struct Reservation {
     _permit: OwnedSemaphorePermit,
 }
 
+/// The in-flight byte budget, counted in KiB permits.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    permits: Arc<Semaphore>,
+    total: usize,
+}
+
+impl Budget {
+    pub fn new(bytes: usize) -> Self {
+        let total = bytes.div_ceil(PERMIT_BYTES).max(1);
+        Self {
+            permits: Arc::new(Semaphore::new(total)),
+            total,
+        }
+    }
+
+    /// Takes budget for `bytes`, waiting at most `wait`; `None` when it stays full. A batch larger
+    /// than the whole budget takes all of it.
+    pub async fn reserve(&self, bytes: usize, wait: Duration) -> Option<Reservation> {
+        let permits = bytes.div_ceil(PERMIT_BYTES).clamp(1, self.total);
+        let permits = u32::try_from(permits).unwrap_or(u32::MAX);
+        let acquire = self.permits.clone().acquire_many_owned(permits);
+        match tokio::time::timeout(wait, acquire).await {
+            Ok(Ok(permit)) => Some(Reservation { _permit: permit }),
+            // Closed never happens (the semaphore is never closed); a timeout is a full budget.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
+    /// Bytes reserved now (whole KiB per batch).
+    pub fn in_flight_bytes(&self) -> usize {
+        (self.total - self.permits.available_permits()) * PERMIT_BYTES
+    }
+}
+
 /// The Kafka producer and the in-flight budget.
 #[derive(Clone)]
 pub struct Output {
     producer: FutureProducer<KafkaContext>,
-    budget: Arc<Semaphore>,
-    budget_permits: usize,
+    budget: Budget,
     readiness: Readiness,
     /// Batches whose deliveries all resolved: the stale-delivery watchdog watches it move.
     completed: Arc<AtomicU64>,
@@ -100,10 +143,12 @@ pub fn producer_config(config: &KafkaConfig, server: &ServerConfig) -> ClientCon
 }
 
 impl Output {
-    /// Builds the producer and waits until Kafka answers a metadata request.
+    /// Builds the producer, waits until Kafka answers a metadata request and checks that every topic
+    /// in `topics` exists.
     pub async fn connect(
         config: &KafkaConfig,
         server: &ServerConfig,
+        topics: &[&str],
         readiness: Readiness,
     ) -> Result<Self, OutputError> {
         let context = KafkaContext {
@@ -111,12 +156,17 @@ impl Output {
         };
         let producer: FutureProducer<KafkaContext> = producer_config(config, server).create_with_context(context)?;
         let probe = producer.clone();
-        kafka::check_reachable(config, move |timeout| probe.client().fetch_metadata(None, timeout)).await?;
-        let budget_permits = server.max_in_flight_bytes.div_ceil(PERMIT_BYTES).max(1);
+        let metadata =
+            kafka::check_reachable(config, move |timeout| probe.client().fetch_metadata(None, timeout)).await?;
+        if let Some(missing) = topics
+            .iter()
+            .find(|t| !metadata.topics().iter().any(|m| m.name() == **t && m.error().is_none()))
+        {
+            return Err(OutputError::MissingTopic((*missing).to_owned()));
+        }
         Ok(Self {
             producer,
-            budget: Arc::new(Semaphore::new(budget_permits)),
-            budget_permits,
+            budget: Budget::new(server.max_in_flight_bytes),
             readiness,
             completed: Arc::new(AtomicU64::new(0)),
         })
@@ -124,14 +174,7 @@ impl Output {
 
     /// Takes budget for `bytes` of record values, waiting a little; `None` when the budget stays full.
     pub async fn reserve(&self, bytes: usize) -> Option<Reservation> {
-        let permits = bytes.div_ceil(PERMIT_BYTES).clamp(1, self.budget_permits);
-        let permits = u32::try_from(permits).unwrap_or(u32::MAX);
-        let acquire = self.budget.clone().acquire_many_owned(permits);
-        match tokio::time::timeout(BUDGET_WAIT, acquire).await {
-            Ok(Ok(permit)) => Some(Reservation { _permit: permit }),
-            // Closed never happens (the semaphore is never closed); a timeout is a full budget.
-            Ok(Err(_)) | Err(_) => None,
-        }
+        self.budget.reserve(bytes, BUDGET_WAIT).await
     }
 
     /// Queues one record. Hot path: librdkafka copies key and value, so both may be borrowed.
@@ -151,7 +194,7 @@ impl Output {
 
     /// Record bytes (rounded up to KiB per batch) waiting for Kafka.
     pub fn in_flight_bytes(&self) -> usize {
-        (self.budget_permits - self.budget.available_permits()) * PERMIT_BYTES
+        self.budget.in_flight_bytes()
     }
 
     /// Watches Kafka until `stop`: clears [`NotReady::KafkaDown`] once a metadata request succeeds,
@@ -202,6 +245,23 @@ impl Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_budget_pushes_back_until_reserved_bytes_are_released() {
+        let budget = Budget::new(4 * 1024);
+        let wait = Duration::from_millis(20);
+        let first = budget.reserve(3 * 1024, wait).await.expect("room for 3 KiB");
+        assert_eq!(budget.in_flight_bytes(), 3 * 1024);
+        assert!(budget.reserve(2 * 1024, wait).await.is_none(), "only 1 KiB left");
+        let small = budget.reserve(100, wait).await.expect("a partial KiB takes one permit");
+        drop(first);
+        drop(small);
+        assert_eq!(budget.in_flight_bytes(), 0);
+        // Larger than the whole budget: it takes all of it rather than waiting forever.
+        let all = budget.reserve(1 << 20, wait).await.expect("the whole budget");
+        assert!(budget.reserve(1, wait).await.is_none());
+        drop(all);
+    }
 
     #[test]
     fn pass_through_properties_win_and_the_queue_follows_the_budget() {

@@ -329,6 +329,9 @@ impl Publisher {
             }
         }
         count_notes(&answer);
+        if answer.all_rate_limited() {
+            metrics::counter!(names::BACKPRESSURE, "kind" => RATE_LIMITED).increment(1);
+        }
         if pending.is_empty() {
             self.output.batch_resolved(answer.accepted > 0);
             drop(reservation);

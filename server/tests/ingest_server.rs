@@ -397,3 +397,148 @@ async fn tokens_are_required_and_scope_the_types_a_producer_may_publish() {
     assert_eq!(read_topic(&billing, 1).len(), 1);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipeline_whose_topic_is_missing_stops_the_start_with_its_name() {
+    let missing = unique("h22-never-created");
+    let c = config(vec![IngestPipeline::new("all").default_route().output(topic(&missing))]);
+    let err = murron_server::run(c, std::future::pending(), |_| panic!("must not start"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&missing) && err.contains("does not exist"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_pipeline_takes_its_rate_and_asks_for_the_rest_again() {
+    let limited = unique("h22-limited");
+    create_topics(&[&limited]).await;
+    let mut c = config(vec![
+        IngestPipeline::new("limited")
+            .filter_type("a.*")
+            .with_rate_limit_per_second(100)
+            .output(topic(&limited)),
+        IngestPipeline::new("slow")
+            .filter_type("slow.*")
+            .with_rate_limit_per_second(1)
+            .output(topic(&limited)),
+    ]);
+    c.server.max_batch_events = 500;
+    c.server.max_batch_bytes = 256 << 10;
+    let server = start(c).await;
+    let good = keys(SECRET);
+    let events: Vec<Bytes> = (0..300).map(|o| envelope(&good, "a.b", "h", 1, o)).collect();
+    let http = reqwest::Client::new();
+    let post = |events: Vec<Bytes>| {
+        let body = PublishRequest { batch_id: 0, events }.encode_to_vec();
+        http.post(server.http("/v1/publish"))
+            .header("content-type", "application/x-protobuf")
+            .body(body)
+            .send()
+    };
+
+    // A full bucket holds one second's worth: the first 100 go, the rest are asked for again.
+    let resp = post(events.clone()).await.expect("publish");
+    assert_eq!(resp.status(), 200);
+    let r = PublishResponse::decode(resp.bytes().await.expect("body")).expect("a PublishResponse");
+    let st = statuses(&r);
+    assert_eq!(st.iter().filter(|s| **s == Status::Accepted).count(), 100);
+    assert!(st[..100].iter().all(|s| *s == Status::Accepted));
+    assert!(st[100..].iter().all(|s| *s == Status::Retry));
+    assert!(r.refusals.iter().all(|x| x.reason == "rate_limited") && r.refusals.len() == 200);
+    assert!(r.retry_after_ms > 0);
+
+    // Nothing left in the bucket: the whole batch is pushed back (one event a second: the first goes).
+    let slow: Vec<Bytes> = (0..3).map(|o| envelope(&good, "slow.x", "h", 3, o)).collect();
+    assert_eq!(post(slow[..1].to_vec()).await.expect("publish").status(), 200);
+    let resp = post(slow[1..].to_vec()).await.expect("publish");
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let mut grpc = IngestClient::connect(format!("http://{}", server.addrs.grpc))
+        .await
+        .expect("gRPC connect");
+    let err = grpc
+        .publish(PublishRequest {
+            batch_id: 0,
+            events: slow[1..].to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted);
+    assert!(err.metadata().get("retry-after-ms").is_some(), "{err:?}");
+
+    // Batches out of bounds are refused whole.
+    let too_many: Vec<Bytes> = (0..501).map(|o| envelope(&good, "a.b", "h", 2, o)).collect();
+    let err = grpc
+        .publish(PublishRequest {
+            batch_id: 0,
+            events: too_many,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    let too_big = vec![Bytes::from(vec![0u8; 300 << 10])];
+    assert_eq!(post(too_big).await.expect("publish").status(), 413);
+
+    // Those asked for again go once they are resent after the wait.
+    let mut left: Vec<Bytes> = events[100..].to_vec();
+    let until = Instant::now() + Duration::from_secs(20);
+    while !left.is_empty() && Instant::now() < until {
+        let resp = post(left.clone()).await.expect("publish");
+        if resp.status() == 200 {
+            let r = PublishResponse::decode(resp.bytes().await.expect("body")).expect("answer");
+            left = left
+                .into_iter()
+                .zip(statuses(&r))
+                .filter(|(_, s)| *s != Status::Accepted)
+                .map(|(e, _)| e)
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut got: Vec<(String, i64)> = read_topic(&limited, 301)
+        .into_iter()
+        .map(|(t, _, _, o)| (t, o))
+        .collect();
+    got.sort_unstable();
+    let mut want: Vec<(String, i64)> = (0..300).map(|o| ("a.b".to_owned(), o)).collect();
+    want.push(("slow.x".to_owned(), 0));
+    assert_eq!(got, want);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_answers_an_open_streams_batches_then_ends_it() {
+    let t = unique("h22-shutdown");
+    create_topics(&[&t]).await;
+    let server = start(config(vec![
+        IngestPipeline::new("all").default_route().output(topic(&t)),
+    ]))
+    .await;
+    let good = keys(SECRET);
+    let mut grpc = IngestClient::connect(format!("http://{}", server.addrs.grpc))
+        .await
+        .expect("gRPC connect");
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut answers = grpc
+        .publish_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .expect("publish_stream")
+        .into_inner();
+    tx.send(PublishRequest {
+        batch_id: 1,
+        events: (0..10).map(|o| envelope(&good, "a.b", "h", 1, o)).collect(),
+    })
+    .await
+    .expect("send");
+    let a = answers.message().await.expect("answer").expect("one answer");
+    assert_eq!(statuses(&a), [Status::Accepted; 10]);
+
+    // The client keeps its stream open; the server still stops, and tells it why.
+    tokio::time::timeout(Duration::from_secs(30), server.stop())
+        .await
+        .expect("the server stops with a stream open");
+    let end = answers.message().await.unwrap_err();
+    assert_eq!(end.code(), tonic::Code::Unavailable, "{end:?}");
+    drop(tx);
+}

@@ -5,9 +5,12 @@ test with a message saying which one; it is never skipped.
 """
 
 import contextlib
+import dataclasses
+import json
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -33,7 +36,11 @@ def require(name: str, hostport: str) -> None:
 
 
 def binary(name: str) -> Path:
-    path = TARGET / name
+    """A built binary: `$MURRON_BIN_<NAME>` (e.g. MURRON_BIN_MURRON_SERVER) when set, else `name` in
+    `$MURRON_BIN_DIR` when set, else in the cargo target folder."""
+    override = os.environ.get("MURRON_BIN_" + name.upper().replace("-", "_"))
+    folder = os.environ.get("MURRON_BIN_DIR")
+    path = Path(override) if override else (Path(folder) if folder else TARGET) / name
     if not path.is_file():
         pytest.fail(f"{path} is missing: build the binaries with `cargo build --bins` (`make test` does)")
     return path
@@ -95,6 +102,60 @@ def running_registry():
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@dataclasses.dataclass
+class IngestServer:
+    """A running murron-server: its gRPC address (host:port) and HTTP base URL."""
+
+    grpc: str
+    http: str
+    proc: subprocess.Popen
+
+
+def toml_str(s: str) -> str:
+    return json.dumps(s)  # a JSON string is a TOML basic string for the text used here
+
+
+@contextlib.contextmanager
+def running_server(keys: dict, pipelines: list[dict], extra: str = ""):
+    """Starts `murron-server serve` with a TOML config (docs/INGESTION.md) holding `keys` ({id:
+    secret}) and `pipelines` (each {name, topic, filter_type: [...] or default: True}), on free
+    ports against the stack's Kafka, then `extra` TOML (e.g. `[auth.tokens.NAME]`); waits for /readyz;
+    yields an :class:`IngestServer`."""
+    require("Kafka", KAFKA)
+    grpc_port, http_port = free_port(), free_port()
+    lines = ["[server]", f'grpc_listen = "127.0.0.1:{grpc_port}"', f'http_listen = "127.0.0.1:{http_port}"',
+             "[kafka]", f"brokers = {toml_str(KAFKA)}", "[keys]"]
+    lines += [f"{toml_str(k)} = {toml_str(v)}" for k, v in keys.items()]
+    for p in pipelines:
+        lines += ["[[pipelines]]", f"name = {toml_str(p['name'])}", f"topic = {toml_str(p['topic'])}"]
+        if p.get("filter_type"):
+            lines.append("filter_type = [" + ", ".join(toml_str(t) for t in p["filter_type"]) + "]")
+        if p.get("default"):
+            lines.append("default = true")
+    config = Path(tempfile.mkdtemp(prefix="murron-server-")) / "server.toml"
+    config.write_text("\n".join(lines) + "\n" + extra)
+    env = dict(os.environ, RUST_LOG=os.environ.get("SERVER_LOG", "warn"))
+    proc = subprocess.Popen([binary("murron-server"), "serve", "--config", str(config)], env=env)
+    try:
+        wait_ready(proc, f"http://127.0.0.1:{http_port}", "murron-server", 60)
+        yield IngestServer(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}", proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture
+def murron_server(request):
+    """A murron-server; its keys and pipelines come from the test's `server_config` fixture."""
+    keys, pipelines = request.getfixturevalue("server_config")
+    with running_server(keys, pipelines) as server:
+        yield server
 
 
 def sink_worker(registry_url: str, keys: dict, *args: str) -> str:

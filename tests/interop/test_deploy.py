@@ -3,6 +3,7 @@ kubeconform against the Kubernetes and KEDA API schemas, the configuration they 
 binaries, the one-command event type, and deploy/compose.yaml read by docker compose. The tools come
 from the Go module proxy (deploy/k8s/tools.sh); nothing here needs a cluster or a Docker engine."""
 
+import importlib.util
 import json
 import os
 import re
@@ -29,6 +30,7 @@ SECRETS = {
     },
     "murron-hmac-keys": {"default": "hmac-secret-one", "k2026": "hmac-secret-two"},
     "murron-kafka": {"SASL_PASSWORD": "kafka-sasl-secret"},
+    "murron-ingest-tokens": {"BILLING_APP__TOKEN": "a-producer-token-of-32-characters"},
 }
 
 
@@ -78,12 +80,103 @@ def test_validation_rejects_a_misspelt_field_and_a_wrong_type(tools, tmp_path):
     assert "/spec/maxReplicaCount': got string, want integer" in res.stdout, res.stdout
 
 
+def policies_check(docs: list[dict]):
+    """deploy/k8s/policies.py's Check over rendered objects, findings already gathered."""
+    spec = importlib.util.spec_from_file_location("policies", K8S / "policies.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    check = module.Check(docs)
+    assert check.run() == []
+    return check
+
+
+def peer_name(peer: dict) -> str:
+    if "ipBlock" in peer:
+        return peer["ipBlock"]["cidr"]
+    if "namespaceSelector" in peer:
+        labels = peer["namespaceSelector"]["matchLabels"]
+        return labels.get("kubernetes.io/metadata.name") or ",".join(f"{k}={v}" for k, v in labels.items())
+    selector = peer["podSelector"]
+    components = selector.get("matchLabels", {}).get("app.kubernetes.io/component")
+    return components or "+".join(selector["matchExpressions"][0]["values"])
+
+
+def test_network_policies_let_each_component_reach_only_what_it_needs(tools):
+    check = policies_check(render(tools, K8S / "overlays" / "production"))
+    dns = {("kube-system", 53)}
+    kafka = {("kafka", 9092), ("kafka", 9093)}
+    postgres = {("postgres", 5432)}
+    s3 = {("0.0.0.0/0", 443), ("::/0", 443)}
+    registry = {("registry", 8081)}
+    expected = {
+        "registry": dns | postgres,
+        "ingest": dns | kafka,
+        "sink": dns | kafka | postgres | s3 | registry,
+        "archive": dns | kafka | postgres | s3,
+        "monitor": dns | kafka | postgres | s3 | registry,
+        "maintenance": dns | postgres | s3,
+    }
+    for pod in check.pods:
+        component = pod.labels["app.kubernetes.io/component"]
+        egress = {(peer_name(peer), p["port"]) for r in check.rules(pod, "egress") for peer in r["to"] for p in r["ports"]}
+        assert egress == expected[component], pod.owner
+        ingress = {
+            (peer_name(peer) if "from" in r else "anywhere", p["port"])
+            for r in check.rules(pod, "ingress")
+            for peer in r.get("from", [{}])
+            for p in r["ports"]
+            if p["port"] in {port for _, port, _ in pod.ports}
+        }
+        # Prometheus scrapes the PodMonitor's ports, `http` and `admin`.
+        metrics = {("monitoring", port) for _, port, name in pod.ports if name in ("http", "admin")}
+        assert ingress == metrics | {
+            "registry": {("sink+monitor", 8081), ("murron.io/registry-client=true", 8081)},
+            "ingest": {("anywhere", 9480), ("anywhere", 9481)},
+            "monitor": {("murron.io/monitor-client=true", 9470)},
+        }.get(component, set()), pod.owner
+
+
+def test_network_policy_check_fails_on_a_renamed_label_or_port(tools, tmp_path):
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    archiver = copy / "event-type" / "archiver.yaml"
+    archiver.write_text(archiver.read_text().replace("component: archive\n", "component: archival\n"))
+    registry = copy / "base" / "registry.yaml"
+    registry.write_text(registry.read_text().replace("containerPort: 8081", "containerPort: 8082"))
+    res = check(copy)
+    assert res.returncode != 0, res.stdout
+    out = res.stdout
+    assert "FAIL overlays/production (network policies)" in out, out
+    assert "murron-egress-kafka: podSelector value app.kubernetes.io/component=archive selects no pod" in out, out
+    assert "Deployment/archiver-billing: may reach nothing but DNS" in out, out
+    assert "murron-egress-registry egress[0]: port 8081/TCP is no container port of the pods it reaches" in out, out
+    assert "Deployment/schema-registry: container port 8082 (http) is opened by no ingress rule" in out, out
+
+
+def test_network_policy_check_fails_on_a_path_open_at_one_end(tools, tmp_path):
+    copy = tmp_path / "k8s"
+    shutil.copytree(K8S, copy)
+    policies = copy / "base" / "network-policy.yaml"
+    text = policies.read_text()
+    # The registry's ingress from the namespace's pods, without the monitor.
+    ingress = text.index("name: murron-ingress-registry\n")
+    at = text.index("values: [sink, monitor]", ingress)
+    policies.write_text(text[:at] + "values: [sink]" + text[at + len("values: [sink, monitor]") :])
+    res = check(copy)
+    assert res.returncode != 0, res.stdout
+    assert (
+        "murron-egress-registry egress[0]: Deployment/monitor-billing -> Deployment/schema-registry:8081 "
+        "is open at one end only (no ingress at Deployment/schema-registry)"
+    ) in res.stdout, res.stdout
+
+
 def test_each_production_overlay_keeps_exactly_one_autoscaler(tools):
     keda = render(tools, K8S / "overlays" / "production")
     hpa = render(tools, K8S / "overlays" / "production-hpa")
+    # The sink workers scale by KEDA or by an HPA, never both; murron-server scales on CPU in both.
     assert set(by_kind(keda, "ScaledObject")) == {"sink-worker-billing"}
-    assert by_kind(keda, "HorizontalPodAutoscaler") == {}
-    assert set(by_kind(hpa, "HorizontalPodAutoscaler")) == {"sink-worker-billing"}
+    assert set(by_kind(keda, "HorizontalPodAutoscaler")) == {"murron-server"}
+    assert set(by_kind(hpa, "HorizontalPodAutoscaler")) == {"sink-worker-billing", "murron-server"}
     assert by_kind(hpa, "ScaledObject") == {}
     scaled = by_kind(keda, "ScaledObject")["sink-worker-billing"]
     assert scaled["spec"]["scaleTargetRef"]["name"] == "sink-worker-billing"
@@ -96,6 +189,27 @@ def test_each_production_overlay_keeps_exactly_one_autoscaler(tools):
     trigger = scaled["spec"]["triggers"][0]["metadata"]
     assert env[trigger["consumerGroupFromEnv"]] == "murron-sink-billing"
     assert env[trigger["bootstrapServersFromEnv"]] == "kafka-kafka-bootstrap.kafka.svc:9092"
+
+
+def test_ingestion_server_is_highly_available_probed_and_drained(tools):
+    docs = render(tools, K8S / "overlays" / "production")
+    server = by_kind(docs, "Deployment")["murron-server"]
+    spec = server["spec"]
+    assert spec["replicas"] >= 2
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    # Long enough for a graceful shutdown to drain batches bounded by ack_timeout_ms (10 s).
+    assert pod["terminationGracePeriodSeconds"] >= 30
+    main = pod["containers"][0]
+    assert main["command"] == ["/usr/local/bin/murron-server", "serve"]
+    assert main["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert main["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert {p["containerPort"] for p in main["ports"]} == {9480, 9481}
+    env = container_env(main, docs)
+    assert env["MURRON_SERVER_KAFKA__BROKERS"] == "kafka-kafka-bootstrap.kafka.svc:9092"
+    assert by_kind(docs, "PodDisruptionBudget")["murron-server"]["spec"]["minAvailable"] == 1
+    service = by_kind(docs, "Service")["murron-server"]
+    assert {p["port"] for p in service["spec"]["ports"]} == {9480, 9481}
 
 
 def test_registry_is_highly_available_and_probed(tools):

@@ -1,0 +1,56 @@
+//! The Murron producer: signed events to Kafka, directly or through murron-server.
+//!
+//! **The guarantee.**
+//! 1. Each stream `(type, host, pid)` gets offsets 0, 1, 2, … with no hole and no repeat, also across
+//!    a restart when a spool is set (docs/PROTOCOL.md).
+//! 2. An event is encoded and signed once, when it is sent; every retry resends the same bytes, so
+//!    every copy has the same UID.
+//! 3. Delivery is at least once: a record is resent until Kafka (or the server) acknowledges it, and
+//!    the sink's deduplication by UID makes that exactly once. Refused records are reported by
+//!    [`Producer::flush`] and never resent.
+//! 4. The buffer is bounded in events and bytes: `send` waits for room, `try_send` fails.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), murron_producer::ProducerError> {
+//! use std::time::Duration;
+//! use murron_producer::{KafkaConfig, KeyRing, Producer, RegistryConfig, SchemaRef, Topics};
+//!
+//! let producer = Producer::builder()
+//!     .registry(RegistryConfig { url: "http://127.0.0.1:8081".into(), timeout_ms: 5_000, token: None })
+//!     .keys(KeyRing::new([("2026-11".to_string(), b"secret".to_vec())]))
+//!     .key_id("2026-11")
+//!     .kafka(KafkaConfig { brokers: "127.0.0.1:9092".into(), properties: Default::default() },
+//!            Topics::Fixed("events".into()))
+//!     .build()
+//!     .await?;
+//! let billing = producer.event_type("billing.member_active", SchemaRef::Latest).await?;
+//! producer.send(&billing, b"\x06w-1").await?; // the Avro datum; the producer adds the header
+//! let report = producer.close(Duration::from_secs(30)).await?;
+//! assert!(report.refused.is_empty());
+//! # Ok(()) }
+//! ```
+//!
+//! Layers: [`encode`] builds records (pure), [`Sender`] delivers records through a [`Transport`]
+//! with retries and an optional [`spool`], and [`Producer`] is the API over both.
+
+pub mod encode;
+mod error;
+mod metrics;
+mod producer;
+mod record;
+mod route;
+pub mod sender;
+pub mod spool;
+pub mod transport;
+
+pub use encode::{Encoder, Event, Identity};
+pub use error::ProducerError;
+pub use murron_connect::kafka::KafkaConfig;
+pub use murron_connect::registry::RegistryConfig;
+pub use murron_wire::envelope::KeyRing;
+pub use producer::{EventType, Pid, Producer, ProducerBuilder, SchemaRef, Ticket};
+pub use record::{FlushReport, Outcome, Record, Refused};
+pub use route::Topics;
+pub use sender::{BufferLimits, Sender};
+pub use spool::{Fsync, SpoolConfig};
+pub use transport::{Delivery, Transport};
