@@ -237,6 +237,8 @@ struct Event {
     offset: i64,
     schema_id: u32,
     datum: Vec<u8>,
+    /// The whole record value: a resent copy is the same bytes, so the same UID.
+    value: Vec<u8>,
 }
 
 /// Reads `topic` until `expected` records came (and 2 s more, to see duplicates), checking each
@@ -271,6 +273,7 @@ fn read_events(topic: &str, expected: usize) -> Vec<Event> {
                     offset: env.offset,
                     schema_id,
                     datum: datum.to_vec(),
+                    value: value.to_vec(),
                 });
             }
             Some(Err(e)) => panic!("consuming {topic}: {e}"),
@@ -284,7 +287,8 @@ fn read_events(topic: &str, expected: usize) -> Vec<Event> {
 }
 
 /// The LogLine datums of `events`, decoded with apache-avro: `(line, source)` in offset order, after
-/// checking they form one stream with offsets 0..n, each once.
+/// checking they form one stream with offsets 0..n. An offset found twice must be the same record
+/// (a resend after a crash: the same UID, which the sink stores once).
 fn log_lines(events: &[Event], schema_id: u32) -> Vec<(String, String)> {
     let schema = Schema::parse_str(LOG_LINE).unwrap();
     let reader = GenericDatumReader::builder(&schema).build().unwrap();
@@ -303,13 +307,20 @@ fn log_lines(events: &[Event], schema_id: u32) -> Vec<(String, String)> {
             other => panic!("{other:?}"),
         };
         let line = (text(&fields[0].1), text(&fields[1].1));
-        assert!(by_offset.insert(e.offset, line).is_none(), "offset {} twice", e.offset);
+        match by_offset.entry(e.offset) {
+            std::collections::btree_map::Entry::Vacant(v) => {
+                v.insert((line, &e.value));
+            }
+            std::collections::btree_map::Entry::Occupied(o) => {
+                assert_eq!(o.get().1, &e.value, "offset {} twice with different records", e.offset);
+            }
+        }
     }
     assert_eq!(
         by_offset.keys().copied().collect::<Vec<_>>(),
         (0..by_offset.len() as i64).collect::<Vec<_>>()
     );
-    by_offset.into_values().collect()
+    by_offset.into_values().map(|(line, _)| line).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,4 +489,88 @@ async fn stdin_lines_go_straight_to_kafka_and_json_lines_that_are_not_json_are_c
         "x\n",
     );
     assert!(!status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_killed_mid_file_resumes_from_its_spool_without_a_line_twice_or_missing() {
+    let registry = Registry::start().await;
+    let topic = unique("tail-kill");
+    ensure_topic(&kafka(), &topic, 2)
+        .await
+        .unwrap_or_else(|e| panic!("Kafka is not reachable ({e}): start the local stack"));
+    let dir = TempDir::new("murron-tail-kill");
+    let log = dir.0.join("app.log");
+    let spool = dir.0.join("spool");
+    let expected: Vec<String> = (0..100_000)
+        .map(|i| format!("line {i} of a file read in one go"))
+        .collect();
+    append(&log, &expected.iter().map(|l| format!("{l}\n")).collect::<String>());
+    let len = std::fs::metadata(&log).unwrap().len();
+    let brokers = kafka().brokers;
+    let args = [
+        "--type",
+        "app.kill",
+        "--file",
+        log.to_str().unwrap(),
+        "--from-start",
+        "--kafka",
+        &brokers,
+        "--topic",
+        &topic,
+        "--spool",
+        spool.to_str().unwrap(),
+    ];
+
+    // Killed while reading, at several points between two position saves (250 ms apart): the events
+    // spooled after the last save are in the spool only, and each restart must skip exactly those.
+    let saved = || {
+        std::fs::read(spool.join("tail.state"))
+            .ok()
+            .and_then(|t| serde_json::from_slice::<serde_json::Value>(&t).ok())
+            .and_then(|s| s["position"].as_u64())
+            .unwrap_or(0)
+    };
+    let stderr = dir.0.join("tail.stderr");
+    let log_file = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&stderr)
+            .unwrap()
+    };
+    for delay_ms in [40, 120, 200] {
+        let before = saved();
+        let mut killed = ChildGuard(tail(&registry, &args).stderr(log_file()).spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while saved() <= before {
+            assert!(Instant::now() < deadline, "the tail made no progress within 60 s");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        assert!(saved() < len, "the tail read the whole file before it could be killed");
+        killed.0.kill().unwrap();
+        killed.0.wait().unwrap();
+    }
+    let last = ChildGuard(tail(&registry, &args).stderr(log_file()).spawn().unwrap());
+    wait_read(&spool, &log);
+    let (status, summary) = last.terminate();
+    assert!(status.success(), "{status}: {summary}");
+    assert!(summary.contains("0 refused, 0 pending"), "{summary}");
+    let logged = std::fs::read_to_string(&stderr).unwrap();
+    for resumed in logged.lines().filter(|l| l.contains("resuming")) {
+        eprintln!("{resumed}");
+    }
+
+    let schema_id = RegistryClient::new(&registry.config)
+        .unwrap()
+        .latest("app.kill")
+        .await
+        .unwrap()
+        .id;
+    let lines = log_lines(&read_events(&topic, expected.len()), schema_id);
+    assert_eq!(lines.len(), expected.len(), "{summary}");
+    assert!(
+        lines.iter().map(|(l, _)| l).eq(expected.iter()),
+        "the lines differ from the file's"
+    );
 }
