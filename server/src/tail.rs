@@ -32,7 +32,9 @@ use std::time::{Duration, Instant};
 use murron_connect::kafka::KafkaConfig;
 use murron_connect::registry::{RegistryClient, RegistryConfig, RegistryError};
 use murron_producer::transport::grpc::ServerConfig;
-use murron_producer::{EventType, FlushReport, KeyRing, Producer, ProducerError, SchemaRef, SpoolConfig, Topics};
+use murron_producer::{
+    EventType, FlushReport, Fsync, KeyRing, Producer, ProducerError, SchemaRef, SpoolConfig, Topics,
+};
 
 use follow::{Change, Opened};
 use lines::Lines;
@@ -218,7 +220,12 @@ pub async fn run(
         builder = builder.host(host.clone());
     }
     builder = match &args.spool {
-        Some(dir) => builder.spool(SpoolConfig::new(dir)),
+        // Synced before `send_batch` returns, and so before the position that follows is saved: the
+        // saved position is never ahead of the spool, even after an OS crash. One sync per read chunk.
+        Some(dir) => builder.spool(SpoolConfig {
+            fsync: Fsync::Always,
+            ..SpoolConfig::new(dir)
+        }),
         // A restart without a spool must not reuse the offsets of the same pid from 0.
         None => builder.random_pid(),
     };
@@ -509,7 +516,7 @@ impl Tail {
                     tracing::warn!(
                         state = saved.next_offset,
                         spool = tail.next,
-                        "the spool is behind the tail state (lost at an OS crash?): lines since the state are not re-sent"
+                        "the spool is behind the saved position (was it emptied or replaced?): continuing from the position"
                     );
                 } else {
                     tail.skip = behind as u64;
@@ -606,7 +613,9 @@ impl Tail {
                 }
                 Change::Truncated => {
                     tracing::warn!(path = %path.display(), read = file.pos, "the file was truncated: reading it from its start");
-                    self.finish(&mut shutdown).await?;
+                    if !self.finish(&mut shutdown).await? {
+                        return Ok(());
+                    }
                     file.rewind().await.map_err(io(path.display()))?;
                     self.save(path, &file, true)?;
                 }

@@ -8,8 +8,9 @@
 //! from the point were already sent (the spool holds them, with their UIDs): they are skipped
 //! ([`State::already_sent`]). So no line is read twice into two events, and none is skipped.
 //!
-//! The file is replaced atomically (write `tail.state.tmp`, rename); it is written after events are
-//! spooled, so it is never ahead of the spool after a crash of the process.
+//! The file is replaced atomically (write `tail.state.tmp`, rename). It is written after the events
+//! before its position are spooled and synced, so it is never ahead of the spool, even after an OS
+//! crash.
 
 use std::path::{Path, PathBuf};
 
@@ -37,8 +38,8 @@ pub struct State {
 
 impl State {
     /// How many events after the point the previous run already sent, given the stream's next
-    /// offset from the spool. Negative means the spool lost events the state had seen (an OS crash
-    /// between syncs): nothing can be skipped then.
+    /// offset from the spool. Negative means the spool does not hold what the state saw (it was
+    /// emptied or replaced): nothing can be skipped then.
     pub fn already_sent(&self, spool_next: i64) -> i64 {
         spool_next - self.next_offset
     }
