@@ -1,9 +1,10 @@
 //! `murron-server tail` as a process, against the real local Kafka (deploy/local/stack.sh), a schema
-//! registry of its own and a real murron-server: a followed file is rotated, the tail stopped with
-//! SIGTERM and restarted on its spool, and every line arrives exactly once, in order, as a signed
-//! envelope whose `murron.LogLine` datum decodes (apache-avro) to the line. stdin mode sends straight
-//! to Kafka, in both formats. A missing service fails the test, never skips it. Needs the
-//! `schema-registry` binary in the target directory (`cargo build -p schema-registry`).
+//! registry of its own and a real murron-server. A followed file is rotated and truncated, the tail
+//! stopped with SIGTERM and restarted on its spool, or SIGKILLed mid-file and restarted; every line
+//! arrives exactly once, in order, as a signed envelope whose `murron.LogLine` datum decodes
+//! (apache-avro) to the line. stdin mode sends straight to Kafka, in both formats. A missing service
+//! fails the test, never skips it. Needs the `schema-registry` binary in the target directory
+//! (`cargo build -p schema-registry`).
 
 // Helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used)]
@@ -376,6 +377,25 @@ async fn a_followed_file_rotated_and_restarted_arrives_once_in_order_through_the
     append(
         &log,
         &expected[expected.len() - 200..]
+            .iter()
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    );
+    wait_read(&spool, &log);
+
+    // Truncated in place (copytruncate): read again from the start.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for i in 0..20 {
+        expected.push(format!("t-{i}"));
+    }
+    append(
+        &log,
+        &expected[expected.len() - 20..]
             .iter()
             .map(|l| format!("{l}\n"))
             .collect::<String>(),
