@@ -170,6 +170,8 @@ impl ProducerBuilder {
         let destination = self.destination.ok_or_else(|| {
             ProducerError::Config("a destination is required (ProducerBuilder::kafka or ::server)".into())
         })?;
+        // A spool's identity replaces a default one silently (that is its job), an explicit one with a warning.
+        let explicit_identity = self.host.is_some() || matches!(self.pid, Pid::Fixed(_));
         let host = match self.host {
             Some(h) => h,
             None => default_host()?,
@@ -196,9 +198,9 @@ impl ProducerBuilder {
                     OpenError::Locked(l) => ProducerError::SpoolLocked(l.0),
                     OpenError::Io { source, .. } => ProducerError::Spool(source),
                 })?;
-                if (recovered.host.as_str(), recovered.pid) != (host.as_str(), pid) {
+                if explicit_identity && (recovered.host.as_str(), recovered.pid) != (host.as_str(), pid) {
                     tracing::warn!(host = %recovered.host, pid = recovered.pid, given_host = %host, given_pid = pid,
-                        "the spool continues the streams of the identity it was created with");
+                        "the spool continues the streams of the identity it was created with, not the one given");
                 }
                 let identity = Identity::new(&recovered.host, recovered.pid);
                 tracing::info!(
