@@ -21,7 +21,7 @@ import grpc
 import pytest
 
 from fakes import FakeRegistry, HoldingTransport
-from murron_producer import KeyRing, Producer, SpoolConfig, Uid
+from murron_producer import KeyRing, Producer, SpoolConfig, SpoolLocked, Uid
 from murron_producer._proto import ingest_pb2, ingest_pb2_grpc
 from murron_producer.envelope import decode_uid
 from murron_producer.spool import Spool
@@ -108,6 +108,9 @@ def rust_send(services, spool, count, kill_after=None):
         assert proc.poll() is None, proc.stderr.read()[-2000:]
         assert time.monotonic() < deadline, "the example did not send its events"
         time.sleep(0.02)
+    # Rust's File::try_lock and Python's flock are the same lock.
+    with pytest.raises(SpoolLocked):
+        Spool.open(SpoolConfig(spool), "py-host", 42)
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     return None
