@@ -174,8 +174,15 @@ class Producer:
         self._pump = threading.Thread(target=self._run, name="murron-producer", daemon=True)
         self._pump.start()
         # The spool's records go first, numbered 0.. as the spool counted them, the same bytes.
+        routes_itself = getattr(self._transport, "routes_itself", False)
         for r in recovered:
-            self._transport.send(self._ledger.add_recovered(r.topic, r.key, r.value, r.uid))
+            rec = self._ledger.add_recovered(r.topic, r.key, r.value, r.uid)
+            if r.topic is None and not routes_itself:
+                # Spooled for murron-server, which routes; choosing a topic now could send a copy of
+                # an event to a second topic (a second UID), so it is refused, as in Rust.
+                self._ledger.refused(rec.seq, "unrouted_type", "spooled without a topic (for murron-server)")
+            else:
+                self._transport.send(rec)
 
     @property
     def host(self) -> str:

@@ -32,6 +32,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -54,6 +55,7 @@ RETIRE_IDLE_AFTER = 1.0
 _HEADER = struct.Struct(">II")
 _U16 = struct.Struct(">H")
 _FSYNC = ("interval", "always", "never")
+_SEGMENT_NAME = re.compile(r"([0-9]+)\.seg")
 
 
 @dataclass(frozen=True)
@@ -158,8 +160,7 @@ class Spool:
         else:
             host, pid, nxt = _read_streams(text)
         spool = cls(config, host, pid, fd)
-        numbers = sorted(int(p.name[:-4]) for p in d.iterdir()
-                         if p.name.endswith(".seg") and p.name[:-4].isdigit())
+        numbers = sorted(int(m[1]) for p in d.iterdir() if (m := _SEGMENT_NAME.fullmatch(p.name)))
         spool._next_number = numbers[-1] + 1 if numbers else 0
         recovered = Recovered(host, pid)
         empty = []

@@ -8,10 +8,11 @@ import time
 
 import pytest
 
-from fakes import AckingTransport, FakeRegistry, HoldingTransport
-from murron_producer import KeyRing, Producer, SpoolConfig, SpoolLocked, Uid
+from fakes import AckingTransport, FakeKafka, FakeRegistry, HoldingTransport
+from murron_producer import KeyRing, Producer, Routes, SpoolConfig, SpoolLocked, Uid
 from murron_producer import envelope
 from murron_producer.spool import MAGIC, Spool, SpooledRecord
+from murron_producer.transport_kafka import KafkaTransport
 
 KEYS = KeyRing({"default": b"k"})
 
@@ -219,3 +220,20 @@ def test_segments_roll_and_drain_while_the_producer_runs(tmp_path):
     assert list(tmp_path.glob("*.seg")) == []
     assert json.loads((tmp_path / "streams").read_text())["streams"][0]["next"] == 200
     p.close(5)
+
+
+def test_records_spooled_for_the_server_are_refused_straight_to_kafka_not_given_a_topic(tmp_path):
+    p = Producer(registry=FakeRegistry(), keys=KEYS, host="web-1", pid=1, transport=HoldingTransport(),
+                 spool=config(tmp_path))
+    p.send("a.one", b"x")
+    crash(p)
+    FakeKafka.instances.clear()
+    kafka = KafkaTransport("broker:9092", producer_factory=lambda conf: FakeKafka(conf, lambda v, a: None))
+    q = Producer(registry=FakeRegistry(), keys=KEYS, transport=kafka, routes=Routes(default="events"),
+                 spool=config(tmp_path))
+    assert q.send("a.one", b"y").offset == 1
+    report = q.close(5)
+    assert report.acked == 1
+    assert [(r.reason, r.uid) for r in report.refused] == [("unrouted_type", Uid("web-1", 1, "a.one", 0))]
+    assert [topic for topic, _, _ in FakeKafka.instances[0].produced] == ["events"]
+    assert list(tmp_path.glob("*.seg")) == []
