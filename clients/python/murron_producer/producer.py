@@ -100,8 +100,9 @@ class Producer:
         spool: keep every record on disk until it is delivered, and the streams' next offsets
             (:class:`SpoolConfig`; the Rust library's format). The producer then takes its host and
             pid from the spool (when the spool is new, from ``host``/``pid``), resends every record
-            the spool holds before any new one, and continues the offsets. One producer per spool:
-            a second raises :class:`SpoolLocked`.
+            the spool holds before any new one, and continues the offsets (``start_offsets``, if
+            given too, can only raise them). One producer per spool: a second raises
+            :class:`SpoolLocked`.
         transport: instead of ``kafka``/``server``, an object with ``start(ledger)``, ``send(record)``,
             ``poll(timeout)`` and ``close(timeout)`` (the built-in transports' shape); with
             ``routes`` unless it has ``routes_itself = True``.
@@ -123,6 +124,7 @@ class Producer:
         self._keys = keys
         self._routes = routes
         given_host, given_pid = host or default_host(), os.getpid() if pid is None else pid
+        Streams(given_host, given_pid)  # checks the identity before a new spool records it
         self._spool: Spool | None = None
         recovered = []
         if spool is not None:
@@ -142,6 +144,9 @@ class Producer:
             self._start(given_host, given_pid, start_offsets, registry, buffer, transport, kafka, server, token,
                         recovered)
         except BaseException:
+            if getattr(self, "_pump", None) is not None:
+                self._stop.set()
+                self._pump.join()
             if self._spool is not None:
                 self._spool.release()
             raise

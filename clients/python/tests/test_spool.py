@@ -237,3 +237,24 @@ def test_records_spooled_for_the_server_are_refused_straight_to_kafka_not_given_
     assert [(r.reason, r.uid) for r in report.refused] == [("unrouted_type", Uid("web-1", 1, "a.one", 0))]
     assert [topic for topic, _, _ in FakeKafka.instances[0].produced] == ["events"]
     assert list(tmp_path.glob("*.seg")) == []
+
+
+def test_a_bad_identity_is_refused_before_a_new_spool_records_it(tmp_path):
+    with pytest.raises(ValueError):
+        Producer(registry=FakeRegistry(), keys=KEYS, host="bad\0host", pid=1, transport=AckingTransport(),
+                 spool=config(tmp_path))
+    assert not (tmp_path / "streams").exists()
+    p = Producer(registry=FakeRegistry(), keys=KEYS, host="web-1", pid=2, transport=AckingTransport(),
+                 spool=config(tmp_path))
+    assert (p.host, p.pid) == ("web-1", 2)
+    p.close(5)
+
+
+def test_a_producer_that_fails_to_start_releases_its_spool(tmp_path):
+    class Unreachable(AckingTransport):
+        def start(self, ledger):
+            raise OSError("no route to Kafka")
+
+    with pytest.raises(OSError, match="no route"):
+        Producer(registry=FakeRegistry(), keys=KEYS, transport=Unreachable(), spool=config(tmp_path))
+    Producer(registry=FakeRegistry(), keys=KEYS, transport=AckingTransport(), spool=config(tmp_path)).close(5)
