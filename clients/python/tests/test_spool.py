@@ -9,7 +9,7 @@ import time
 import pytest
 
 from fakes import AckingTransport, FakeKafka, FakeRegistry, HoldingTransport
-from murron_producer import KeyRing, Producer, Routes, SpoolConfig, SpoolLocked, Uid
+from murron_producer import BufferLimits, KeyRing, Producer, Routes, SpoolConfig, SpoolLocked, Uid
 from murron_producer import envelope
 from murron_producer.spool import MAGIC, Spool, SpooledRecord
 from murron_producer.transport_kafka import KafkaTransport
@@ -258,3 +258,22 @@ def test_a_producer_that_fails_to_start_releases_its_spool(tmp_path):
     with pytest.raises(OSError, match="no route"):
         Producer(registry=FakeRegistry(), keys=KEYS, transport=Unreachable(), spool=config(tmp_path))
     Producer(registry=FakeRegistry(), keys=KEYS, transport=AckingTransport(), spool=config(tmp_path)).close(5)
+
+
+def test_a_send_the_spool_cannot_record_fails_without_taking_an_offset_or_room(tmp_path):
+    t = HoldingTransport()
+    p = Producer(registry=FakeRegistry(), keys=KEYS, transport=t, spool=config(tmp_path),
+                 buffer=BufferLimits(max_events=1))
+    real = p._spool.append
+
+    def full(*args):
+        raise OSError(28, "No space left on device")
+
+    p._spool.append = full
+    with pytest.raises(OSError, match="No space"):
+        p.send("a.one", b"x")
+    assert t.sent == [] and p.next_offsets() == {"a.one": 0}
+    p._spool.append = real
+    assert p.try_send("a.one", b"x").offset == 0, "the failed send gave its room back"
+    t.ack_all()
+    p.close(5)
