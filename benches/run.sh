@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark suite (BENCHMARKS.md): stage micro-benchmarks, stream scaling, sink throughput
 # against the consume-only ceiling, backfill, the Iceberg output and the registry, on the local stack.
-# Each part prints its table; they are repeated together at the end.
+# Each part prints its table; they are repeated together at the end. Last, the ingestion edge
+# (murron-server into Kafka) against its peer.
 #
 # Usage: benches/run.sh            the full suite, release build (about 20 minutes on 2 cores)
 #        benches/run.sh --smoke    seconds-long runs on the test build, so the harness cannot rot (CI)
@@ -28,6 +29,7 @@ if [ "${1:-}" = "--smoke" ]; then
   part iceberg env EVENTS=20000 RUNS=1 FLUSH_EVENTS=2000 STREAMS=8 COMMIT_EVENTS=5000 COMMIT_WORKERS="1 2" \
     bash benches/iceberg/run.sh
   part registry env SUBJECTS=1 VERSIONS=10 bash benches/registry/run.sh 1
+  part ingest env RUNS=1 EVENTS=4000 WARMUP_SECS=0.5 PEAK_SECS=1 PACED_SECS=1 PEER= bash benches/ingest/run.sh
 else
   part stages cargo bench -q -p sink-worker --bench stages -- --warm-up-time 1 --measurement-time 3
   part streams cargo bench -q -p sink-worker --bench streams
@@ -35,10 +37,11 @@ else
   part backfill bash benches/backfill/run.sh
   part iceberg bash benches/iceberg/run.sh
   part registry bash benches/registry/run.sh 5
+  part ingest bash benches/ingest/run.sh
 fi
 
 printf '\n\033[1m=== summary (%s)\033[0m\n' "$(date -u +%Y-%m-%dT%H:%MZ)"
-for f in stages streams sink backfill iceberg registry; do
+for f in stages streams sink backfill iceberg registry ingest; do
   echo
   echo "--- $f"
   case $f in

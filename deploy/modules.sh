@@ -15,7 +15,7 @@ CARGO_MODULES_VERSION=0.27.0
 BIN=$(cargo_tool cargo-modules "$CARGO_MODULES_VERSION")/cargo-modules
 
 packages=("$@")
-[ ${#packages[@]} -gt 0 ] || packages=(murron-wire murron-payload murron-schema-types murron-connect murron-ingest-proto murron-producer murron-server schema-registry sink-worker murron-fuzz)
+[ ${#packages[@]} -gt 0 ] || packages=(murron-wire murron-payload murron-schema-types murron-connect murron-ingest-proto murron-producer murron-server schema-registry sink-worker murron-fuzz murron-ingest-bench)
 failed=0
 for package in "${packages[@]}"; do
   graph=$("$BIN" dependencies --lib -p "$package" --no-externs --no-sysroot --no-fns --no-traits --no-types --no-owns) \

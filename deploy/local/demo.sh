@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end on the local stack: registry up, schemas registered over the
-# Confluent-compatible API, signed events produced to Kafka, read back and checked, then sunk exactly
+# Confluent-compatible API, signed events published through the ingestion server (murron-server) by
+# the Rust and Python producer libraries and routed to Kafka by type, read back and checked, then sunk exactly
 # once into Parquet files and the PostgreSQL warehouse and queried with psql and DuckDB; finally events
 # are lost on the way, the monitor scores and locates the loss, and its backfill repairs it.
 # Run through `make demo`, which starts the stack and builds the binaries first.
@@ -19,7 +20,7 @@ export SINK_WORKER_KEYS__DEFAULT=${SINK_WORKER_KEYS__DEFAULT:-demo-signing-key}
 export RUST_LOG=${RUST_LOG:-warn}
 
 step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
-for b in schema-registry sink-worker; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing: run \`make demo\` (it builds first)"; done
+for b in schema-registry sink-worker murron-server; do [ -x "$BIN/$b" ] || die "$BIN/$b is missing: run \`make demo\` (it builds first)"; done
 
 step "1. Schema registry on $REGISTRY (PostgreSQL $(bash "$MURRON_ROOT/deploy/local/postgres.sh" url | sed 's/:[^:@]*@/:***@/'))"
 port_open "$REGISTRY_PORT" && die "port $REGISTRY_PORT is taken; stop what runs there or set DEMO_REGISTRY_PORT"
@@ -64,11 +65,52 @@ safe=$(curl -sS -X POST -H 'Content-Type: application/vnd.schemaregistry.v1+json
 echo "evolve billing.member_active, new field with a default  -> $safe"
 grep -q '"is_compatible":true' <<<"$safe" || die "the registry refused a compatible change"
 
-step "3. Produce signed events to Kafka (sink-worker gen)"
-"$BIN/sink-worker" gen --topic "$TOPIC" --partitions 8 --type billing.member_active --count 20000 --streams 8
-"$BIN/sink-worker" gen --topic "$TOPIC_CLIENT" --partitions 4 --type client.api_call --count 5000 --streams 4 --host-prefix edge
-echo "and 25 forged events, signed with a key the platform does not know:"
+step "3. Publish signed events through the ingestion edge (murron-server): billing with the Rust producer library (sink-worker gen --server), client.api_call with the Python package"
+bash "$MURRON_ROOT/deploy/local/kafka.sh" topic "$TOPIC" 8 >/dev/null
+bash "$MURRON_ROOT/deploy/local/kafka.sh" topic "$TOPIC_CLIENT" 4 >/dev/null
+GRPC_PORT=${DEMO_GRPC_PORT:-9480}
+HTTP_PORT=${DEMO_HTTP_PORT:-9481}
+for p in "$GRPC_PORT" "$HTTP_PORT"; do port_open "$p" && die "port $p is taken; set DEMO_GRPC_PORT and DEMO_HTTP_PORT"; done
+cat >"$MURRON_STATE/demo-server.toml" <<TOML
+[server]
+grpc_listen = "127.0.0.1:$GRPC_PORT"
+http_listen = "127.0.0.1:$HTTP_PORT"
+
+# Routing by type: each pattern to the topic its sink reads.
+[[pipelines]]
+name = "billing"
+filter_type = ["billing.*"]
+topic = "$TOPIC"
+
+[[pipelines]]
+name = "client"
+filter_type = ["client.*"]
+topic = "$TOPIC_CLIENT"
+TOML
+MURRON_SERVER_KAFKA__BROKERS=127.0.0.1:$KAFKA_PORT MURRON_SERVER_KEYS__DEFAULT=$SINK_WORKER_KEYS__DEFAULT \
+  "$BIN/murron-server" --config "$MURRON_STATE/demo-server.toml" serve >"$MURRON_STATE/demo-server.log" 2>&1 &
+SERVER_PID=$!
+trap 'kill $SERVER_PID $REGISTRY_PID 2>/dev/null; wait $SERVER_PID $REGISTRY_PID 2>/dev/null' EXIT
+for _ in $(seq 1 100); do curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fsS "http://127.0.0.1:$HTTP_PORT/readyz" >/dev/null || { cat "$MURRON_STATE/demo-server.log" >&2; die "murron-server did not become ready"; }
+echo "murron-server ready: gRPC 127.0.0.1:$GRPC_PORT, HTTP 127.0.0.1:$HTTP_PORT (config $MURRON_STATE/demo-server.toml)"
+"$BIN/sink-worker" gen --server "http://127.0.0.1:$GRPC_PORT" --topic "$TOPIC" --type billing.member_active --count 20000 --streams 8
+"$MURRON_ROOT/.local/venv/bin/python" "$MURRON_ROOT/clients/python/examples/send_api_calls.py" \
+  --registry "$REGISTRY" --server "127.0.0.1:$GRPC_PORT" --key "$SINK_WORKER_KEYS__DEFAULT" --host edge --count 5000 \
+  || die "the Python producer did not have all its events stored"
+echo "25 forged events, signed with a key the platform does not know, are refused at the edge:"
+if forged=$(RUST_LOG=error SINK_WORKER_KEYS__DEFAULT=forged-key "$BIN/sink-worker" gen --server "http://127.0.0.1:$GRPC_PORT" \
+    --topic "$TOPIC" --type billing.member_active --count 25 --streams 1 --host-prefix intruder 2>&1); then
+  die "murron-server accepted forged events"
+fi
+echo "  ${forged##*error: }"
+grep -q "refused 25 of 25 events (bad_signature 25)" <<<"$forged" || die "the server did not refuse the forged events as bad_signature"
+metrics=$(curl -fsS "http://127.0.0.1:$HTTP_PORT/metrics")
+grep -E '^murron_ingest_(accepted|refused)_total' <<<"$metrics" | sed 's/^/  /'
+echo "and 25 more written straight to Kafka, around the edge, as an intruder with Kafka access could:"
 SINK_WORKER_KEYS__DEFAULT=forged-key "$BIN/sink-worker" gen --topic "$TOPIC" --type billing.member_active --count 25 --streams 1 --host-prefix intruder
+kill -TERM $SERVER_PID; wait $SERVER_PID || die "murron-server did not drain and stop cleanly on SIGTERM"
+echo "murron-server drained and stopped on SIGTERM"
 
 step "4. Read the topics back: verify every signature and payload, count streams, gaps and duplicates (sink-worker inspect)"
 out_billing=$("$BIN/sink-worker" inspect --topic "$TOPIC" --idle-secs 3) || die "inspect failed"
@@ -286,9 +328,11 @@ PY
 
 step "Done: checked"
 cat <<MSG
-The registry served the schemas; 25,025 events went through real Kafka. All 25,000 genuine events
-verified and decoded against their registered schemas, with no missing or duplicate offset in any of
-their 12 streams, and the 25 forged events were caught as bad_signature.
+The registry served the schemas. murron-server stored 25,000 signed events in real Kafka, published by
+the Rust and Python producer libraries and routed by type, and refused 25 forged ones at the edge.
+All 25,000 genuine events verified and decoded against their registered schemas, with no missing or
+duplicate offset in any of their streams, and the 25 forged events written around the edge were
+caught as bad_signature.
 The sink wrote every genuine event exactly once to Parquet under $DATA, to the warehouse schema
 $WAREHOUSE and to Iceberg tables $WAREHOUSE.* (catalog "murron" in PostgreSQL, files under
 $DATA/lake), and the 25 forged ones to the dead-letter folder.

@@ -296,6 +296,13 @@ impl EventType {
     pub fn topic(&self) -> Option<&str> {
         self.target.topic.as_deref()
     }
+
+    /// The offset the type's next event will take: where the stream stands, continued from the spool
+    /// after a restart. An adaptor that records its input position beside it can tell which inputs a
+    /// previous run already sent.
+    pub fn next_offset(&self) -> i64 {
+        self.cursor.lock().unwrap_or_else(PoisonError::into_inner).next
+    }
 }
 
 /// Where a sent event is: its offset in its stream and its sequence number in the producer.

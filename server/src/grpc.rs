@@ -9,10 +9,12 @@
 use std::sync::Arc;
 
 use murron_ingest_proto as proto;
-use proto::ingest_server::Ingest;
+use proto::ingest_server::{Ingest, IngestServer};
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Code, Request, Response, Status, Streaming};
 
 use crate::auth::{AuthError, Caller};
@@ -35,17 +37,41 @@ impl IngestService {
         Self { publisher, stop }
     }
 
-    /// The server, with its message size limit.
-    pub fn into_server(self, max_batch_bytes: usize) -> proto::ingest_server::IngestServer<Self> {
-        proto::ingest_server::IngestServer::new(self)
+    /// The server, with its message size limit, behind the token check: a caller without a valid
+    /// token is turned away before its batch is read.
+    pub fn into_server(self, max_batch_bytes: usize) -> InterceptedService<IngestServer<Self>, Authenticate> {
+        let check = Authenticate {
+            publisher: self.publisher.clone(),
+        };
+        let server = IngestServer::new(self)
             .max_decoding_message_size(max_batch_bytes)
-            .max_encoding_message_size(usize::MAX)
+            .max_encoding_message_size(usize::MAX);
+        InterceptedService::new(server, check)
     }
+}
 
-    fn caller(&self, metadata: &MetadataMap) -> Result<Caller, Status> {
-        let header = metadata.get("authorization").map(MetadataValue::as_bytes);
-        self.publisher.auth().authenticate(header).map_err(unauthenticated)
+/// The interceptor that authenticates each call and hands the caller to the handler.
+#[derive(Debug, Clone)]
+pub struct Authenticate {
+    publisher: Arc<Publisher>,
+}
+
+impl Interceptor for Authenticate {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request.metadata().get("authorization").map(MetadataValue::as_bytes);
+        let caller = self.publisher.auth().authenticate(header).map_err(unauthenticated)?;
+        request.extensions_mut().insert(caller);
+        Ok(request)
     }
+}
+
+/// The caller the interceptor found.
+fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .copied()
+        .ok_or_else(|| Status::internal("the call was not authenticated"))
 }
 
 fn unauthenticated(e: AuthError) -> Status {
@@ -128,7 +154,7 @@ impl Ingest for IngestService {
         &self,
         request: Request<proto::PublishRequest>,
     ) -> Result<Response<proto::PublishResponse>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = caller(&request)?;
         let batch = request.into_inner();
         let outcome = self.publisher.publish(Input::Grpc, caller, &batch.events).await;
         unary_outcome(batch.batch_id, outcome).map(Response::new)
@@ -140,7 +166,7 @@ impl Ingest for IngestService {
         &self,
         request: Request<Streaming<proto::PublishRequest>>,
     ) -> Result<Response<Self::PublishStreamStream>, Status> {
-        let caller = self.caller(request.metadata())?;
+        let caller = caller(&request)?;
         let mut requests = request.into_inner();
         let (tx, rx) = mpsc::channel(STREAM_CONCURRENCY);
         let publisher = self.publisher.clone();

@@ -1,7 +1,8 @@
 //! The HTTP input and the admin routes, on one port:
 //! - `POST /v1/publish`: a `PublishRequest` (`application/x-protobuf`) or `{"events": ["<base64>", …]}`
 //!   (`application/json`), answered in the request's format with a status per event;
-//! - `/healthz` (the process is alive), `/readyz` (it takes publishes), `/metrics` (Prometheus).
+//! - `/healthz` (the process can work: fails after a fatal producer error), `/readyz` (it takes
+//!   publishes), `/metrics` (Prometheus).
 //!
 //! Codes: 200 when the batch was processed, refusals included; 400 for a body that does not parse or
 //! a batch out of bounds; 401 without a valid token; 413 above `max_batch_bytes`; 415 for another
@@ -11,8 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -30,13 +31,23 @@ use crate::publish::{Answer, Publisher, Rejected, Status};
 struct HttpState {
     publisher: Arc<Publisher>,
     metrics: Option<PrometheusHandle>,
+    max_batch_bytes: usize,
 }
 
 /// The routes, with the body limit.
 pub fn router(publisher: Arc<Publisher>, metrics: Option<PrometheusHandle>, max_batch_bytes: usize) -> Router {
     Router::new()
         .route("/v1/publish", post(publish))
-        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/healthz",
+            get(|State(s): State<HttpState>| async move {
+                if s.publisher.readiness().is_alive() {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "Kafka producer failed for good")
+                }
+            }),
+        )
         .route(
             "/readyz",
             get(|State(s): State<HttpState>| async move {
@@ -56,8 +67,13 @@ pub fn router(publisher: Arc<Publisher>, metrics: Option<PrometheusHandle>, max_
                 }
             }),
         )
-        .layer(DefaultBodyLimit::max(max_batch_bytes))
-        .with_state(HttpState { publisher, metrics })
+        // The publish route reads its body itself, after the token check, with this limit.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(HttpState {
+            publisher,
+            metrics,
+            max_batch_bytes,
+        })
 }
 
 /// The JSON request.
@@ -146,7 +162,9 @@ pub fn http_code(outcome: &Result<Answer, Rejected>) -> StatusCode {
     }
 }
 
-async fn publish(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) -> Response {
+async fn publish(State(s): State<HttpState>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
     let format = match headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
         Some(t) if t.starts_with("application/x-protobuf") || t.starts_with("application/protobuf") => Format::Protobuf,
         Some(t) if t.starts_with("application/json") => Format::Json,
@@ -165,6 +183,19 @@ async fn publish(State(s): State<HttpState>, headers: HeaderMap, body: Bytes) ->
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return r;
+        }
+    };
+    // Read only once the caller is known.
+    let body = match axum::body::to_bytes(body, s.max_batch_bytes).await {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the body is larger than server.max_batch_bytes ({}) or broken: {e}",
+                    s.max_batch_bytes
+                ),
+            );
         }
     };
     let (batch_id, events) = match format {

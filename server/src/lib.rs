@@ -9,6 +9,9 @@
 //! ```
 //!
 //! The server keeps no state of its own: replicas behind any load balancer are interchangeable.
+//!
+//! [`tail`] is the adaptor (`murron-server tail`): it sends the lines of a file or stdin as events,
+//! through a server or straight to Kafka, with murron-producer.
 
 pub mod auth;
 pub mod config;
@@ -19,6 +22,7 @@ pub mod metrics;
 pub mod output;
 pub mod publish;
 pub mod readiness;
+pub mod tail;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -29,6 +29,8 @@ enum Command {
     Serve,
     /// Load and validate the configuration, print a summary (no secrets) and exit.
     Check,
+    /// Send each line of a file (followed across rotation) or of stdin as a signed event of one type.
+    Tail(Box<murron_server::tail::TailArgs>),
 }
 
 #[tokio::main]
@@ -39,6 +41,13 @@ async fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Check => {
             print!("{}", config.summary());
+            Ok(())
+        }
+        Command::Tail(args) => {
+            let summary = murron_server::tail::run(*args, config.key_ring(), config.kafka.clone(), shutdown_signal())
+                .await
+                .context("murron-server tail")?;
+            println!("{summary}");
             Ok(())
         }
         Command::Serve => murron_server::run(config, shutdown_signal(), |_| {})

@@ -45,8 +45,14 @@ pub struct KafkaContext {
 
 impl ClientContext for KafkaContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.readiness.set(NotReady::KafkaDown, true);
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => self.readiness.set(NotReady::KafkaDown, true),
+            Some(RDKafkaErrorCode::Fatal) => {
+                self.readiness.set(NotReady::KafkaFatal, true);
+                tracing::error!(%error, reason, "fatal Kafka producer error: failing /healthz so the process restarts");
+                return;
+            }
+            _ => {}
         }
         tracing::warn!(%error, reason, "librdkafka");
     }

@@ -27,7 +27,7 @@ use crate::config::pipeline::routes_for;
 use crate::config::{Config, ConfigError, Input};
 use crate::limit::TokenBucket;
 use crate::metrics as names;
-use crate::output::Output;
+use crate::output::{Output, Reservation};
 use crate::readiness::Readiness;
 
 /// One event's outcome, as `murron.ingest.v1.Status` has it.
@@ -154,6 +154,13 @@ pub struct Publisher {
     received: [Counter; 2],
 }
 
+/// An event queued in Kafka, waiting for its acknowledgement.
+struct Delivery {
+    index: u32,
+    pipeline: usize,
+    future: DeliveryFuture,
+}
+
 /// What step 2 decided about one event.
 enum Verdict {
     Refused(Refusal),
@@ -207,6 +214,28 @@ impl Publisher {
     pub async fn publish(&self, input: Input, caller: Caller, events: &[Bytes]) -> Result<Answer, Rejected> {
         let started = Instant::now();
         self.received[input as usize].increment(events.len() as u64);
+        let reservation = self.admit(events).await?;
+        let mut answer = Answer {
+            status: vec![Status::Retry; events.len()],
+            ..Answer::default()
+        };
+        let mut keys = Vec::with_capacity(events.len() * 24);
+        let verdicts = self.check_all(&self.routes[input as usize], caller, events, &mut keys);
+        let granted = self.rate_limit(&verdicts, &mut answer);
+        let deliveries = self.produce(events, &verdicts, &keys, granted, &mut answer);
+        let deadline = tokio::time::Instant::from_std(started + self.ack_timeout);
+        let pending = self.settle(deliveries, deadline, &mut answer).await;
+        count_notes(&answer);
+        if answer.all_rate_limited() {
+            metrics::counter!(names::BACKPRESSURE, "kind" => RATE_LIMITED).increment(1);
+        }
+        self.release_when_resolved(reservation, pending, answer.accepted > 0);
+        metrics::histogram!(names::ACK_SECONDS).record(started.elapsed().as_secs_f64());
+        Ok(answer)
+    }
+
+    /// Step 1: the batch's bounds, readiness and in-flight budget.
+    async fn admit(&self, events: &[Bytes]) -> Result<Reservation, Rejected> {
         if events.is_empty() {
             return Err(Rejected::InvalidBatch("the batch holds no event".into()));
         }
@@ -224,26 +253,29 @@ impl Publisher {
             });
         }
         let bytes = events.iter().map(Bytes::len).sum();
-        let Some(reservation) = self.output.reserve(bytes).await else {
-            metrics::counter!(names::BACKPRESSURE, "kind" => "in_flight_budget").increment(1);
-            return Err(Rejected::Overloaded {
-                retry_after: OVERLOADED_RETRY,
-                in_flight_bytes: self.output.in_flight_bytes(),
-            });
-        };
+        match self.output.reserve(bytes).await {
+            Some(r) => Ok(r),
+            None => {
+                metrics::counter!(names::BACKPRESSURE, "kind" => "in_flight_budget").increment(1);
+                Err(Rejected::Overloaded {
+                    retry_after: OVERLOADED_RETRY,
+                    in_flight_bytes: self.output.in_flight_bytes(),
+                })
+            }
+        }
+    }
 
-        let mut answer = Answer {
-            status: vec![Status::Retry; events.len()],
-            ..Answer::default()
-        };
-        let mut keys = Vec::with_capacity(events.len() * 24);
-        let verdicts = self.check_all(&self.routes[input as usize], caller, events, &mut keys);
-        let granted = self.rate_limit(&verdicts, &mut answer);
-
-        // Produce what passed.
-        let mut left = granted;
-        let mut deliveries: Vec<(u32, usize, DeliveryFuture)> = Vec::with_capacity(events.len());
-        for (i, (event, verdict)) in events.iter().zip(&verdicts).enumerate() {
+    /// Step 4: queues each event that passed and is within its pipeline's grant; notes the rest.
+    fn produce(
+        &self,
+        events: &[Bytes],
+        verdicts: &[Verdict],
+        keys: &[u8],
+        mut left: Vec<usize>,
+        answer: &mut Answer,
+    ) -> Vec<Delivery> {
+        let mut deliveries = Vec::with_capacity(events.len());
+        for (i, (event, verdict)) in events.iter().zip(verdicts).enumerate() {
             let index = i as u32;
             match verdict {
                 Verdict::Refused(r) => {
@@ -254,72 +286,82 @@ impl Publisher {
                         detail: r.detail.clone(),
                     });
                 }
+                Verdict::Routed { pipeline, .. } if left[*pipeline] == 0 => answer.notes.push(Note {
+                    index,
+                    reason: RATE_LIMITED,
+                    detail: "the pipeline's rate_limit_per_second is reached".into(),
+                }),
                 Verdict::Routed { pipeline, key } => {
-                    if left[*pipeline] == 0 {
-                        answer.notes.push(Note {
-                            index,
-                            reason: RATE_LIMITED,
-                            detail: "the pipeline's rate_limit_per_second is reached".into(),
-                        });
-                        continue;
-                    }
                     left[*pipeline] -= 1;
                     let topic = &self.pipelines[*pipeline].topic;
                     match self.output.send(topic, &keys[key.0..key.1], event) {
-                        Ok(f) => deliveries.push((index, *pipeline, f)),
+                        Ok(future) => deliveries.push(Delivery {
+                            index,
+                            pipeline: *pipeline,
+                            future,
+                        }),
                         Err(e) => {
-                            let queue_full = e.rdkafka_error_code() == Some(RDKafkaErrorCode::QueueFull);
+                            let (status, reason) = match e.rdkafka_error_code() {
+                                Some(RDKafkaErrorCode::QueueFull) => (Status::Retry, OVERLOADED),
+                                _ => kafka_outcome(&e),
+                            };
+                            answer.status[i] = status;
                             answer.notes.push(Note {
                                 index,
-                                reason: if queue_full { OVERLOADED } else { KAFKA_ERROR },
+                                reason,
                                 detail: e.to_string(),
                             });
-                            answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
+                            if status == Status::Retry {
+                                answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
+                            }
                         }
                     }
                 }
             }
         }
+        deliveries
+    }
 
-        // Wait for Kafka. Futures resolve in about the order they were queued; once the deadline
-        // passed, `timeout_at` still polls each once, so those already delivered count.
-        let deadline = tokio::time::Instant::from_std(started + self.ack_timeout);
+    /// Step 5: waits for Kafka until `deadline`; ACCEPTED only for what it acknowledged. Returns the
+    /// deliveries still pending.
+    async fn settle(
+        &self,
+        deliveries: Vec<Delivery>,
+        deadline: tokio::time::Instant,
+        answer: &mut Answer,
+    ) -> Vec<DeliveryFuture> {
         let mut accepted_by = vec![0u64; self.pipelines.len()];
         let mut pending = Vec::new();
-        for (index, pipeline, mut f) in deliveries {
-            match tokio::time::timeout_at(deadline, &mut f).await {
+        // Futures resolve in about the order they were queued; once the deadline passed, `timeout_at`
+        // still polls each once, so those already delivered count.
+        for Delivery {
+            index,
+            pipeline,
+            mut future,
+        } in deliveries
+        {
+            let (reason, detail) = match tokio::time::timeout_at(deadline, &mut future).await {
                 Ok(Ok(Ok(_))) => {
                     answer.status[index as usize] = Status::Accepted;
                     accepted_by[pipeline] += 1;
+                    continue;
                 }
                 Ok(Ok(Err((e, _)))) => {
                     let (status, reason) = kafka_outcome(&e);
                     answer.status[index as usize] = status;
-                    answer.notes.push(Note {
-                        index,
-                        reason,
-                        detail: e.to_string(),
-                    });
-                    answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
+                    (reason, e.to_string())
                 }
-                Ok(Err(_canceled)) => {
-                    answer.notes.push(Note {
-                        index,
-                        reason: KAFKA_ERROR,
-                        detail: "the producer dropped the delivery".into(),
-                    });
-                    answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
-                }
+                Ok(Err(_canceled)) => (KAFKA_ERROR, "the producer dropped the delivery".to_owned()),
                 Err(_elapsed) => {
-                    answer.notes.push(Note {
-                        index,
-                        reason: KAFKA_TIMEOUT,
-                        detail: format!("Kafka did not acknowledge within {} ms", self.ack_timeout.as_millis()),
-                    });
-                    answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
-                    pending.push(f);
+                    pending.push(future);
+                    (
+                        KAFKA_TIMEOUT,
+                        format!("Kafka did not acknowledge within {} ms", self.ack_timeout.as_millis()),
+                    )
                 }
-            }
+            };
+            answer.notes.push(Note { index, reason, detail });
+            answer.retry_after = answer.retry_after.max(KAFKA_RETRY);
         }
         answer.notes.sort_unstable_by_key(|n| n.index);
         answer.accepted = accepted_by.iter().sum::<u64>() as usize;
@@ -328,28 +370,26 @@ impl Publisher {
                 route.accepted.increment(*n);
             }
         }
-        count_notes(&answer);
-        if answer.all_rate_limited() {
-            metrics::counter!(names::BACKPRESSURE, "kind" => RATE_LIMITED).increment(1);
-        }
+        pending
+    }
+
+    /// The budget follows librdkafka: it is released when the batch's last delivery resolves, which
+    /// after a timeout is later than the answer.
+    fn release_when_resolved(&self, reservation: Reservation, pending: Vec<DeliveryFuture>, any_delivered: bool) {
         if pending.is_empty() {
-            self.output.batch_resolved(answer.accepted > 0);
+            self.output.batch_resolved(any_delivered);
             drop(reservation);
-        } else {
-            // The budget follows librdkafka: it is released when the last delivery resolves, not now.
-            let output = self.output.clone();
-            let any = answer.accepted > 0;
-            tokio::spawn(async move {
-                let mut delivered = any;
-                for f in pending {
-                    delivered |= matches!(f.await, Ok(Ok(_)));
-                }
-                output.batch_resolved(delivered);
-                drop(reservation);
-            });
+            return;
         }
-        metrics::histogram!(names::ACK_SECONDS).record(started.elapsed().as_secs_f64());
-        Ok(answer)
+        let output = self.output.clone();
+        tokio::spawn(async move {
+            let mut delivered = any_delivered;
+            for f in pending {
+                delivered |= matches!(f.await, Ok(Ok(_)));
+            }
+            output.batch_resolved(delivered);
+            drop(reservation);
+        });
     }
 
     /// Step 2 for every event. Keys are appended to `keys`, each verdict holding its range.

@@ -14,6 +14,9 @@ pub enum NotReady {
     KafkaDown,
     /// Deliveries are pending and none has completed for longer than the ack timeout.
     KafkaStale,
+    /// The idempotent producer hit a fatal error: it refuses every record from now on. `/healthz`
+    /// fails too, so the process is restarted with a new producer.
+    KafkaFatal,
 }
 
 impl NotReady {
@@ -42,6 +45,11 @@ impl Readiness {
         }
     }
 
+    /// Whether the process can still do its work at all (`/healthz`).
+    pub fn is_alive(&self) -> bool {
+        !self.holds(NotReady::KafkaFatal)
+    }
+
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::Relaxed) == 0
     }
@@ -65,5 +73,14 @@ mod tests {
         assert!(!r.is_ready() && r.holds(NotReady::KafkaDown));
         r.set(NotReady::KafkaDown, false);
         assert!(r.is_ready());
+    }
+
+    #[test]
+    fn only_a_fatal_producer_error_fails_liveness() {
+        let r = Readiness::default();
+        r.set(NotReady::KafkaDown, true);
+        assert!(r.is_alive());
+        r.set(NotReady::KafkaFatal, true);
+        assert!(!r.is_alive() && !r.is_ready());
     }
 }

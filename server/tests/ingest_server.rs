@@ -3,172 +3,18 @@
 //! `{host}:{pid}`, on their routed topic; forged, truncated and unrouted events are refused with their
 //! reasons; tokens are enforced. A missing Kafka fails the test, never skips it.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use bytes::Bytes;
+use common::*;
 use murron_ingest_proto::ingest_client::IngestClient;
 use murron_ingest_proto::{PublishRequest, PublishResponse, Status};
-use murron_server::config::{Config, IngestPipeline, TokenConfig, topic};
-use murron_wire::envelope::{KeyRing, NewEnvelope};
+use murron_server::config::{IngestPipeline, TokenConfig, topic};
 use prost::Message as _;
-use rdkafka::Message as _;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
-
-const SECRET: &str = "s3cret";
-
-fn brokers() -> String {
-    std::env::var("MURRON_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("{prefix}-{}-{nanos}", std::process::id())
-}
-
-async fn create_topics(names: &[&str]) {
-    let admin: AdminClient<DefaultClientContext> = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .create()
-        .expect("admin client");
-    let topics: Vec<NewTopic> = names
-        .iter()
-        .map(|n| NewTopic::new(n, 3, TopicReplication::Fixed(1)))
-        .collect();
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-    for r in admin.create_topics(&topics, &opts).await.unwrap_or_else(|e| {
-        panic!(
-            "Kafka at {} is not reachable ({e}): start the local stack with `make up`",
-            brokers()
-        )
-    }) {
-        r.expect("create topic");
-    }
-}
-
-/// A signed record value, exactly as a producer sends it.
-fn envelope(keys: &KeyRing, event_type: &str, host: &str, pid: i32, offset: i64) -> Bytes {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64);
-    // A Confluent-framed payload (schema id 7) with an arbitrary datum: the edge checks the framing only.
-    let message = [0u8, 0, 0, 0, 7, 2, b'x'];
-    let mut out = Vec::new();
-    NewEnvelope {
-        timestamp: now,
-        host,
-        event_type,
-        offset,
-        pid,
-        message: &message,
-        tags: &[],
-    }
-    .encode_signed(1, keys, &mut out)
-    .expect("sign");
-    Bytes::from(out)
-}
-
-fn keys(secret: &str) -> KeyRing {
-    KeyRing::new([("default".to_string(), secret.as_bytes().to_vec())])
-}
-
-/// A server running in this process until the returned sender fires.
-struct Running {
-    addrs: murron_server::Bound,
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<Result<(), murron_server::ServeError>>,
-}
-
-async fn start(config: Config) -> Running {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
-    let task = tokio::spawn(murron_server::run(
-        config,
-        async move {
-            let _ = stopped.await;
-        },
-        move |b| {
-            let _ = bound_tx.send(b);
-        },
-    ));
-    let addrs = tokio::time::timeout(Duration::from_secs(60), bound_rx)
-        .await
-        .expect("server started within 60 s")
-        .unwrap_or_else(|_| panic!("server failed to start: is Kafka at {} up? (`make up`)", brokers()));
-    Running { addrs, stop, task }
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        self.task.await.expect("server task").expect("server stopped cleanly");
-    }
-
-    fn http(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addrs.http)
-    }
-}
-
-fn config(pipelines: Vec<IngestPipeline>) -> Config {
-    let mut c = Config::default();
-    c.kafka.brokers = brokers();
-    c.keys.insert("default".into(), SECRET.into());
-    c.server.grpc_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    c.server.http_listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    c.pipelines = pipelines;
-    c
-}
-
-/// (type, host, pid, offset) of every record on `topic`, read from the start until `expected` came
-/// and two quiet seconds passed; each record's key must be `{host}:{pid}`.
-fn read_topic(topic: &str, expected: usize) -> Vec<(String, String, i32, i64)> {
-    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", brokers())
-        .set("group.id", unique("ingest-reader"))
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    consumer.subscribe(&[topic]).expect("subscribe");
-    let mut out = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut quiet_until = None;
-    while Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(200)) {
-            Some(Ok(m)) => {
-                let (_, e) = murron_wire::envelope::decode(m.payload().unwrap_or_default()).expect("an envelope");
-                assert_eq!(m.key(), Some(format!("{}:{}", e.host, e.pid).as_bytes()), "Kafka key");
-                out.push((e.event_type.to_owned(), e.host.to_owned(), e.pid, e.offset));
-            }
-            Some(Err(e)) => panic!("reading {topic}: {e}"),
-            None => {}
-        }
-        if out.len() >= expected {
-            let until = *quiet_until.get_or_insert_with(|| Instant::now() + Duration::from_secs(2));
-            if Instant::now() >= until {
-                break;
-            }
-        }
-    }
-    out
-}
-
-fn statuses(r: &PublishResponse) -> Vec<Status> {
-    r.status
-        .iter()
-        .map(|s| Status::try_from(*s).unwrap_or(Status::Unspecified))
-        .collect()
-}
-
-fn reasons(r: &PublishResponse) -> BTreeMap<u32, String> {
-    r.refusals.iter().map(|x| (x.index, x.reason.clone())).collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_published_over_grpc_and_http_arrive_once_on_their_routed_topic() {
@@ -541,4 +387,36 @@ async fn shutdown_answers_an_open_streams_batches_then_ends_it() {
     let end = answers.message().await.unwrap_err();
     assert_eq!(end.code(), tonic::Code::Unavailable, "{end:?}");
     drop(tx);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_too_large_for_the_edge_or_for_kafka_are_refused_oversized() {
+    let t = unique("h22-large");
+    create_topics(&[&t]).await;
+    let server = start(config(vec![
+        IngestPipeline::new("all").default_route().output(topic(&t)),
+    ]))
+    .await;
+    let good = keys(SECRET);
+    let events = vec![
+        envelope(&good, "a.b", "h", 1, 0),
+        // Under max_event_bytes (1 MiB) but over the producer's message.max.bytes (1,000,000).
+        envelope_sized(&good, "a.b", "h", 1, 1, 1_010_000),
+        // Over max_event_bytes: the edge check.
+        envelope_sized(&good, "a.b", "h", 1, 2, 1_100_000),
+    ];
+    let mut grpc = IngestClient::connect(format!("http://{}", server.addrs.grpc))
+        .await
+        .expect("gRPC connect");
+    let r = grpc
+        .publish(PublishRequest { batch_id: 0, events })
+        .await
+        .expect("publish")
+        .into_inner();
+    assert_eq!(statuses(&r), [Status::Accepted, Status::Refused, Status::Refused]);
+    assert_eq!(
+        reasons(&r),
+        BTreeMap::from([(1, "oversized".to_owned()), (2, "oversized".to_owned())])
+    );
+    server.stop().await;
 }

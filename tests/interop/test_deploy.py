@@ -30,7 +30,10 @@ SECRETS = {
     },
     "murron-hmac-keys": {"default": "hmac-secret-one", "k2026": "hmac-secret-two"},
     "murron-kafka": {"SASL_PASSWORD": "kafka-sasl-secret"},
-    "murron-ingest-tokens": {"BILLING_APP__TOKEN": "a-producer-token-of-32-characters"},
+    "murron-ingest-tokens": {
+        "BILLING_APP__TOKEN": "a-producer-token-of-32-characters",
+        "BILLING_APP__TYPES": '["billing.*"]',
+    },
 }
 
 
@@ -273,7 +276,7 @@ def mount_config(pod: dict, docs: list[dict], root: Path) -> dict[str, str]:
 
 
 def run_container(container: dict, env: dict[str, str], mounts: dict[str, str], extra_env: dict[str, str]):
-    for var in ("SINK_WORKER_CONFIG", "SCHEMA_REGISTRY_CONFIG"):
+    for var in ("SINK_WORKER_CONFIG", "SCHEMA_REGISTRY_CONFIG", "MURRON_SERVER_CONFIG"):
         if var in env:
             for mount, local in mounts.items():
                 env[var] = env[var].replace(mount, local)
@@ -312,6 +315,23 @@ def test_the_rendered_configuration_loads_in_the_binaries(tools, tmp_path):
     # No secret is printed.
     for secret in [*SECRETS["murron-secrets"].values(), *SECRETS["murron-hmac-keys"].values()]:
         assert secret not in out
+
+    # The ingestion server's check, with its routes, keys and producer tokens from the Secrets.
+    server = by_kind(docs, "Deployment")["murron-server"]["spec"]["template"]["spec"]
+    container = server["containers"][0]
+    res = run_container(
+        {**container, "command": [container["command"][0], "check"]},
+        container_env(container, docs),
+        mount_config(server, docs, tmp_path / "murron-server"),
+        {},
+    )
+    assert res.returncode == 0, res.stderr
+    assert "kafka brokers: kafka-kafka-bootstrap.kafka.svc:9092" in res.stdout, res.stdout
+    assert "signing keys: default, k2026" in res.stdout, res.stdout
+    assert "pipeline billing: grpc+http types billing.* -> topic events.billing" in res.stdout, res.stdout
+    assert "token billing_app: types billing.*" in res.stdout, res.stdout
+    for secret in [*SECRETS["murron-hmac-keys"].values(), SECRETS["murron-ingest-tokens"]["BILLING_APP__TOKEN"]]:
+        assert secret not in res.stdout
 
     registry = by_kind(docs, "Deployment")["schema-registry"]["spec"]["template"]["spec"]
     mounts = mount_config(registry, docs, tmp_path / "registry")
@@ -411,6 +431,15 @@ def test_compose_runs_the_whole_platform_with_two_workers(tools, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "pipeline billing: topics events.billing" in res.stdout, res.stdout
     assert "outputs s3, postgres" in res.stdout, res.stdout
+    # The ingestion server's configuration, as compose passes it, loads too.
+    server = services["murron-server"]
+    env = dict(server["environment"])
+    env["MURRON_SERVER_CONFIG"] = str(ROOT / "deploy" / "compose" / "murron-server.toml")
+    res = subprocess.run(
+        [binary("murron-server"), "check"], env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stderr
+    assert "pipeline billing: grpc+http types billing.* -> topic events.billing" in res.stdout, res.stdout
 
 
 def test_compose_registers_the_example_event_types(registry_url):
