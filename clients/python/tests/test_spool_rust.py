@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from concurrent import futures
@@ -98,14 +99,21 @@ def rust_send(services, spool, count, kill_after=None):
     registry, server, ingest = services
     cmd = [example_binary(), "--registry", registry, "--server", server, "--count", str(count),
            "--host", "rust-host", "--spool", str(spool)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # stderr to a file: a pipe nobody reads while the process runs could fill and stall it.
+    err = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+
+    def stderr_tail():
+        err.seek(0)
+        return err.read()[-2000:]
+
     if kill_after is None:
-        out, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err[-2000:]
+        out, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0, stderr_tail()
         return out
     deadline = time.monotonic() + 60
     while len(ingest.received) < kill_after:
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert proc.poll() is None, stderr_tail()
         assert time.monotonic() < deadline, "the example did not send its events"
         time.sleep(0.02)
     # Rust's File::try_lock and Python's flock are the same lock.
