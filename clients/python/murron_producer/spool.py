@@ -1,8 +1,8 @@
 """The optional on-disk spool: a write-ahead log of signed records and the streams' next offsets, so
 that a restarted producer resends what was not acknowledged and never reuses an offset.
 
-The format is the Rust library's (producer/src/spool.rs), byte for byte, so a spool written by one
-is read by the other (a unit test reads one the Rust example wrote):
+The format is the Rust library's (producer/src/spool.rs): the same segments byte for byte and the
+same `streams` JSON, so a spool written by one is read by the other (tests/test_spool_rust.py runs the Rust example on a spool both ways):
 
 ```text
 LOCK            flock()ed for the producer's lifetime: one spool, one producer (Rust's File::try_lock
