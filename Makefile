@@ -45,9 +45,10 @@ down:
 status:
 	bash deploy/local/stack.sh status
 
-# One dev profile for everything: the tests run the same binaries the demo does.
+# One dev profile for everything: the tests run the same binaries the demo does (the examples too:
+# clients/python/tests/test_spool_rust.py runs the Rust producer example).
 build:
-	cargo build --workspace --bins --tests
+	cargo build --workspace --bins --tests --examples
 
 lint:
 	cargo fmt --all -- --check

@@ -2,21 +2,23 @@
 
 The package builds and signs each envelope itself, keeps per-stream offsets, frames payloads with
 their registry ids, and sends straight to Kafka (confluent-kafka) or through murron-server over gRPC
-(the ``grpc`` extra), with at-least-once delivery that keeps each event's UID across retries.
+(the ``grpc`` extra), with at-least-once delivery that keeps each event's UID across retries, and
+an optional on-disk spool (the Rust library's format) that keeps it across restarts.
 See README.md for an example.
 """
 
 from .envelope import ENVELOPE_SCHEMA, ENVELOPE_SUBJECT, KEY_TAG, KeyRing, UnknownKey
-from .errors import (BufferFull, Closed, ProducerError, RegistryError, Unreachable, Unrouted,
+from .errors import (BufferFull, Closed, ProducerError, RegistryError, SpoolLocked, Unreachable, Unrouted,
                      UnsentEvents)
 from .ledger import BufferLimits, FlushReport, Refused, Uid
 from .producer import EventType, Producer, Ticket
 from .routes import RouteError, Routes
 from .schemas import SchemaRef
+from .spool import SpoolConfig
 from .streams import random_pid
 
 __all__ = [
     "BufferFull", "BufferLimits", "Closed", "ENVELOPE_SCHEMA", "ENVELOPE_SUBJECT", "EventType", "FlushReport",
     "KEY_TAG", "KeyRing", "Producer", "ProducerError", "Refused", "RegistryError", "RouteError", "Routes",
-    "SchemaRef", "Ticket", "Uid", "Unreachable", "Unrouted", "UnknownKey", "UnsentEvents", "random_pid",
+    "SchemaRef", "SpoolConfig", "SpoolLocked", "Ticket", "Uid", "Unreachable", "Unrouted", "UnknownKey", "UnsentEvents", "random_pid",
 ]

@@ -148,3 +148,60 @@ def size_bound(host: str, event_type: str, datum_len: int, tags: Mapping[str, st
     if tags:
         n += 10 + sum(20 + len(k.encode()) + len(v.encode()) for k, v in tags.items())
     return n
+
+
+class _Reader:
+    """A cursor over an Avro datum, for :func:`decode_uid`."""
+
+    def __init__(self, buf: bytes, pos: int):
+        self.buf, self.pos = buf, pos
+
+    def long(self) -> int:
+        value = 0
+        for shift in range(0, 70, 7):
+            if self.pos >= len(self.buf):
+                raise ValueError("truncated")
+            byte = self.buf[self.pos]
+            self.pos += 1
+            if shift == 63 and byte > 1:
+                raise ValueError("bad varint")
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return (value >> 1) ^ -(value & 1)
+        raise ValueError("bad varint")
+
+    def bytes(self) -> bytes:
+        n = self.long()
+        if n < 0 or n > len(self.buf) - self.pos:
+            raise ValueError("bad length")
+        self.pos += n
+        return self.buf[self.pos - n:self.pos]
+
+    def string(self) -> str:
+        return self.bytes().decode()  # UnicodeDecodeError is a ValueError
+
+
+def decode_uid(value: bytes) -> tuple[str, str, int, int]:
+    """`(type, host, pid, offset)` of a Kafka record value, after checking that the whole value is one
+    well-formed envelope (framing, every field, the tags, no trailing bytes). Raises ValueError."""
+    if len(value) < 5 or value[0] != MAGIC_BYTE:
+        raise ValueError("not in the Confluent wire format")
+    r = _Reader(value, 5)
+    r.long()  # timestamp
+    host = r.string()
+    event_type = r.string()
+    offset = r.long()
+    pid = r.long()
+    if not _I32_MIN <= pid <= _I32_MAX:
+        raise ValueError("pid out of range")
+    r.bytes()  # message
+    r.string()  # signature
+    while (count := r.long()) != 0:
+        if count < 0:
+            r.long()  # the block's size in bytes
+        for _ in range(abs(count)):
+            r.string()
+            r.string()
+    if r.pos != len(value):
+        raise ValueError("trailing bytes")
+    return event_type, host, pid, offset

@@ -48,3 +48,7 @@ class UnsentEvents(ProducerError):
     def __init__(self, report: "FlushReport"):
         super().__init__(f"{report.pending} events were not acknowledged before close")
         self.report = report
+
+
+class SpoolLocked(ProducerError):
+    """The spool directory is held by another producer (in this process or another)."""

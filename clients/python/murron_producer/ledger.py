@@ -98,6 +98,8 @@ class Ledger:
         self._acked = 0
         self._refused: list[Refused] = []
         self._closed = False
+        # Sequence numbers resolved (acknowledged or refused) since take_resolved(), for the spool.
+        self._resolved: list[int] | None = None
 
     # The budget.
 
@@ -131,6 +133,33 @@ class Ledger:
 
     # Records.
 
+    @property
+    def next_seq(self) -> int:
+        """The sequence number the next :meth:`add` gives."""
+        with self._cond:
+            return self._next_seq
+
+    def add_recovered(self, topic: str | None, key: bytes, value: bytes, uid: Uid) -> Record:
+        """Enters a record read back from the spool. It takes room in the budget without waiting (it
+        is in memory already), so new sends wait while recovered records fill the buffer."""
+        with self._cond:
+            self._events += 1
+            self._bytes += len(value)
+        return self.add(topic, key, value, uid, len(value))
+
+    def track_resolved(self) -> None:
+        """Starts keeping the sequence numbers of resolved records for :meth:`take_resolved`."""
+        with self._cond:
+            self._resolved = []
+
+    def take_resolved(self) -> list[int]:
+        """The sequence numbers acknowledged or refused since the previous call."""
+        with self._cond:
+            if self._resolved is None:
+                return []
+            out, self._resolved = self._resolved, []
+            return out
+
     def add(self, topic: str | None, key: bytes, value: bytes, uid: Uid, reserved: int) -> Record:
         """Enters an encoded event under a reservation; returns its record, with a fresh `seq`."""
         with self._cond:
@@ -145,6 +174,8 @@ class Ledger:
             if rec is not None:  # a resent record can be acknowledged twice
                 self._acked += 1
                 self._release(rec.reserved)
+                if self._resolved is not None:
+                    self._resolved.append(seq)
 
     def refused(self, seq: int, reason: str, detail: str) -> None:
         with self._cond:
@@ -152,6 +183,8 @@ class Ledger:
             if rec is not None:
                 self._refused.append(Refused(rec.uid, reason, detail))
                 self._release(rec.reserved)
+                if self._resolved is not None:
+                    self._resolved.append(seq)
 
     def retry(self, seq: int, delay: float | None = None) -> None:
         """Schedules a resend of the same bytes after `delay` (default: the backoff of its attempt)."""

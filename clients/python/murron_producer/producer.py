@@ -8,8 +8,10 @@ Guarantee, in four lines:
 3. Delivery is therefore at least once, and the sink's deduplication by UID makes it exactly once.
 4. ``flush`` and ``close`` say what was acknowledged, what was refused (and why), and what is pending.
 
-Without a spool (not in this package yet), events still pending when the process dies are lost:
-they show as a hole in their stream, which the sink's reliability report counts.
+With a spool (:class:`SpoolConfig`), each record is on disk before ``send`` returns, and a producer
+started again on the same spool resends what was not acknowledged and continues the offsets.
+Without one, events still pending when the process dies are lost: they show as a hole in their
+stream, which the sink's reliability report counts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .errors import Closed, Unrouted, UnsentEvents
 from .ledger import BufferLimits, FlushReport, Ledger, Uid
 from .routes import Routes
 from .schemas import SchemaRef, Schemas
+from .spool import Spool, SpoolConfig
 from .streams import Streams, default_host
 
 log = logging.getLogger("murron_producer")
@@ -45,6 +48,16 @@ class EventType:
     name: str
     payload_schema_id: int
     topic: str | None
+
+
+@dataclass(frozen=True)
+class _ToSpool:
+    """A record as the spool writes it."""
+
+    topic: str | None
+    key: bytes
+    value: bytes
+    uid: Uid
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,12 @@ class Producer:
             its bearer token. Give ``kafka`` or ``server``, not both.
         buffer: the most events and bytes held unacknowledged; ``send`` waits for room.
         start_offsets: next offset per type, to continue streams a previous process left.
+        spool: keep every record on disk until it is delivered, and the streams' next offsets
+            (:class:`SpoolConfig`; the Rust library's format). The producer then takes its host and
+            pid from the spool (when the spool is new, from ``host``/``pid``), resends every record
+            the spool holds before any new one, and continues the offsets (``start_offsets``, if
+            given too, can only raise them). One producer per spool: a second raises
+            :class:`SpoolLocked`.
         transport: instead of ``kafka``/``server``, an object with ``start(ledger)``, ``send(record)``,
             ``poll(timeout)`` and ``close(timeout)`` (the built-in transports' shape); with
             ``routes`` unless it has ``routes_itself = True``.
@@ -94,7 +113,7 @@ class Producer:
                  kafka: str | Mapping[str, Any] | None = None, routes: Routes | None = None,
                  server: str | None = None, token: str | None = None,
                  buffer: BufferLimits = BufferLimits(), start_offsets: Mapping[str, int] | None = None,
-                 transport: Any = None):
+                 transport: Any = None, spool: SpoolConfig | None = None):
         if sum(x is not None for x in (kafka, server, transport)) != 1:
             raise ValueError("give exactly one of kafka=, server= and transport=")
         if server is None and routes is None and not getattr(transport, "routes_itself", False):
@@ -104,15 +123,46 @@ class Producer:
             raise UnknownKey(key_id or envelope.DEFAULT_KEY_ID)
         self._keys = keys
         self._routes = routes
-        self._streams = Streams(host or default_host(), os.getpid() if pid is None else pid, start_offsets)
-        if self._streams.pid == 1:
+        given_host, given_pid = host or default_host(), os.getpid() if pid is None else pid
+        Streams(given_host, given_pid)  # checks the identity before a new spool records it
+        self._spool: Spool | None = None
+        recovered = []
+        if spool is not None:
+            self._spool, found = Spool.open(spool, given_host, given_pid)
+            recovered = found.records
+            if (found.host, found.pid) != (given_host, given_pid):
+                (log.warning if host is not None or pid is not None else log.info)(
+                    "the spool continues the streams of the identity it was created with, %s:%d (given %s:%d)",
+                    found.host, found.pid, given_host, given_pid)
+            log.info("spool %s recovered: %d records are sent again, %d corrupt were skipped",
+                     spool.dir, len(found.records), found.corrupt)
+            starts = self._spool.next_offsets(found.host, found.pid)
+            for t, n in (start_offsets or {}).items():
+                starts[t] = max(starts.get(t, 0), n)
+            given_host, given_pid, start_offsets = found.host, found.pid, starts
+        try:
+            self._start(given_host, given_pid, start_offsets, registry, buffer, transport, kafka, server, token,
+                        recovered)
+        except BaseException:
+            if getattr(self, "_pump", None) is not None:
+                self._stop.set()
+                self._pump.join()
+            if self._spool is not None:
+                self._spool.release()
+            raise
+
+    def _start(self, host, pid, start_offsets, registry, buffer, transport, kafka, server, token, recovered) -> None:
+        self._streams = Streams(host, pid, start_offsets)
+        if self._streams.pid == 1 and self._spool is None:
             log.warning("pid 1 and no spool: a restart reuses this stream identity from offset 0, and the sink "
-                        "drops those events as duplicates; pass pid=murron_producer.random_pid()")
+                        "drops those events as duplicates; pass pid=murron_producer.random_pid() or a spool")
         self._schemas = Schemas(registry)
         self._envelope_id = self._schemas.envelope_id()
         self._types: dict[tuple[str, SchemaRef], EventType] = {}
         self._types_lock = threading.Lock()
         self._ledger = Ledger(buffer)
+        if self._spool is not None:
+            self._ledger.track_resolved()
         if transport is not None:
             self._transport = transport
         elif kafka is not None:
@@ -128,6 +178,16 @@ class Producer:
         self._closed = False
         self._pump = threading.Thread(target=self._run, name="murron-producer", daemon=True)
         self._pump.start()
+        # The spool's records go first, numbered 0.. as the spool counted them, the same bytes.
+        routes_itself = getattr(self._transport, "routes_itself", False)
+        for r in recovered:
+            rec = self._ledger.add_recovered(r.topic, r.key, r.value, r.uid)
+            if r.topic is None and not routes_itself:
+                # Spooled for murron-server, which routes; choosing a topic now could send a copy of
+                # an event to a second topic (a second UID), so it is refused, as in Rust.
+                self._ledger.refused(rec.seq, "unrouted_type", "spooled without a topic (for murron-server)")
+            else:
+                self._transport.send(rec)
 
     @property
     def host(self) -> str:
@@ -190,8 +250,18 @@ class Producer:
             except BaseException:
                 self._ledger.cancel(size)
                 raise
+            uid = Uid(streams.host, streams.pid, et.name, offset)
+            if self._spool is not None:
+                # On disk before it is sent. Every send holds this lock, so the ledger's next
+                # number is the one add() gives below: the spool counts as the ledger does.
+                try:
+                    self._spool.append(self._ledger.next_seq, [_ToSpool(et.topic, streams.kafka_key, value, uid)])
+                except BaseException:
+                    streams.give_back(et.name, offset)
+                    self._ledger.cancel(size)
+                    raise
             # From here the record owns the reservation; the transport reports its outcome.
-            rec = self._ledger.add(et.topic, streams.kafka_key, value, Uid(streams.host, streams.pid, et.name, offset), size)
+            rec = self._ledger.add(et.topic, streams.kafka_key, value, uid, size)
             self._transport.send(rec)
         return Ticket(rec.seq, offset)
 
@@ -206,8 +276,9 @@ class Producer:
         return self._ledger.report()
 
     def close(self, timeout: float | None = 30.0) -> FlushReport:
-        """Flushes, then stops. Raises :class:`UnsentEvents` (holding the report) when events are
-        still pending at the end: without a spool, they are lost."""
+        """Flushes, then stops. Without a spool, raises :class:`UnsentEvents` (holding the report)
+        when events are still pending at the end: they are lost. With a spool they stay in it for the
+        next start (``report.pending`` says how many), and the spool is released."""
         if self._closed:
             return self._ledger.report()
         report = self.flush(timeout)
@@ -216,6 +287,12 @@ class Producer:
         self._stop.set()
         self._pump.join()
         self._transport.close(1.0)
+        if self._spool is not None:
+            self._spool.resolve(self._ledger.take_resolved())
+            self._spool.release()
+            if report.pending:
+                log.info("%d events not yet acknowledged stay in the spool for the next start", report.pending)
+            return report
         if report.pending:
             raise UnsentEvents(report)
         return report
@@ -228,11 +305,19 @@ class Producer:
 
     def _run(self) -> None:
         """The background thread: serves the transport (delivery callbacks, batches) and resends
-        records whose retry time has come."""
+        records whose retry time has come; with a spool, retires delivered segments and syncs."""
+        spool = self._spool
+        upkeep_every = spool.upkeep_interval() if spool is not None else 0.0
+        next_upkeep = time.monotonic() + upkeep_every
         while not self._stop.is_set():
             try:
                 self._transport.poll(0.05)
                 for rec in self._ledger.due():
                     self._transport.send(rec)
+                if spool is not None:
+                    spool.resolve(self._ledger.take_resolved())
+                    if time.monotonic() >= next_upkeep:
+                        spool.upkeep()
+                        next_upkeep = time.monotonic() + upkeep_every
             except Exception:  # keep serving: a lost pump would strand every pending event
                 log.exception("murron producer background loop")

@@ -51,6 +51,12 @@ class Streams:
         self._next[event_type] = offset + 1
         return offset
 
+    def give_back(self, event_type: str, offset: int) -> None:
+        """Returns the offset just taken (by the caller, who still holds :attr:`lock`) when its event
+        could not be recorded, so that no hole is left."""
+        if self._next.get(event_type) == offset + 1:
+            self._next[event_type] = offset
+
     def next_offsets(self) -> dict[str, int]:
         """A copy of the next offset per type."""
         with self.lock:
