@@ -118,15 +118,19 @@ impl std::fmt::Debug for Output {
 }
 
 /// The producer's settings: the project's producer defaults (`kafka::producer_config`: idempotent,
-/// lz4, linger 5 ms), then the server's (acks from all replicas, librdkafka's queue no larger than the
+/// lz4), then the server's (linger 1 ms, acks from all replicas, librdkafka's queue no larger than the
 /// budget, a message timeout past the ack timeout). Pass-through properties win over both.
 pub fn producer_config(config: &KafkaConfig, server: &ServerConfig) -> ClientConfig {
     let mut c = kafka::producer_config(config);
+    // Every answer waits for Kafka, so the linger is in every publish's latency; a busy server's
+    // batches fill librdkafka's without it (BENCHMARKS.md, ingestion edge: 1 ms against 5 ms).
+    if !config.properties.contains_key("linger.ms") {
+        c.set("linger.ms", "1");
+    }
     let kbytes = (server.max_in_flight_bytes / 1024).clamp(1, 2_097_151).to_string();
     let timeout = server.ack_timeout_ms.saturating_add(5_000).to_string();
     for (k, v) in [
         ("enable.idempotence", "true"),
-        ("linger.ms", "5"),
         ("compression.type", "lz4"),
         ("acks", "all"),
         ("max.in.flight.requests.per.connection", "5"),
@@ -278,5 +282,8 @@ mod tests {
         assert_eq!(c.get("acks"), Some("all"));
         assert_eq!(c.get("queue.buffering.max.kbytes"), Some("65536"));
         assert_eq!(c.get("message.timeout.ms"), Some("8000"));
+        assert_eq!(c.get("linger.ms"), Some("1"));
+        kafka.properties.insert("linger.ms".into(), "20".into());
+        assert_eq!(producer_config(&kafka, &server).get("linger.ms"), Some("20"));
     }
 }
