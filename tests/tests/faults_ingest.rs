@@ -9,14 +9,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::faults::{EVENT_TYPE, check_outputs, progress, sink_config, warehouse_count};
 use common::ingest::IngestServer;
-use common::outputs::{Uid, eventually, generated, report_exactly, s3_parquet_uids, warehouse_uids};
+use common::outputs::{eventually, generated};
 use common::private_stack::PrivateKafka;
 use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
 const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
-const EVENT_TYPE: &str = "billing.member_active";
 const STREAMS: i64 = 8;
 
 /// Events per scenario: the full suite (`make faults`) runs twice as many.
@@ -24,64 +24,8 @@ fn events() -> i64 {
     if common::full_fault_suite() { 40_000 } else { 20_000 }
 }
 
-fn sink_config(topic: &str, bucket: &str) -> String {
-    let (access, secret) = common::s3_credentials();
-    format!(
-        r#"
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_events = 4000, max_age_ms = 700 }}
-
-[[pipeline.outputs]]
-kind = "s3"
-bucket = "{bucket}"
-endpoint = "{}"
-access_key_id = "{access}"
-secret_access_key = "{secret}"
-create_bucket = true
-
-[[pipeline.outputs]]
-kind = "postgres"
-"#,
-        common::s3_endpoint()
-    )
-}
-
 fn routes(topic: &str) -> String {
     format!("[[pipelines]]\nname = \"billing\"\nfilter_type = [\"billing.*\"]\ntopic = \"{topic}\"\n")
-}
-
-async fn check_outputs(scenario: &str, pool: &PgPool, bucket: &str, expected: &[Uid], notes: &str) {
-    report_exactly(
-        scenario,
-        "warehouse",
-        &warehouse_uids(pool, EVENT_TYPE).await,
-        expected,
-        notes,
-    );
-    report_exactly(
-        scenario,
-        "S3 Parquet",
-        &s3_parquet_uids(bucket, EVENT_TYPE).await,
-        expected,
-        notes,
-    );
-}
-
-async fn warehouse_count(pool: &PgPool) -> usize {
-    warehouse_uids(pool, EVENT_TYPE).await.len()
-}
-
-/// Waits until the warehouse holds `more` rows beyond `from`: events are flowing through the edge.
-async fn progress(pool: &PgPool, from: usize, more: usize, what: &str) -> usize {
-    let mut now = from;
-    eventually(120, what, async || {
-        now = warehouse_count(pool).await;
-        now >= from + more
-    })
-    .await;
-    now
 }
 
 /// murron-server is SIGKILLed twice under load and started again on the same ports. Batches in

@@ -12,77 +12,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::outputs::{Uid, eventually, generated, report_exactly, s3_parquet_uids, warehouse_uids};
+use common::faults::{EVENT_TYPE, check_outputs, progress, sink_config, warehouse_count};
+use common::outputs::{eventually, generated};
 use common::private_stack::{PrivateKafka, PrivatePostgres};
 use common::{GEN_KEY, Generator, Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
 const KEYS: [(&str, &str); 1] = [("default", GEN_KEY)];
-const EVENT_TYPE: &str = "billing.member_active";
 const STREAMS: i64 = 8;
-
-fn config(topic: &str, bucket: &str) -> String {
-    let (access, secret) = common::s3_credentials();
-    format!(
-        r#"
-[pipeline]
-name = "{topic}"
-input = {{ topics = ["{topic}"] }}
-flush = {{ max_events = 4000, max_age_ms = 700 }}
-
-[[pipeline.outputs]]
-kind = "s3"
-bucket = "{bucket}"
-endpoint = "{}"
-access_key_id = "{access}"
-secret_access_key = "{secret}"
-create_bucket = true
-
-[[pipeline.outputs]]
-kind = "postgres"
-"#,
-        common::s3_endpoint()
-    )
-}
-
-/// Checks the warehouse and S3 against `expected` (a `RELIABILITY` row each) and that every
-/// committed file was published.
-async fn check_outputs(scenario: &str, pool: &PgPool, bucket: &str, expected: &[Uid], notes: &str) {
-    report_exactly(
-        scenario,
-        "warehouse",
-        &warehouse_uids(pool, EVENT_TYPE).await,
-        expected,
-        notes,
-    );
-    report_exactly(
-        scenario,
-        "S3 Parquet",
-        &s3_parquet_uids(bucket, EVENT_TYPE).await,
-        expected,
-        notes,
-    );
-    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
-        .fetch_one(pool)
-        .await
-        .expect("manifest");
-    assert_eq!(unpublished, 0, "committed files left unpublished");
-}
-
-async fn warehouse_count(pool: &PgPool) -> usize {
-    warehouse_uids(pool, EVENT_TYPE).await.len()
-}
-
-/// Waits until the warehouse holds `more` rows beyond `from`: the pipeline is moving.
-async fn progress(pool: &PgPool, from: usize, more: usize, what: &str) -> usize {
-    let mut now = from;
-    eventually(90, what, async || {
-        now = warehouse_count(pool).await;
-        now >= from + more
-    })
-    .await;
-    now
-}
 
 fn assert_alive(worker: &mut SinkRun, after: &str) {
     if let Ok(Some(status)) = worker.child.try_wait() {
@@ -109,7 +46,7 @@ async fn a_kafka_broker_restart_under_load_loses_and_duplicates_nothing() {
     let topic = common::unique("events.kafka-restart");
     let bucket = common::unique("kafka-restart").replace('.', "-").to_lowercase();
     kafka.create_topic(&topic, 4).await;
-    let mut worker = SinkRun::start_on(&kafka.brokers, &registry, &KEYS, &config(&topic, &bucket)).await;
+    let mut worker = SinkRun::start_on(&kafka.brokers, &registry, &KEYS, &sink_config(&topic, &bucket)).await;
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
 
     // 600/s: about 67 s of load, so both outages (two broker starts each) come before it ends even
@@ -187,7 +124,7 @@ async fn a_postgres_restart_under_load_flips_readiness_and_loses_and_duplicates_
     let topic = common::unique("events.pg-restart");
     let bucket = common::unique("pg-restart").replace('.', "-").to_lowercase();
     common::create_topic(&topic, 4).await;
-    let mut worker = SinkRun::start(&registry, &KEYS, &config(&topic, &bucket)).await;
+    let mut worker = SinkRun::start(&registry, &KEYS, &sink_config(&topic, &bucket)).await;
     let pool = PgPool::connect(&postgres.url).await.expect("connect");
 
     let generator = Generator::start(&registry, &common::kafka_brokers(), &topic, EVENTS, STREAMS, 1500);

@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod faults;
 pub mod ingest;
 pub mod outputs;
 pub mod private_stack;

@@ -1,0 +1,73 @@
+//! What the fault scenarios that sink one billing topic share: the worker's configuration (S3
+//! Parquet and the warehouse), waiting for progress, and checking both outputs event by event.
+
+use sqlx::postgres::PgPool;
+
+use super::outputs::{Uid, eventually, report_exactly, s3_parquet_uids, warehouse_uids};
+
+/// The one event type these scenarios generate.
+pub const EVENT_TYPE: &str = "billing.member_active";
+
+/// A worker sinking `topic` to S3 Parquet in `bucket` and to the warehouse.
+pub fn sink_config(topic: &str, bucket: &str) -> String {
+    let (access, secret) = super::s3_credentials();
+    format!(
+        r#"
+[pipeline]
+name = "{topic}"
+input = {{ topics = ["{topic}"] }}
+flush = {{ max_events = 4000, max_age_ms = 700 }}
+
+[[pipeline.outputs]]
+kind = "s3"
+bucket = "{bucket}"
+endpoint = "{}"
+access_key_id = "{access}"
+secret_access_key = "{secret}"
+create_bucket = true
+
+[[pipeline.outputs]]
+kind = "postgres"
+"#,
+        super::s3_endpoint()
+    )
+}
+
+/// Checks the warehouse and S3 against `expected` (a `RELIABILITY` row each) and that every
+/// committed file was published.
+pub async fn check_outputs(scenario: &str, pool: &PgPool, bucket: &str, expected: &[Uid], notes: &str) {
+    report_exactly(
+        scenario,
+        "warehouse",
+        &warehouse_uids(pool, EVENT_TYPE).await,
+        expected,
+        notes,
+    );
+    report_exactly(
+        scenario,
+        "S3 Parquet",
+        &s3_parquet_uids(bucket, EVENT_TYPE).await,
+        expected,
+        notes,
+    );
+    let unpublished: i64 = sqlx::query_scalar("SELECT count(*) FROM sink_files WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .expect("manifest");
+    assert_eq!(unpublished, 0, "committed files left unpublished");
+}
+
+pub async fn warehouse_count(pool: &PgPool) -> usize {
+    warehouse_uids(pool, EVENT_TYPE).await.len()
+}
+
+/// Waits until the warehouse holds `more` rows beyond `from`: the pipeline is moving.
+pub async fn progress(pool: &PgPool, from: usize, more: usize, what: &str) -> usize {
+    let mut now = from;
+    eventually(90, what, async || {
+        now = warehouse_count(pool).await;
+        now >= from + more
+    })
+    .await;
+    now
+}
