@@ -1,7 +1,9 @@
 //! How Murron's components reach the services they share: Kafka client settings ([`kafka`]), the
-//! schema registry's HTTP API ([`registry`]) and the one retry backoff ([`retry`]). The sink, the
+//! schema registry's HTTP API ([`registry`]), the one retry backoff ([`retry`]) and readiness as a
+//! set of reasons ([`readiness`]). The sink, the
 //! producer library and murron-server all build their clients here, so settings cannot drift.
 
 pub mod kafka;
+pub mod readiness;
 pub mod registry;
 pub mod retry;

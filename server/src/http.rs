@@ -41,7 +41,7 @@ pub fn router(publisher: Arc<Publisher>, metrics: Option<PrometheusHandle>, max_
         .route(
             "/healthz",
             get(|State(s): State<HttpState>| async move {
-                if s.publisher.readiness().is_alive() {
+                if crate::readiness::is_alive(s.publisher.readiness()) {
                     (StatusCode::OK, "ok")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "Kafka producer failed for good")

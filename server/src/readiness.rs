@@ -1,9 +1,8 @@
 //! Whether the server should take publishes: `/readyz`, and the fast UNAVAILABLE answer while not.
 //! Each part of the server sets and clears its own reason, so one recovering never hides another
-//! (the pattern of the sink's admin port, copied: the server does not depend on the sink).
+//! (murron_connect::readiness, which the sink uses too).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use murron_connect::readiness::Reason;
 
 /// Why the server is not ready.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,45 +18,19 @@ pub enum NotReady {
     KafkaFatal,
 }
 
-impl NotReady {
-    fn bit(self) -> u32 {
-        1 << self as u32
+impl Reason for NotReady {
+    const STARTING: Self = NotReady::Starting;
+    fn index(self) -> u32 {
+        self as u32
     }
 }
 
 /// Shared readiness: ready when no [`NotReady`] reason holds. Starts not ready ([`NotReady::Starting`]).
-#[derive(Debug, Clone)]
-pub struct Readiness(Arc<AtomicU32>);
+pub type Readiness = murron_connect::readiness::Readiness<NotReady>;
 
-impl Default for Readiness {
-    fn default() -> Self {
-        Self(Arc::new(AtomicU32::new(NotReady::Starting.bit())))
-    }
-}
-
-impl Readiness {
-    /// Records whether `reason` holds now.
-    pub fn set(&self, reason: NotReady, holds: bool) {
-        if holds {
-            self.0.fetch_or(reason.bit(), Ordering::Relaxed);
-        } else {
-            self.0.fetch_and(!reason.bit(), Ordering::Relaxed);
-        }
-    }
-
-    /// Whether the process can still do its work at all (`/healthz`).
-    pub fn is_alive(&self) -> bool {
-        !self.holds(NotReady::KafkaFatal)
-    }
-
-    pub fn is_ready(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == 0
-    }
-
-    /// Whether `reason` holds now.
-    pub fn holds(&self, reason: NotReady) -> bool {
-        self.0.load(Ordering::Relaxed) & reason.bit() != 0
-    }
+/// Whether the process can still do its work at all (`/healthz`).
+pub fn is_alive(readiness: &Readiness) -> bool {
+    !readiness.holds(NotReady::KafkaFatal)
 }
 
 #[cfg(test)]
@@ -79,8 +52,8 @@ mod tests {
     fn only_a_fatal_producer_error_fails_liveness() {
         let r = Readiness::default();
         r.set(NotReady::KafkaDown, true);
-        assert!(r.is_alive());
+        assert!(is_alive(&r));
         r.set(NotReady::KafkaFatal, true);
-        assert!(!r.is_alive() && !r.is_ready());
+        assert!(!is_alive(&r) && !r.is_ready());
     }
 }

@@ -2,9 +2,7 @@
 //! commit) and Prometheus `/metrics`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use axum::Router;
 use axum::extract::State;
@@ -12,10 +10,12 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
+use murron_connect::readiness::Reason;
+
 use crate::config::AdminConfig;
 
-/// Why a process is not ready. Each part of the process sets and clears its own reason, so one
-/// dependency recovering never hides another that is still failing.
+/// Why a process is not ready (murron_connect::readiness: each part of the process sets and clears
+/// its own reason, so one dependency recovering never hides another that is still failing).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NotReady {
     /// Not consuming yet, or shutting down.
@@ -28,36 +28,15 @@ pub enum NotReady {
     Outputs,
 }
 
-impl NotReady {
-    fn bit(self) -> u32 {
-        1 << self as u32
+impl Reason for NotReady {
+    const STARTING: Self = NotReady::Starting;
+    fn index(self) -> u32 {
+        self as u32
     }
 }
 
 /// Shared readiness: ready when no [`NotReady`] reason holds. Starts not ready ([`NotReady::Starting`]).
-#[derive(Debug, Clone)]
-pub struct Readiness(Arc<AtomicU32>);
-
-impl Default for Readiness {
-    fn default() -> Self {
-        Self(Arc::new(AtomicU32::new(NotReady::Starting.bit())))
-    }
-}
-
-impl Readiness {
-    /// Records whether `reason` holds now.
-    pub fn set(&self, reason: NotReady, holds: bool) {
-        if holds {
-            self.0.fetch_or(reason.bit(), Ordering::Relaxed);
-        } else {
-            self.0.fetch_and(!reason.bit(), Ordering::Relaxed);
-        }
-    }
-
-    pub fn get(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == 0
-    }
-}
+pub type Readiness = murron_connect::readiness::Readiness<NotReady>;
 
 /// Installs the process-wide Prometheus recorder with a `pipeline` label on every series, so the
 /// processes of many event types can share one dashboard whatever the scrape configuration. The first
@@ -108,7 +87,7 @@ pub async fn spawn(config: &AdminConfig, readiness: Readiness) -> std::io::Resul
         .route(
             "/readyz",
             get(|State(s): State<AdminState>| async move {
-                if s.readiness.get() {
+                if s.readiness.is_ready() {
                     (StatusCode::OK, "ready")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "not ready")

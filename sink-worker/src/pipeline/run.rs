@@ -607,28 +607,28 @@ mod tests {
         let seen = Mutex::new(Vec::new());
         let value = retry_forever("reading a commit point", Some(&readiness), || {
             let mut seen = seen.lock().expect("not poisoned");
-            seen.push(readiness.get());
+            seen.push(readiness.is_ready());
             let attempt = seen.len();
             async move { if attempt < 3 { Err("connection refused") } else { Ok(7) } }
         })
         .await;
         assert_eq!(value, 7);
         assert_eq!(*seen.lock().expect("not poisoned"), [true, false, false]);
-        assert!(readiness.get(), "ready again once the call succeeded");
+        assert!(readiness.is_ready(), "ready again once the call succeeded");
     }
 
     #[test]
     fn one_reason_clearing_does_not_hide_another() {
         let readiness = Readiness::default();
-        assert!(!readiness.get(), "not ready before consuming");
+        assert!(!readiness.is_ready(), "not ready before consuming");
         readiness.set(NotReady::Starting, false);
-        assert!(readiness.get());
+        assert!(readiness.is_ready());
         readiness.set(NotReady::Registry, true);
         readiness.set(NotReady::StateDatabase, true);
         readiness.set(NotReady::StateDatabase, false);
-        assert!(!readiness.get(), "the registry is still down");
+        assert!(!readiness.is_ready(), "the registry is still down");
         readiness.set(NotReady::Registry, false);
-        assert!(readiness.get());
+        assert!(readiness.is_ready());
     }
 
     #[tokio::test]
@@ -642,10 +642,10 @@ mod tests {
         readiness.set(NotReady::Starting, false);
         let probe = tokio::spawn(watch_state_database(pool, readiness.clone()));
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while readiness.get() && std::time::Instant::now() < deadline {
+        while readiness.is_ready() && std::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         probe.abort();
-        assert!(!readiness.get(), "still ready 10 s after the database went away");
+        assert!(!readiness.is_ready(), "still ready 10 s after the database went away");
     }
 }
