@@ -3,6 +3,7 @@
 //! set of reasons ([`readiness`]). The sink, the
 //! producer library and murron-server all build their clients here, so settings cannot drift.
 
+pub mod env;
 pub mod kafka;
 pub mod readiness;
 pub mod registry;

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use murron_connect::env::settings_from_env;
 use serde::{Deserialize, Serialize};
 
 pub use murron_connect::kafka::KafkaConfig;
@@ -122,21 +123,6 @@ impl fmt::Debug for TokenConfig {
 pub struct LogConfig {
     /// One JSON object per line instead of human-readable text.
     pub json: bool,
-}
-
-/// The settings among `vars` whose names start with `prefix`: the rest of the name, lower-cased with
-/// `_` for `.` when `dots`, and the value exactly as given (secrets are not parsed as TOML values).
-fn settings_from_env(
-    vars: impl Iterator<Item = (String, String)>,
-    prefix: &str,
-    dots: bool,
-) -> BTreeMap<String, String> {
-    vars.filter_map(|(k, v)| {
-        let name = k.strip_prefix(prefix)?.to_ascii_lowercase();
-        Some((if dots { name.replace('_', ".") } else { name }, v))
-    })
-    .filter(|(name, _)| !name.is_empty())
-    .collect()
 }
 
 impl Config {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use murron_connect::env::settings_from_env;
 use serde::{Deserialize, Serialize};
 
 use murron_wire::envelope::KeyRing;
@@ -31,23 +32,6 @@ pub const KAFKA_PROPERTY_PREFIX: &str = "SINK_WORKER_KAFKA_PROPERTY__";
 
 /// `SINK_WORKER_KEYS__DEFAULT=…` sets the secret of signing key `default` (the id is lower-cased).
 pub const KEY_PREFIX: &str = "SINK_WORKER_KEYS__";
-
-/// The settings among `vars` whose names start with `prefix`: the rest of the name, lower-cased with
-/// `_` for `.` when `dots`, and the value exactly as given. Secrets are read this way rather than by
-/// the generic override, which would parse them as TOML values (trimming them, turning digits into
-/// numbers).
-fn settings_from_env(
-    vars: impl Iterator<Item = (String, String)>,
-    prefix: &str,
-    dots: bool,
-) -> BTreeMap<String, String> {
-    vars.filter_map(|(k, v)| {
-        let name = k.strip_prefix(prefix)?.to_ascii_lowercase();
-        Some((if dots { name.replace('_', ".") } else { name }, v))
-    })
-    .filter(|(name, _)| !name.is_empty())
-    .collect()
-}
 
 /// Why the configuration could not be loaded. Not retryable: fix the file or the environment.
 #[derive(Debug, thiserror::Error)]

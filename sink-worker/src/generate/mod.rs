@@ -304,7 +304,9 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         .collect();
 
     let event_type: Arc<str> = Arc::from(opts.event_type.as_str());
+    // Per stream, shared by every record of it sent to the server.
     let hosts: Vec<Arc<str>> = streams.iter().map(|(h, _, _)| Arc::from(h.as_str())).collect();
+    let keys_bytes: Vec<Bytes> = streams.iter().map(|(_, _, k)| Bytes::from(k.clone())).collect();
     let started = Instant::now();
     let mut in_flight: VecDeque<DeliveryFuture> = VecDeque::with_capacity(MAX_IN_FLIGHT.min(opts.count as usize));
     let mut report = GenReport {
@@ -387,7 +389,7 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
                 server
                     .push(Record {
                         topic: None,
-                        key: Bytes::copy_from_slice(key.as_bytes()),
+                        key: keys_bytes[stream].clone(),
                         value: Bytes::copy_from_slice(&value),
                         event_type: Arc::clone(&event_type),
                         host: Arc::clone(&hosts[stream]),
