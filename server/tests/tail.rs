@@ -47,10 +47,18 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A binary next to the test executables (`cargo build -p <package>`).
+/// A binary in `$MURRON_BIN_DIR` when set, else next to the test executables (`cargo build -p <package>`).
 fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(|deps| deps.parent()).unwrap().join(name);
+    let dir = match std::env::var_os("MURRON_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_exe()
+            .unwrap()
+            .parent()
+            .and_then(|deps| deps.parent())
+            .unwrap()
+            .to_path_buf(),
+    };
+    let path = dir.join(name);
     assert!(path.is_file(), "{} is missing: build it first", path.display());
     path
 }
@@ -170,7 +178,7 @@ async fn start_server(dir: &Path, topic: &str) -> (ChildGuard, String) {
     )
     .unwrap();
     let child = ChildGuard(
-        Command::new(env!("CARGO_BIN_EXE_murron-server"))
+        Command::new(binary("murron-server"))
             .args(["serve", "--config"])
             .arg(&config)
             .env("MURRON_SERVER_KEYS__DEFAULT", SECRET)
@@ -190,7 +198,7 @@ async fn start_server(dir: &Path, topic: &str) -> (ChildGuard, String) {
 
 /// `murron-server tail` with the signing key in the environment, as the server has it.
 fn tail(registry: &Registry, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_murron-server"));
+    let mut cmd = Command::new(binary("murron-server"));
     cmd.arg("tail")
         .args(["--registry", &registry.config.url])
         .args(args)

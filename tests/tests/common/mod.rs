@@ -96,13 +96,19 @@ pub async fn fresh_database() -> String {
     format!("{base}/{name}")
 }
 
-/// The workspace's binaries, built next to the test executables (`cargo build --bins`).
+/// The workspace's binaries: in `$MURRON_BIN_DIR` when set (binaries built elsewhere, as the
+/// interop tests allow), else next to the test executables (`cargo build --bins`).
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
+    let dir = match std::env::var_os("MURRON_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().expect("test executable path");
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>/deps")
+                .to_path_buf()
+        }
+    };
     let path = dir.join(name);
     assert!(
         path.is_file(),
