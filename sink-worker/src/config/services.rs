@@ -62,6 +62,8 @@ pub struct MonitorConfig {
     pub auto_backfill: bool,
     /// Run queued backfills in this process.
     pub run_backfills: bool,
+    /// Days of hours the REP history keeps; the sweep deletes older ones.
+    pub history_days: u32,
 }
 
 impl Default for MonitorConfig {
@@ -72,6 +74,7 @@ impl Default for MonitorConfig {
             interval_secs: 15.0,
             auto_backfill: true,
             run_backfills: true,
+            history_days: 90,
         }
     }
 }

@@ -19,6 +19,7 @@ use super::monitor::Monitor;
 use crate::admin::metrics_handle;
 use crate::backfill;
 use crate::state::backfills::{self, BackfillRow, NewBackfill, StreamRef};
+use crate::state::history;
 use crate::state::reports::{self, GapFilter};
 use murron_wire::hours::{Round, hour_timestamp, now_hour, parse_hour};
 
@@ -26,6 +27,8 @@ const OPENAPI: &str = include_str!("../../openapi-monitor.json");
 const DASHBOARD: &str = include_str!("dashboard.html");
 /// Gaps listed at most per request; `truncated` says when there were more.
 const MAX_GAPS: i64 = 10_000;
+/// Recorded history rows answered at most per request; `truncated` says when there were more.
+const MAX_HISTORY_ROWS: i64 = 20_000;
 /// The widest range one request may ask for: 31 days.
 const MAX_HOURS: i64 = 31 * 24;
 
@@ -57,6 +60,7 @@ pub fn router(monitor: Monitor) -> Router {
             }),
         )
         .route("/api/reliability", get(reliability))
+        .route("/api/reliability/history", get(history))
         .route("/api/gaps", get(gaps))
         .route("/api/backfills", get(list_backfills).post(create_backfill))
         .route("/api/backfills/{id}", get(get_backfill))
@@ -97,24 +101,28 @@ struct RangeQuery {
 }
 
 impl RangeQuery {
-    /// The hour range; the last 24 hours by default.
     fn hours(&self) -> Result<(i64, i64), ApiError> {
-        let to = match &self.to {
-            Some(t) => parse_hour(t, Round::Up).map_err(|e| bad(format!("to: {e}")))?,
-            None => now_hour() + 1,
-        };
-        let from = match &self.from {
-            Some(f) => parse_hour(f, Round::Down).map_err(|e| bad(format!("from: {e}")))?,
-            None => to - 24,
-        };
-        if from >= to {
-            return Err(bad("from must be before to"));
-        }
-        if to - from > MAX_HOURS {
-            return Err(bad(format!("at most {MAX_HOURS} hours per request")));
-        }
-        Ok((from, to))
+        hour_range(self.from.as_deref(), self.to.as_deref())
     }
+}
+
+/// The hour range of a query's `from` and `to`; the last 24 hours by default.
+fn hour_range(from: Option<&str>, to: Option<&str>) -> Result<(i64, i64), ApiError> {
+    let to = match to {
+        Some(t) => parse_hour(t, Round::Up).map_err(|e| bad(format!("to: {e}")))?,
+        None => now_hour() + 1,
+    };
+    let from = match from {
+        Some(f) => parse_hour(f, Round::Down).map_err(|e| bad(format!("from: {e}")))?,
+        None => to - 24,
+    };
+    if from >= to {
+        return Err(bad("from must be before to"));
+    }
+    if to - from > MAX_HOURS {
+        return Err(bad(format!("at most {MAX_HOURS} hours per request")));
+    }
+    Ok((from, to))
 }
 
 fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
@@ -231,6 +239,49 @@ async fn gaps(
     Ok(Json(
         json!({ "pipeline": m.pipeline(), "gaps": gaps, "truncated": truncated }),
     ))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    #[serde(rename = "type")]
+    event_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /api/reliability/history`: per type and hour, the scores the sweeps recorded over time.
+async fn history(
+    State(m): State<Monitor>,
+    q: Result<Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = query(q)?;
+    if q.event_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(bad("type, when given, must not be empty"));
+    }
+    let (from, to) = hour_range(q.from.as_deref(), q.to.as_deref())?;
+    let event_type = q.event_type.as_deref();
+    let mut rows = history::recorded_rows(m.pool(), m.pipeline(), event_type, from, to, MAX_HISTORY_ROWS + 1)
+        .await
+        .map_err(internal)?;
+    let truncated = rows.len() as i64 > MAX_HISTORY_ROWS;
+    if truncated {
+        // The last hour may be cut short: leave it out whole rather than show half its story.
+        if let Some((t, h)) = rows.last().map(|r| (r.counts.event_type.clone(), r.counts.hour)) {
+            rows.retain(|r| r.counts.hour != h || r.counts.event_type != t);
+        }
+    }
+    let backfills = history::finished_backfills(m.pool(), m.pipeline(), event_type, from, to)
+        .await
+        .map_err(internal)?;
+    Ok(Json(json!({
+        "pipeline": m.pipeline(),
+        "from": hour_timestamp(from),
+        "to": hour_timestamp(to),
+        "history_days": m.history_days(),
+        "hours": super::history::series(rows, &backfills),
+        "truncated": truncated,
+    })))
 }
 
 /// The body of `POST /api/backfills`.

@@ -4,7 +4,8 @@
 //!
 //! Each sweep indexes new archive files, recomputes every stream's gaps from the received offsets and
 //! the archive ([`super::gaps`]), and replaces the pipeline's rows in `reliability_gaps`, keeping each
-//! gap's first-seen time and state across sweeps. Replicas may run side by side: a transaction-level
+//! gap's first-seen time and state across sweeps; it also records each type's hourly counts in the REP
+//! history ([`super::history`]) when they changed. Replicas may run side by side: a transaction-level
 //! advisory lock lets one sweep at a time, and backfills are claimed safely. The sweep's SQL is in
 //! `state::gaps`.
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 use super::gaps::{Gap, StreamOffsets, rep_score, union};
+use super::history;
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
 use crate::config::{Config, MonitorConfig};
@@ -49,6 +51,8 @@ pub struct SweepReport {
     pub missing_events: u64,
     pub backfills_filed: Vec<i64>,
     pub marked_unrecoverable: u64,
+    /// Rows added to the REP history (hours whose missing or pending count changed).
+    pub history_rows: u64,
 }
 
 /// One pipeline's monitor.
@@ -81,6 +85,9 @@ impl Monitor {
         if !(config.monitor.interval_secs.is_finite() && config.monitor.interval_secs > 0.0) {
             return Err(MonitorError::Config("monitor.interval_secs must be positive".into()));
         }
+        if config.monitor.history_days == 0 {
+            return Err(MonitorError::Config("monitor.history_days must be at least 1".into()));
+        }
         Ok(Self {
             index: ArchiveIndex::open(pool.clone(), &config.archive).await?,
             pool,
@@ -100,6 +107,10 @@ impl Monitor {
 
     pub fn grace_secs(&self) -> u64 {
         self.config.grace_secs
+    }
+
+    pub fn history_days(&self) -> u32 {
+        self.config.history_days
     }
 
     /// Indexes new archive files, recomputes the gaps, resolves finished backfills and files new ones.
@@ -232,9 +243,35 @@ impl Monitor {
             })
             .collect();
         tx.replace_gaps(&to_store).await?;
+        report.history_rows = self.record_history(&mut tx, &streams, &next, now).await?;
         tx.commit().await?;
         self.export_gauges(&streams, &next, now);
         Ok(report)
+    }
+
+    /// Records in the REP history each type's hours whose counts changed since the last sweep, and
+    /// deletes those past `monitor.history_days`; returns how many rows it added.
+    async fn record_history(
+        &self,
+        tx: &mut state::gaps::Sweep<'_>,
+        streams: &BTreeMap<StreamKey, StreamOffsets>,
+        gaps: &[TrackedGap],
+        now: f64,
+    ) -> Result<u64, MonitorError> {
+        let from_hour = (now / 3600.0).floor() as i64 - i64::from(self.config.history_days) * 24;
+        let cutoff = now - self.config.grace_secs as f64;
+        let received = streams
+            .iter()
+            .flat_map(|(key, s)| s.received.iter().map(move |(hour, r)| (key.0.as_str(), *hour, r.len())));
+        let missing = gaps.iter().map(|g| {
+            let pending = g.state == "open" && g.first_seen > cutoff;
+            (g.stream.0.as_str(), g.gap.hour, g.gap.count(), pending)
+        });
+        let counts = history::hour_counts(received, missing, from_hour);
+        let latest = tx.latest_history(from_hour).await?;
+        let plan = history::plan(&latest, counts);
+        tx.write_history(&plan.new, &plan.refresh, from_hour).await?;
+        Ok(plan.new.len() as u64)
     }
 
     fn export_gauges(&self, streams: &BTreeMap<StreamKey, StreamOffsets>, gaps: &[TrackedGap], now: f64) {

@@ -110,8 +110,8 @@ pub struct NewGap<'a> {
 /// One sweep's transaction, holding the pipeline's sweep lock until it ends.
 #[derive(Debug)]
 pub struct Sweep<'a> {
-    tx: Transaction<'static, Postgres>,
-    pipeline: &'a str,
+    pub(super) tx: Transaction<'static, Postgres>,
+    pub(super) pipeline: &'a str,
 }
 
 /// Starts a sweep of `pipeline`; None when another replica is sweeping it.

@@ -7,7 +7,7 @@
 //! its `store/`: the subsystems call typed functions and never write SQL of their own. This module
 //! opens the pool and migrates; [`Commit`] and [`State`] are the batch's transaction, [`NewFile`] and
 //! [`FileRecord`] the manifest's rows, [`archive_index`] the archive's index, [`backfills`] the
-//! backfill requests, [`gaps`] the monitor's sweep, [`reports`] what the monitor's API reads,
+//! backfill requests, [`gaps`] the monitor's sweep, [`history`] the REP history it records, [`reports`] what the monitor's API reads,
 //! [`warehouse`] the warehouse's tables and [`iceberg_catalog`] the Iceberg output's catalog. It imports no subsystem.
 
 use std::time::Duration;
@@ -19,6 +19,7 @@ pub mod backfills;
 mod commit;
 mod error;
 pub mod gaps;
+pub mod history;
 pub mod iceberg_catalog;
 mod manifest;
 pub mod multirange;
