@@ -3,6 +3,10 @@
 //   - the REP chart of --type draws at least one point, with its axes labelled;
 //   - gap rows were shown while gaps were open, or an auto backfill is shown done with a full bar;
 //   - the overall REP score shown reaches 100;
+//   - the REP history shows an hour of --type that dropped below 100 and was repaired to 100, with
+//     its drop and repair as recorded points, and the chart marks that hour's lowest score;
+//   - at a 375 px wide window nothing overflows the page sideways, and the backfill table shows
+//     every cell of its rows (state and progress included) within the window;
 //   - a backfill request with `from` after `to` shows the API's own error text;
 //   - no console error and no uncaught exception (the browser's own log line for that one
 //     expected 4xx answer excepted).
@@ -69,11 +73,11 @@ try {
   await page.waitForSelector(sel("backfills-body") + " tr", { timeout: 20_000 });
 
   // Watch the page until the repair shows, noting what it showed on the way.
-  const seen = { gapRows: 0, gapStatuses: new Set(), autoDone: null, rep: null, points: 0 };
+  const seen = { gapRows: 0, gapStatuses: new Set(), autoDone: null, rep: null, points: 0, history: null, lows: 0 };
   const deadline = Date.now() + opts.timeout * 1000;
   for (;;) {
     const s = await page.evaluate(
-      ({ chartSel, pointSel }) => {
+      ({ chartSel, pointSel, type }) => {
         const q = (s) => document.querySelector(`[data-testid="${s}"]`);
         const gapRows = [...document.querySelectorAll('[data-testid="gap-row"]')];
         const auto = [...document.querySelectorAll('[data-testid="backfill-row"][data-origin="auto"]')];
@@ -87,7 +91,16 @@ try {
           })
           .filter((b) => b.max > 0 && b.now === b.max && b.width === "100.0%");
         const chart = document.querySelector(chartSel);
+        const repaired = [...document.querySelectorAll('[data-testid="history-row"][data-repaired="true"]')]
+          .filter((r) => r.dataset.type === type)
+          .map((r) => ({
+            hour: r.dataset.hour, lowest: Number(r.dataset.lowest), current: Number(r.dataset.current),
+            points: [...r.querySelectorAll('[data-testid="history-point"]')].map((p) => Number(p.dataset.score)),
+            text: r.textContent,
+          }));
         return {
+          history: repaired[0] ?? null,
+          lows: chart ? chart.querySelectorAll('[data-testid="chart-low"]').length : 0,
           gapRows: gapRows.length,
           gapStatuses: gapRows.map((r) => r.dataset.status),
           autoDone: full[0] ?? null,
@@ -98,7 +111,7 @@ try {
           points: chart ? chart.querySelectorAll(pointSel).length : 0,
         };
       },
-      { chartSel: sel("rep-chart", { type: opts.type }), pointSel: sel("chart-point") },
+      { chartSel: sel("rep-chart", { type: opts.type }), pointSel: sel("chart-point"), type: opts.type },
     );
     if (s.gapRows > 0 && seen.gapRows === 0) log(`gap rows shown: ${s.gapRows} (${[...new Set(s.gapStatuses)].join(", ")})`);
     seen.gapRows = Math.max(seen.gapRows, s.gapRows);
@@ -111,11 +124,14 @@ try {
     seen.chart = s.chart;
     seen.axisLabels = s.axisLabels;
     seen.pipeline = s.pipeline;
+    if (s.history && !seen.history) log(`history shows a repaired hour: ${s.history.text}`);
+    seen.history = s.history;
+    seen.lows = s.lows;
     // Pending gaps do not lower the score yet, so 100 counts only once no gap is left open.
     const open = s.gapStatuses.filter((x) => x !== "unrecoverable").length;
     seen.open = open;
     const repaired = s.rep === "100" && open === 0 && (seen.gapRows > 0 || seen.autoDone);
-    if (repaired && s.points > 0) break;
+    if (repaired && s.points > 0 && s.history && s.lows > 0) break;
     if (Date.now() > deadline) break;
     await sleep(250);
   }
@@ -131,8 +147,43 @@ try {
   if (seen.rep !== "100" || seen.open > 0) {
     failures.push(`after ${opts.timeout} s the overall REP score shown is ${seen.rep} with ${seen.open} gaps open, not 100 with none`);
   }
+  const h = seen.history;
+  if (!h) failures.push(`the REP history shows no repaired hour of ${opts.type}`);
+  else if (!(h.lowest < 100 && h.current === 100 && h.points.length >= 2 && h.points.some((p) => p < 100) && h.points.at(-1) === 100)) {
+    failures.push(`the REP history's repaired hour does not show its drop and repair: ${JSON.stringify(h)}`);
+  }
+  if (seen.lows < 1) failures.push(`the REP chart of ${opts.type} marks no hour's lowest recorded score`);
 
-  // A request with `from` after `to`: the form shows the API's own error text.
+  // A phone-sized window: nothing wider than the page, and the backfill table readable in place.
+  await page.setViewportSize({ width: 375, height: 800 });
+  await sleep(300);
+  const narrow = await page.evaluate(() => {
+    const d = document.documentElement;
+    const width = d.clientWidth;
+    const rows = [...document.querySelectorAll('[data-testid="backfill-row"]')];
+    const outside = rows.flatMap((r) => [...r.children])
+      .filter((c) => { const b = c.getBoundingClientRect(); return b.left < -0.5 || b.right > width + 0.5; })
+      .map((c) => `${c.dataset.label}: ${c.textContent}`);
+    const state = rows[0]?.querySelector('[data-testid="status"]')?.getBoundingClientRect();
+    const bar = rows[0]?.querySelector('[data-testid="backfill-progress"]')?.getBoundingClientRect();
+    const wrap = document.querySelector('[data-testid="backfills-table"]').parentElement;
+    return {
+      scrollWidth: d.scrollWidth, clientWidth: width, rows: rows.length, outside,
+      wrapHidden: wrap.scrollWidth - wrap.clientWidth,
+      stateShown: !!state && state.width > 0 && state.right <= width,
+      barShown: !!bar && bar.width > 0 && bar.right <= width,
+    };
+  });
+  log(`at 375 px: page ${narrow.scrollWidth}/${narrow.clientWidth} px wide, ${narrow.rows} backfill rows`);
+  if (narrow.scrollWidth > narrow.clientWidth) {
+    failures.push(`at 375 px the page overflows sideways: scrollWidth ${narrow.scrollWidth} > clientWidth ${narrow.clientWidth}`);
+  }
+  if (narrow.rows < 1) failures.push("at 375 px no backfill row is shown");
+  if (narrow.outside.length) failures.push(`at 375 px backfill cells lie outside the window: ${narrow.outside.slice(0, 5).join("; ")}`);
+  if (narrow.wrapHidden > 1) failures.push(`at 375 px the backfill table hides ${narrow.wrapHidden} px behind a sideways scroll`);
+  if (!narrow.stateShown || !narrow.barShown) failures.push(`at 375 px a backfill's state or progress bar is not shown: ${JSON.stringify(narrow)}`);
+
+  // A request with `from` after `to`, still at 375 px: the form shows the API's own error text.
   expectFormError = true;
   await page.fill(sel("backfill-type"), opts.type);
   await page.fill(sel("backfill-from"), "2026-11-27");
@@ -163,7 +214,7 @@ try {
   log(
     `pipeline ${seen.pipeline}; ${seen.points} chart points; max gap rows ${seen.gapRows} ` +
       `(${[...seen.gapStatuses].join(", ") || "none"}); auto backfill done: ${seen.autoDone ? `#${seen.autoDone.id}` : "not seen"}; ` +
-      `REP ${seen.rep}; expected 4xx log lines ${formErrorLogs}`,
+      `REP ${seen.rep}; repaired hour in the history: ${h ? h.hour : "none"}; expected 4xx log lines ${formErrorLogs}`,
   );
 } catch (e) {
   failures.push(`the browser run failed: ${e.stack || e}`);

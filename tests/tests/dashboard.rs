@@ -1,7 +1,8 @@
 //! The monitor's dashboard in a real headless Chromium, against real Kafka, PostgreSQL and the
 //! registry: while the monitor repairs events withheld from Kafka but archived, the page draws the REP
-//! chart, shows the gaps or the auto backfill finishing, reaches a REP score of 100, and shows the
-//! API's error for a bad backfill request, with no console error.
+//! chart, shows the gaps or the auto backfill finishing, reaches a REP score of 100, keeps the drop
+//! and its repair in the REP history (table and chart), fits a 375 px window with the backfill table
+//! readable in place, and shows the API's error for a bad backfill request, with no console error.
 //!
 //! The browser side is `tests/browser/dashboard.mjs` (playwright-core driving Debian's
 //! `/usr/bin/chromium`); `make test` installs both (`make browser`). A missing tool fails the test
@@ -41,7 +42,7 @@ fn browser_script() -> PathBuf {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_dashboard_shows_gaps_repaired_to_a_rep_score_of_100_and_the_apis_errors() {
+async fn the_dashboard_shows_gaps_repaired_to_a_rep_score_of_100_their_history_and_the_apis_errors() {
     let script = browser_script();
     let world = World::new().await;
     // The monitor files a backfill for gaps missing past 6 s, so the page shows them first.
