@@ -206,6 +206,145 @@ async fn lost_events_are_reported_exactly_and_repaired_from_the_archive_to_a_rep
     sink.stop();
 }
 
+/// Each hour of `type` in a `GET /api/reliability/history` answer.
+fn history_hours<'a>(history: &'a serde_json::Value, event_type: &str) -> Vec<&'a serde_json::Value> {
+    history["hours"]
+        .as_array()
+        .expect("hours")
+        .iter()
+        .filter(|h| h["type"] == event_type)
+        .collect()
+}
+
+/// The (missing, pending) counts of an hour's recorded points, oldest first.
+fn history_counts(hour: &serde_json::Value) -> Vec<(i64, i64)> {
+    hour["points"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| {
+            (
+                p["missing"].as_i64().expect("missing"),
+                p["pending"].as_i64().expect("pending"),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_rep_history_keeps_an_hours_drop_after_a_backfill_repairs_it() {
+    let world = World::new().await;
+    let report = world
+        .generate(
+            BILLING,
+            2_000,
+            2,
+            "hist",
+            500,
+            LossPlan {
+                run: 100,
+                ..LossPlan::default()
+            },
+        )
+        .await;
+    let dropped = report.withheld.iter().filter(|w| w.3 == Fate::Dropped).count() as i64;
+    assert_eq!(dropped, 100);
+    let sink = SinkRun::start(&world.registry, &KEYS, &world.config_text()).await;
+    let pool = PgPool::connect(&world.registry.database_url).await.expect("connect");
+    eventually(120, "every event Kafka has in the warehouse", async || {
+        warehouse_uids(&pool, BILLING).await.len() as i64 >= 2_000 - dropped
+    })
+    .await;
+    // A row of an hour past the retention (90 days by default), as a sweep long ago left it.
+    let old_hour = murron_wire::hours::now_hour() - 91 * 24;
+    sqlx::query(
+        "INSERT INTO reliability_history (pipeline, event_type, hour, seen_at, updated_at, total, missing, pending) \
+         VALUES ($1, $2, $3, now(), now(), 10, 1, 0)",
+    )
+    .bind(&world.topic)
+    .bind(BILLING)
+    .bind(old_hour)
+    .execute(&pool)
+    .await
+    .expect("insert an old history row");
+
+    // Repairs off: the sweeps record the gap first pending, then missing once the grace has passed.
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    let path = format!("/api/reliability/history?type={BILLING}");
+    eventually(60, "the drop recorded in the history", async || {
+        let history = monitor.get_json(&path).await;
+        let missing: i64 = history_hours(&history, BILLING)
+            .iter()
+            .filter_map(|h| history_counts(h).last().map(|c| c.0))
+            .sum();
+        missing == dropped
+    })
+    .await;
+    let rows = async || -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM reliability_history WHERE pipeline = $1")
+            .bind(&world.topic)
+            .fetch_one(&pool)
+            .await
+            .expect("count history rows")
+    };
+    let recorded = rows().await;
+    let old: i64 = sqlx::query_scalar("SELECT count(*) FROM reliability_history WHERE hour = $1")
+        .bind(old_hour)
+        .fetch_one(&pool)
+        .await
+        .expect("count old rows");
+    assert_eq!(old, 0, "the sweep deletes hours past the retention");
+    // Sweeps every 0.5 s over an unchanged state write nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(rows().await, recorded, "unchanged sweeps grew the history");
+    monitor.kill();
+
+    // Two replicas with repairs on: the backfill fills the gap and the next sweep records 100.
+    world.write_config(true, 2);
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    let replica = SinkRun::monitor(&world.registry, &KEYS, &world.config_text()).await;
+    let mut history = serde_json::Value::Null;
+    eventually(120, "the repair recorded in the history", async || {
+        history = monitor.get_json(&path).await;
+        let hours = history_hours(&history, BILLING);
+        !hours.is_empty() && hours.iter().all(|h| h["rep_score"] == 100.0)
+    })
+    .await;
+    let backfills = monitor.get_json("/api/backfills").await;
+    let auto: Vec<i64> = auto_backfills(&backfills)
+        .iter()
+        .map(|b| b["id"].as_i64().expect("id"))
+        .collect();
+    assert!(!auto.is_empty(), "{backfills}");
+    let mut lowest_missing = 0;
+    for h in history_hours(&history, BILLING) {
+        let counts = history_counts(h);
+        // Each state is recorded once, whichever replica swept.
+        assert!(counts.windows(2).all(|w| w[0] != w[1]), "a state recorded twice: {h}");
+        lowest_missing += counts.iter().map(|c| c.0).max().unwrap_or_default();
+        if counts.iter().any(|c| c.0 > 0) {
+            assert_eq!(h["repaired"], true, "{h}");
+            assert!(h["lowest_rep_score"].as_f64().expect("lowest") < 100.0, "{h}");
+            let last = h["points"].as_array().and_then(|p| p.last()).expect("a point");
+            assert_eq!(last["missing"], 0, "{h}");
+            let by: Vec<i64> = last["repaired_by"]
+                .as_array()
+                .expect("repaired_by")
+                .iter()
+                .map(|v| v.as_i64().expect("id"))
+                .collect();
+            assert!(
+                !by.is_empty() && by.iter().all(|id| auto.contains(id)),
+                "{h} / {backfills}"
+            );
+        }
+    }
+    assert_eq!(lowest_missing, dropped, "the drop of every hour is kept: {history}");
+    replica.kill();
+    monitor.kill();
+    sink.stop();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn gaps_in_json_schema_and_protobuf_types_are_repaired_from_the_archive_exactly_once() {
     let world = World::new().await;
@@ -390,6 +529,10 @@ async fn the_monitor_api_answers_bad_requests_precisely_and_runs_what_it_accepts
         ("/api/reliability?from=2026-11-27&to=2026-11-26", 400, "before"),
         ("/api/reliability?from=2020-01-01&to=2026-01-01", 400, "at most"),
         ("/api/reliability?colour=blue", 400, "colour"),
+        ("/api/reliability/history?type=", 400, "type"),
+        ("/api/reliability/history?to=soon", 400, "to"),
+        ("/api/reliability/history?from=2020-01-01&to=2026-01-01", 400, "at most"),
+        ("/api/reliability/history?host=a", 400, "host"),
         ("/api/gaps?pid=seven", 400, "pid"),
         ("/api/backfills/seven", 400, "backfill id"),
         ("/api/backfills/999999", 404, "does not exist"),
@@ -458,7 +601,13 @@ async fn the_monitor_api_answers_bad_requests_precisely_and_runs_what_it_accepts
     .await;
 
     let openapi = monitor.get_json("/openapi.json").await;
-    for path in ["/api/reliability", "/api/gaps", "/api/backfills", "/api/backfills/{id}"] {
+    for path in [
+        "/api/reliability",
+        "/api/reliability/history",
+        "/api/gaps",
+        "/api/backfills",
+        "/api/backfills/{id}",
+    ] {
         assert!(
             openapi["paths"][path].is_object(),
             "{path} missing from the OpenAPI document"
