@@ -1,12 +1,14 @@
 //! The monitor's sweep (`reliability_gaps`): the offsets received and archived per stream and hour
-//! that it computes gaps from, and the [`Sweep`] transaction that replaces a pipeline's gaps and files
-//! the backfills due, one sweep at a time per pipeline (a transaction-level advisory lock).
+//! that it computes gaps from, and the [`Sweep`] transaction that replaces a pipeline's gaps, files
+//! the backfills due and records the REP history (`super::history`), one sweep at a time per
+//! pipeline (a transaction-level advisory lock).
 
 use std::collections::HashMap;
 
 use sqlx::{PgPool, Postgres, Transaction};
 
 use super::error::StateError;
+use super::history::HourCounts;
 use super::multirange::parse_multirange;
 use murron_wire::ranges::OffsetRanges;
 use murron_wire::stream::StreamKey;
@@ -110,8 +112,8 @@ pub struct NewGap<'a> {
 /// One sweep's transaction, holding the pipeline's sweep lock until it ends.
 #[derive(Debug)]
 pub struct Sweep<'a> {
-    pub(super) tx: Transaction<'static, Postgres>,
-    pub(super) pipeline: &'a str,
+    tx: Transaction<'static, Postgres>,
+    pipeline: &'a str,
 }
 
 /// Starts a sweep of `pipeline`; None when another replica is sweeping it.
@@ -234,6 +236,91 @@ impl Sweep<'_> {
             .await?;
         }
         Ok(())
+    }
+
+    /// The latest recorded row of every type and hour from `from_hour` on.
+    pub async fn latest_history(&mut self, from_hour: i64) -> Result<Vec<HourCounts>, StateError> {
+        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT DISTINCT ON (event_type, hour) event_type, hour, total, missing, pending \
+             FROM reliability_history WHERE pipeline = $1 AND hour >= $2 \
+             ORDER BY event_type, hour, seen_at DESC",
+        )
+        .bind(self.pipeline)
+        .bind(from_hour)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(event_type, hour, total, missing, pending)| HourCounts {
+                event_type,
+                hour,
+                total,
+                missing,
+                pending,
+            })
+            .collect())
+    }
+
+    /// Inserts `new` rows seen now, updates the total of the latest row of each of `refresh`'s hours,
+    /// and deletes the rows of hours before `from_hour` (the retention); returns how many it deleted.
+    pub async fn write_history(
+        &mut self,
+        new: &[HourCounts],
+        refresh: &[HourCounts],
+        from_hour: i64,
+    ) -> Result<u64, StateError> {
+        let columns = |rows: &[HourCounts]| {
+            let mut c = (vec![], vec![], vec![], vec![], vec![]);
+            for r in rows {
+                c.0.push(r.event_type.clone());
+                c.1.push(r.hour);
+                c.2.push(r.total);
+                c.3.push(r.missing);
+                c.4.push(r.pending);
+            }
+            c
+        };
+        for chunk in new.chunks(5_000) {
+            let c = columns(chunk);
+            // ON CONFLICT: a second sweep in the same instant (the clock of another replica's
+            // transaction cannot be equal, but be safe) keeps the first row.
+            sqlx::query(
+                "INSERT INTO reliability_history (pipeline, event_type, hour, seen_at, updated_at, total, missing, pending) \
+                 SELECT $1, t, h, now(), now(), tot, m, p \
+                 FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS u(t, h, tot, m, p) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(self.pipeline)
+            .bind(c.0)
+            .bind(c.1)
+            .bind(c.2)
+            .bind(c.3)
+            .bind(c.4)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        for chunk in refresh.chunks(5_000) {
+            let c = columns(chunk);
+            sqlx::query(
+                "UPDATE reliability_history r SET total = u.tot, updated_at = now() \
+                 FROM unnest($2::text[], $3::int8[], $4::int8[]) AS u(t, h, tot) \
+                 WHERE r.pipeline = $1 AND r.event_type = u.t AND r.hour = u.h AND r.seen_at = \
+                   (SELECT max(seen_at) FROM reliability_history l WHERE l.pipeline = $1 AND l.event_type = u.t AND l.hour = u.h)",
+            )
+            .bind(self.pipeline)
+            .bind(c.0)
+            .bind(c.1)
+            .bind(c.2)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM reliability_history WHERE pipeline = $1 AND hour < $2")
+            .bind(self.pipeline)
+            .bind(from_hour)
+            .execute(&mut *self.tx)
+            .await?
+            .rows_affected();
+        Ok(deleted)
     }
 
     pub async fn commit(self) -> Result<(), StateError> {

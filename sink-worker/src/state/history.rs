@@ -1,12 +1,10 @@
-//! The REP history (`reliability_history`, migrations/…_rep_history.sql): each sweep's counts per
-//! type and hour, written in the sweep's own transaction (so under its lock: replicas never record
-//! twice), and what the monitor's `GET /api/reliability/history` reads. Which rows a sweep inserts or
-//! updates is decided by `reliability::history`; this module only reads and writes them.
+//! The REP history (`reliability_history`, migrations/…_rep_history.sql): its rows, and what the
+//! monitor's `GET /api/reliability/history` reads. The sweep writes them in its own transaction (so
+//! under its lock: replicas never record twice), with `Sweep::latest_history` and
+//! `Sweep::write_history` in [`super::gaps`]; which rows it inserts or updates is decided by
+//! `reliability::history`.
 
 use sqlx::PgPool;
-
-use super::error::StateError;
-use super::gaps::Sweep;
 
 /// One type's counts in one hour, as a sweep sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,93 +58,6 @@ fn recorded(
         seen_at,
         seen_at_text,
         updated_at_text,
-    }
-}
-
-impl Sweep<'_> {
-    /// The latest recorded row of every type and hour from `from_hour` on.
-    pub async fn latest_history(&mut self, from_hour: i64) -> Result<Vec<HourCounts>, StateError> {
-        let rows: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
-            "SELECT DISTINCT ON (event_type, hour) event_type, hour, total, missing, pending \
-             FROM reliability_history WHERE pipeline = $1 AND hour >= $2 \
-             ORDER BY event_type, hour, seen_at DESC",
-        )
-        .bind(self.pipeline)
-        .bind(from_hour)
-        .fetch_all(&mut *self.tx)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(event_type, hour, total, missing, pending)| HourCounts {
-                event_type,
-                hour,
-                total,
-                missing,
-                pending,
-            })
-            .collect())
-    }
-
-    /// Inserts `new` rows seen now, updates the total of the latest row of each of `refresh`'s hours,
-    /// and deletes the rows of hours before `from_hour` (the retention); returns how many it deleted.
-    pub async fn write_history(
-        &mut self,
-        new: &[HourCounts],
-        refresh: &[HourCounts],
-        from_hour: i64,
-    ) -> Result<u64, StateError> {
-        let columns = |rows: &[HourCounts]| {
-            let mut c = (vec![], vec![], vec![], vec![], vec![]);
-            for r in rows {
-                c.0.push(r.event_type.clone());
-                c.1.push(r.hour);
-                c.2.push(r.total);
-                c.3.push(r.missing);
-                c.4.push(r.pending);
-            }
-            c
-        };
-        for chunk in new.chunks(5_000) {
-            let c = columns(chunk);
-            // ON CONFLICT: a second sweep in the same instant (the clock of another replica's
-            // transaction cannot be equal, but be safe) keeps the first row.
-            sqlx::query(
-                "INSERT INTO reliability_history (pipeline, event_type, hour, seen_at, updated_at, total, missing, pending) \
-                 SELECT $1, t, h, now(), now(), tot, m, p \
-                 FROM unnest($2::text[], $3::int8[], $4::int8[], $5::int8[], $6::int8[]) AS u(t, h, tot, m, p) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(self.pipeline)
-            .bind(c.0)
-            .bind(c.1)
-            .bind(c.2)
-            .bind(c.3)
-            .bind(c.4)
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        for chunk in refresh.chunks(5_000) {
-            let c = columns(chunk);
-            sqlx::query(
-                "UPDATE reliability_history r SET total = u.tot, updated_at = now() \
-                 FROM unnest($2::text[], $3::int8[], $4::int8[]) AS u(t, h, tot) \
-                 WHERE r.pipeline = $1 AND r.event_type = u.t AND r.hour = u.h AND r.seen_at = \
-                   (SELECT max(seen_at) FROM reliability_history l WHERE l.pipeline = $1 AND l.event_type = u.t AND l.hour = u.h)",
-            )
-            .bind(self.pipeline)
-            .bind(c.0)
-            .bind(c.1)
-            .bind(c.2)
-            .execute(&mut *self.tx)
-            .await?;
-        }
-        let deleted = sqlx::query("DELETE FROM reliability_history WHERE pipeline = $1 AND hour < $2")
-            .bind(self.pipeline)
-            .bind(from_hour)
-            .execute(&mut *self.tx)
-            .await?
-            .rows_affected();
-        Ok(deleted)
     }
 }
 
