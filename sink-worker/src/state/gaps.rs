@@ -282,8 +282,8 @@ impl Sweep<'_> {
         };
         for chunk in new.chunks(5_000) {
             let c = columns(chunk);
-            // ON CONFLICT: a second sweep in the same instant (the clock of another replica's
-            // transaction cannot be equal, but be safe) keeps the first row.
+            // Sweeps are serialized by the lock, so a row of this instant cannot exist; should the
+            // clock repeat anyway, the row already recorded stands rather than failing the sweep.
             sqlx::query(
                 "INSERT INTO reliability_history (pipeline, event_type, hour, seen_at, updated_at, total, missing, pending) \
                  SELECT $1, t, h, now(), now(), tot, m, p \
