@@ -89,7 +89,7 @@ async fn a_kafka_broker_restart_under_load_loses_and_duplicates_nothing() {
         .metric(&format!(
             "murron_sink_retries_total{{pipeline=\"{topic}\",op=\"publish\"}}"
         ))
-        .await;
+        .await as u64;
     worker.stop();
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let notes = format!(
