@@ -27,7 +27,7 @@ failed=0
 for run in $(seq 1 "$runs"); do
   echo "== fault suite run $run of $runs" >&2
   cargo test --no-fail-fast -p murron-e2e --test sink_crash --test faults_s3 --test faults_disk \
-    --test faults_services --test faults_ingest -- --nocapture --test-threads=1 2>&1 | tee -a "$LOG" \
+    --test faults_services --test faults_ingest --test routed_topic -- --nocapture --test-threads=1 2>&1 | tee -a "$LOG" \
     | grep --line-buffered -E -A2 '^(RELIABILITY|test |thread .* panicked)' >&2
   [ "${PIPESTATUS[0]}" -eq 0 ] || failed=1
   # The Python producer's spool, SIGKILLed mid-stream (its RELIABILITY line is printed uncaptured).

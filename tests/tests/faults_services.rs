@@ -2,7 +2,8 @@
 //! while `sink-worker run` consumes, and mid-run the Kafka broker (SIGKILL, then a clean stop) or the
 //! PostgreSQL server (immediate stop) goes away and comes back. The producer and the worker ride it
 //! out, readiness says so while the database is gone, and afterwards every generated event is in the
-//! warehouse and in S3 (Parquet) exactly once.
+//! warehouse and in S3 (Parquet) exactly once, and, across the broker's restarts, in the routed Kafka
+//! topic on that broker (read with `read_committed`), whose transactions the restarts interrupt.
 //!
 //! The restarted services are private copies started by the project's scripts on free ports
 //! (`common::private_stack`), so the shared stack is never disturbed. Each test prints its
@@ -12,7 +13,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::faults::{EVENT_TYPE, check_outputs, progress, sink_config, warehouse_count};
+use common::faults::{
+    EVENT_TYPE, check_outputs, check_routed, progress, routed_topic, sink_config, sink_config_routed, warehouse_count,
+};
 use common::outputs::{eventually, generated};
 use common::private_stack::{PrivateKafka, PrivatePostgres};
 use common::{GEN_KEY, Generator, Registry, SinkRun};
@@ -28,7 +31,8 @@ fn assert_alive(worker: &mut SinkRun, after: &str) {
 }
 
 /// The broker restarts twice under load, once crashing (SIGKILL) and once cleanly. The producer's
-/// records wait in its queue, the worker reconnects, and nothing is lost or written twice.
+/// records wait in its queue, the worker reconnects, and nothing is lost or written twice, also in
+/// the topic the worker routes to on the same broker.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kafka_broker_restart_under_load_loses_and_duplicates_nothing() {
     const EVENTS: i64 = 40_000;
@@ -46,7 +50,9 @@ async fn a_kafka_broker_restart_under_load_loses_and_duplicates_nothing() {
     let topic = common::unique("events.kafka-restart");
     let bucket = common::unique("kafka-restart").replace('.', "-").to_lowercase();
     kafka.create_topic(&topic, 4).await;
-    let mut worker = SinkRun::start_on(&kafka.brokers, &registry, &KEYS, &sink_config(&topic, &bucket)).await;
+    kafka.create_topic(&routed_topic(&topic), 2).await;
+    let config = sink_config_routed(&topic, &bucket);
+    let mut worker = SinkRun::start_on(&kafka.brokers, &registry, &KEYS, &config).await;
     let pool = PgPool::connect(&registry.database_url).await.expect("connect");
 
     // 600/s: about 67 s of load, so both outages (two broker starts each) come before it ends even
@@ -78,17 +84,25 @@ async fn a_kafka_broker_restart_under_load_loses_and_duplicates_nothing() {
     })
     .await;
     assert_alive(&mut worker, "the outages");
+    // Publishes of routed blobs that an outage interrupted, retried until they went through.
+    let publish_retries = worker
+        .metric(&format!(
+            "murron_sink_retries_total{{pipeline=\"{topic}\",op=\"publish\"}}"
+        ))
+        .await as u64;
     worker.stop();
     let expected = generated(EVENT_TYPE, EVENTS, STREAMS, "gen", 1000);
     let notes = format!(
         "outages {:.1}s (SIGKILL) and {:.1}s (clean stop), each start included; gen ran {:.1}s, logged \
-         {gen_complaints} warnings and delivered everything; worker stayed up; test {:.0}s",
+         {gen_complaints} warnings and delivered everything; worker stayed up, {publish_retries} publish \
+         retries; test {:.0}s",
         kill_outage.as_secs_f64(),
         stop_outage.as_secs_f64(),
         gen_took.as_secs_f64(),
         began.elapsed().as_secs_f64()
     );
     check_outputs(scenario, &pool, &bucket, &expected, &notes).await;
+    check_routed(scenario, &kafka.brokers, &topic, &expected, &notes);
 }
 
 /// `/readyz` of a registry: `Some(true)` for 200, `Some(false)` for another status, `None` when it

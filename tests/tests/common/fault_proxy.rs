@@ -7,6 +7,9 @@
 //! - `Reset` reads the request head and resets the connection (RST, not FIN).
 //! - `Stall` reads the request and never answers, until the fault changes.
 //! - `Slow(bytes_per_sec)` forwards, throttled in each direction.
+//! - `Refuse(method, code)` answers `code` to requests of that method and forwards the others, one
+//!   request per connection (it asks the server to close after answering), so the client's next
+//!   request meets the filter again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +26,7 @@ pub enum Fault {
     Reset,
     Stall,
     Slow(u64),
+    Refuse(&'static str, u16),
 }
 
 struct Shared {
@@ -105,18 +109,19 @@ async fn serve(mut client: TcpStream, upstream: String, fault: Fault, mut change
             }
             Fault::Status(code) => {
                 if read_request(&mut client).await.is_some() {
-                    let body = format!(
-                        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{}</Code>\
-                         <Message>injected by the test's fault proxy</Message></Error>",
-                        if code == 503 { "SlowDown" } else { "InternalError" }
-                    );
-                    let head = format!(
-                        "HTTP/1.1 {code} Injected\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\
-                         connection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = client.write_all(format!("{head}{body}").as_bytes()).await;
-                    let _ = client.shutdown().await;
+                    answer(&mut client, code).await;
+                }
+            }
+            Fault::Refuse(method, code) => {
+                let Some(request) = read_request(&mut client).await else {
+                    return;
+                };
+                if request.starts_with(format!("{method} ").as_bytes()) {
+                    answer(&mut client, code).await;
+                } else if let Ok(mut up) = TcpStream::connect(&upstream).await
+                    && up.write_all(&closing(request)).await.is_ok()
+                {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut up).await;
                 }
             }
             Fault::Reset => {
@@ -137,8 +142,36 @@ async fn serve(mut client: TcpStream, upstream: String, fault: Fault, mut change
     }
 }
 
-/// Reads one request (head and `content-length` body); `None` when the client closed first.
-async fn read_request(client: &mut TcpStream) -> Option<()> {
+/// Answers `code` with an S3 error document and closes.
+async fn answer(client: &mut TcpStream, code: u16) {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{}</Code>\
+         <Message>injected by the test's fault proxy</Message></Error>",
+        if code == 503 { "SlowDown" } else { "InternalError" }
+    );
+    let head = format!(
+        "HTTP/1.1 {code} Injected\r\ncontent-type: application/xml\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = client.write_all(format!("{head}{body}").as_bytes()).await;
+    let _ = client.shutdown().await;
+}
+
+/// `request` with `connection: close` added to its head, so the server closes after answering it.
+fn closing(request: Vec<u8>) -> Vec<u8> {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return request;
+    };
+    let mut out = request[..end + 2].to_vec();
+    out.extend_from_slice(b"connection: close\r\n");
+    out.extend_from_slice(&request[end + 2..]);
+    out
+}
+
+/// Reads one request (head and `content-length` body) and returns its bytes; `None` when the client
+/// closed first.
+async fn read_request(client: &mut TcpStream) -> Option<Vec<u8>> {
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = [0u8; 8192];
     let head_end = loop {
@@ -157,9 +190,10 @@ async fn read_request(client: &mut TcpStream) -> Option<()> {
     let mut remaining = length.saturating_sub(buf.len() - head_end);
     while remaining > 0 {
         let n = client.read(&mut chunk).await.ok().filter(|n| *n > 0)?;
+        buf.extend_from_slice(&chunk[..n]);
         remaining = remaining.saturating_sub(n);
     }
-    Some(())
+    Some(buf)
 }
 
 /// Copies `from` to `to` at about `rate` bytes per second, in 1 KiB steps.

@@ -1,5 +1,6 @@
 //! What the fault scenarios that sink one billing topic share: the worker's configuration (S3
-//! Parquet and the warehouse), waiting for progress, and checking both outputs event by event.
+//! Parquet and the warehouse, and a routed Kafka topic where the scenario asks), waiting for
+//! progress, and checking the outputs event by event.
 
 use sqlx::postgres::PgPool;
 
@@ -31,6 +32,32 @@ kind = "postgres"
 "#,
         super::s3_endpoint()
     )
+}
+
+/// [`sink_config`] with a Kafka output too: the kept events routed to `{topic}.routed` on the input's
+/// cluster ([`routed_topic`]), which must exist before the worker starts.
+pub fn sink_config_routed(topic: &str, bucket: &str) -> String {
+    format!(
+        r#"{}
+[[pipeline.outputs]]
+kind = "kafka"
+topic = "{}"
+"#,
+        sink_config(topic, bucket),
+        routed_topic(topic)
+    )
+}
+
+/// The Kafka output's topic of [`sink_config_routed`].
+pub fn routed_topic(topic: &str) -> String {
+    format!("{topic}.routed")
+}
+
+/// Checks the routed topic on `brokers`, read with `read_committed`, against `expected` (a
+/// `RELIABILITY` row).
+pub fn check_routed(scenario: &str, brokers: &str, topic: &str, expected: &[Uid], notes: &str) {
+    let routed = super::routed_uids_on(brokers, &routed_topic(topic), expected.len(), 120);
+    report_exactly(scenario, "routed topic", &routed, expected, notes);
 }
 
 /// Checks the warehouse and S3 against `expected` (a `RELIABILITY` row each) and that every

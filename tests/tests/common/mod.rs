@@ -575,10 +575,15 @@ pub fn s3_store(bucket: &str) -> sink_worker::config::storage::StoreConfig {
 /// Reads `topic` from the start with `read_committed` until `expected` records arrived or `secs`
 /// passed, and returns each record's (type, host, pid, offset) decoded from its envelope.
 pub fn routed_uids(topic: &str, expected: usize, secs: u64) -> Vec<(String, String, i32, i64)> {
+    routed_uids_on(&kafka_brokers(), topic, expected, secs)
+}
+
+/// [`routed_uids`] of a topic on `brokers` instead of the shared Kafka.
+pub fn routed_uids_on(brokers: &str, topic: &str, expected: usize, secs: u64) -> Vec<(String, String, i32, i64)> {
     use rdkafka::Message;
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", kafka_brokers())
+        .set("bootstrap.servers", brokers)
         .set("group.id", unique("routed-reader"))
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")

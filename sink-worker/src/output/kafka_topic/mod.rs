@@ -1,8 +1,11 @@
 //! The Kafka output (`kind = "kafka"`): kept events, unchanged, routed to another topic exactly once.
 //! A batch's records are staged as one blob in the dead-letter store and listed in the manifest; the
-//! blob is published in one Kafka transaction ([`route`] says how "published" is recorded in Kafka).
+//! blob is published in one Kafka transaction ([`route`] says how "published" is recorded in Kafka,
+//! and how it is found again once Kafka has forgotten the routing group's offsets).
 
 pub mod route;
+
+use std::sync::Arc;
 
 use murron_wire::envelope::Envelope;
 use sqlx::PgConnection;
@@ -13,12 +16,14 @@ use crate::config::outputs::KafkaTopicConfig;
 use crate::config::pipeline::Pipeline;
 use crate::state::FileRecord;
 use crate::storage::{ObjectStore, StoreError};
-use route::{BACKFILL_SOURCES, TopicRoute};
+use route::{BACKFILL_SOURCES, EndOffsets, TopicRoute};
 
 /// Another topic on the input's cluster.
 #[derive(Debug)]
 pub struct KafkaTopic {
     route: TopicRoute,
+    /// Reads the topic's end offsets as each blob is staged, where it will be looked for.
+    end_offsets: Arc<EndOffsets>,
     /// Where blobs are staged: the pipeline's dead-letter store.
     blobs: ObjectStore,
 }
@@ -36,7 +41,12 @@ impl KafkaTopic {
         tokio::task::spawn_blocking(move || probe.check())
             .await
             .map_err(|e| OutputError::Fatal(format!("topic check panicked: {e}")))??;
-        Ok(Self { route, blobs })
+        let end_offsets = Arc::new(EndOffsets::new(kafka, &config.topic)?);
+        Ok(Self {
+            route,
+            end_offsets,
+            blobs,
+        })
     }
 }
 
@@ -72,9 +82,14 @@ impl Output for KafkaTopic {
             } else {
                 BACKFILL_SOURCES.to_owned()
             };
+            let end_offsets = self.end_offsets.clone();
+            let from = tokio::task::spawn_blocking(move || end_offsets.read())
+                .await
+                .map_err(|e| OutputError::Fatal(format!("reading the topic's end offsets panicked: {e}")))??;
             let name = self.route.describe();
+            let text = route::staged_text(&sources, &from);
             Ok(staging
-                .put(&self.blobs, name, staging_key, sources, blob, kept.len())
+                .put(&self.blobs, name, staging_key, text, blob, kept.len())
                 .await?)
         })
     }
@@ -83,21 +98,23 @@ impl Output for KafkaTopic {
         Box::pin(async move {
             // A missing blob is an error, not an empty publish: if Kafka already has it (deleted after
             // a publish whose mark did not reach the database), `publish` sees that through the routing
-            // group before it reads a record, so pass an empty blob only then.
+            // group or the topic before it reads a record, so pass an empty blob only then.
             let blob = match self.blobs.get(&file.staging_key).await {
                 Ok(b) => Some(b),
                 Err(StoreError::NotFound { .. }) => None,
                 Err(e) => return Err(e.into()),
             };
-            let sources = if file.final_key == BACKFILL_SOURCES {
+            let (sources, from) = route::parse_staged(&file.final_key)?;
+            let sources = if sources == BACKFILL_SOURCES {
                 self.route.backfill_marker(file.id)
             } else {
-                route::parse_sources(&file.final_key)?
+                route::parse_sources(sources)?
             };
             let (route, id) = (self.route.clone(), file.id);
-            let produced = tokio::task::spawn_blocking(move || route.publish(id, blob.as_deref(), &sources))
-                .await
-                .map_err(|e| OutputError::Fatal(format!("kafka publisher panicked: {e}")))??;
+            let produced =
+                tokio::task::spawn_blocking(move || route.publish(id, blob.as_deref(), &sources, from.as_deref()))
+                    .await
+                    .map_err(|e| OutputError::Fatal(format!("kafka publisher panicked: {e}")))??;
             if produced {
                 metrics::counter!("murron_sink_written_events_total", "output" => file.store.clone())
                     .increment(file.events.max(0) as u64);

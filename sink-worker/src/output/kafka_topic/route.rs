@@ -10,17 +10,29 @@
 //! manifest order, which per source partition is commit order, so a later batch never marks an
 //! earlier one as done.
 //!
+//! Kafka forgets a routing group's offsets `offsets.retention.minutes` after they were committed (the
+//! group never has members). That is harmless for a blob the manifest marks published, but a worker
+//! that stopped between a blob's transaction and its mark, and stayed down that long, would find no
+//! offsets and route the blob again. So a blob's manifest entry also keeps the output topic's end
+//! offsets read when it was staged, and the first record of each transaction carries its
+//! transactional id in the [`ROUTE_HEADER`] header: when the routing group holds no offset of any of
+//! the blob's sources, the output topic is read (`read_committed`) from those offsets to its end, and
+//! the header tells whether this blob's transaction committed. The producer is fenced first, so the
+//! answer cannot change while it is read.
+//!
 //! A backfill's blob has no source partitions. Its manifest entry is marked [`BACKFILL_SOURCES`], and
 //! its publish commits instead the entry's id + 1 as the routing group's offset of the output topic's
 //! partition 0, a partition the group never reads: ids grow in manifest order too, so the same
 //! "committed at least this far" test tells whether it is done.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::config::KafkaConfig;
 use crate::config::outputs::KafkaTopicConfig;
@@ -37,11 +49,23 @@ pub enum RouteError {
     MissingTopic(String),
     #[error("manifest entry names no source partitions: {0:?}")]
     Sources(String),
+    #[error(
+        "the routing group no longer holds offsets of blob {id} and {topic:?} no longer holds records \
+         from where it would be (partitions {partitions:?}, deleted by retention): whether it was \
+         published cannot be told; see docs/EXACTLY_ONCE.md, \"Known limits\""
+    )]
+    Undecidable {
+        id: i64,
+        topic: String,
+        partitions: Vec<i32>,
+    },
+    #[error("reading {0:?} to look for a published blob did not reach its end within 2 minutes")]
+    ScanTimeout(String),
 }
 
 impl RouteError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self, RouteError::Kafka(_))
+        matches!(self, RouteError::Kafka(_) | RouteError::ScanTimeout(_))
     }
 }
 
@@ -50,6 +74,53 @@ pub type SourceEnd = (String, i32, i64);
 
 /// The manifest's sources text of a blob written by a backfill.
 pub const BACKFILL_SOURCES: &str = "backfill";
+
+/// The header of the first record of each routed transaction: its transactional id.
+pub const ROUTE_HEADER: &str = "murron-route";
+
+/// The output topic's end offsets, (partition, offset), when a blob was staged: its records, if
+/// published, are at or after them.
+pub type RouteFrom = Vec<(i32, i64)>;
+
+/// The manifest's text of a staged blob (its `final_key`): the sources text ([`sources_text`] or
+/// [`BACKFILL_SOURCES`]), then `|from=` and the output topic's end offsets as `partition:offset`
+/// joined by `,`. Kafka topic names cannot contain `|`.
+pub fn staged_text(sources: &str, from: &[(i32, i64)]) -> String {
+    let from: Vec<String> = from.iter().map(|(p, o)| format!("{p}:{o}")).collect();
+    format!("{sources}|from={}", from.join(","))
+}
+
+/// Splits [`staged_text`] into the sources text and the end offsets. An entry written before the
+/// offsets were kept has none: its blob is then looked for from the start of the topic.
+pub fn parse_staged(text: &str) -> Result<(&str, Option<RouteFrom>), RouteError> {
+    let Some((sources, from)) = text.split_once("|from=") else {
+        return Ok((text, None));
+    };
+    let bad = || RouteError::Sources(text.to_owned());
+    let mut out = Vec::new();
+    for part in from.split(',').filter(|p| !p.is_empty()) {
+        let (p, o) = part.split_once(':').ok_or_else(bad)?;
+        out.push((p.parse().map_err(|_| bad())?, o.parse().map_err(|_| bad())?));
+    }
+    Ok((sources, Some(out)))
+}
+
+/// What the routing group's committed offsets say about a blob with `sources`: `Some(true)` if
+/// published, `Some(false)` if not, `None` if the group holds no offset of any of them (nothing
+/// routed there yet, or expired). Per source partition blobs are published in order and an offset
+/// is replaced only by a higher one or expires, so an offset below a source's end means the blob's
+/// transaction never committed, and one at or past it means it did.
+fn group_says(committed: &TopicPartitionList, sources: &[SourceEnd]) -> Option<bool> {
+    let mut reached = false;
+    for (t, p, end) in sources {
+        match committed.find_partition(t, *p).map(|e| e.offset()) {
+            Some(Offset::Offset(o)) if o >= *end => reached = true,
+            Some(Offset::Offset(_)) => return Some(false),
+            _ => {}
+        }
+    }
+    reached.then_some(true)
+}
 
 /// The manifest's text for a blob's source ends: `topic:partition:end` joined by `;`.
 pub fn sources_text(ends: &[SourceEnd]) -> String {
@@ -137,6 +208,64 @@ impl rdkafka::producer::ProducerContext for DeliveryErrors {
     }
 }
 
+/// Reads the output topic's end offsets when a blob is staged ([`RouteFrom`]); one client kept for
+/// the worker's life, as staging happens once per batch.
+pub struct EndOffsets {
+    consumer: BaseConsumer,
+    topic: String,
+}
+
+impl std::fmt::Debug for EndOffsets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndOffsets")
+            .field("topic", &self.topic)
+            .finish_non_exhaustive()
+    }
+}
+
+impl EndOffsets {
+    pub fn new(kafka: &KafkaConfig, topic: &str) -> Result<Self, RouteError> {
+        Ok(Self {
+            consumer: consumer_config(kafka).create()?,
+            topic: topic.to_owned(),
+        })
+    }
+
+    /// Every partition's end offset now. Blocking.
+    pub fn read(&self) -> Result<RouteFrom, RouteError> {
+        let mut latest = TopicPartitionList::new();
+        for p in partitions(&self.consumer, &self.topic)? {
+            // Offset::End asks for the latest offset (ListOffsets with timestamp -1).
+            latest.add_partition_offset(&self.topic, p, Offset::End)?;
+        }
+        let found = self.consumer.offsets_for_times(latest, TIMEOUT)?;
+        // A partition without an answer is looked for from its start: slower, still right.
+        Ok(found
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+/// The partition ids of `topic`. Blocking.
+fn partitions(consumer: &BaseConsumer, topic: &str) -> Result<Vec<i32>, RouteError> {
+    let metadata = consumer.fetch_metadata(Some(topic), TIMEOUT)?;
+    match metadata.topics().first() {
+        Some(t) if t.error().is_none() && !t.partitions().is_empty() => {
+            Ok(t.partitions().iter().map(|p| p.id()).collect())
+        }
+        _ => Err(RouteError::MissingTopic(topic.to_owned())),
+    }
+}
+
+/// How long looking for a published blob may wait for the topic's end: past the longest transaction
+/// of ours (60 s) that can hold back what `read_committed` sees.
+const SCAN_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Publishes blobs of one pipeline to one topic.
 #[derive(Debug, Clone)]
 pub struct TopicRoute {
@@ -162,11 +291,7 @@ impl TopicRoute {
     /// Blocking.
     pub fn check(&self) -> Result<(), RouteError> {
         let consumer: BaseConsumer = consumer_config(&self.kafka).create()?;
-        let metadata = consumer.fetch_metadata(Some(&self.topic), TIMEOUT)?;
-        match metadata.topics().first() {
-            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
-            _ => Err(RouteError::MissingTopic(self.topic.clone())),
-        }
+        partitions(&consumer, &self.topic).map(|_| ())
     }
 
     /// The marker a backfill's blob `id` commits to the routing group (see the module docs).
@@ -182,13 +307,22 @@ impl TopicRoute {
     /// Publishes manifest entry `id` unless Kafka says it already is. Blocking: call it off the
     /// reactor. Returns whether records were produced now.
     /// `blob` is None when its staging object is gone: fine if Kafka has it already, an error if not.
-    pub fn publish(&self, id: i64, blob: Option<&[u8]>, sources: &[SourceEnd]) -> Result<bool, RouteError> {
+    /// `from` is where its records would be in the topic ([`RouteFrom`]; None for an old entry).
+    pub fn publish(
+        &self,
+        id: i64,
+        blob: Option<&[u8]>,
+        sources: &[SourceEnd],
+        from: Option<&[(i32, i64)]>,
+    ) -> Result<bool, RouteError> {
         let context = DeliveryErrors::default();
+        let transactional_id = format!("murron-{}-{id}", self.pipeline);
         let producer: rdkafka::producer::BaseProducer<DeliveryErrors> = producer_config(&self.kafka)
-            .set("transactional.id", format!("murron-{}-{id}", self.pipeline))
+            .set("transactional.id", &transactional_id)
             .set("transaction.timeout.ms", "60000")
             .create_with_context(context.clone())?;
-        // Fences any other producer of this entry and aborts its open transaction.
+        // Fences any other producer of this entry and aborts its open transaction, so whether the
+        // entry was published cannot change while it is looked up below.
         producer.init_transactions(TIMEOUT)?;
         let consumer: BaseConsumer = consumer_config(&self.kafka)
             .set("group.id", &self.route_group)
@@ -200,18 +334,23 @@ impl TopicRoute {
             tpl.add_partition(t, *p);
         }
         let committed = consumer.committed_offsets(tpl, TIMEOUT)?;
-        let done = sources.iter().all(|(t, p, end)| {
-            committed
-                .find_partition(t, *p)
-                .is_some_and(|e| matches!(e.offset(), Offset::Offset(o) if o >= *end))
-        });
+        let done = match group_says(&committed, sources) {
+            Some(done) => done,
+            None => self.find_published(id, &transactional_id, from)?,
+        };
         if done {
             return Ok(false);
         }
         let blob = blob.ok_or(RouteError::Corrupt("staged blob is missing and was never published"))?;
         producer.begin_transaction()?;
-        for (key, value) in records(blob)? {
+        for (n, (key, value)) in records(blob)?.into_iter().enumerate() {
             let mut record = BaseRecord::to(&self.topic).key(key).payload(value);
+            if n == 0 {
+                record = record.headers(OwnedHeaders::new().insert(Header {
+                    key: ROUTE_HEADER,
+                    value: Some(transactional_id.as_bytes()),
+                }));
+            }
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
@@ -242,6 +381,80 @@ impl TopicRoute {
         }
         Ok(true)
     }
+
+    /// Whether a transaction of `transactional_id` committed records to the topic at or after
+    /// `from`: reads every partition with `read_committed` from there to its end now, looking for
+    /// the [`ROUTE_HEADER`]. The caller has fenced that transactional id. Blocking.
+    fn find_published(&self, id: i64, transactional_id: &str, from: Option<&[(i32, i64)]>) -> Result<bool, RouteError> {
+        let consumer: BaseConsumer = consumer_config(&self.kafka)
+            .set("group.id", &self.route_group)
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .create()?;
+        let mut ends = HashMap::new();
+        let mut assignment = TopicPartitionList::new();
+        let mut deleted = Vec::new();
+        for p in partitions(&consumer, &self.topic)? {
+            // A partition added since the blob was staged is read from its start.
+            let start = from
+                .and_then(|f| f.iter().find(|(q, _)| *q == p))
+                .map_or(0, |(_, o)| *o);
+            let (low, high) = consumer.fetch_watermarks(&self.topic, p, TIMEOUT)?;
+            if high <= start {
+                continue;
+            }
+            if low > start {
+                deleted.push(p);
+            }
+            assignment.add_partition_offset(&self.topic, p, Offset::Offset(start.max(low)))?;
+            ends.insert(p, high);
+        }
+        tracing::info!(
+            topic = %self.topic,
+            id,
+            partitions = ends.len(),
+            "the routing group holds no offsets of this blob; looking for it in the topic"
+        );
+        if !ends.is_empty() {
+            consumer.assign(&assignment)?;
+        }
+        let deadline = Instant::now() + SCAN_TIMEOUT;
+        while !ends.is_empty() {
+            if Instant::now() >= deadline {
+                return Err(RouteError::ScanTimeout(self.topic.clone()));
+            }
+            match consumer.poll(Duration::from_millis(200)) {
+                Some(Ok(m)) => {
+                    let ours = m.headers().is_some_and(|h| {
+                        h.iter()
+                            .any(|h| h.key == ROUTE_HEADER && h.value == Some(transactional_id.as_bytes()))
+                    });
+                    if ours {
+                        return Ok(true);
+                    }
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => {}
+            }
+            // The position moves past transaction markers too, so it reaches the end offset read
+            // above once everything before it is decided and read.
+            let position = consumer.position()?;
+            ends.retain(|p, end| {
+                !matches!(
+                    position.find_partition(&self.topic, *p).map(|e| e.offset()),
+                    Some(Offset::Offset(o)) if o >= *end
+                )
+            });
+        }
+        if !deleted.is_empty() {
+            return Err(RouteError::Undecidable {
+                id,
+                topic: self.topic.clone(),
+                partitions: deleted,
+            });
+        }
+        Ok(false)
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +475,40 @@ mod tests {
                 assert!(records(&blob[..cut]).is_err(), "cut at {cut}");
             }
         }
+    }
+
+    #[test]
+    fn staged_text_round_trips_and_reads_entries_without_offsets() {
+        let text = staged_text("t:0:100;t:1:7", &[(0, 5), (1, 0)]);
+        assert_eq!(
+            parse_staged(&text).unwrap(),
+            ("t:0:100;t:1:7", Some(vec![(0, 5), (1, 0)]))
+        );
+        assert_eq!(parse_staged("t:0:100").unwrap(), ("t:0:100", None));
+        assert_eq!(
+            parse_staged(&staged_text(BACKFILL_SOURCES, &[])).unwrap(),
+            (BACKFILL_SOURCES, Some(vec![]))
+        );
+        assert!(parse_staged("t:0:1|from=0:x").is_err());
+    }
+
+    #[test]
+    fn the_routing_group_decides_unless_it_holds_no_offset_of_the_blob() {
+        let sources = vec![("t".to_owned(), 0, 100), ("t".to_owned(), 1, 50)];
+        let committed = |offsets: &[(i32, i64)]| {
+            let mut tpl = TopicPartitionList::new();
+            for (p, o) in offsets {
+                tpl.add_partition_offset("t", *p, Offset::Offset(*o)).unwrap();
+            }
+            tpl
+        };
+        assert_eq!(group_says(&committed(&[(0, 100), (1, 60)]), &sources), Some(true));
+        assert_eq!(group_says(&committed(&[(0, 99), (1, 50)]), &sources), Some(false));
+        // One source's offset expired: the other still tells.
+        assert_eq!(group_says(&committed(&[(1, 50)]), &sources), Some(true));
+        assert_eq!(group_says(&committed(&[(1, 49)]), &sources), Some(false));
+        assert_eq!(group_says(&committed(&[]), &sources), None);
+        assert_eq!(group_says(&committed(&[(2, 500)]), &sources), None);
     }
 
     #[test]
