@@ -21,6 +21,8 @@
 mod local;
 mod s3;
 
+pub use s3::S3Client;
+
 use std::fmt;
 use std::future::Future;
 use std::io;
