@@ -69,7 +69,7 @@ async fn s3_client() -> aws_sdk_s3::Client {
     let sink_worker::config::storage::StoreConfig::S3(config) = common::s3_store("smoke") else {
         unreachable!("s3_store is an S3 store")
     };
-    sink_worker::storage::S3Client::build(&config).await.client
+    sink_worker::storage::s3::S3Client::build(&config).await.client
 }
 
 #[tokio::test]

@@ -29,9 +29,8 @@ use aws_sdk_s3::config::{
     SharedCredentialsProvider, SharedHttpClient,
 };
 
-use super::error_chain;
 use crate::config::storage::S3Config;
-use crate::storage::StoreError;
+use crate::storage::{StoreError, error_chain};
 
 /// The region S3-compatible servers expect when none is configured, and AWS's default.
 const FALLBACK_REGION: &str = "us-east-1";

@@ -16,10 +16,10 @@ use aws_sdk_s3::types::{BucketLocationConstraint, CompletedMultipartUpload, Comp
 use backon::{ExponentialBuilder, Retryable};
 
 pub use self::client::S3Client;
-use super::{ObjectMeta, Storage, StoreError, StoreFuture, random_u64};
+use super::{ObjectMeta, Storage, StoreError, StoreFuture, error_chain, random_u64};
 use crate::config::storage::S3Config;
 
-mod client;
+pub mod client;
 
 /// S3 limit: an upload has at most 10 000 parts (the part sizes are in [`crate::config::storage`]).
 const MAX_PARTS: u64 = 10_000;
@@ -500,22 +500,6 @@ fn with_credential_source(err: StoreError, source: &str) -> StoreError {
         },
         other => other,
     }
-}
-
-/// An error and its sources on one line: `dispatch failure: io error: ...: Connection refused`.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        // Some wrappers repeat their source's text; say it once.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = e.source();
-    }
-    out
 }
 
 /// The `x-amz-copy-source` value: `bucket/key` with the key percent-encoded except `/`.
