@@ -108,8 +108,8 @@ store = {{ kind = "s3", bucket = "{bucket}", endpoint = "{}", create_bucket = tr
     }
 
     /// Runs [`Case::generate`], asserts that it succeeded and logged `source`, and that the bucket
-    /// now holds archive files.
-    async fn assert_archived_with(&self, env: &[(&str, &str)], source: &str) {
+    /// now holds archive files; returns the log.
+    async fn assert_archived_with(&self, env: &[(&str, &str)], source: &str) -> String {
         let out = self.generate(env).await;
         let log = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "gen failed ({}):\n{log}", out.status);
@@ -123,6 +123,7 @@ store = {{ kind = "s3", bucket = "{bucket}", endpoint = "{}", create_bucket = tr
             "no archive file in {}: {files:?}",
             self.bucket
         );
+        log.into_owned()
     }
 
     fn write(&self, name: &str, text: &str) -> String {
@@ -190,16 +191,18 @@ async fn web_identity_token_is_exchanged_at_sts_and_its_credentials_write_the_ar
     .await;
     let token = format!("eyJ.{}.sig", common::unique("token"));
     let token_file = case.write("token", &token);
-    case.assert_archived_with(
-        &[
-            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file),
-            ("AWS_ROLE_ARN", ROLE_ARN),
-            ("AWS_ROLE_SESSION_NAME", "murron-test"),
-            ("AWS_ENDPOINT_URL_STS", &sts.url),
-        ],
-        "default credential chain (WebIdentityToken)",
-    )
-    .await;
+    let log = case
+        .assert_archived_with(
+            &[
+                ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file),
+                ("AWS_ROLE_ARN", ROLE_ARN),
+                ("AWS_ROLE_SESSION_NAME", "murron-test"),
+                ("AWS_ENDPOINT_URL_STS", &sts.url),
+            ],
+            "default credential chain (WebIdentityToken)",
+        )
+        .await;
+    assert!(!log.contains(&token), "the web identity token reached the log:\n{log}");
     let requests = sts.requests();
     let form = form_fields(requests.first().expect("STS was called").body());
     assert_eq!(
@@ -224,17 +227,19 @@ async fn container_credentials_endpoint_as_with_eks_pod_identity_writes_the_arch
     .await;
     let token = common::unique("pod-identity-token");
     let token_file = case.write("pod-token", &token);
-    case.assert_archived_with(
-        &[
-            (
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-                &format!("{}/v1/credentials", agent.url),
-            ),
-            ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file),
-        ],
-        "default credential chain (EcsContainer)",
-    )
-    .await;
+    let log = case
+        .assert_archived_with(
+            &[
+                (
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                    &format!("{}/v1/credentials", agent.url),
+                ),
+                ("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", &token_file),
+            ],
+            "default credential chain (EcsContainer)",
+        )
+        .await;
+    assert!(!log.contains(&token), "the authorization token reached the log:\n{log}");
     let requests = agent.requests();
     let head = requests
         .first()
@@ -289,6 +294,36 @@ async fn wrong_or_missing_credentials_fail_at_startup_naming_the_source() {
     assert!(!log.contains("\"wrong\""), "the secret reached the log:\n{log}");
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_identity_token_that_sts_refuses_fails_at_startup_with_the_refusal() {
+    let case = Case::new().await;
+    let sts = StandIn::start_with_status(
+        "403 Forbidden",
+        "text/xml",
+        r#"<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <Error><Type>Sender</Type><Code>AccessDenied</Code><Message>Not authorized to perform sts:AssumeRoleWithWebIdentity</Message></Error>
+  <RequestId>murron-test</RequestId>
+</ErrorResponse>"#
+            .into(),
+    )
+    .await;
+    let token_file = case.write("token", "eyJ.refused.sig");
+    let out = case
+        .generate(&[
+            ("AWS_WEB_IDENTITY_TOKEN_FILE", &token_file),
+            ("AWS_ROLE_ARN", ROLE_ARN),
+            ("AWS_ENDPOINT_URL_STS", &sts.url),
+        ])
+        .await;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "gen should fail cleanly:\n{log}");
+    assert!(log.contains("the default credential chain failed"), "{log}");
+    assert!(log.contains("AccessDenied"), "{log}");
+    // aws-config's own warning names the source that failed.
+    assert!(log.contains("provider=WebIdentityToken"), "{log}");
+    assert!(!sts.requests().is_empty(), "STS was not asked");
+}
+
 /// A one-answer HTTP server on loopback standing in for STS or the Pod Identity agent: it records
 /// every request and answers each with the same body.
 struct StandIn {
@@ -313,6 +348,10 @@ impl Request {
 
 impl StandIn {
     async fn start(content_type: &'static str, body: String) -> StandIn {
+        Self::start_with_status("200 OK", content_type, body).await
+    }
+
+    async fn start_with_status(status: &'static str, content_type: &'static str, body: String) -> StandIn {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -322,7 +361,7 @@ impl StandIn {
                 let request = read_request(&mut socket).await;
                 seen.lock().expect("requests").push(request);
                 let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
                 let _ = socket.write_all(answer.as_bytes()).await;
