@@ -375,6 +375,7 @@ def test_sink_worker_pods_take_an_iam_role_when_the_secret_has_no_s3_keys(tools,
             assert not any(k.startswith("AWS_") for k in env), f"{name}: {sorted(env)}"
             res = run_container({**container, "args": ["check"]}, env, mount_config(pod, docs, tmp_path / name), {})
             assert res.returncode == 0, f"{name}: {res.stderr}"
+            assert "s3 credentials: s3://murron-events (default credential chain)\n" in res.stdout, f"{name}: {res.stdout}"
             checked.append(name)
     assert len(checked) == 4, checked
 
