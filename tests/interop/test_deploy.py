@@ -234,8 +234,8 @@ def test_registry_is_highly_available_and_probed(tools):
         assert int(annotations["prometheus.io/port"]) in ports, d["metadata"]["name"]
 
 
-def container_env(container: dict, docs: list[dict]) -> dict[str, str]:
-    """The environment Kubernetes would give the container, with SECRETS for the Secrets."""
+def container_env(container: dict, docs: list[dict], secrets: dict = SECRETS) -> dict[str, str]:
+    """The environment Kubernetes would give the container, with `secrets` for the Secrets."""
     config_maps = {name: d.get("data", {}) for name, d in by_kind(docs, "ConfigMap").items()}
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -243,7 +243,7 @@ def container_env(container: dict, docs: list[dict]) -> dict[str, str]:
         if "configMapRef" in source:
             data = config_maps[source["configMapRef"]["name"]]
         else:
-            data = SECRETS[source["secretRef"]["name"]]
+            data = secrets[source["secretRef"]["name"]]
         env.update({prefix + k: v for k, v in data.items()})
     for var in container.get("env", []):
         if "value" in var:
@@ -253,7 +253,11 @@ def container_env(container: dict, docs: list[dict]) -> dict[str, str]:
             env[var["name"]] = config_maps[ref["name"]][ref["key"]]
         else:
             ref = var["valueFrom"]["secretKeyRef"]
-            env[var["name"]] = SECRETS[ref["name"]][ref["key"]]
+            value = secrets[ref["name"]].get(ref["key"])
+            # Kubernetes refuses to start a container whose required Secret key is missing.
+            assert value is not None or ref.get("optional"), f"{var['name']}: {ref} is missing"
+            if value is not None:
+                env[var["name"]] = value
     return env
 
 
@@ -347,6 +351,33 @@ def test_the_rendered_configuration_loads_in_the_binaries(tools, tmp_path):
         capture_output=True, text=True, check=True,
     ).stdout.strip()
     assert int(tables) == len(list((ROOT / "migrations").glob("*.sql")))
+
+
+def test_sink_worker_pods_take_an_iam_role_when_the_secret_has_no_s3_keys(tools, tmp_path):
+    """IRSA and EKS Pod Identity attach a role to the service account every sink-worker pod runs as;
+    murron-secrets without the AWS keys still starts every pod, whose configuration then passes
+    `sink-worker check` with no S3 credentials at all (they come from the default chain at run time)."""
+    docs = render(tools, K8S / "overlays" / "production")
+    account = by_kind(docs, "ServiceAccount")["murron-sink-worker"]
+    assert account["automountServiceAccountToken"] is False
+    secrets = {**SECRETS, "murron-secrets": {
+        k: v for k, v in SECRETS["murron-secrets"].items() if not k.startswith("AWS_")
+    }}
+    pods = {name: d["spec"]["template"]["spec"] for name, d in by_kind(docs, "Deployment").items()}
+    pods.update({name: d["spec"]["jobTemplate"]["spec"]["template"]["spec"] for name, d in by_kind(docs, "CronJob").items()})
+    checked = []
+    for name, pod in pods.items():
+        for container in pod["containers"]:
+            if Path(container["command"][0]).name != "sink-worker":
+                continue
+            assert pod.get("serviceAccountName") == "murron-sink-worker", name
+            env = container_env(container, docs, secrets)
+            assert not any(k.startswith("AWS_") for k in env), f"{name}: {sorted(env)}"
+            res = run_container({**container, "args": ["check"]}, env, mount_config(pod, docs, tmp_path / name), {})
+            assert res.returncode == 0, f"{name}: {res.stderr}"
+            assert "s3 credentials: s3://murron-events (default credential chain)\n" in res.stdout, f"{name}: {res.stdout}"
+            checked.append(name)
+    assert len(checked) == 4, checked
 
 
 def test_a_new_event_type_is_one_file_and_one_command(tools, tmp_path):

@@ -1,11 +1,11 @@
 //! The local stack is real and usable: a record goes through Kafka, an object through the S3
-//! server (multipart included), and a row through PostgreSQL, each with an ordinary client.
+//! server (multipart included), and a row through PostgreSQL, each with an ordinary client (the S3
+//! one built by the worker's one S3 client builder).
 
 mod common;
 
 use std::time::Duration;
 
-use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use rdkafka::ClientConfig;
@@ -63,29 +63,18 @@ async fn kafka_record_is_produced_and_consumed() {
     assert_eq!(got, (0..10).map(|i| format!("hello {i}")).collect::<Vec<_>>());
 }
 
-fn s3_client() -> aws_sdk_s3::Client {
-    let endpoint = common::s3_endpoint();
-    common::require_service("S3 server", &endpoint);
-    let (access, secret) = common::s3_credentials();
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let config = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new(access, secret, None, None, "static"))
-        .force_path_style(true)
-        .http_client(http)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
+/// The SDK client of the stack's S3 server, built as the worker builds its own.
+async fn s3_client() -> aws_sdk_s3::Client {
+    common::require_service("S3 server", &common::s3_endpoint());
+    let sink_worker::config::storage::StoreConfig::S3(config) = common::s3_store("smoke") else {
+        unreachable!("s3_store is an S3 store")
+    };
+    sink_worker::storage::s3::S3Client::build(&config).await.client
 }
 
 #[tokio::test]
 async fn s3_object_is_put_listed_and_read_back() {
-    let s3 = s3_client();
+    let s3 = s3_client().await;
     let bucket = common::unique("smoke");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     s3.put_object()
@@ -122,7 +111,7 @@ async fn s3_object_is_put_listed_and_read_back() {
 
 #[tokio::test]
 async fn s3_multipart_upload_assembles_the_parts() {
-    let s3 = s3_client();
+    let s3 = s3_client().await;
     let bucket = common::unique("smoke-mp");
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let upload = s3

@@ -198,9 +198,49 @@ impl Config {
                     a.prefix
                 )?;
             }
+            let s3: Vec<String> = self
+                .s3_stores()
+                .into_iter()
+                .map(|s| {
+                    let source = match s.static_keys() {
+                        Some(_) => "static keys",
+                        None => "default credential chain",
+                    };
+                    format!("s3://{} ({source})", s.bucket)
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !s3.is_empty() {
+                writeln!(f, "s3 credentials: {}", s3.join(", "))?;
+            }
             writeln!(f, "monitor: {}", self.monitor.listen)?;
             Ok(())
         })
+    }
+
+    /// Every S3 store the configuration names: file and Iceberg outputs, dead letters, the archive.
+    fn s3_stores(&self) -> Vec<&storage::S3Config> {
+        use pipeline::OutputConfig;
+        fn s3(store: &storage::StoreConfig) -> Option<&storage::S3Config> {
+            match store {
+                storage::StoreConfig::S3(c) => Some(c),
+                storage::StoreConfig::Local(_) => None,
+            }
+        }
+        let outputs = self.pipeline.iter().flat_map(|p| &p.outputs).filter_map(|o| match o {
+            OutputConfig::S3(f) => Some(&f.store),
+            OutputConfig::Iceberg(c) => s3(&c.store),
+            OutputConfig::Local(_) | OutputConfig::Postgres(_) | OutputConfig::Kafka(_) => None,
+        });
+        let others = self
+            .pipeline
+            .iter()
+            .filter_map(|p| p.dead_letter.as_ref())
+            .map(|d| &d.store)
+            .chain(&self.archive.store)
+            .filter_map(s3);
+        outputs.chain(others).collect()
     }
 }
 
@@ -310,6 +350,30 @@ mod tests {
         );
         std::fs::write(&path, text("partition = \"minute\"\n")).unwrap();
         assert!(Config::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn check_summary_names_each_s3_stores_credential_source_and_no_secret() {
+        let dir = std::env::temp_dir().join(format!("murron-config-test-s3-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s3.toml");
+        std::fs::write(
+            &path,
+            "[pipeline]\nname = \"b\"\ninput = { topics = [\"t\"] }\n\
+             [[pipeline.outputs]]\nkind = \"s3\"\nbucket = \"out\"\naccess_key_id = \"AKID\"\nsecret_access_key = \"hunter2\"\n\
+             [[pipeline.outputs]]\nkind = \"iceberg\"\nstore = { kind = \"s3\", bucket = \"lake\" }\n\
+             [archive]\nstore = { kind = \"s3\", bucket = \"arch\", region = \"eu-west-3\" }\n",
+        )
+        .unwrap();
+        let shown = Config::load(Some(&path)).unwrap().summary().to_string();
+        assert!(
+            shown.contains(
+                "s3 credentials: s3://arch (default credential chain), s3://lake (default credential chain), \
+                 s3://out (static keys)\n"
+            ),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -85,12 +85,9 @@ impl IcebergConfig {
         }
     }
 
-    /// The store, with empty S3 credentials taken from the environment.
+    /// The store the tables' files go to.
     pub fn store_config(&self) -> StoreConfig {
-        match &self.store {
-            StoreConfig::S3(s3) => StoreConfig::S3(s3.clone().with_env_credentials()),
-            local => local.clone(),
-        }
+        self.store.clone()
     }
 
     /// Checks what serde cannot; the error names the key.

@@ -158,12 +158,12 @@ fn default_dlq_prefix() -> String {
 }
 
 impl OutputConfig {
-    /// The object store behind a file output. Empty S3 credentials are taken from
-    /// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, so secrets can stay out of the file.
+    /// The object store behind a file output. S3 credentials left out of the file come from the
+    /// AWS SDK's default chain when the store is opened.
     pub fn store_config(&self) -> Option<StoreConfig> {
         match self {
             OutputConfig::Local(f) => Some(StoreConfig::Local(f.store.clone())),
-            OutputConfig::S3(f) => Some(StoreConfig::S3(f.store.clone().with_env_credentials())),
+            OutputConfig::S3(f) => Some(StoreConfig::S3(f.store.clone())),
             OutputConfig::Postgres(_) | OutputConfig::Kafka(_) | OutputConfig::Iceberg(_) => None,
         }
     }

@@ -140,11 +140,10 @@ impl Default for ArchiveConfig {
 }
 
 impl ArchiveConfig {
-    /// The store with S3 credentials filled from the environment when empty.
+    /// The store; `./data` when none is configured.
     pub fn store_config(&self) -> StoreConfig {
         match &self.store {
-            Some(StoreConfig::S3(s3)) => StoreConfig::S3(s3.clone().with_env_credentials()),
-            Some(local) => local.clone(),
+            Some(store) => store.clone(),
             None => StoreConfig::Local(LocalConfig {
                 path: PathBuf::from("./data"),
             }),

@@ -55,9 +55,11 @@ pub struct S3Config {
     /// Endpoint URL of an S3-compatible server, e.g. `http://127.0.0.1:9000`; unset means AWS.
     #[serde(default)]
     pub endpoint: Option<String>,
-    #[serde(default = "default_region")]
-    pub region: String,
-    /// Empty values are filled from the environment by the caller's config loading.
+    /// Unset: `AWS_REGION`, the profile's, the instance metadata's (AWS only), else `us-east-1`.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Static keys: both set, or both empty to take credentials from the AWS SDK's default chain
+    /// (environment, profile files, web identity/IRSA, container/Pod Identity, instance metadata).
     #[serde(default)]
     pub access_key_id: String,
     #[serde(default)]
@@ -81,10 +83,6 @@ pub struct S3Config {
     pub create_bucket: bool,
 }
 
-fn default_region() -> String {
-    "us-east-1".into()
-}
-
 fn default_true() -> bool {
     true
 }
@@ -106,18 +104,9 @@ fn default_timeout_ms() -> u64 {
 }
 
 impl S3Config {
-    /// Fills empty credentials from `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY`, so secrets can
-    /// stay out of the configuration file.
-    pub fn with_env_credentials(mut self) -> Self {
-        for (value, var) in [
-            (&mut self.access_key_id, "AWS_ACCESS_KEY_ID"),
-            (&mut self.secret_access_key, "AWS_SECRET_ACCESS_KEY"),
-        ] {
-            if value.is_empty() {
-                *value = std::env::var(var).unwrap_or_default();
-            }
-        }
-        self
+    /// The static keys, when the config sets them; `None` means the default credential chain.
+    pub fn static_keys(&self) -> Option<(&str, &str)> {
+        (!self.access_key_id.is_empty()).then_some((self.access_key_id.as_str(), self.secret_access_key.as_str()))
     }
 
     /// An S3 config for `bucket` with every other field at its default.
@@ -125,7 +114,7 @@ impl S3Config {
         Self {
             bucket: bucket.into(),
             endpoint: None,
-            region: default_region(),
+            region: None,
             access_key_id: String::new(),
             secret_access_key: String::new(),
             force_path_style: true,
@@ -142,14 +131,19 @@ impl S3Config {
         if self.bucket.is_empty() {
             return Err(("bucket", "must not be empty".into()));
         }
-        if self.region.is_empty() {
-            return Err(("region", "must not be empty".into()));
+        if self.region.as_ref().is_some_and(String::is_empty) {
+            return Err((
+                "region",
+                "must not be empty (omit it to take the region from AWS_REGION)".into(),
+            ));
         }
-        if self.access_key_id.is_empty() {
-            return Err(("access_key_id", "is empty (set it or AWS_ACCESS_KEY_ID)".into()));
-        }
-        if self.secret_access_key.is_empty() {
-            return Err(("secret_access_key", "is empty (set it or AWS_SECRET_ACCESS_KEY)".into()));
+        // Half a key pair is a mistake, not a request for the default chain.
+        let both = "static keys need both access_key_id and secret_access_key; set neither to use the \
+                    default credential chain";
+        match (self.access_key_id.is_empty(), self.secret_access_key.is_empty()) {
+            (true, false) => return Err(("access_key_id", format!("is empty: {both}"))),
+            (false, true) => return Err(("secret_access_key", format!("is empty: {both}"))),
+            _ => {}
         }
         if !(MIN_PART_BYTES..=MAX_PART_BYTES).contains(&self.part_size_bytes) {
             return Err((

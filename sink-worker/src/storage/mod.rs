@@ -19,7 +19,7 @@
 //! retrying can help); the SDK's own retries are disabled.
 
 mod local;
-mod s3;
+pub mod s3;
 
 use std::fmt;
 use std::future::Future;
@@ -300,6 +300,22 @@ fn random_u64() -> u64 {
                 ^ u64::from(std::process::id()).rotate_left(32)
         }
     }
+}
+
+/// An error and its sources on one line: `dispatch failure: io error: ...: Connection refused`.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        // Some wrappers repeat their source's text; say it once.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = e.source();
+    }
+    out
 }
 
 #[cfg(test)]

@@ -284,9 +284,8 @@ pub fn workspace_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
-/// Runs `sink-worker` with the given arguments against `registry` and the local Kafka; returns
-/// what it printed and how it exited.
-pub fn sink_worker_output(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+/// A `sink-worker` command with the given arguments against `registry` and the local Kafka.
+pub fn sink_worker_command(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> Command {
     let mut cmd = Command::new(binary("sink-worker"));
     cmd.args(args)
         .env("SINK_WORKER_REGISTRY__URL", &registry.url)
@@ -295,7 +294,14 @@ pub fn sink_worker_output(registry: &Registry, keys: &[(&str, &str)], args: &[&s
     for (id, secret) in keys {
         cmd.env(format!("SINK_WORKER_KEYS__{}", id.to_uppercase()), secret);
     }
-    cmd.output().expect("run sink-worker")
+    cmd
+}
+
+/// Runs [`sink_worker_command`]; returns what it printed and how it exited.
+pub fn sink_worker_output(registry: &Registry, keys: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+    sink_worker_command(registry, keys, args)
+        .output()
+        .expect("run sink-worker")
 }
 
 /// [`sink_worker_output`]'s stdout, panicking with stderr when it fails.

@@ -1,4 +1,5 @@
-//! The S3 implementation of [`Storage`], for AWS or an S3-compatible server.
+//! The S3 implementation of [`Storage`], for AWS or an S3-compatible server; the client and its
+//! credentials come from [`client`].
 //!
 //! Objects above `multipart_threshold_bytes` go up as a multipart upload that is aborted when any
 //! step fails; promote is CopyObject then DeleteObject, since S3 has no rename. Every request goes
@@ -9,16 +10,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use aws_sdk_s3::config::http::HttpResponse;
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::{ByteStream, SdkBody};
 use aws_sdk_s3::types::{BucketLocationConstraint, CompletedMultipartUpload, CompletedPart, CreateBucketConfiguration};
 use backon::{ExponentialBuilder, Retryable};
 
-use super::{ObjectMeta, Storage, StoreError, StoreFuture, random_u64};
+pub use self::client::S3Client;
+use super::{ObjectMeta, Storage, StoreError, StoreFuture, error_chain, random_u64};
 use crate::config::storage::S3Config;
+
+pub mod client;
 
 /// S3 limit: an upload has at most 10 000 parts (the part sizes are in [`crate::config::storage`]).
 const MAX_PARTS: u64 = 10_000;
@@ -36,59 +37,21 @@ pub(super) struct S3 {
     timeout: Duration,
 }
 
-/// Builds the S3 client: static credentials, our timeouts, and no SDK retries (ours are the single
-/// retry layer). The one place an S3 client is constructed.
-fn s3_client(config: &S3Config) -> aws_sdk_s3::Client {
-    let http = aws_smithy_http_client::Builder::new()
-        .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-            aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
-        ))
-        .build_https();
-    let timeout = Duration::from_millis(config.timeout_ms);
-    let mut builder = aws_sdk_s3::Config::builder()
-        .behavior_version_latest()
-        .region(Region::new(config.region.clone()))
-        .credentials_provider(Credentials::new(
-            &config.access_key_id,
-            &config.secret_access_key,
-            None,
-            None,
-            "murron-config",
-        ))
-        .force_path_style(config.force_path_style)
-        .http_client(http)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeout.min(Duration::from_secs(5)))
-                .operation_attempt_timeout(timeout)
-                .operation_timeout(timeout)
-                .build(),
-        );
-    if let Some(endpoint) = &config.endpoint {
-        // S3-compatible servers often lack the newer default checksums.
-        builder = builder
-            .endpoint_url(endpoint)
-            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-            .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-    }
-    aws_sdk_s3::Client::from_conf(builder.build())
-}
-
 impl S3 {
-    /// Builds the client, creates the bucket when `create_bucket` is set, and checks that the bucket
-    /// is reachable.
+    /// Builds the client, resolves its credentials, creates the bucket when `create_bucket` is set,
+    /// and checks that the bucket is reachable. Errors name the credentials' source.
     pub(super) async fn open(config: &S3Config) -> Result<Self, StoreError> {
+        let client = S3Client::build(config).await;
         let endpoint = config
             .endpoint
             .clone()
-            .unwrap_or_else(|| format!("AWS {}", config.region));
+            .unwrap_or_else(|| format!("AWS {}", client.region));
         let name = match &config.endpoint {
             Some(e) => format!("s3://{} ({e})", config.bucket),
             None => format!("s3://{}", config.bucket),
         };
         let s3 = Self {
-            client: s3_client(config),
+            client: client.client.clone(),
             bucket: config.bucket.clone(),
             endpoint,
             name,
@@ -97,10 +60,15 @@ impl S3 {
             max_attempts: config.max_attempts,
             timeout: Duration::from_millis(config.timeout_ms),
         };
+        let credentials = s3
+            .retry("open", &s3.bucket, || client.credential_source(&s3.name, &s3.bucket))
+            .await?;
+        let with_source = |e: StoreError| with_credential_source(e, &credentials);
         if config.create_bucket {
-            s3.create_bucket(&config.region).await?;
+            s3.create_bucket(&client.region).await.map_err(with_source)?;
         }
-        s3.check_bucket().await?;
+        s3.check_bucket().await.map_err(with_source)?;
+        tracing::info!(store = %s3.name, %credentials, "S3 store open");
         Ok(s3)
     }
 
@@ -516,20 +484,22 @@ impl Storage for S3 {
     }
 }
 
-/// An error and its sources on one line: `dispatch failure: io error: ...: Connection refused`.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        // Some wrappers repeat their source's text; say it once.
-        if !out.ends_with(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = e.source();
+/// Adds where the credentials came from to a refusal, the likely cause of an HTTP 403.
+fn with_credential_source(err: StoreError, source: &str) -> StoreError {
+    match err {
+        StoreError::Rejected {
+            store,
+            op,
+            key,
+            message,
+        } => StoreError::Rejected {
+            store,
+            op,
+            key,
+            message: format!("{message} (credentials: {source})"),
+        },
+        other => other,
     }
-    out
 }
 
 /// The `x-amz-copy-source` value: `bucket/key` with the key percent-encoded except `/`.
@@ -562,7 +532,7 @@ mod tests {
         let StoreConfig::S3(s3) = &config else {
             panic!("{config:?}")
         };
-        assert_eq!(s3.region, "us-east-1");
+        assert_eq!(s3.region, None);
         assert!(s3.force_path_style);
         assert_eq!(s3.multipart_threshold_bytes, 16 * MIB);
         assert_eq!(s3.part_size_bytes, 8 * MIB);
@@ -577,11 +547,22 @@ mod tests {
     }
 
     #[test]
+    fn s3_config_without_keys_is_valid_and_uses_the_default_chain() {
+        let c = S3Config::new("b");
+        c.validate().unwrap();
+        assert_eq!(c.static_keys(), None);
+    }
+
+    #[test]
     fn s3_config_validation_names_the_key() {
         let mut c = S3Config::new("b");
         c.access_key_id = "k".into();
         c.secret_access_key = "s".into();
         c.validate().unwrap();
+        assert_eq!(c.static_keys(), Some(("k", "s")));
+        c.region = Some(String::new());
+        assert_eq!(c.validate().unwrap_err().0, "region");
+        c.region = None;
         c.part_size_bytes = MIB;
         assert_eq!(c.validate().unwrap_err().0, "part_size_bytes");
         c.part_size_bytes = 5 * MIB;
@@ -590,6 +571,11 @@ mod tests {
         c.max_attempts = 1;
         c.secret_access_key.clear();
         assert_eq!(c.validate().unwrap_err().0, "secret_access_key");
+        c.access_key_id.clear();
+        c.secret_access_key = "s".into();
+        let (key, reason) = c.validate().unwrap_err();
+        assert_eq!(key, "access_key_id");
+        assert!(reason.contains("default credential chain"), "{reason}");
     }
 
     #[test]
