@@ -130,6 +130,13 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         tracing::warn!(error = %e, "could not remove orphaned staged objects; will try at the next start");
     }
     let registry = RegistryClient::new(&config.registry).map_err(|e| RunError::Config(e.to_string()))?;
+    // An untrusted certificate or refused credentials stop the start with their cause; a registry
+    // that is merely down is waited for when a schema is first needed.
+    match registry.probe().await {
+        Ok(()) => {}
+        Err(e) if e.is_configuration() => return Err(RunError::Config(e.to_string())),
+        Err(e) => tracing::warn!(error = %e, "schema registry not answering at start; continuing"),
+    }
 
     let context = SourceContext::default();
     let consumer = source::consumer(&config.kafka, &pipeline.group(), context.clone())?;
