@@ -69,6 +69,9 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// The read-only Iceberg REST catalog.
     pub iceberg_rest: IcebergRestConfig,
+    /// HTTPS for every listener the process opens (the monitor, the admin port, the Iceberg REST
+    /// catalog); without it they are plain HTTP (docs/OPERATIONS.md, "TLS").
+    pub tls: Option<murron_tls::TlsConfig>,
 }
 
 /// The configuration key of a [`RegistryConfig`] field.
@@ -146,6 +149,10 @@ impl Config {
                 key: "keys",
                 reason: format!("key {id:?} has an empty secret"),
             });
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate()
+                .map_err(|(key, reason)| ConfigError::Value { key, reason })?;
         }
         Ok(())
     }

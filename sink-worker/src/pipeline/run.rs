@@ -107,7 +107,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
     }
     let _ = admin::install_metrics(&pipeline.name);
     let readiness = Readiness::default();
-    let admin_addr = admin::spawn(&config.admin, readiness.clone()).await?;
+    let admin_addr = admin::spawn(&config.admin, config.tls.as_ref(), readiness.clone()).await?;
     tracing::info!(%admin_addr, "admin endpoints listening");
 
     let pool = retry_forever("opening the state database", None, || state::connect(&config.state)).await;
