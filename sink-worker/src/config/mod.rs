@@ -174,7 +174,16 @@ impl Config {
             let keys: Vec<&str> = self.keys.keys().map(String::as_str).collect();
             writeln!(f, "configuration ok")?;
             writeln!(f, "kafka brokers: {}", self.kafka.brokers)?;
-            writeln!(f, "registry: {}", self.registry.url)?;
+            let auth = match (&self.registry.token, &self.registry.username) {
+                (Some(_), _) => "bearer token".to_string(),
+                (None, Some(user)) => format!("basic auth as {user:?}"),
+                (None, None) => "no credentials".to_string(),
+            };
+            let trust = match &self.registry.ca_file {
+                Some(ca) => format!(", trusting {}", ca.display()),
+                None => String::new(),
+            };
+            writeln!(f, "registry: {} ({auth}{trust})", self.registry.url)?;
             writeln!(
                 f,
                 "signing keys: {}",
