@@ -342,7 +342,11 @@ impl RegistryClient {
             .https_or_http()
             .enable_http1()
             .build();
-        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new()).build(connector);
+        // Idle connections are dropped after 60 s rather than kept until the registry closes them.
+        let http = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
         let auth = match (&config.token, &config.username, &config.password) {
             (Some(token), _, _) => Auth::Bearer(token.clone()),
             (None, Some(username), Some(password)) => Auth::Basic {
