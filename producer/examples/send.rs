@@ -90,7 +90,7 @@ async fn main() -> anyhow::Result<()> {
         .registry(RegistryConfig {
             url: args.registry.clone(),
             timeout_ms: 5_000,
-            token: None,
+            ..RegistryConfig::default()
         })
         .keys(KeyRing::new([(
             args.key_id.clone(),

@@ -16,7 +16,7 @@
 //! use murron_producer::{KafkaConfig, KeyRing, Producer, RegistryConfig, SchemaRef, Topics};
 //!
 //! let producer = Producer::builder()
-//!     .registry(RegistryConfig { url: "http://127.0.0.1:8081".into(), timeout_ms: 5_000, token: None })
+//!     .registry(RegistryConfig { url: "http://127.0.0.1:8081".into(), ..Default::default() })
 //!     .keys(KeyRing::new([("2026-11".to_string(), b"secret".to_vec())]))
 //!     .key_id("2026-11")
 //!     .kafka(KafkaConfig { brokers: "127.0.0.1:9092".into(), properties: Default::default() },
@@ -28,6 +28,26 @@
 //! let report = producer.close(Duration::from_secs(30)).await?;
 //! assert!(report.refused.is_empty());
 //! # Ok(()) }
+//! ```
+//!
+//! **The registry.** [`RegistryConfig`] takes `http://` or `https://` URLs. Over HTTPS the server's
+//! certificate is checked against the system's roots, or only against the CA certificates of
+//! `ca_file` (a PEM file) when it is set. Credentials are a bearer `token`, or basic auth with
+//! `username` and `password` (Confluent's `basic.auth.user.info`; Murron's registry takes a token as
+//! the password). They never appear in Debug output or logs, and the URL must not hold them. An
+//! untrusted certificate fails as [`ProducerError::Registry`] with
+//! `RegistryError::Tls`, and refused credentials as its `Api { status: 401 | 403 }`. Neither is
+//! retryable (`is_retryable` is false).
+//!
+//! ```no_run
+//! # use murron_producer::RegistryConfig;
+//! let registry = RegistryConfig {
+//!     url: "https://registry.example:8081".into(),
+//!     username: Some("orders-service".into()),
+//!     password: std::env::var("REGISTRY_TOKEN").ok(),
+//!     ca_file: Some("/etc/murron/registry-ca.pem".into()),
+//!     ..Default::default()
+//! };
 //! ```
 //!
 //! Layers: [`encode`] builds records (pure), [`Sender`] delivers records through a [`Transport`]

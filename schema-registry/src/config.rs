@@ -6,6 +6,7 @@ use std::path::Path;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use murron_tls::TlsConfig;
 use serde::{Deserialize, Serialize};
 
 /// Environment variables with this prefix override the file.
@@ -29,6 +30,8 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub auth: AuthConfig,
+    /// HTTPS: without this section the registry serves plain HTTP (docs/OPERATIONS.md, "TLS").
+    pub tls: Option<TlsConfig>,
 }
 
 /// Authentication and authorization (docs/CONFIG.md).
@@ -141,6 +144,10 @@ impl Config {
                 key: "server.max_body_bytes",
                 reason: "must be at least 1024".into(),
             });
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate()
+                .map_err(|(key, reason)| ConfigError::Value { key, reason })?;
         }
         Ok(())
     }

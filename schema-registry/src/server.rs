@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use murron_tls::{Certificates, Listener, Protocol};
 use tokio::net::TcpListener;
 
 use crate::api::{self, AppState};
@@ -24,10 +25,17 @@ pub enum ServeError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("server: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] murron_tls::TlsError),
 }
 
 /// Serves until a shutdown signal; `on_bound` receives the bound address (useful with port 0).
 pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    // The certificate first: a bad one stops the start before anything else is touched.
+    let certs = match &config.tls {
+        Some(tls) => Some(Certificates::load(tls).await?),
+        None => None,
+    };
     let pool = db::connect(&config.database)?;
     if config.database.migrate_on_start {
         db::migrate(&pool).await?;
@@ -46,8 +54,9 @@ pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
-    let bound = listener.local_addr()?;
-    tracing::info!(%bound, "schema registry listening");
+    let listener = Listener::new(listener, certs.as_ref(), Protocol::Http1)?;
+    let bound = listener.local_addr();
+    tracing::info!(%bound, url = %format!("{}://{bound}", listener.scheme()), "schema registry listening");
     on_bound(bound);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use config::{Config, ConfigError};
+use murron_tls::{Certificates, Listener, Protocol};
 use output::{Output, OutputError};
 use readiness::{NotReady, Readiness};
 
@@ -45,6 +46,8 @@ pub enum ServeError {
     Grpc(#[from] tonic::transport::Error),
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] murron_tls::TlsError),
 }
 
 /// Where a started server listens.
@@ -66,6 +69,11 @@ pub async fn run(
     on_bound: impl FnOnce(Bound) + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
+    // The certificate first: a bad one stops the start before Kafka is touched.
+    let certs = match &config.tls {
+        Some(tls) => Some(Certificates::load(tls).await?),
+        None => None,
+    };
     let readiness = Readiness::default();
     let handle = metrics::install();
     let topics: Vec<&str> = config.pipelines.iter().map(|p| p.topic.as_str()).collect();
@@ -77,12 +85,13 @@ pub async fn run(
             .await
             .map_err(|source| ServeError::Bind { addr, source })
     };
-    let grpc_listener = bind(config.server.grpc_listen).await?;
-    let http_listener = bind(config.server.http_listen).await?;
+    let grpc_listener = Listener::new(bind(config.server.grpc_listen).await?, certs.as_ref(), Protocol::Grpc)?;
+    let http_listener = Listener::new(bind(config.server.http_listen).await?, certs.as_ref(), Protocol::Http1)?;
     let bound = Bound {
-        grpc: grpc_listener.local_addr().map_err(ServeError::Http)?,
-        http: http_listener.local_addr().map_err(ServeError::Http)?,
+        grpc: grpc_listener.local_addr(),
+        http: http_listener.local_addr(),
     };
+    let scheme = http_listener.scheme();
 
     // One signal, many listeners: the watch channel flips once.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -102,23 +111,22 @@ pub async fn run(
         .initial_connection_window_size(window.saturating_mul(4))
         .concurrency_limit_per_connection(64)
         .add_service(service)
-        .serve_with_incoming_shutdown(
-            // Answers are small writes: without TCP_NODELAY, Nagle holds them for the peer's delayed ACK.
-            tonic::transport::server::TcpIncoming::from(grpc_listener).with_nodelay(Some(true)),
-            stopped(stop_rx.clone()),
-        );
+        // Both listeners set TCP_NODELAY: answers are small writes, which Nagle would hold for the
+        // peer's delayed ACK.
+        .serve_with_incoming_shutdown(grpc_listener.into_incoming(), stopped(stop_rx.clone()));
     let app = http::router(publisher.clone(), handle, config.server.max_batch_bytes);
-    let http_listener = axum::serve::ListenerExt::tap_io(http_listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY");
-        }
-    });
     let http = axum::serve(http_listener, app).with_graceful_shutdown(stopped(stop_rx.clone()));
 
     let grpc = tokio::spawn(grpc);
     let http = tokio::spawn(async move { http.await.map_err(ServeError::Http) });
     readiness.set(NotReady::Starting, false);
-    tracing::info!(grpc = %bound.grpc, http = %bound.http, "murron-server ready");
+    tracing::info!(
+        grpc = %bound.grpc,
+        http = %bound.http,
+        tls = certs.is_some(),
+        "murron-server ready; HTTP at {scheme}://{}",
+        bound.http
+    );
     on_bound(bound);
 
     shutdown.await;

@@ -63,8 +63,8 @@ pub enum Format {
     Json,
 }
 
-/// `murron-server tail`: its command line.
-#[derive(Debug, Clone, clap::Args)]
+/// `murron-server tail`: its command line. Debug shows the secrets as `<redacted>`.
+#[derive(Clone, clap::Args)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["file", "stdin"])))]
 #[command(group(clap::ArgGroup::new("to").required(true).args(["server", "kafka"])))]
 pub struct TailArgs {
@@ -105,6 +105,25 @@ pub struct TailArgs {
     /// The registry's bearer token.
     #[arg(long, value_name = "TOKEN", env = "MURRON_REGISTRY_TOKEN", hide_env_values = true)]
     pub registry_token: Option<String>,
+    /// Basic auth user for the registry, with `--registry-password` (instead of a token).
+    #[arg(
+        long,
+        value_name = "USER",
+        env = "MURRON_REGISTRY_USERNAME",
+        requires = "registry_password"
+    )]
+    pub registry_username: Option<String>,
+    /// Basic auth password for the registry; set it from the environment.
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        env = "MURRON_REGISTRY_PASSWORD",
+        hide_env_values = true
+    )]
+    pub registry_password: Option<String>,
+    /// PEM file of the CA certificates to trust for an `https://` registry instead of the system's.
+    #[arg(long, value_name = "FILE", env = "MURRON_REGISTRY_CA_FILE")]
+    pub registry_ca_file: Option<PathBuf>,
     /// Keep unacknowledged events, the stream's offsets and the file position here across restarts.
     #[arg(long, value_name = "DIR")]
     pub spool: Option<PathBuf>,
@@ -117,6 +136,32 @@ pub struct TailArgs {
     /// Longer lines are cut to this many bytes (and counted).
     #[arg(long, default_value_t = 256 << 10)]
     pub max_line_bytes: usize,
+}
+
+impl fmt::Debug for TailArgs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("TailArgs")
+            .field("event_type", &self.event_type)
+            .field("file", &self.file)
+            .field("stdin", &self.stdin)
+            .field("format", &self.format)
+            .field("from_start", &self.from_start)
+            .field("server", &self.server)
+            .field("token", &redacted(&self.token))
+            .field("kafka", &self.kafka)
+            .field("topic", &self.topic)
+            .field("registry", &self.registry)
+            .field("registry_token", &redacted(&self.registry_token))
+            .field("registry_username", &self.registry_username)
+            .field("registry_password", &redacted(&self.registry_password))
+            .field("registry_ca_file", &self.registry_ca_file)
+            .field("spool", &self.spool)
+            .field("key_id", &self.key_id)
+            .field("host", &self.host)
+            .field("max_line_bytes", &self.max_line_bytes)
+            .finish()
+    }
 }
 
 impl TailArgs {
@@ -210,6 +255,9 @@ pub async fn run(
         url: args.registry.clone(),
         timeout_ms: 10_000,
         token: args.registry_token.clone(),
+        username: args.registry_username.clone(),
+        password: args.registry_password.clone(),
+        ca_file: args.registry_ca_file.clone(),
     };
     let schema = payload_schema(&RegistryClient::new(&registry_config)?, &args.event_type, args.format).await?;
     let mut builder = Producer::builder()

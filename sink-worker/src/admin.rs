@@ -11,6 +11,7 @@ use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use murron_connect::readiness::Reason;
+use murron_tls::{Protocol, TlsConfig};
 
 use crate::config::AdminConfig;
 
@@ -77,7 +78,8 @@ struct AdminState {
 }
 
 /// Binds the admin port and serves it in the background; returns the bound address.
-pub async fn spawn(config: &AdminConfig, readiness: Readiness) -> std::io::Result<SocketAddr> {
+/// With `tls`, the port serves HTTPS (probes then need `scheme: HTTPS`).
+pub async fn spawn(config: &AdminConfig, tls: Option<&TlsConfig>, readiness: Readiness) -> std::io::Result<SocketAddr> {
     let state = AdminState {
         readiness,
         metrics: metrics_handle(),
@@ -104,8 +106,10 @@ pub async fn spawn(config: &AdminConfig, readiness: Readiness) -> std::io::Resul
             }),
         )
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let addr = listener.local_addr()?;
+    let listener = murron_tls::bind(config.listen, tls, Protocol::Http1)
+        .await
+        .map_err(std::io::Error::other)?;
+    let addr = listener.local_addr();
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "admin server stopped");

@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use murron_tls::Protocol;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -35,6 +36,8 @@ pub enum RestError {
     Store(#[from] StoreError),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] murron_tls::TlsError),
 }
 
 /// What the handlers share.
@@ -51,11 +54,9 @@ struct Catalog {
 pub async fn run(config: &Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), RestError> {
     let catalog = open(config).await?;
     let listen = config.iceberg_rest.listen;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| RestError::Listen(listen, e))?;
-    let addr = listener.local_addr().map_err(|e| RestError::Listen(listen, e))?;
-    tracing::info!(%addr, catalog = %catalog.name, namespaces = ?catalog.namespaces.keys().collect::<Vec<_>>(),
+    let listener = murron_tls::bind(listen, config.tls.as_ref(), Protocol::Http1).await?;
+    let addr = listener.local_addr();
+    tracing::info!(%addr, scheme = listener.scheme(), catalog = %catalog.name, namespaces = ?catalog.namespaces.keys().collect::<Vec<_>>(),
         "read-only Iceberg REST catalog listening");
     axum::serve(listener, router(Arc::new(catalog)))
         .with_graceful_shutdown(shutdown)

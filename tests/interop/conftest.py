@@ -9,6 +9,7 @@ import dataclasses
 import json
 import os
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -52,12 +53,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_ready(proc: subprocess.Popen, url: str, name: str, seconds: float) -> None:
-    """Waits for `url`/readyz to answer 200; fails the test if the process exits or time runs out."""
+def wait_ready(proc: subprocess.Popen, url: str, name: str, seconds: float, ca_file: str | None = None) -> None:
+    """Waits for `url`/readyz to answer 200 (over HTTPS trusting `ca_file`); fails the test if the
+    process exits or time runs out."""
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
     deadline = time.time() + seconds
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/readyz", timeout=2) as r:
+            with urllib.request.urlopen(f"{url}/readyz", timeout=2, context=context) as r:
                 if r.status == 200:
                     return
         except OSError:
@@ -83,9 +86,11 @@ def registry_url():
 
 
 @contextlib.contextmanager
-def running_registry():
+def running_registry(settings: dict | None = None, ca_file: str | None = None):
     """Starts a schema-registry process on a fresh database created with psql; yields its URL. For
-    fixtures of a wider scope than `registry_url`'s."""
+    fixtures of a wider scope than `registry_url`'s. `settings`: more `SCHEMA_REGISTRY_*` variables;
+    with `ca_file` the registry serves HTTPS (its `SCHEMA_REGISTRY_TLS__*` among `settings`) at
+    `https://localhost:…`, with a certificate `ca_file` signed."""
     require("PostgreSQL", DATABASE_URL.rsplit("@", 1)[1].split("/")[0])
     db = "py_" + uuid.uuid4().hex[:12]
     subprocess.run(["psql", DATABASE_URL, "-q", "-c", f"CREATE DATABASE {db}"], check=True)
@@ -93,11 +98,11 @@ def running_registry():
     env = dict(os.environ,
                SCHEMA_REGISTRY_SERVER__LISTEN=f"127.0.0.1:{port}",
                SCHEMA_REGISTRY_DATABASE__URL=DATABASE_URL.rsplit("/", 1)[0] + "/" + db,
-               RUST_LOG="warn")
+               RUST_LOG="warn", **(settings or {}))
     proc = subprocess.Popen([binary("schema-registry")], env=env, stdout=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://localhost:{port}" if ca_file else f"http://127.0.0.1:{port}"
     try:
-        wait_ready(proc, url, "schema-registry", 30)
+        wait_ready(proc, url, "schema-registry", 30, ca_file)
         yield url
     finally:
         proc.terminate()

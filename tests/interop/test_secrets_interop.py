@@ -91,6 +91,8 @@ def test_the_sink_keeps_keys_passwords_and_the_s3_secret_out_of_logs_metrics_and
     topic = create_topic(kafka, 2)
     hmac_key = "hk-" + secrets.token_hex(16)
     forged_key = "fk-" + secrets.token_hex(16)
+    # Basic auth to the registry (this one checks none; the header is sent all the same).
+    registry_password = "rp-" + secrets.token_hex(16)
     state_url, db_password = database_with_password()
     work = Path(tempfile.mkdtemp(prefix="murron-secrets-"))
     gen_env = {"PATH": os.environ["PATH"], "RUST_LOG": "debug", "SINK_WORKER_REGISTRY__URL": registry_url,
@@ -125,6 +127,7 @@ kind = "postgres"
     env = {**gen_env, "SINK_WORKER_KAFKA__BROKERS": SASL_SSL, "SINK_WORKER_STATE__URL": state_url,
            "SINK_WORKER_ADMIN__LISTEN": f"127.0.0.1:{admin}", "SINK_WORKER_KEYS__DEFAULT": hmac_key,
            "SINK_WORKER_KAFKA_PROPERTY__SASL_PASSWORD": KAFKA_PASSWORD,
+           "SINK_WORKER_REGISTRY__USERNAME": "sink", "SINK_WORKER_REGISTRY__PASSWORD": registry_password,
            "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
     check = subprocess.run([binary("sink-worker"), "--config", str(config), "check"], env=env,
                            capture_output=True, text=True)
@@ -171,4 +174,5 @@ kind = "postgres"
 
     assert "DEBUG" in logs["worker log"], "debug logging was on: the check below reads something"
     for what, text in logs.items():
-        assert_secret_free(what, text, hmac_key, forged_key, db_password, wrong_db, KAFKA_PASSWORD, S3_SECRET_KEY)
+        assert_secret_free(what, text, hmac_key, forged_key, db_password, wrong_db, KAFKA_PASSWORD, S3_SECRET_KEY,
+                           registry_password)

@@ -13,12 +13,12 @@ from .errors import (BufferFull, Closed, ProducerError, RegistryError, SpoolLock
 from .ledger import BufferLimits, FlushReport, Refused, Uid
 from .producer import EventType, Producer, Ticket
 from .routes import RouteError, Routes
-from .schemas import SchemaRef
+from .schemas import RegistryConfig, SchemaRef
 from .spool import SpoolConfig
 from .streams import random_pid
 
 __all__ = [
     "BufferFull", "BufferLimits", "Closed", "ENVELOPE_SCHEMA", "ENVELOPE_SUBJECT", "EventType", "FlushReport",
-    "KEY_TAG", "KeyRing", "Producer", "ProducerError", "Refused", "RegistryError", "RouteError", "Routes",
+    "KEY_TAG", "KeyRing", "Producer", "ProducerError", "Refused", "RegistryConfig", "RegistryError", "RouteError", "Routes",
     "SchemaRef", "SpoolConfig", "SpoolLocked", "Ticket", "Uid", "Unreachable", "Unrouted", "UnknownKey", "UnsentEvents", "random_pid",
 ]

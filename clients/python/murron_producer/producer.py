@@ -31,7 +31,7 @@ from .envelope import KEY_TAG, KeyRing, UnknownKey
 from .errors import Closed, Unrouted, UnsentEvents
 from .ledger import BufferLimits, FlushReport, Ledger, Uid
 from .routes import Routes
-from .schemas import SchemaRef, Schemas
+from .schemas import RegistryConfig, SchemaRef, Schemas
 from .spool import Spool, SpoolConfig
 from .streams import Streams, default_host
 
@@ -84,7 +84,8 @@ class Producer:
     """Builds, signs and sends Murron events, straight to Kafka or through murron-server.
 
     Args:
-        registry: the registry URL, a ``SchemaRegistryClient`` configuration, or a client.
+        registry: the registry URL, a :class:`RegistryConfig` (HTTPS with a private CA, basic auth
+            or a bearer token), a ``SchemaRegistryClient`` configuration, or a client.
         keys: the signing keys; ``key_id`` picks the one to sign with and is written in each event's
             ``murron.key`` tag (None: the key ``default``, and no tag).
         host, pid: the stream identity; default ``$HOSTNAME`` (else the host name) and
@@ -108,7 +109,7 @@ class Producer:
             ``routes`` unless it has ``routes_itself = True``.
     """
 
-    def __init__(self, *, registry: str | Mapping[str, Any] | SchemaRegistryClient, keys: KeyRing,
+    def __init__(self, *, registry: str | RegistryConfig | Mapping[str, Any] | SchemaRegistryClient, keys: KeyRing,
                  key_id: str | None = None, host: str | None = None, pid: int | None = None,
                  kafka: str | Mapping[str, Any] | None = None, routes: Routes | None = None,
                  server: str | None = None, token: str | None = None,

@@ -104,7 +104,7 @@ impl Registry {
         let config = RegistryConfig {
             url: format!("http://127.0.0.1:{port}"),
             timeout_ms: 5_000,
-            token: None,
+            ..RegistryConfig::default()
         };
         let client = RegistryClient::new(&config).unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -11,6 +11,7 @@ use std::path::Path;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use murron_connect::env::settings_from_env;
+use murron_tls::TlsConfig;
 use serde::{Deserialize, Serialize};
 
 pub use murron_connect::kafka::KafkaConfig;
@@ -52,6 +53,8 @@ pub struct Config {
     pub pipelines: Vec<IngestPipeline>,
     pub auth: AuthConfig,
     pub log: LogConfig,
+    /// HTTPS and gRPC over TLS on both listeners; without it both are plain (docs/OPERATIONS.md, "TLS").
+    pub tls: Option<TlsConfig>,
 }
 
 /// Listeners and limits.
@@ -229,6 +232,9 @@ impl Config {
                 ));
             }
         }
+        if let Some(tls) = &self.tls {
+            tls.validate().map_err(|(key, reason)| value(key, reason))?;
+        }
         let mut seen = std::collections::HashSet::new();
         if let Some((name, _)) = self.auth.tokens.iter().find(|(_, t)| !seen.insert(t.token.as_str())) {
             return Err(value(
@@ -254,6 +260,9 @@ impl Config {
             let s = &self.server;
             writeln!(f, "configuration ok")?;
             writeln!(f, "grpc: {}  http: {}", s.grpc_listen, s.http_listen)?;
+            if let Some(tls) = &self.tls {
+                writeln!(f, "tls: {} (key {})", tls.cert_file.display(), tls.key_file.display())?;
+            }
             writeln!(f, "kafka brokers: {}", self.kafka.brokers)?;
             let keys: Vec<&str> = self.keys.keys().map(String::as_str).collect();
             writeln!(f, "signing keys: {}", keys.join(", "))?;

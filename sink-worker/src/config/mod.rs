@@ -30,6 +30,10 @@ pub const ENV_PREFIX: &str = "SINK_WORKER_";
 /// `kafka.properties` from the environment (a Kubernetes Secret), since their names hold dots.
 pub const KAFKA_PROPERTY_PREFIX: &str = "SINK_WORKER_KAFKA_PROPERTY__";
 
+/// `SINK_WORKER_REGISTRY__TOKEN`, `__USERNAME` and `__PASSWORD` are read as given (a password of
+/// digits stays a string); the registry's other keys are ordinary settings.
+pub const REGISTRY_PREFIX: &str = "SINK_WORKER_REGISTRY__";
+
 /// `SINK_WORKER_KEYS__DEFAULT=…` sets the secret of signing key `default` (the id is lower-cased).
 pub const KEY_PREFIX: &str = "SINK_WORKER_KEYS__";
 
@@ -65,6 +69,20 @@ pub struct Config {
     pub monitor: MonitorConfig,
     /// The read-only Iceberg REST catalog.
     pub iceberg_rest: IcebergRestConfig,
+    /// HTTPS for every listener the process opens (the monitor, the admin port, the Iceberg REST
+    /// catalog); without it they are plain HTTP (docs/OPERATIONS.md, "TLS").
+    pub tls: Option<murron_tls::TlsConfig>,
+}
+
+/// The configuration key of a [`RegistryConfig`] field.
+fn registry_key(field: &str) -> &'static str {
+    match field {
+        "token" => "registry.token",
+        "username" => "registry.username",
+        "password" => "registry.password",
+        "ca_file" => "registry.ca_file",
+        _ => "registry.url",
+    }
 }
 
 /// Logging.
@@ -88,10 +106,12 @@ impl Config {
         // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file, and keys
         // and Kafka properties are read as given, below.
         let raw = [KEY_PREFIX, KAFKA_PROPERTY_PREFIX].map(|p| p[ENV_PREFIX.len()..].to_ascii_lowercase());
+        let registry_secrets = RegistryConfig::SECRETS
+            .map(|f| format!("{}{f}", &REGISTRY_PREFIX[ENV_PREFIX.len()..]).to_ascii_lowercase());
         let env = Env::prefixed(ENV_PREFIX)
             .filter(move |k| {
                 let k = k.as_str().to_ascii_lowercase();
-                k.contains("__") && !raw.iter().any(|p| k.starts_with(p.as_str()))
+                k.contains("__") && !raw.iter().any(|p| k.starts_with(p.as_str())) && !registry_secrets.contains(&k)
             })
             .split("__");
         let mut config: Config = figment.merge(env).extract().map_err(Box::new)?;
@@ -102,6 +122,9 @@ impl Config {
             .kafka
             .properties
             .extend(settings_from_env(vars(), KAFKA_PROPERTY_PREFIX, true));
+        for (field, value) in settings_from_env(vars(), REGISTRY_PREFIX, false) {
+            config.registry.set_secret(&field, value);
+        }
         config.validate()?;
         Ok(config)
     }
@@ -113,20 +136,10 @@ impl Config {
                 reason: "must not be empty".into(),
             });
         }
-        let url = &self.registry.url;
-        if url.starts_with("https://") {
-            // Said at start-up rather than found as endless retries: the client has no TLS.
-            return Err(ConfigError::Value {
-                key: "registry.url",
-                reason: format!("{url:?}: https is not supported yet; reach the registry over http (in-cluster)"),
-            });
-        }
-        if !url.starts_with("http://") {
-            return Err(ConfigError::Value {
-                key: "registry.url",
-                reason: format!("{url:?} is not an http URL"),
-            });
-        }
+        self.registry.validate().map_err(|(key, reason)| ConfigError::Value {
+            key: registry_key(key),
+            reason,
+        })?;
         if let Some(p) = &self.pipeline {
             p.validate()
                 .map_err(|(key, reason)| ConfigError::Value { key, reason })?;
@@ -136,6 +149,10 @@ impl Config {
                 key: "keys",
                 reason: format!("key {id:?} has an empty secret"),
             });
+        }
+        if let Some(tls) = &self.tls {
+            tls.validate()
+                .map_err(|(key, reason)| ConfigError::Value { key, reason })?;
         }
         Ok(())
     }
@@ -157,7 +174,16 @@ impl Config {
             let keys: Vec<&str> = self.keys.keys().map(String::as_str).collect();
             writeln!(f, "configuration ok")?;
             writeln!(f, "kafka brokers: {}", self.kafka.brokers)?;
-            writeln!(f, "registry: {}", self.registry.url)?;
+            let auth = match (&self.registry.token, &self.registry.username) {
+                (Some(_), _) => "bearer token".to_string(),
+                (None, Some(user)) => format!("basic auth as {user:?}"),
+                (None, None) => "no credentials".to_string(),
+            };
+            let trust = match &self.registry.ca_file {
+                Some(ca) => format!(", trusting {}", ca.display()),
+                None => String::new(),
+            };
+            writeln!(f, "registry: {} ({auth}{trust})", self.registry.url)?;
             writeln!(
                 f,
                 "signing keys: {}",
@@ -428,15 +454,45 @@ mod tests {
     }
 
     #[test]
-    fn bad_registry_url_names_the_key() {
+    fn bad_registry_settings_name_the_key() {
         let mut c = Config::default();
         c.registry.url = "localhost:8081".into();
         assert!(c.validate().unwrap_err().to_string().contains("registry.url"));
         c.registry.url = "https://registry.example".into();
+        c.validate().unwrap();
+        c.registry.url = "https://sr-user:hunter2@registry.example".into();
         let err = c.validate().unwrap_err().to_string();
-        assert!(
-            err.contains("registry.url") && err.contains("https is not supported"),
-            "{err}"
-        );
+        assert!(err.contains("registry.url") && !err.contains("hunter2"), "{err}");
+        c.registry.url = "http://registry.example".into();
+        c.registry.ca_file = Some("/etc/murron/ca.pem".into());
+        assert!(c.validate().unwrap_err().to_string().contains("registry.ca_file"));
+        c.registry.ca_file = None;
+        c.registry.token = Some("t".into());
+        c.registry.username = Some("u".into());
+        assert!(c.validate().unwrap_err().to_string().contains("registry.token"));
+        c.registry.token = None;
+        assert!(c.validate().unwrap_err().to_string().contains("registry.password"));
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail closure returns figment::Error
+    fn registry_credentials_come_from_the_environment_and_stay_out_of_debug() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("SINK_WORKER_REGISTRY__URL", "https://registry.example:8081");
+            jail.set_env("SINK_WORKER_REGISTRY__USERNAME", "sink");
+            // All digits: read as the string given, not as a number.
+            jail.set_env("SINK_WORKER_REGISTRY__PASSWORD", "0123456789");
+            jail.set_env("SINK_WORKER_REGISTRY__CA_FILE", "/etc/murron/registry-ca.pem");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.registry.username.as_deref(), Some("sink"));
+            assert_eq!(c.registry.password.as_deref(), Some("0123456789"));
+            assert_eq!(
+                c.registry.ca_file.as_deref(),
+                Some(Path::new("/etc/murron/registry-ca.pem"))
+            );
+            let debug = format!("{c:?}");
+            assert!(!debug.contains("0123456789") && debug.contains("<redacted>"), "{debug}");
+            Ok(())
+        });
     }
 }

@@ -86,7 +86,13 @@ impl Checker {
                             readiness.set(NotReady::Registry, true);
                             attempt += 1;
                             metrics::counter!("murron_sink_retries_total", "op" => "registry").increment(1);
-                            tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");
+                            if e.is_configuration() {
+                                // Trust or credentials changed under a running worker: only an
+                                // operator can fix it, so say so loudly while waiting.
+                                tracing::error!(schema_id, attempt, error = %e, "schema registry refuses our TLS trust or credentials; fix the registry settings; waiting");
+                            } else {
+                                tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");
+                            }
                             tokio::time::sleep(backoff_delay(attempt)).await;
                         }
                     }

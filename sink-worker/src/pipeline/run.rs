@@ -107,7 +107,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
     }
     let _ = admin::install_metrics(&pipeline.name);
     let readiness = Readiness::default();
-    let admin_addr = admin::spawn(&config.admin, readiness.clone()).await?;
+    let admin_addr = admin::spawn(&config.admin, config.tls.as_ref(), readiness.clone()).await?;
     tracing::info!(%admin_addr, "admin endpoints listening");
 
     let pool = retry_forever("opening the state database", None, || state::connect(&config.state)).await;
@@ -130,6 +130,13 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         tracing::warn!(error = %e, "could not remove orphaned staged objects; will try at the next start");
     }
     let registry = RegistryClient::new(&config.registry).map_err(|e| RunError::Config(e.to_string()))?;
+    // An untrusted certificate or refused credentials stop the start with their cause; a registry
+    // that is merely down is waited for when a schema is first needed.
+    match registry.probe().await {
+        Ok(()) => {}
+        Err(e) if e.is_configuration() => return Err(RunError::Config(e.to_string())),
+        Err(e) => tracing::warn!(error = %e, "schema registry not answering at start; continuing"),
+    }
 
     let context = SourceContext::default();
     let consumer = source::consumer(&config.kafka, &pipeline.group(), context.clone())?;

@@ -24,6 +24,7 @@ use crate::config::{Config, MonitorConfig};
 use crate::state::gaps::{NewGap, StoredGap};
 use crate::state::{self, StateError};
 use murron_connect::retry::backoff_delay;
+use murron_tls::Protocol;
 use murron_wire::stream::StreamKey;
 
 /// Why the monitor stopped or a sweep failed.
@@ -39,6 +40,8 @@ pub enum MonitorError {
     Backfill(#[from] BackfillError),
     #[error("listening on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error(transparent)]
+    Tls(#[from] murron_tls::TlsError),
 }
 
 /// What one sweep found.
@@ -323,13 +326,10 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
     let _ = crate::admin::install_metrics(&pipeline.name);
     let pool = state::connect(&config.state).await?;
     let monitor = Monitor::open(config, pool.clone()).await?;
-    let listener = tokio::net::TcpListener::bind(config.monitor.listen)
-        .await
-        .map_err(|e| MonitorError::Listen(config.monitor.listen, e))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| MonitorError::Listen(config.monitor.listen, e))?;
-    tracing::info!(%addr, pipeline = %monitor.pipeline(), "reliability monitor listening; dashboard at http://{addr}/");
+    let listener = murron_tls::bind(config.monitor.listen, config.tls.as_ref(), Protocol::Http1).await?;
+    let addr = listener.local_addr();
+    let scheme = listener.scheme();
+    tracing::info!(%addr, pipeline = %monitor.pipeline(), "reliability monitor listening; dashboard at {scheme}://{addr}/");
     let app = super::api::router(monitor.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {

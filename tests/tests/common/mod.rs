@@ -181,7 +181,43 @@ impl Registry {
         self._child = Self::spawn(port, &self.database_url, &[]).await;
     }
 
-    async fn spawn(port: u16, database_url: &str, settings: &[(&str, &str)]) -> ChildGuard {
+    /// Starts a registry serving HTTPS on a fresh database: `settings` hold its
+    /// `SCHEMA_REGISTRY_TLS__*` and `SCHEMA_REGISTRY_AUTH__*`; `client` (its `ca_file` and
+    /// credentials; the URL is set here) says when it answers. Its `url` is `https://localhost:…`.
+    pub async fn start_https(settings: &[(&str, &str)], client: &murron_connect::registry::RegistryConfig) -> Registry {
+        let database_url = fresh_database().await;
+        let port = free_port();
+        let mut child = Self::spawn_process(port, &database_url, settings);
+        let url = format!("https://localhost:{port}");
+        let probe = murron_connect::registry::RegistryClient::new(&murron_connect::registry::RegistryConfig {
+            url: url.clone(),
+            ..client.clone()
+        })
+        .expect("registry client");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match probe.probe().await {
+                Ok(()) => break,
+                Err(e) if !e.is_retryable() => panic!("the HTTPS registry refuses the test's client: {e}"),
+                Err(_) => {}
+            }
+            if let Ok(Some(status)) = child.0.try_wait() {
+                panic!("schema-registry exited during start-up with {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "schema-registry not answering at {url} within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Registry {
+            url,
+            database_url,
+            _child: child,
+        }
+    }
+
+    fn spawn_process(port: u16, database_url: &str, settings: &[(&str, &str)]) -> ChildGuard {
         let mut cmd = Command::new(binary("schema-registry"));
         cmd.env("SCHEMA_REGISTRY_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("SCHEMA_REGISTRY_DATABASE__URL", database_url)
@@ -190,8 +226,11 @@ impl Registry {
         for (k, v) in settings {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().expect("spawn schema-registry");
-        let mut child = ChildGuard(child);
+        ChildGuard(cmd.spawn().expect("spawn schema-registry"))
+    }
+
+    async fn spawn(port: u16, database_url: &str, settings: &[(&str, &str)]) -> ChildGuard {
+        let mut child = Self::spawn_process(port, database_url, settings);
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         let http = reqwest::Client::new();
