@@ -16,6 +16,8 @@
 
 pub mod certs;
 pub mod listen;
+#[cfg(any(test, feature = "test-ca"))]
+pub mod test_ca;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
