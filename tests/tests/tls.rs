@@ -165,9 +165,11 @@ async fn the_monitor_serves_its_dashboard_api_and_metrics_over_https() {
     let rel: serde_json::Value = serde_json::from_str(&rel).expect("JSON");
     assert!(rel.get("overall").is_some(), "{rel}");
     let metrics = curl(&url("/metrics"), Some(&ca), &dir, &[]).expect("metrics");
-    assert!(
-        metrics.contains("murron_tls_certificate_loaded_timestamp_seconds"),
-        "{metrics}"
-    );
+    for gauge in [
+        "murron_tls_certificate_loaded_timestamp_seconds",
+        "murron_tls_certificate_expiry_timestamp_seconds",
+    ] {
+        assert!(metrics.contains(gauge), "{gauge} missing from:\n{metrics}");
+    }
     assert!(curl(&format!("http://127.0.0.1:{port}/readyz"), None, &dir, &[]).is_err());
 }
