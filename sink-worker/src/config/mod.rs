@@ -206,6 +206,10 @@ impl Config {
                 )?;
             }
             writeln!(f, "monitor: {}", self.monitor.listen)?;
+            match &self.tls {
+                Some(tls) => writeln!(f, "tls: {} (key {})", tls.cert_file.display(), tls.key_file.display())?,
+                None => writeln!(f, "tls: off (plain HTTP)")?,
+            }
             Ok(())
         })
     }
