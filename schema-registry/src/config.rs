@@ -169,4 +169,27 @@ mod tests {
         c.database.url = "mysql://x".into();
         assert!(c.validate().unwrap_err().to_string().contains("database.url"));
     }
+
+    #[test]
+    fn a_tls_section_names_its_files_and_a_bad_interval_names_its_key() {
+        let path = std::env::temp_dir().join(format!("registry-tls-{}.toml", std::process::id()));
+        std::fs::write(&path, "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n").unwrap();
+        let tls = Config::load(Some(&path)).unwrap().tls.unwrap();
+        assert_eq!(
+            (tls.cert_file.to_str(), tls.key_file.to_str()),
+            (Some("/c.pem"), Some("/k.pem"))
+        );
+        assert_eq!(tls.reload_secs, 10.0);
+        assert!(Config::default().tls.is_none(), "plain HTTP unless asked");
+        std::fs::write(
+            &path,
+            "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\nreload_secs = 0\n",
+        )
+        .unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("tls.reload_secs"), "{err}");
+        std::fs::write(&path, "[tls]\ncert_file = \"/c.pem\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("key_file"), "{err}");
+    }
 }

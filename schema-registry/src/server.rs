@@ -31,7 +31,9 @@ pub enum ServeError {
 
 /// Serves until a shutdown signal; `on_bound` receives the bound address (useful with port 0).
 pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
-    // The certificate first: a bad one stops the start before anything else is touched.
+    // The certificate first: a bad one stops the start before anything else is touched. The metrics
+    // recorder before it, to record which certificate is served.
+    let metrics = metrics_handle();
     let certs = match &config.tls {
         Some(tls) => Some(Certificates::load(tls).await?),
         None => None,
@@ -48,7 +50,7 @@ pub async fn serve(config: &Config, on_bound: impl FnOnce(SocketAddr)) -> Result
         );
     }
     let registry = Registry::new(Store::new(pool), caches);
-    let state = AppState::new(registry, config.auth.clone(), metrics_handle());
+    let state = AppState::new(registry, config.auth.clone(), metrics);
     let app = api::router(state, config.server.max_body_bytes);
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)

@@ -69,13 +69,14 @@ pub async fn run(
     on_bound: impl FnOnce(Bound) + Send,
 ) -> Result<(), ServeError> {
     config.validate()?;
-    // The certificate first: a bad one stops the start before Kafka is touched.
+    let readiness = Readiness::default();
+    let handle = metrics::install();
+    // The certificate before Kafka: a bad one stops the start at once (after the metrics recorder,
+    // which records which certificate is served).
     let certs = match &config.tls {
         Some(tls) => Some(Certificates::load(tls).await?),
         None => None,
     };
-    let readiness = Readiness::default();
-    let handle = metrics::install();
     let topics: Vec<&str> = config.pipelines.iter().map(|p| p.topic.as_str()).collect();
     let output = Output::connect(&config.kafka, &config.server, &topics, readiness.clone()).await?;
     let publisher = publish::Publisher::new(&config, output.clone(), readiness.clone())?;

@@ -42,6 +42,8 @@ struct Loaded {
     key: Arc<CertifiedKey>,
     /// SHA-256 of the server's own certificate (DER), hex: what `openssl x509 -fingerprint -sha256` shows.
     fingerprint: String,
+    /// Its `notAfter`, in seconds since the epoch.
+    not_after: Option<i64>,
 }
 
 impl ResolvesServerCert for Served {
@@ -122,6 +124,7 @@ fn load_pair(config: &TlsConfig, (cert, key): &Files, provider: &CryptoProvider)
         return Err(pem_error(&config.cert_file, pem::Error::NoItemsFound, "CERTIFICATE"));
     };
     let fingerprint = hex::encode(Sha256::digest(leaf.as_ref()));
+    let not_after = crate::expiry::not_after(leaf.as_ref());
     let private = PrivateKeyDer::from_pem_slice(key).map_err(|e| pem_error(&config.key_file, e, "PRIVATE KEY"))?;
     let signer = provider
         .key_provider
@@ -150,20 +153,29 @@ fn load_pair(config: &TlsConfig, (cert, key): &Files, provider: &CryptoProvider)
     Ok(Loaded {
         key: Arc::new(key),
         fingerprint,
+        not_after,
     })
 }
 
 /// Logs and publishes which certificate is now served.
 fn announce(config: &TlsConfig, loaded: &Loaded) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    let expires_in_days = loaded.not_after.map(|t| ((t as f64 - now) / 86_400.0).floor());
     tracing::info!(
         cert_file = %config.cert_file.display(),
         fingerprint = %loaded.fingerprint,
+        expires_in_days,
         "tls: serving certificate"
     );
-    let seconds = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64());
-    metrics::gauge!("murron_tls_certificate_loaded_timestamp_seconds").set(seconds);
+    if expires_in_days.is_some_and(|d| d < 0.0) {
+        tracing::warn!(cert_file = %config.cert_file.display(), "tls: the certificate served has expired");
+    }
+    metrics::gauge!("murron_tls_certificate_loaded_timestamp_seconds").set(now);
+    if let Some(t) = loaded.not_after {
+        metrics::gauge!("murron_tls_certificate_expiry_timestamp_seconds").set(t as f64);
+    }
 }
 
 /// Reads the files every interval; a changed pair that loads replaces the served one.

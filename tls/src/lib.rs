@@ -15,7 +15,10 @@
 //! Without a `[tls]` section a [`listen::Listener`] is plain TCP, exactly as before.
 
 pub mod certs;
+pub mod expiry;
 pub mod listen;
+#[cfg(any(test, feature = "test-ca"))]
+pub mod test_ca;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

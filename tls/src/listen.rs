@@ -284,25 +284,10 @@ impl tonic::transport::server::Connected for Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::TlsConfig;
+    use crate::test_ca::TestCa;
     use rustls::pki_types::{CertificateDer, ServerName};
     use rustls_pki_types::pem::PemObject;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    /// A private CA and a server certificate for `localhost` it signed, as PEM (CA, cert, key).
-    fn ca_and_leaf() -> (String, String, String) {
-        let ca_key = rcgen::KeyPair::generate().expect("key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).expect("ca");
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().expect("key");
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("params")
-            .signed_by(&key, &issuer)
-            .expect("leaf");
-        (ca.pem(), leaf.pem(), key.serialize_pem())
-    }
 
     /// Connects with `ca` as the only root; answers the body of `GET /`, the certificate and ALPN.
     async fn get(addr: SocketAddr, ca: &str) -> io::Result<(String, Vec<u8>, Option<Vec<u8>>)> {
@@ -343,15 +328,9 @@ mod tests {
     #[tokio::test]
     async fn https_serves_axum_and_a_new_connection_sees_a_renewed_certificate() {
         let dir = std::env::temp_dir().join(format!("murron-tls-listen-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        let (ca, cert, key) = ca_and_leaf();
-        let config = TlsConfig {
-            cert_file: dir.join("tls.crt"),
-            key_file: dir.join("tls.key"),
-            reload_secs: 0.1,
-        };
-        std::fs::write(&config.cert_file, &cert).expect("write");
-        std::fs::write(&config.key_file, &key).expect("write");
+        let ca = TestCa::new();
+        let config = ca.write_pair(&dir);
+        let cert = std::fs::read_to_string(&config.cert_file).expect("read");
         let certs = Certificates::load(&config).await.expect("load");
         let tcp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let listener = Listener::new(tcp, Some(&certs), Protocol::Http1).expect("listener");
@@ -360,7 +339,7 @@ mod tests {
         let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello over tls" }));
         tokio::spawn(async move { axum::serve(listener, app).await });
 
-        let (answer, served, alpn) = get(addr, &ca).await.expect("https");
+        let (answer, served, alpn) = get(addr, &ca.pem).await.expect("https");
         assert!(
             answer.starts_with("HTTP/1.1 200") && answer.ends_with("hello over tls"),
             "{answer}"
@@ -369,23 +348,26 @@ mod tests {
         assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
 
         // A client that trusts another CA is refused; the server keeps serving.
-        let (other_ca, _, _) = ca_and_leaf();
-        assert!(get(addr, &other_ca).await.is_err());
+        assert!(get(addr, &TestCa::new().pem).await.is_err());
 
         // Renewed (here by a new CA, which the client trusts): the next connection presents the new
         // certificate, and the old CA no longer verifies it.
-        let (ca2, cert2, key2) = ca_and_leaf();
-        std::fs::write(&config.cert_file, &cert2).expect("write");
-        std::fs::write(&config.key_file, &key2).expect("write");
+        let ca2 = TestCa::new();
+        ca2.write_pair(&dir);
+        let cert2 = std::fs::read_to_string(&config.cert_file).expect("read");
         let mut seen = Vec::new();
         for _ in 0..50 {
             tokio::time::sleep(Duration::from_millis(50)).await;
-            if let Ok((_, served, _)) = get(addr, &ca2).await {
+            if let Ok((_, served, _)) = get(addr, &ca2.pem).await {
                 seen = served;
                 break;
             }
         }
         assert_eq!(seen, der(&cert2));
+        assert!(
+            get(addr, &ca.pem).await.is_err(),
+            "the old certificate is no longer served"
+        );
     }
 
     #[tokio::test]

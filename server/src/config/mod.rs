@@ -424,4 +424,21 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn a_tls_section_is_read_checked_and_summarised() {
+        let c = load(
+            &format!("{BASE}[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n"),
+            &[],
+        )
+        .unwrap();
+        let tls = c.tls.as_ref().expect("tls");
+        assert_eq!((tls.cert_file.to_str(), tls.reload_secs), (Some("/c.pem"), 10.0));
+        assert!(c.summary().to_string().contains("tls: /c.pem (key /k.pem)"));
+        assert!(load(BASE, &[]).unwrap().tls.is_none(), "plain unless asked");
+        let err = load(&format!("{BASE}[tls]\ncert_file = \"/c.pem\"\nkey_file = \"\"\n"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tls.key_file"), "{err}");
+    }
 }

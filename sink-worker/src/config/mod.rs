@@ -241,6 +241,10 @@ impl Config {
                 writeln!(f, "s3 credentials: {}", s3.join(", "))?;
             }
             writeln!(f, "monitor: {}", self.monitor.listen)?;
+            match &self.tls {
+                Some(tls) => writeln!(f, "tls: {} (key {})", tls.cert_file.display(), tls.key_file.display())?,
+                None => writeln!(f, "tls: off (plain HTTP)")?,
+            }
             Ok(())
         })
     }
