@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::auth::Access;
 use super::gaps::{Gap, StreamOffsets, rep_score, union};
 use crate::archive::index::{ArchiveIndex, IndexError};
 use crate::backfill::{BackfillError, Backfiller};
@@ -59,6 +60,7 @@ pub struct Monitor {
     types: Vec<String>,
     index: ArchiveIndex,
     config: MonitorConfig,
+    access: Access,
 }
 
 /// A gap found by this sweep, with what it inherits from the stored ones it overlaps.
@@ -81,8 +83,10 @@ impl Monitor {
         if !(config.monitor.interval_secs.is_finite() && config.monitor.interval_secs > 0.0) {
             return Err(MonitorError::Config("monitor.interval_secs must be positive".into()));
         }
+        let access = Access::new(&config.monitor.auth).map_err(MonitorError::Config)?;
         Ok(Self {
             index: ArchiveIndex::open(pool.clone(), &config.archive).await?,
+            access,
             pool,
             pipeline: pipeline.name.clone(),
             types: pipeline.filter_type.clone(),
@@ -100,6 +104,11 @@ impl Monitor {
 
     pub fn grace_secs(&self) -> u64 {
         self.config.grace_secs
+    }
+
+    /// Who may use the API.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// Indexes new archive files, recomputes the gaps, resolves finished backfills and files new ones.
@@ -293,6 +302,19 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
         .local_addr()
         .map_err(|e| MonitorError::Listen(config.monitor.listen, e))?;
     tracing::info!(%addr, pipeline = %monitor.pipeline(), "reliability monitor listening; dashboard at http://{addr}/");
+    let auth = &config.monitor.auth;
+    if monitor.access().enabled() {
+        tracing::info!(
+            tokens = %auth.describe(),
+            anonymous_reads = auth.anonymous_reads,
+            "monitor API: bearer tokens required"
+        );
+    } else {
+        tracing::warn!(
+            %addr,
+            "the monitor's API is open: no [monitor.auth] tokens, so anyone who reaches it may file backfills"
+        );
+    }
     let app = super::api::router(monitor.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
