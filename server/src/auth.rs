@@ -3,6 +3,7 @@
 //! so the answer's timing says nothing about which token came close.
 
 use murron_wire::route::TypeMatch;
+use murron_wire::token::{bearer, same};
 
 use crate::config::AuthConfig;
 
@@ -90,7 +91,7 @@ impl Auth {
         if self.producers.is_empty() {
             return Ok(Caller::ANYONE);
         }
-        let token = header.and_then(|h| strip_bearer(h)).ok_or(AuthError::Missing)?;
+        let token = header.and_then(bearer).ok_or(AuthError::Missing)?;
         let mut found = None;
         for (i, p) in self.producers.iter().enumerate() {
             // No early exit: every token is compared.
@@ -100,16 +101,6 @@ impl Auth {
         }
         found.map(|i| Caller(Some(i))).ok_or(AuthError::Unknown)
     }
-}
-
-fn strip_bearer(header: &[u8]) -> Option<&[u8]> {
-    let (scheme, rest) = header.split_at_checked(7)?;
-    scheme.eq_ignore_ascii_case(b"bearer ").then(|| rest.trim_ascii())
-}
-
-/// Constant-time equality for equal lengths (a token's length is not the secret).
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

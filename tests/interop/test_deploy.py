@@ -34,6 +34,13 @@ SECRETS = {
         "BILLING_APP__TOKEN": "a-producer-token-of-32-characters",
         "BILLING_APP__TYPES": '["billing.*"]',
     },
+    "murron-monitor-tokens": {
+        "OPS__TOKEN": "a-monitor-admin-token-of-32-chars",
+        "OPS__ROLE": "admin",
+        "BILLING_TEAM__TOKEN": "a-monitor-owner-token-of-32-chars",
+        "BILLING_TEAM__ROLE": "owner",
+        "BILLING_TEAM__TYPES": '["billing.*"]',
+    },
 }
 
 
@@ -316,9 +323,14 @@ def test_the_rendered_configuration_loads_in_the_binaries(tools, tmp_path):
     ), out
     assert "archive archive-billing: topics events.billing" in out, out
     assert "monitor: 0.0.0.0:9470" in out, out
+    # The monitor alone gets its tokens from murron-monitor-tokens.
+    assert "monitor auth: off" in out, out
+    monitor = checked["monitor-billing"]
+    assert "monitor auth: tokens billing_team (owner of billing.*), ops (admin); reads token only" in monitor, monitor
     # No secret is printed.
-    for secret in [*SECRETS["murron-secrets"].values(), *SECRETS["murron-hmac-keys"].values()]:
-        assert secret not in out
+    for secret in [*SECRETS["murron-secrets"].values(), *SECRETS["murron-hmac-keys"].values(),
+                   *SECRETS["murron-monitor-tokens"].values()]:
+        assert secret not in out and secret not in monitor or secret in ("admin", "owner", '["billing.*"]')
 
     # The ingestion server's check, with its routes, keys and producer tokens from the Secrets.
     server = by_kind(docs, "Deployment")["murron-server"]["spec"]["template"]["spec"]

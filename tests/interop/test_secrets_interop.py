@@ -1,8 +1,9 @@
 """Secrets stay secret: with debug logging on, the database password, the registry's admin token and
-the tokens it issues, the HMAC signing keys, the S3 secret key and the Kafka SASL password appear in no
-log line, metric, `check` output or dead letter. The paths that handle them are exercised: start-up,
+the tokens it issues, the monitor's tokens, the HMAC signing keys, the S3 secret key and the Kafka SASL
+password appear in no log line, metric, `check` output, error answer or dead letter. The paths that handle them are exercised: start-up,
 normal work, refused requests, forged events and wrong credentials."""
 
+import hashlib
 import json
 import os
 import secrets
@@ -176,3 +177,85 @@ kind = "postgres"
     for what, text in logs.items():
         assert_secret_free(what, text, hmac_key, forged_key, db_password, wrong_db, KAFKA_PASSWORD, S3_SECRET_KEY,
                            registry_password)
+
+
+def test_the_monitor_keeps_its_tokens_out_of_logs_metrics_check_and_refusals():
+    state_url, db_password = database_with_password()
+    admin_token, owner_token, reader_token, wrong = ("mon-" + secrets.token_hex(16) for _ in range(4))
+    reader_hash = hashlib.sha256(reader_token.encode()).hexdigest()
+    work = Path(tempfile.mkdtemp(prefix="murron-secrets-"))
+    config = work / "monitor.toml"
+    # The admin's and the owner's tokens come from the environment, the reader's hash from the file.
+    config.write_text(f"""
+[pipeline]
+name = "secrets-monitor-{secrets.token_hex(4)}"
+input = {{ topics = ["unused"] }}
+
+[[pipeline.outputs]]
+kind = "postgres"
+
+[archive]
+store = {{ kind = "local", path = "{work / 'archive'}" }}
+
+[monitor]
+interval_secs = 1
+auto_backfill = false
+run_backfills = false
+
+[monitor.auth.tokens.ops]
+role = "admin"
+
+[monitor.auth.tokens.billing]
+role = "owner"
+types = ["billing.*"]
+
+[monitor.auth.tokens.dash]
+role = "reader"
+sha256 = "{reader_hash}"
+""")
+    port = free_port()
+    env = {"PATH": os.environ["PATH"], "RUST_LOG": "debug", "SINK_WORKER_STATE__URL": state_url,
+           "SINK_WORKER_MONITOR__LISTEN": f"127.0.0.1:{port}",
+           "SINK_WORKER_MONITOR__AUTH__TOKENS__OPS__TOKEN": admin_token,
+           "SINK_WORKER_MONITOR__AUTH__TOKENS__BILLING__TOKEN": owner_token}
+    logs = {}
+    check = subprocess.run([binary("sink-worker"), "--config", str(config), "check"], env=env,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "monitor auth: tokens billing (owner of billing.*), dash (reader), ops (admin)" in check.stdout, check.stdout
+    logs["check"] = check.stdout + check.stderr
+
+    log = work / "monitor.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen([binary("sink-worker"), "--config", str(config), "monitor"], env=env,
+                                stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    backfill = lambda t: {"type": t, "from": "2020-01-01", "to": "2020-01-02"}  # noqa: E731
+    try:
+        wait_ready(proc, base, "sink-worker monitor", 30)
+        answers = [
+            # Refused: no token, a wrong one, a reader changing, an owner out of its types.
+            (401, request(f"{base}/api/backfills")),
+            (401, request(f"{base}/api/backfills", token=wrong)),
+            (401, request(f"{base}/api/backfills", "POST", wrong, backfill("billing.x"))),
+            (403, request(f"{base}/api/backfills", "POST", reader_token, backfill("billing.x"))),
+            (403, request(f"{base}/api/backfills", "POST", owner_token, backfill("web.checkout"))),
+            # Allowed: a reader reads, the owner and the admin file.
+            (200, request(f"{base}/api/backfills", token=reader_token)),
+            (201, request(f"{base}/api/backfills", "POST", owner_token, backfill("billing.x"))),
+            (201, request(f"{base}/api/backfills", "POST", admin_token, backfill("web.checkout"))),
+        ]
+        for i, (want, (status, body)) in enumerate(answers):
+            assert status == want, (i, status, body)
+            logs[f"answer {i} ({status})"] = body
+        logs["metrics"] = request(f"{base}/metrics")[1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    logs["monitor log"] = log.read_text()
+    assert "DEBUG" in logs["monitor log"], "debug logging was on: the check below reads something"
+    for needle in ("bearer tokens required", "monitor API request refused", "backfill request refused",
+                   "backfill filed through the API"):
+        assert needle in logs["monitor log"], f"the log has no {needle!r} line: the paths were not exercised"
+    for what, text in logs.items():
+        assert_secret_free(what, text, admin_token, owner_token, reader_token, reader_hash, wrong, db_password)

@@ -3,6 +3,8 @@
 //! chart, shows the gaps or the auto backfill finishing, reaches a REP score of 100, keeps the drop
 //! and its repair in the REP history (table and chart), fits a 375 px window with the backfill table
 //! readable in place, and shows the API's error for a bad backfill request, with no console error.
+//! With tokens configured, the page asks for one, refuses a wrong one and files a backfill with the
+//! right one.
 //!
 //! The browser side is `tests/browser/dashboard.mjs` (playwright-core driving Debian's
 //! `/usr/bin/chromium`); `make test` installs both (`make browser`). A missing tool fails the test
@@ -113,4 +115,75 @@ async fn the_dashboard_shows_gaps_repaired_to_a_rep_score_of_100_their_history_a
     assert_eq!(written as usize, dropped, "{backfills}");
     monitor.kill();
     sink.stop();
+}
+
+/// The monitor's tokens for the token prompt test: (name, role and types, token).
+const DASHBOARD_TOKENS: [(&str, &str, &str); 2] = [
+    ("ops", "role = \"admin\"", "dashboard-admin-token-0123456789"),
+    (
+        "web-team",
+        "role = \"owner\"\ntypes = [\"web.*\"]",
+        "dashboard-web-owner-token-0123456789",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_asks_for_a_token_refuses_a_wrong_one_and_files_a_backfill_with_the_right_one() {
+    let script = browser_script().with_file_name("dashboard-auth.mjs");
+    let world = World::new().await;
+    let mut config = world.config_text();
+    config.push_str("\n[monitor.auth]\nanonymous_reads = false\n");
+    for (name, role, token) in DASHBOARD_TOKENS {
+        config.push_str(&format!("[monitor.auth.tokens.{name}]\n{role}\ntoken = \"{token}\"\n"));
+    }
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &config).await;
+    let (admin, owner) = (DASHBOARD_TOKENS[0].2, DASHBOARD_TOKENS[1].2);
+    let args = [
+        script.display().to_string(),
+        format!("{}/", monitor.admin),
+        "--type".into(),
+        BILLING.into(),
+        "--wrong".into(),
+        "dashboard-wrong-token-0123456789".into(),
+        "--owner".into(),
+        owner.into(),
+        "--admin".into(),
+        admin.into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || Command::new("node").args(args).output())
+        .await
+        .expect("browser task")
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the dashboard's token checks in Chromium failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{stdout}");
+
+    // The monitor holds exactly the one backfill the page said it filed, for the type asked.
+    let id: i64 = stdout
+        .split("filed backfill #")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("no backfill id in the browser's output:\n{stdout}"));
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/backfills", monitor.admin))
+        .bearer_auth(admin)
+        .send()
+        .await
+        .expect("GET /api/backfills");
+    assert_eq!(resp.status().as_u16(), 200);
+    let list: serde_json::Value = resp.json().await.expect("json");
+    let filed: Vec<(i64, &str)> = list["backfills"]
+        .as_array()
+        .expect("backfills")
+        .iter()
+        .map(|b| (b["id"].as_i64().expect("id"), b["event_type"].as_str().expect("type")))
+        .collect();
+    assert_eq!(filed, [(id, BILLING)], "{list}");
+    monitor.kill();
 }

@@ -616,6 +616,169 @@ async fn the_monitor_api_answers_bad_requests_precisely_and_runs_what_it_accepts
     monitor.kill();
 }
 
+/// Monitor tokens for [`every_mutating_monitor_endpoint_refuses_callers_without_the_right_token`]:
+/// name, role, types, token. Half are configured by their hash.
+const MONITOR_TOKENS: [(&str, &str, &[&str], &str); 4] = [
+    ("ops", "admin", &[], "ops-admin-token-0123456789"),
+    (
+        "billing-team",
+        "owner",
+        &["billing.*"],
+        "billing-owner-token-0123456789",
+    ),
+    ("web-team", "owner", &["web.*"], "web-owner-token-0123456789"),
+    ("dash", "reader", &[], "dash-reader-token-0123456789"),
+];
+
+/// A mutating request: method, path, and its body for an event type.
+type Mutation = (reqwest::Method, &'static str, fn(&str) -> String);
+
+/// Every mutating endpoint, with a request body for an event type. The test checks this list against
+/// the monitor's own OpenAPI document, so an endpoint added there without its case here fails it.
+fn mutating_requests() -> Vec<Mutation> {
+    vec![(reqwest::Method::POST, "/api/backfills", |t: &str| {
+        format!(r#"{{"type": "{t}", "from": "2020-01-01", "to": "2020-01-02"}}"#)
+    })]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_mutating_monitor_endpoint_refuses_callers_without_the_right_token() {
+    let world = World::new().await;
+    let mut config = world.config_text();
+    config.push_str("\n[monitor.auth]\nanonymous_reads = false\n");
+    for (i, (name, role, types, token)) in MONITOR_TOKENS.iter().enumerate() {
+        let types: Vec<String> = types.iter().map(|t| format!("{t:?}")).collect();
+        let secret = if i % 2 == 0 {
+            format!("token = {token:?}")
+        } else {
+            let digest = murron_wire::token::hash(token.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("sha256 = \"{hex}\"")
+        };
+        let types = if types.is_empty() {
+            String::new()
+        } else {
+            format!("types = [{}]\n", types.join(", "))
+        };
+        config.push_str(&format!(
+            "[monitor.auth.tokens.{name}]\nrole = \"{role}\"\n{types}{secret}\n"
+        ));
+    }
+    let monitor = SinkRun::monitor(&world.registry, &KEYS, &config).await;
+    let http = reqwest::Client::new();
+    let token = |name: &str| MONITOR_TOKENS.iter().find(|t| t.0 == name).expect("token").3;
+    let call = async |method: reqwest::Method, path: &str, auth: Option<String>, body: Option<String>| {
+        let mut req = http.request(method, format!("{}{path}", monitor.admin));
+        if let Some(a) = auth {
+            req = req.header("authorization", a);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send().await.expect("request");
+        let status = resp.status().as_u16();
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        let text = resp.text().await.expect("body");
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, challenge, json)
+    };
+    let bearer = |name: &str| Some(format!("Bearer {}", token(name)));
+
+    // The list below covers every operation the monitor documents besides reads.
+    let openapi = monitor.get_json("/openapi.json").await;
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in openapi["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("operations").keys() {
+            if !["get", "head", "parameters"].contains(&method.as_str()) {
+                documented.push((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    let covered: Vec<(String, String)> = mutating_requests()
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(
+        documented, covered,
+        "every mutating endpoint has its negative cases here"
+    );
+
+    const WEB: &str = "web.checkout";
+    for (method, path, body) in mutating_requests() {
+        let what = format!("{method} {path}");
+        let web = || Some(body(WEB));
+        // No token, another scheme, an unknown token: 401 with a Bearer challenge.
+        for (auth, error, challenge) in [
+            (None, "missing bearer token", "Bearer realm=\"murron-monitor\""),
+            (
+                Some(format!("Basic {}", "b3BzOm9wcy1hZG1pbi10b2tlbg==")),
+                "missing bearer token",
+                "Bearer realm=\"murron-monitor\"",
+            ),
+            (
+                Some("Bearer ops-admin-token-012345678X".to_owned()),
+                "unknown bearer token",
+                "Bearer realm=\"murron-monitor\", error=\"invalid_token\"",
+            ),
+        ] {
+            let (status, got, resp) = call(method.clone(), path, auth.clone(), web()).await;
+            assert_eq!(status, 401, "{what} with {auth:?}: {resp}");
+            assert_eq!(got.as_deref(), Some(challenge), "{what} with {auth:?}");
+            assert!(
+                resp["error"].as_str().is_some_and(|e| e.contains(error)),
+                "{what}: {resp}"
+            );
+        }
+        // A reader: 403, whatever the body.
+        let (status, got, resp) = call(method.clone(), path, bearer("dash"), Some("{not json".into())).await;
+        assert_eq!((status, got), (403, None), "{what} as a reader: {resp}");
+        assert_eq!(resp["error"], "token \"dash\" may only read", "{what}");
+        // The owner of billing.* filing for web.*: 403, saying precisely why.
+        let (status, _, resp) = call(method.clone(), path, bearer("billing-team"), web()).await;
+        assert_eq!(status, 403, "{what} out of scope: {resp}");
+        assert_eq!(
+            resp["error"],
+            format!("token \"billing-team\" may file backfills for billing.* only, not for {WEB}"),
+            "{what}"
+        );
+        // Its own type, the owner of web.*, and the admin for anything: accepted.
+        for (name, event_type) in [("billing-team", BILLING), ("web-team", WEB), ("ops", "audit.login")] {
+            let (status, _, resp) = call(method.clone(), path, bearer(name), Some(body(event_type))).await;
+            assert_eq!(status, 201, "{what} by {name} for {event_type}: {resp}");
+        }
+    }
+    // Only the accepted requests were filed.
+    let (status, _, list) = call(reqwest::Method::GET, "/api/backfills", bearer("dash"), None).await;
+    assert_eq!(status, 200, "{list}");
+    let mut filed: Vec<&str> = list["backfills"]
+        .as_array()
+        .expect("backfills")
+        .iter()
+        .map(|b| b["event_type"].as_str().expect("type"))
+        .collect();
+    filed.sort_unstable();
+    assert_eq!(filed, ["audit.login", BILLING, WEB]);
+
+    // Reads take a token of any role here (anonymous_reads = false); probes, metrics and the page do not.
+    for path in ["/api/reliability", "/api/gaps", "/api/backfills", "/api/backfills/1"] {
+        let (status, challenge, resp) = call(reqwest::Method::GET, path, None, None).await;
+        assert_eq!((status, challenge.is_some()), (401, true), "GET {path}: {resp}");
+        let (status, _, resp) = call(reqwest::Method::GET, path, bearer("web-team"), None).await;
+        assert!(
+            status == 200 || status == 404,
+            "GET {path} as an owner: {status} {resp}"
+        );
+    }
+    for path in ["/", "/healthz", "/readyz", "/metrics", "/openapi.json"] {
+        let (status, _, _) = call(reqwest::Method::GET, path, None, None).await;
+        assert_eq!(status, 200, "GET {path} stays open");
+    }
+    monitor.kill();
+}
+
 /// The archive under `root` (staging excluded): the number of records in all files, and the union of
 /// offsets per stream.
 fn archived(root: &Path) -> (u64, std::collections::BTreeMap<(String, String, i32), OffsetRanges>) {

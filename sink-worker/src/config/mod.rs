@@ -20,7 +20,10 @@ pub mod storage;
 pub use murron_connect::kafka::KafkaConfig;
 pub use murron_connect::registry::RegistryConfig;
 pub use pipeline::Pipeline;
-pub use services::{AdminConfig, ArchiveConfig, IcebergRestConfig, MonitorConfig, StateConfig};
+pub use services::{
+    AdminConfig, ArchiveConfig, IcebergRestConfig, MonitorAuthConfig, MonitorConfig, MonitorRole, MonitorTokenConfig,
+    StateConfig,
+};
 
 /// Environment variables with this prefix override the file.
 pub const ENV_PREFIX: &str = "SINK_WORKER_";
@@ -36,6 +39,10 @@ pub const REGISTRY_PREFIX: &str = "SINK_WORKER_REGISTRY__";
 
 /// `SINK_WORKER_KEYS__DEFAULT=…` sets the secret of signing key `default` (the id is lower-cased).
 pub const KEY_PREFIX: &str = "SINK_WORKER_KEYS__";
+
+/// `SINK_WORKER_MONITOR__AUTH__TOKENS__OPS__TOKEN=…` sets monitor token `ops` (the name is lower-cased);
+/// `…__SHA256` its hash. Read as given, never parsed as a TOML value.
+pub const MONITOR_TOKEN_PREFIX: &str = "SINK_WORKER_MONITOR__AUTH__TOKENS__";
 
 /// Why the configuration could not be loaded. Not retryable: fix the file or the environment.
 #[derive(Debug, thiserror::Error)]
@@ -103,15 +110,19 @@ impl Config {
             }
             figment = figment.merge(Toml::file_exact(path));
         }
-        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file, and keys
-        // and Kafka properties are read as given, below.
+        // Only nested names (SECTION__KEY) are settings; SINK_WORKER_CONFIG names the file, and keys,
+        // Kafka properties and monitor tokens are read as given, below.
         let raw = [KEY_PREFIX, KAFKA_PROPERTY_PREFIX].map(|p| p[ENV_PREFIX.len()..].to_ascii_lowercase());
         let registry_secrets = RegistryConfig::SECRETS
             .map(|f| format!("{}{f}", &REGISTRY_PREFIX[ENV_PREFIX.len()..]).to_ascii_lowercase());
+        let token = MONITOR_TOKEN_PREFIX[ENV_PREFIX.len()..].to_ascii_lowercase();
         let env = Env::prefixed(ENV_PREFIX)
             .filter(move |k| {
                 let k = k.as_str().to_ascii_lowercase();
-                k.contains("__") && !raw.iter().any(|p| k.starts_with(p.as_str())) && !registry_secrets.contains(&k)
+                k.contains("__")
+                    && !raw.iter().any(|p| k.starts_with(p.as_str()))
+                    && !registry_secrets.contains(&k)
+                    && !(k.starts_with(token.as_str()) && is_token_secret(&k))
             })
             .split("__");
         let mut config: Config = figment.merge(env).extract().map_err(Box::new)?;
@@ -125,6 +136,10 @@ impl Config {
         for (field, value) in settings_from_env(vars(), REGISTRY_PREFIX, false) {
             config.registry.set_secret(&field, value);
         }
+        config
+            .monitor
+            .auth
+            .add_from_env(settings_from_env(vars(), MONITOR_TOKEN_PREFIX, false));
         config.validate()?;
         Ok(config)
     }
@@ -154,6 +169,10 @@ impl Config {
             tls.validate()
                 .map_err(|(key, reason)| ConfigError::Value { key, reason })?;
         }
+        self.monitor.auth.validate().map_err(|reason| ConfigError::Value {
+            key: "monitor.auth.tokens",
+            reason,
+        })?;
         Ok(())
     }
 
@@ -164,6 +183,24 @@ impl Config {
                 .iter()
                 .map(|(id, secret)| (id.clone(), secret.as_bytes().to_vec())),
         )
+    }
+}
+
+/// Whether a lower-cased `monitor__auth__tokens__<name>__<field>` names a token's secret.
+fn is_token_secret(key: &str) -> bool {
+    key.ends_with("__token") || key.ends_with("__sha256")
+}
+
+impl MonitorAuthConfig {
+    /// Adds the tokens and hashes named `<name>__token` and `<name>__sha256` in `vars`.
+    fn add_from_env(&mut self, vars: BTreeMap<String, String>) {
+        for (key, value) in vars {
+            if let Some(name) = key.strip_suffix("__token") {
+                self.tokens.entry(name.to_owned()).or_default().token = value;
+            } else if let Some(name) = key.strip_suffix("__sha256") {
+                self.tokens.entry(name.to_owned()).or_default().sha256 = value;
+            }
+        }
     }
 }
 
@@ -244,6 +281,12 @@ impl Config {
             match &self.tls {
                 Some(tls) => writeln!(f, "tls: {} (key {})", tls.cert_file.display(), tls.key_file.display())?,
                 None => writeln!(f, "tls: off (plain HTTP)")?,
+            let auth = &self.monitor.auth;
+            if auth.tokens.is_empty() {
+                writeln!(f, "monitor auth: off (anyone who reaches it may file backfills)")?;
+            } else {
+                let reads = if auth.anonymous_reads { "open" } else { "token only" };
+                writeln!(f, "monitor auth: tokens {}; reads {reads}", auth.describe())?;
             }
             Ok(())
         })
@@ -301,6 +344,110 @@ mod tests {
             settings_from_env(vars(), KEY_PREFIX, false),
             owned(&[("default", "123456"), ("k2026", "true")])
         );
+    }
+
+    #[test]
+    fn monitor_tokens_come_from_the_environment_as_given_and_never_show_in_debug_or_check() {
+        let secret = "0123456789012345678";
+        let digest = hex::encode(murron_wire::token::hash(b"reader-secret-0123456789"));
+        let vars = [
+            ("SINK_WORKER_MONITOR__AUTH__TOKENS__OPS__TOKEN", secret),
+            ("SINK_WORKER_MONITOR__AUTH__TOKENS__DASH__SHA256", digest.as_str()),
+            (
+                "SINK_WORKER_MONITOR__AUTH__TOKENS__OPS__ROLE",
+                "ignored here: figment reads it",
+            ),
+        ];
+        let mut c = Config::default();
+        c.monitor.auth.add_from_env(settings_from_env(
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+            MONITOR_TOKEN_PREFIX,
+            false,
+        ));
+        let ops = &c.monitor.auth.tokens["ops"];
+        // Digits stay a string: the token is not parsed as a TOML number.
+        assert_eq!(ops.token, secret);
+        assert_eq!(c.monitor.auth.tokens["dash"].sha256, digest);
+        // No role yet: refused, and the error names the token, not its secret.
+        let err = c.validate().expect_err("no role").to_string();
+        assert!(
+            err.contains("monitor.auth.tokens") && err.contains("\"dash\"") && err.contains("no role"),
+            "{err}"
+        );
+        for (name, role) in [("ops", MonitorRole::Admin), ("dash", MonitorRole::Reader)] {
+            c.monitor.auth.tokens.get_mut(name).expect("token").role = Some(role);
+        }
+        c.validate().expect("valid");
+        let shown = format!("{c:?}\n{}", c.summary());
+        assert!(!shown.contains(secret) && !shown.contains(&digest), "{shown}");
+        assert!(
+            shown.contains("monitor auth: tokens dash (reader), ops (admin); reads token only"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn bad_monitor_tokens_are_named_with_what_is_wrong() {
+        let token = |role, types: &[&str], token: &str, sha256: &str| MonitorTokenConfig {
+            role,
+            types: types.iter().map(|t| t.to_string()).collect(),
+            token: token.into(),
+            sha256: sha256.into(),
+        };
+        let long = "a-long-enough-token-0123";
+        let digest = hex::encode(murron_wire::token::hash(long.as_bytes()));
+        for (t, needle) in [
+            (token(Some(MonitorRole::Admin), &[], "short", ""), "at least 16"),
+            (token(Some(MonitorRole::Admin), &[], "", ""), "no token"),
+            (token(Some(MonitorRole::Admin), &[], long, &digest), "not both"),
+            (token(Some(MonitorRole::Admin), &[], "", "abc"), "64 hex digits"),
+            (token(Some(MonitorRole::Owner), &[], long, ""), "needs its types"),
+            (token(Some(MonitorRole::Owner), &[""], long, ""), "empty"),
+            (
+                token(Some(MonitorRole::Reader), &["billing.*"], long, ""),
+                "only owner tokens",
+            ),
+            (token(None, &[], long, ""), "no role"),
+        ] {
+            let mut auth = MonitorAuthConfig::default();
+            auth.tokens.insert("t1".into(), t);
+            let err = auth.validate().expect_err(needle);
+            assert!(err.starts_with("token \"t1\"") && err.contains(needle), "{err}");
+            assert!(!err.contains(long), "{err}");
+        }
+        // The same token twice, once as itself and once as its hash.
+        let mut auth = MonitorAuthConfig::default();
+        auth.tokens
+            .insert("a".into(), token(Some(MonitorRole::Admin), &[], long, ""));
+        auth.tokens
+            .insert("b".into(), token(Some(MonitorRole::Reader), &[], "", &digest));
+        assert!(auth.validate().expect_err("duplicate").contains("same token"));
+    }
+
+    #[test]
+    fn a_file_may_hold_monitor_tokens_as_hashes() {
+        let dir = std::env::temp_dir().join(format!("murron-config-test-m-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("m.toml");
+        let digest = hex::encode(murron_wire::token::hash(b"billing-team-token-0123"));
+        std::fs::write(
+            &path,
+            format!(
+                "[monitor.auth]\nanonymous_reads = true\n[monitor.auth.tokens.billing]\nrole = \"owner\"\n\
+                 types = [\"billing.*\"]\nsha256 = \"{digest}\"\n"
+            ),
+        )
+        .unwrap();
+        let c = Config::load(Some(&path)).unwrap();
+        let t = &c.monitor.auth.tokens["billing"];
+        assert_eq!(
+            (t.role, t.types.as_slice()),
+            (Some(MonitorRole::Owner), &["billing.*".to_string()][..])
+        );
+        assert!(c.monitor.auth.anonymous_reads);
+        std::fs::write(&path, "[monitor.auth.tokens.x]\nrole = \"superuser\"\n").unwrap();
+        let err = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(err.contains("superuser"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Settings of the worker's own services: the admin endpoints, the state database, the raw archive and
 //! the reliability monitor.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -64,6 +65,8 @@ pub struct MonitorConfig {
     pub run_backfills: bool,
     /// Days of hours the REP history keeps; the sweep deletes older ones.
     pub history_days: u32,
+    /// Who may use the API; no tokens means anyone who reaches `listen`.
+    pub auth: MonitorAuthConfig,
 }
 
 impl Default for MonitorConfig {
@@ -75,7 +78,121 @@ impl Default for MonitorConfig {
             auto_backfill: true,
             run_backfills: true,
             history_days: 90,
+            auth: MonitorAuthConfig::default(),
         }
+    }
+}
+
+/// The monitor's tokens (`[monitor.auth]`), with the registry's roles (docs/OPERATIONS.md, "The
+/// monitor's tokens"). No tokens: the API is open, as before, and the monitor warns at start-up.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorAuthConfig {
+    /// Let callers without a token read (`GET /api/...`); otherwise reading takes a token of any role.
+    pub anonymous_reads: bool,
+    /// Tokens by name. The name is what logs and error messages show, never the token.
+    pub tokens: BTreeMap<String, MonitorTokenConfig>,
+}
+
+/// What a monitor token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MonitorRole {
+    /// Everything: file backfills for any type.
+    Admin,
+    /// Read, and file backfills for the types matching `types`.
+    Owner,
+    /// Read only.
+    Reader,
+}
+
+/// One monitor token: its role, and the token itself or its SHA-256.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MonitorTokenConfig {
+    pub role: Option<MonitorRole>,
+    /// An owner's event types: names and `*` patterns (`billing.*`), as murron-server's tokens list them.
+    pub types: Vec<String>,
+    /// The token; set it from the environment (`SINK_WORKER_MONITOR__AUTH__TOKENS__<NAME>__TOKEN`).
+    pub token: String,
+    /// Instead of `token`: its SHA-256 in hex (`printf %s "$TOKEN" | sha256sum`), safe in a file.
+    pub sha256: String,
+}
+
+impl std::fmt::Debug for MonitorTokenConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |s: &str| if s.is_empty() { "" } else { "<redacted>" };
+        f.debug_struct("MonitorTokenConfig")
+            .field("role", &self.role)
+            .field("types", &self.types)
+            .field("token", &set(&self.token))
+            .field("sha256", &set(&self.sha256))
+            .finish()
+    }
+}
+
+/// A token shorter than this is refused: it could be guessed.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+impl MonitorTokenConfig {
+    /// The SHA-256 the monitor compares callers' tokens with; `Err` says what is wrong.
+    pub fn digest(&self) -> Result<[u8; 32], String> {
+        match (self.token.is_empty(), self.sha256.is_empty()) {
+            (false, false) => Err("set token or sha256, not both".into()),
+            (true, true) => Err("no token: set its sha256, or the token itself from the environment".into()),
+            (false, true) if self.token.len() < MIN_TOKEN_LEN => {
+                Err(format!("the token must be at least {MIN_TOKEN_LEN} characters"))
+            }
+            (false, true) => Ok(murron_wire::token::hash(self.token.as_bytes())),
+            (true, false) => murron_wire::token::parse_hash(&self.sha256)
+                .ok_or_else(|| "sha256 must be 64 hex digits (what sha256sum prints)".into()),
+        }
+    }
+}
+
+impl MonitorAuthConfig {
+    /// The tokens as `name (role)`, for `check` and the start-up log: never a secret.
+    pub fn describe(&self) -> String {
+        let tokens: Vec<String> = self
+            .tokens
+            .iter()
+            .map(|(name, t)| match t.role {
+                Some(MonitorRole::Owner) => format!("{name} (owner of {})", t.types.join(", ")),
+                Some(MonitorRole::Admin) => format!("{name} (admin)"),
+                Some(MonitorRole::Reader) => format!("{name} (reader)"),
+                None => format!("{name} (no role)"),
+            })
+            .collect();
+        tokens.join(", ")
+    }
+
+    /// Checks every token; the error names the token, never its secret.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for (name, t) in &self.tokens {
+            let bad = |reason: String| Err(format!("token {name:?}: {reason}"));
+            let digest = match t.digest() {
+                Ok(d) => d,
+                Err(reason) => return bad(reason),
+            };
+            if !seen.insert(digest) {
+                return bad("is the same token as another one".into());
+            }
+            match (t.role, t.types.is_empty()) {
+                (None, _) => return bad("no role: set role = \"admin\", \"owner\" or \"reader\"".into()),
+                (Some(MonitorRole::Owner), true) => {
+                    return bad("an owner token needs its types, e.g. types = [\"billing.*\"]".into());
+                }
+                (Some(MonitorRole::Admin | MonitorRole::Reader), false) => {
+                    return bad("only owner tokens take types".into());
+                }
+                _ => {}
+            }
+            if t.types.iter().any(|p| p.trim().is_empty()) {
+                return bad("a type or pattern is empty".into());
+            }
+        }
+        Ok(())
     }
 }
 

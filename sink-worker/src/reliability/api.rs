@@ -1,19 +1,22 @@
 //! The monitor's HTTP API (`openapi-monitor.json` describes it), the dashboard page and Prometheus
 //! metrics. Times are RFC 3339 in UTC; ranges are whole hours, `from` inclusive and `to` exclusive.
-//! What it reads is in `state::reports` and `state::backfills`.
+//! What it reads is in `state::reports` and `state::backfills`. Every `/api` request passes
+//! [`super::auth`] first; the page, probes, metrics and the OpenAPI document hold no data of their
+//! own and stay open.
 
 use std::collections::BTreeMap;
 
-use axum::Json;
-use axum::Router;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::auth::{Caller, Denied};
 use super::gaps::rep_score;
 use super::monitor::Monitor;
 use crate::admin::metrics_handle;
@@ -64,7 +67,41 @@ pub fn router(monitor: Monitor) -> Router {
         .route("/api/gaps", get(gaps))
         .route("/api/backfills", get(list_backfills).post(create_backfill))
         .route("/api/backfills/{id}", get(get_backfill))
+        .layer(middleware::from_fn_with_state(monitor.clone(), authorize))
         .with_state(monitor)
+}
+
+/// Lets an `/api` request through with its [`Caller`] when its token allows the method; answers
+/// 401 or 403 otherwise. Routes outside `/api` pass untouched.
+async fn authorize(State(m): State<Monitor>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if !(path == "/api" || path.starts_with("/api/")) {
+        return next.run(req).await;
+    }
+    match m.access().check(req.method(), req.headers()) {
+        Ok(caller) => {
+            req.extensions_mut().insert(caller);
+            next.run(req).await
+        }
+        Err(denied) => {
+            if req.method() == axum::http::Method::GET {
+                tracing::debug!(method = %req.method(), path, reason = %denied, "monitor API request refused");
+            } else {
+                tracing::info!(method = %req.method(), path, reason = %denied, "monitor API request refused");
+            }
+            refused(denied)
+        }
+    }
+}
+
+/// A 401 with its `WWW-Authenticate` challenge, or a 403; the body is `{"error": "..."}`.
+fn refused(denied: Denied) -> Response {
+    let challenge = denied.challenge();
+    let mut resp = ApiError(denied.status(), denied.to_string()).into_response();
+    if let Some(value) = challenge {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    resp
 }
 
 /// An error answer: `{"error": "..."}` with a precise status.
@@ -298,15 +335,32 @@ struct BackfillRequest {
 
 async fn create_backfill(
     State(m): State<Monitor>,
+    Extension(caller): Extension<Caller>,
     body: Result<Json<BackfillRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<BackfillRow>), ApiError> {
-    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()))?;
+) -> Result<(StatusCode, Json<BackfillRow>), Response> {
+    let Json(req) = body.map_err(|e| ApiError(e.status(), e.body_text()).into_response())?;
     if req.event_type.trim().is_empty() || req.event_type.contains('\0') {
         return Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
             "type must be a non-empty event type".into(),
-        ));
+        )
+        .into_response());
     }
+    if let Err(denied) = caller.require_type(&req.event_type) {
+        tracing::info!(by = caller.name(), event_type = %req.event_type, reason = %denied, "backfill request refused");
+        return Err(refused(denied));
+    }
+    create_backfill_of(&m, &caller, req)
+        .await
+        .map_err(IntoResponse::into_response)
+}
+
+/// Files the backfill `req` asks for, once `caller` may.
+async fn create_backfill_of(
+    m: &Monitor,
+    caller: &Caller,
+    req: BackfillRequest,
+) -> Result<(StatusCode, Json<BackfillRow>), ApiError> {
     let unprocessable = |e: String| ApiError(StatusCode::UNPROCESSABLE_ENTITY, e);
     let from = parse_hour(&req.from, Round::Down).map_err(|e| unprocessable(format!("from: {e}")))?;
     let to = parse_hour(&req.to, Round::Up).map_err(|e| unprocessable(format!("to: {e}")))?;
@@ -335,6 +389,7 @@ async fn create_backfill(
     .await
     .map_err(internal)?;
     metrics::counter!("murron_backfills_filed_total", "origin" => "api").increment(1);
+    tracing::info!(id, by = caller.name(), "backfill filed through the API");
     let row = backfills::get(m.pool(), id)
         .await
         .map_err(internal)?

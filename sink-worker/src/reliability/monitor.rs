@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use sqlx::PgPool;
 
+use super::auth::Access;
 use super::gaps::{Gap, StreamOffsets, rep_score, union};
 use super::history;
 use crate::archive::index::{ArchiveIndex, IndexError};
@@ -66,6 +67,7 @@ pub struct Monitor {
     types: Vec<String>,
     index: ArchiveIndex,
     config: MonitorConfig,
+    access: Access,
 }
 
 /// A gap found by this sweep, with what it inherits from the stored ones it overlaps.
@@ -91,8 +93,10 @@ impl Monitor {
         if config.monitor.history_days == 0 {
             return Err(MonitorError::Config("monitor.history_days must be at least 1".into()));
         }
+        let access = Access::new(&config.monitor.auth).map_err(MonitorError::Config)?;
         Ok(Self {
             index: ArchiveIndex::open(pool.clone(), &config.archive).await?,
+            access,
             pool,
             pipeline: pipeline.name.clone(),
             types: pipeline.filter_type.clone(),
@@ -114,6 +118,11 @@ impl Monitor {
 
     pub fn history_days(&self) -> u32 {
         self.config.history_days
+    }
+
+    /// Who may use the API.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 
     /// Indexes new archive files, recomputes the gaps, resolves finished backfills and files new ones.
@@ -330,6 +339,19 @@ pub async fn run(config: &Config, shutdown: impl Future<Output = ()>) -> Result<
     let addr = listener.local_addr();
     let scheme = listener.scheme();
     tracing::info!(%addr, pipeline = %monitor.pipeline(), "reliability monitor listening; dashboard at {scheme}://{addr}/");
+    let auth = &config.monitor.auth;
+    if monitor.access().enabled() {
+        tracing::info!(
+            tokens = %auth.describe(),
+            anonymous_reads = auth.anonymous_reads,
+            "monitor API: bearer tokens required"
+        );
+    } else {
+        tracing::warn!(
+            %addr,
+            "the monitor's API is open: no [monitor.auth] tokens, so anyone who reaches it may file backfills"
+        );
+    }
     let app = super::api::router(monitor.clone());
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
