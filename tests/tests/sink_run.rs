@@ -593,6 +593,98 @@ async fn a_registry_outage_pauses_only_the_partition_whose_schema_is_unresolved(
     assert!(files(&out_dir.join("dlq"), "jsonl").is_empty(), "nothing dead-lettered");
 }
 
+/// A partition paused for the registry and then revoked is resumed in the consumer, which keeps an
+/// application's pause across assignments: when it comes back to the same worker, it is read again.
+/// Worker A, whose registry is down, has both partitions paused at an event of an unresolved schema;
+/// worker B, with a registry of its own, joins, takes one of them and writes it; B stops, the
+/// partition returns to A, and A goes on with it while the other stays paused until A's registry is
+/// back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_partition_that_moves_away_and_back_is_read_again() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let mut registry = Registry::start().await;
+    let ping = register_ping(&registry).await;
+    let pong = register_pong(&registry).await;
+    let topic = common::unique("events.paused-moves");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-paused-moves"));
+    let key = ("default", "s3cret");
+    // One stream of each type per partition: pid 10 + p for pings, 20 + p for pongs.
+    let pings = |p: i32, offsets: std::ops::Range<i64>| -> Vec<Vec<u8>> {
+        offsets
+            .map(|o| stream_envelope(("test", 10 + p), now_micros(), "test.ping", o, ping, &[2], key, &[]))
+            .collect()
+    };
+    let pongs = |p: i32, offsets: std::ops::Range<i64>| -> Vec<Vec<u8>> {
+        offsets
+            .map(|o| {
+                stream_envelope(
+                    ("test", 20 + p),
+                    now_micros(),
+                    "test.pong",
+                    o,
+                    pong,
+                    &[2, b'a'],
+                    key,
+                    &[],
+                )
+            })
+            .collect()
+    };
+    let uids = |ty: &str| jsonl_uids(&out_dir.join("events").join(ty), ty);
+    common::create_topic(&topic, 2).await;
+    for p in 0..2 {
+        produce_to_partitions(&topic, &[p], &pings(p, 0..10));
+    }
+    let config = jsonl_pipeline(&topic, &out_dir);
+    let worker_a = SinkRun::start(&registry, &KEYS, &config).await;
+    eventually(60, "the first pings", async || uids("test.ping").len() >= 20).await;
+    let database_url = registry.database_url.clone();
+    let paused = format!("murron_sink_partition_paused{{pipeline=\"{topic}\"");
+
+    registry
+        .restart_after(async || {
+            for p in 0..2 {
+                produce_to_partitions(&topic, &[p], &pongs(p, 0..20));
+            }
+            eventually(30, "both partitions paused at the pongs", async || {
+                worker_a.metric(&paused).await >= 2.0
+            })
+            .await;
+            let registry_b = Registry::start_on(&database_url).await;
+            let worker_b = SinkRun::start(&registry_b, &KEYS, &config).await;
+            eventually(60, "worker B writing the pongs of the partition it took", async || {
+                uids("test.pong").len() >= 20
+            })
+            .await;
+            assert_eq!(uids("test.pong").len(), 20, "one partition's pongs, not both");
+            worker_b.stop();
+            // The partition B gave back is A's again, and A reads it: pings of a cached schema.
+            for p in 0..2 {
+                produce_to_partitions(&topic, &[p], &pings(p, 10..20));
+            }
+            eventually(30, "worker A reading the partition that came back", async || {
+                uids("test.ping").len() >= 30
+            })
+            .await;
+            assert_eq!(worker_a.metric(&paused).await, 1.0, "the other partition still waits");
+        })
+        .await;
+
+    eventually(60, "everything once worker A's registry is back", async || {
+        uids("test.ping").len() >= 40 && uids("test.pong").len() >= 40
+    })
+    .await;
+    worker_a.stop();
+    let mut got = uids("test.ping");
+    got.extend(uids("test.pong"));
+    let mut expected: Vec<Uid> = Vec::new();
+    for p in 0..2 {
+        expected.extend((0..20).map(|o| ("test.ping".to_owned(), "test".to_owned(), 10 + p, o)));
+        expected.extend((0..20).map(|o| ("test.pong".to_owned(), "test".to_owned(), 20 + p, o)));
+    }
+    assert_exactly("local JSON lines", &got, &expected);
+}
+
 /// The same UIDs on two partitions at once (a producer without keys, or a resend after the topic
 /// gained partitions): two workers each own one partition and take the same brand-new streams in
 /// the same instant. Every event is written to the files once; the other copy counts as a duplicate.
