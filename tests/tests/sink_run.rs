@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::outputs::{Uid, assert_exactly, eventually, files, generated, parquet_uids, uids_of, warehouse_uids};
+use common::outputs::{
+    Uid, assert_exactly, eventually, files, generated, parquet_uids, report_exactly, uids_of, warehouse_uids,
+};
 use common::{Registry, SinkRun};
 use sqlx::postgres::PgPool;
 
@@ -192,6 +194,49 @@ async fn produce(topic: &str, values: &[Vec<u8>]) {
     }
 }
 
+/// Produces each of `values` to every one of `partitions` of `topic`, interleaved, in one flush: the
+/// same records on several partitions at the same moment, as a producer without keys may send them.
+fn produce_to_partitions(topic: &str, partitions: &[i32], values: &[Vec<u8>]) {
+    use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+    let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", common::kafka_brokers())
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    for v in values {
+        for &p in partitions {
+            let mut record = BaseRecord::<(), [u8]>::to(topic).partition(p).payload(v);
+            while let Err((e, r)) = producer.send(record) {
+                assert!(
+                    matches!(
+                        e.rdkafka_error_code(),
+                        Some(rdkafka::types::RDKafkaErrorCode::QueueFull)
+                    ),
+                    "produce: {e}"
+                );
+                producer.poll(Duration::from_millis(10));
+                record = r;
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(30)).expect("flush");
+}
+
+/// The (type, host, pid, offset) of every JSON line under `dir`.
+fn jsonl_uids(dir: &Path, event_type: &str) -> Vec<Uid> {
+    jsonl_rows(dir)
+        .iter()
+        .map(|v| {
+            (
+                event_type.to_owned(),
+                v["_murron_host"].as_str().expect("host").to_owned(),
+                v["_murron_pid"].as_i64().expect("pid") as i32,
+                v["_murron_offset"].as_i64().expect("offset"),
+            )
+        })
+        .collect()
+}
+
 /// A signed envelope of `event_type` whose payload is `datum` under schema `schema_id`.
 fn envelope(
     event_type: &str,
@@ -237,6 +282,21 @@ fn envelope_at(
     key: (&str, &str),
     tags: &[(&str, &str)],
 ) -> Vec<u8> {
+    stream_envelope(("test", 1), timestamp, event_type, offset, schema_id, datum, key, tags)
+}
+
+/// [`envelope_at`] of the stream `(host, pid)`.
+#[allow(clippy::too_many_arguments)]
+fn stream_envelope(
+    (host, pid): (&str, i32),
+    timestamp: i64,
+    event_type: &str,
+    offset: i64,
+    schema_id: u32,
+    datum: &[u8],
+    key: (&str, &str),
+    tags: &[(&str, &str)],
+) -> Vec<u8> {
     let mut message = vec![0u8];
     message.extend_from_slice(&schema_id.to_be_bytes());
     message.extend_from_slice(datum);
@@ -244,10 +304,10 @@ fn envelope_at(
     let mut out = Vec::new();
     murron_wire::envelope::NewEnvelope {
         timestamp,
-        host: "test",
+        host,
         event_type,
         offset,
-        pid: 1,
+        pid,
         message: &message,
         tags,
     }
@@ -420,11 +480,14 @@ async fn bad_events_are_dead_lettered_with_their_reason_while_good_ones_flow() {
     assert_eq!(reasons, expected_reasons);
 }
 
-/// Registry down: events whose schema the worker holds keep flowing; an event whose schema it must
-/// look up waits (not ready, retries counted, nothing dead-lettered) and is written once the registry
-/// is back. Nothing is lost or written twice.
+/// Registry down: a partition whose next event needs a schema lookup is paused at that event (not
+/// ready, retries counted, nothing dead-lettered, nothing after it read), while another partition's
+/// events of a cached schema keep flowing and are committed and visible. Once the registry is back the
+/// paused partition resumes. Nothing is lost or written twice.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_them() {
+async fn a_registry_outage_pauses_only_the_partition_whose_schema_is_unresolved() {
+    const WAITING: i32 = 0;
+    const FLOWING: i32 = 1;
     common::require_service("Kafka", &common::kafka_brokers());
     let mut registry = Registry::start().await;
     let ping = register_ping(&registry).await;
@@ -438,7 +501,7 @@ async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_th
             .collect()
     };
     common::create_topic(&topic, 2).await;
-    produce(&topic, &pings(0, 100)).await;
+    produce_to_partitions(&topic, &[FLOWING], &pings(0, 100));
     let config = jsonl_pipeline(&topic, &out_dir);
     let worker = SinkRun::start(&registry, &KEYS, &config).await;
     let rows_of = |ty: &str| -> Vec<i64> {
@@ -447,21 +510,23 @@ async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_th
             .map(|v| v["_murron_offset"].as_i64().expect("offset"))
             .collect()
     };
-    eventually(60, "the first 100 pings", async || rows_of("test.ping").len() >= 100).await;
+    let written = |ty: &str, offsets: std::ops::Range<i64>| {
+        let got: BTreeSet<i64> = rows_of(ty).into_iter().collect();
+        offsets.filter(|o| got.contains(o)).count()
+    };
+    eventually(60, "the first 100 pings", async || written("test.ping", 0..100) == 100).await;
+    let paused =
+        format!("murron_sink_partition_paused{{pipeline=\"{topic}\",topic=\"{topic}\",partition=\"{WAITING}\"");
 
     registry
         .restart_after(async || {
-            // The ping schema is cached: pings keep flowing without the registry.
-            produce(&topic, &pings(100, 200)).await;
-            eventually(60, "200 pings while the registry is down", async || {
-                rows_of("test.ping").len() >= 200
-            })
-            .await;
-            // A pong needs a lookup: it waits, and the worker says it is not ready.
+            // A pong needs a lookup: its partition waits, with the pings behind it, and the worker says
+            // it is not ready.
             let pongs: Vec<Vec<u8>> = (0..50)
                 .map(|i| envelope("test.pong", i, pong, &[2, b'a'], key, &[]))
                 .collect();
-            produce(&topic, &pongs).await;
+            produce_to_partitions(&topic, &[WAITING], &pongs);
+            produce_to_partitions(&topic, &[WAITING], &pings(100, 150));
             eventually(
                 30,
                 "the worker not ready while it cannot resolve a schema",
@@ -473,9 +538,27 @@ async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_th
                 worker.metric(&registry_retries).await >= 2.0
             })
             .await;
+            // The other partition's pings, of a cached schema, are written meanwhile.
+            produce_to_partitions(&topic, &[FLOWING], &pings(150, 250));
+            eventually(
+                20,
+                "the other partition's pings while the registry is down",
+                async || written("test.ping", 150..250) == 100,
+            )
+            .await;
+            assert_eq!(
+                worker.metric(&paused).await,
+                1.0,
+                "the waiting partition is reported paused"
+            );
             assert!(
                 rows_of("test.pong").is_empty(),
                 "no pong can be written without its schema"
+            );
+            assert_eq!(
+                written("test.ping", 100..150),
+                0,
+                "the pings behind the pongs wait with them"
             );
             assert_eq!(
                 worker.metric("murron_sink_invalid_total").await,
@@ -485,20 +568,231 @@ async fn a_registry_outage_holds_unresolved_schemas_instead_of_dead_lettering_th
         })
         .await;
 
-    eventually(60, "the 50 pongs once the registry is back", async || {
-        rows_of("test.pong").len() >= 50
-    })
+    eventually(
+        60,
+        "the pongs and the pings behind them once the registry is back",
+        async || written("test.pong", 0..50) == 50 && written("test.ping", 100..150) == 50,
+    )
     .await;
     eventually(30, "ready again", async || worker.ready().await).await;
+    assert_eq!(worker.metric(&paused).await, 0.0, "resumed");
     assert_eq!(worker.metric("murron_sink_invalid_total").await, 0.0);
     worker.stop();
-    let mut got_pings = rows_of("test.ping");
-    got_pings.sort_unstable();
-    assert_eq!(got_pings, (0..200).collect::<Vec<_>>(), "every ping once");
-    let mut got_pongs = rows_of("test.pong");
-    got_pongs.sort_unstable();
-    assert_eq!(got_pongs, (0..50).collect::<Vec<_>>(), "every pong once");
+    let mut got = jsonl_uids(&out_dir.join("events").join("test.ping"), "test.ping");
+    got.extend(jsonl_uids(&out_dir.join("events").join("test.pong"), "test.pong"));
+    let uid = |ty: &str, offset: i64| (ty.to_owned(), "test".to_owned(), 1, offset);
+    let mut expected: Vec<Uid> = (0..250).map(|o| uid("test.ping", o)).collect();
+    expected.extend((0..50).map(|o| uid("test.pong", o)));
+    report_exactly(
+        "registry down, then back",
+        "local JSON lines",
+        &got,
+        &expected,
+        "100 events of a cached schema on the other partition were written during the outage; 50 of an unresolved schema and the 50 behind them waited on their paused partition (not ready, registry retries counted, nothing dead-lettered) and were written once it was back",
+    );
     assert!(files(&out_dir.join("dlq"), "jsonl").is_empty(), "nothing dead-lettered");
+}
+
+/// A partition paused for the registry and then revoked is resumed in the consumer, which keeps an
+/// application's pause across assignments: when it comes back to the same worker, it is read again.
+/// Worker A, whose registry is down, has both partitions paused at an event of an unresolved schema;
+/// worker B, with a registry of its own, joins, takes one of them and writes it; B stops, the
+/// partition returns to A, and A goes on with it while the other stays paused until A's registry is
+/// back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_partition_that_moves_away_and_back_is_read_again() {
+    common::require_service("Kafka", &common::kafka_brokers());
+    let mut registry = Registry::start().await;
+    let ping = register_ping(&registry).await;
+    let pong = register_pong(&registry).await;
+    let topic = common::unique("events.paused-moves");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-paused-moves"));
+    let key = ("default", "s3cret");
+    // One stream of each type per partition: pid 10 + p for pings, 20 + p for pongs.
+    let pings = |p: i32, offsets: std::ops::Range<i64>| -> Vec<Vec<u8>> {
+        offsets
+            .map(|o| stream_envelope(("test", 10 + p), now_micros(), "test.ping", o, ping, &[2], key, &[]))
+            .collect()
+    };
+    let pongs = |p: i32, offsets: std::ops::Range<i64>| -> Vec<Vec<u8>> {
+        offsets
+            .map(|o| {
+                stream_envelope(
+                    ("test", 20 + p),
+                    now_micros(),
+                    "test.pong",
+                    o,
+                    pong,
+                    &[2, b'a'],
+                    key,
+                    &[],
+                )
+            })
+            .collect()
+    };
+    let uids = |ty: &str| jsonl_uids(&out_dir.join("events").join(ty), ty);
+    common::create_topic(&topic, 2).await;
+    for p in 0..2 {
+        produce_to_partitions(&topic, &[p], &pings(p, 0..10));
+    }
+    let config = jsonl_pipeline(&topic, &out_dir);
+    let worker_a = SinkRun::start(&registry, &KEYS, &config).await;
+    eventually(60, "the first pings", async || uids("test.ping").len() >= 20).await;
+    let database_url = registry.database_url.clone();
+    let paused = format!("murron_sink_partition_paused{{pipeline=\"{topic}\"");
+
+    registry
+        .restart_after(async || {
+            for p in 0..2 {
+                produce_to_partitions(&topic, &[p], &pongs(p, 0..20));
+            }
+            eventually(30, "both partitions paused at the pongs", async || {
+                worker_a.metric(&paused).await >= 2.0
+            })
+            .await;
+            let registry_b = Registry::start_on(&database_url).await;
+            let worker_b = SinkRun::start(&registry_b, &KEYS, &config).await;
+            eventually(60, "worker B writing the pongs of the partition it took", async || {
+                uids("test.pong").len() >= 20
+            })
+            .await;
+            assert_eq!(uids("test.pong").len(), 20, "one partition's pongs, not both");
+            worker_b.stop();
+            // The partition B gave back is A's again, and A reads it: pings of a cached schema.
+            for p in 0..2 {
+                produce_to_partitions(&topic, &[p], &pings(p, 10..20));
+            }
+            eventually(30, "worker A reading the partition that came back", async || {
+                uids("test.ping").len() >= 30
+            })
+            .await;
+            assert_eq!(worker_a.metric(&paused).await, 1.0, "the other partition still waits");
+        })
+        .await;
+
+    eventually(60, "everything once worker A's registry is back", async || {
+        uids("test.ping").len() >= 40 && uids("test.pong").len() >= 40
+    })
+    .await;
+    worker_a.stop();
+    let mut got = uids("test.ping");
+    got.extend(uids("test.pong"));
+    let mut expected: Vec<Uid> = Vec::new();
+    for p in 0..2 {
+        expected.extend((0..20).map(|o| ("test.ping".to_owned(), "test".to_owned(), 10 + p, o)));
+        expected.extend((0..20).map(|o| ("test.pong".to_owned(), "test".to_owned(), 20 + p, o)));
+    }
+    assert_exactly("local JSON lines", &got, &expected);
+}
+
+/// The same UIDs on two partitions at once (a producer without keys, or a resend after the topic
+/// gained partitions): two workers each own one partition and take the same brand-new streams in
+/// the same instant. Every event is written to the files once; the other copy counts as a duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_uid_on_two_partitions_at_once_is_written_once() {
+    const ROUNDS: i32 = 12;
+    const STREAMS: i32 = 40;
+    const OFFSETS: i64 = 5;
+    common::require_service("Kafka", &common::kafka_brokers());
+    let registry = Registry::start().await;
+    let ping = register_ping(&registry).await;
+    let topic = common::unique("events.twice");
+    let out_dir = std::env::temp_dir().join(common::unique("murron-sink-twice"));
+    let key = ("default", "s3cret");
+    common::create_topic(&topic, 2).await;
+    // Each worker writes as soon as it holds one round of its partition, so both transactions run
+    // at the same moment.
+    let per_round = (STREAMS as usize) * (OFFSETS as usize);
+    let config = jsonl_pipeline(&topic, &out_dir).replace(
+        "flush = { max_age_ms = 500 }",
+        &format!("flush = {{ max_events = {per_round}, max_age_ms = 300 }}"),
+    );
+    let workers = [
+        SinkRun::start(&registry, &KEYS, &config).await,
+        SinkRun::start(&registry, &KEYS, &config).await,
+    ];
+    let ping_of = |host: &str, pid: i32, offset: i64| {
+        stream_envelope((host, pid), now_micros(), "test.ping", offset, ping, &[2], key, &[])
+    };
+    let mut expected: Vec<Uid> = Vec::new();
+    let uid = |host: &str, pid: i32, offset: i64| ("test.ping".to_owned(), host.to_owned(), pid, offset);
+    // Until each worker owns one partition: a stream per partition, so no copy is involved yet.
+    let mut warm = 0;
+    eventually(60, "each worker consuming one partition", async || {
+        let values: Vec<Vec<u8>> = (0..2).map(|p| ping_of("warm", p, warm)).collect();
+        for (p, v) in values.iter().enumerate() {
+            produce_to_partitions(&topic, &[p as i32], std::slice::from_ref(v));
+            expected.push(uid("warm", p as i32, warm));
+        }
+        warm += 1;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let consumed_0 = workers[0].metric("murron_sink_consumed_total").await;
+        let consumed_1 = workers[1].metric("murron_sink_consumed_total").await;
+        // Once both have consumed, a warm-up round split one each shows the partitions apart.
+        consumed_0 > 0.0 && consumed_1 > 0.0
+    })
+    .await;
+    let mut consumed_before = Vec::new();
+    for w in &workers {
+        consumed_before.push(w.metric("murron_sink_consumed_total").await);
+    }
+    for round in 0..ROUNDS {
+        let mut values = Vec::new();
+        for s in 0..STREAMS {
+            let pid = round * STREAMS + s;
+            for offset in 0..OFFSETS {
+                values.push(ping_of("twice", pid, offset));
+                expected.push(uid("twice", pid, offset));
+            }
+        }
+        produce_to_partitions(&topic, &[0, 1], &values);
+        let want = expected.len();
+        eventually(60, "the round written", async || {
+            let got: BTreeSet<Uid> = jsonl_uids(&out_dir.join("events"), "test.ping").into_iter().collect();
+            got.len() >= want
+        })
+        .await;
+    }
+    let copies = ROUNDS * STREAMS * OFFSETS as i32;
+    // The second copy of each event is dropped by whichever worker commits after the other.
+    eventually(30, "every second copy counted as a duplicate", async || {
+        let mut duplicates = 0.0;
+        for w in &workers {
+            duplicates += w.metric("murron_sink_duplicates_total").await;
+        }
+        duplicates >= f64::from(copies)
+    })
+    .await;
+    for (w, before) in workers.iter().zip(consumed_before) {
+        let consumed = w.metric("murron_sink_consumed_total").await - before;
+        // Each worker read one partition's copy of (at least half of) the rounds: the copies met in
+        // two workers, not in one batch of one worker.
+        assert!(
+            consumed >= f64::from(copies / 2),
+            "a worker consumed only {consumed} of the rounds' records: the two workers did not each own a partition"
+        );
+    }
+    let mut duplicates = 0.0;
+    for w in &workers {
+        duplicates += w.metric("murron_sink_duplicates_total").await;
+    }
+    for w in workers {
+        w.stop();
+    }
+    report_exactly(
+        "one UID on two partitions at once, 2 workers",
+        "local JSON lines",
+        &jsonl_uids(&out_dir.join("events"), "test.ping"),
+        &expected,
+        &format!(
+            "{ROUNDS} rounds of {STREAMS} new streams, each event produced to both partitions in one flush; {copies} copies dropped as duplicates"
+        ),
+    );
+    assert_eq!(
+        duplicates,
+        f64::from(copies),
+        "every second copy counted as a duplicate"
+    );
 }
 
 /// Key rotation: with the old and the new key both configured, events signed with either are accepted;

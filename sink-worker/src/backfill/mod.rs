@@ -280,7 +280,8 @@ impl Backfiller {
                             totals.1 += 1;
                             first_invalid.get_or_insert_with(|| format!("{key}: {reason}: {detail}"));
                         }
-                        Verdict::Skip => {}
+                        // `check` waits until the schema resolves, so nothing is unresolved here.
+                        Verdict::Skip | Verdict::Unresolved(_) => {}
                     }
                     if batch.records >= self.pipeline.flush.max_events {
                         let w = self.write(&batch).await?;

@@ -119,10 +119,9 @@ impl Config {
         let env = Env::prefixed(ENV_PREFIX)
             .filter(move |k| {
                 let k = k.as_str().to_ascii_lowercase();
-                k.contains("__")
-                    && !raw.iter().any(|p| k.starts_with(p.as_str()))
-                    && !registry_secrets.contains(&k)
-                    && !(k.starts_with(token.as_str()) && is_token_secret(&k))
+                // Secrets are read as given, below, so a password of digits stays a string.
+                let secret = registry_secrets.contains(&k) || (k.starts_with(token.as_str()) && is_token_secret(&k));
+                k.contains("__") && !raw.iter().any(|p| k.starts_with(p.as_str())) && !secret
             })
             .split("__");
         let mut config: Config = figment.merge(env).extract().map_err(Box::new)?;
@@ -281,6 +280,7 @@ impl Config {
             match &self.tls {
                 Some(tls) => writeln!(f, "tls: {} (key {})", tls.cert_file.display(), tls.key_file.display())?,
                 None => writeln!(f, "tls: off (plain HTTP)")?,
+            }
             let auth = &self.monitor.auth;
             if auth.tokens.is_empty() {
                 writeln!(f, "monitor auth: off (anyone who reaches it may file backfills)")?;

@@ -22,6 +22,9 @@ pub enum Verdict {
     Dead(&'static str, String),
     /// Not this pipeline's type.
     Skip,
+    /// The payload's schema (this id) cannot be looked up now: the registry is unreachable or failing.
+    /// The record is neither written nor dead-lettered; it waits until the schema resolves.
+    Unresolved(u32),
 }
 
 /// Checks records for one pipeline.
@@ -49,9 +52,38 @@ impl Checker {
         }
     }
 
-    /// Checks one record value (Confluent-framed envelope). Waits out a registry outage: an outage
-    /// is ours, never the event's fault.
+    /// The schema cache, for lookups retried outside [`Self::check_now`].
+    pub fn schemas(&mut self) -> &mut SchemaCache {
+        &mut self.schemas
+    }
+
+    /// Checks one record value (Confluent-framed envelope), waiting out a registry outage: an outage
+    /// is ours, never the event's fault. For a caller with nothing else to do meanwhile (a backfill).
     pub async fn check(&mut self, value: &[u8]) -> Verdict {
+        let mut attempt = 0u32;
+        loop {
+            let verdict = self.check_now(value).await;
+            let Verdict::Unresolved(schema_id) = verdict else {
+                if attempt > 0 {
+                    self.readiness.set(NotReady::Registry, false);
+                }
+                return verdict;
+            };
+            self.readiness.set(NotReady::Registry, true);
+            attempt += 1;
+            tracing::warn!(schema_id, attempt, "waiting for the schema registry");
+            tokio::time::sleep(backoff_delay(attempt)).await;
+            // `check_now` does not ask while the registry is failing; this is the retry.
+            let _ = self.schemas.fetch(schema_id).await;
+        }
+    }
+
+    /// Checks one record value without waiting out an outage: a record whose schema cannot be looked
+    /// up now is [`Verdict::Unresolved`], for the caller to hold back while it goes on with others.
+    /// While the registry is failing, a schema not cached is not asked for here at all (the caller
+    /// retries with [`SchemaCache::lookup`]), so a registry that hangs holds up the caller once per
+    /// outage, not once per record.
+    pub async fn check_now(&mut self, value: &[u8]) -> Verdict {
         let env = match check::decode(value) {
             Ok(env) => env,
             Err(r) => return Verdict::Dead(r.reason, r.detail),
@@ -71,33 +103,11 @@ impl Checker {
         };
         let lookup = match self.schemas.cached(schema_id) {
             Some(l) => l,
-            None => {
-                let schemas = &mut self.schemas;
-                let readiness = &self.readiness;
-                let mut attempt = 0u32;
-                loop {
-                    match schemas.fetch(schema_id).await {
-                        Ok(l) => {
-                            readiness.set(NotReady::Registry, false);
-                            break l;
-                        }
-                        Err(e) => {
-                            // Our outage, not a bad event: wait, never dead-letter.
-                            readiness.set(NotReady::Registry, true);
-                            attempt += 1;
-                            metrics::counter!("murron_sink_retries_total", "op" => "registry").increment(1);
-                            if e.is_configuration() {
-                                // Trust or credentials changed under a running worker: only an
-                                // operator can fix it, so say so loudly while waiting.
-                                tracing::error!(schema_id, attempt, error = %e, "schema registry refuses our TLS trust or credentials; fix the registry settings; waiting");
-                            } else {
-                                tracing::warn!(schema_id, attempt, error = %e, "schema registry unavailable; waiting");
-                            }
-                            tokio::time::sleep(backoff_delay(attempt)).await;
-                        }
-                    }
-                }
-            }
+            None if self.schemas.failing() => return Verdict::Unresolved(schema_id),
+            None => match self.schemas.fetch(schema_id).await {
+                Ok(l) => l,
+                Err(_) => return Verdict::Unresolved(schema_id),
+            },
         };
         let schema = match lookup {
             Lookup::Found(s) => s,

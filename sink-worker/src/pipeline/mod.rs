@@ -7,6 +7,7 @@ mod batch;
 mod check;
 pub mod convert;
 mod dead_letters;
+mod paused;
 mod run;
 mod schemas;
 pub mod source;

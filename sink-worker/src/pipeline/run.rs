@@ -4,7 +4,9 @@
 //! the payload schema by id (cached), check the schema belongs to the envelope's type, validate the
 //! datum. Valid records and dead letters are buffered per partition; the batch is written when the
 //! flush policy says so, and at shutdown. A batch is written by its own task while the next one is
-//! consumed; a batch that is due waits for the previous write, which is the backpressure.
+//! consumed; a batch that is due waits for the previous write, which is the backpressure. A
+//! partition whose next record's schema the registry cannot resolve now is paused at that record
+//! ([`super::paused`]) while the others flow on.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,6 +21,7 @@ use rdkafka::{Offset, TopicPartitionList};
 
 use super::batch::{Batch, DeadEvent, Event, PartitionKey};
 use super::check::{Checker, Verdict};
+use super::paused::Paused;
 use super::schemas::KnownSchema;
 use super::schemas::SchemaCache;
 use super::source::{self, Assignment, Consumer, SourceContext, WriteInProgress};
@@ -64,6 +67,8 @@ struct Runner {
     writing: Option<tokio::task::JoinHandle<Flushed>>,
     checker: Checker,
     partitions: HashMap<PartitionKey, PartitionState>,
+    /// Partitions held back at a record whose schema cannot be resolved now.
+    paused: Paused,
     topics: foldhash::HashMap<String, Arc<str>>,
     batch: Batch,
     readiness: Readiness,
@@ -157,6 +162,7 @@ pub async fn run(config: &Config, pipeline: Pipeline, shutdown: impl Future<Outp
         writer: Some(writer),
         writing: None,
         partitions: HashMap::new(),
+        paused: Paused::default(),
         topics: foldhash::HashMap::default(),
         batch: Batch::default(),
         readiness,
@@ -203,6 +209,7 @@ impl Runner {
                     let periodic = self.counted.consumed >= 1024;
                     if periodic {
                         self.counted.publish();
+                        self.resume_resolved().await;
                     }
                     if self.flush_due_by_size() || (periodic && self.flush_due_by_age()) {
                         self.flush().await?;
@@ -211,6 +218,7 @@ impl Runner {
                 _ = tick.tick() => {
                     self.counted.publish();
                     self.apply_assignment_changes().await?;
+                    self.resume_resolved().await;
                     if self.flush_due_by_size() || self.flush_due_by_age() {
                         self.flush().await?;
                     } else if self.writing.as_ref().is_some_and(|w| w.is_finished()) {
@@ -246,8 +254,7 @@ impl Runner {
                 let key = (self.topic(topic), *partition);
                 // Either way the commit point must be read again: revoked data is abandoned (nothing of
                 // it was committed) and a new owner may have moved the point meanwhile.
-                self.batch.drop_partition(&key);
-                self.partitions.remove(&key);
+                self.forget(&key);
             }
         }
         Ok(())
@@ -283,6 +290,10 @@ impl Runner {
             l.acquire().await;
         }
         let key = (self.topic(msg.topic()), msg.partition());
+        // Fetched before the partition was paused: it is read again from the held record on resume.
+        if !self.paused.is_empty() && self.paused.holds(&key) {
+            return Ok(());
+        }
         let offset = msg.offset();
         let next = match self.partitions.get(&key).and_then(|p| p.next) {
             Some(n) => n,
@@ -330,8 +341,11 @@ impl Runner {
             return Ok(()); // Committed already: Kafka's hint lagged the state database.
         }
         let value = msg.payload().unwrap_or(&[]);
+        let verdict = self.checker.check_now(value).await;
+        if let Verdict::Unresolved(schema_id) = verdict {
+            return self.hold(key, offset, schema_id).await;
+        }
         self.counted.consumed += 1;
-        let verdict = self.checker.check(value).await;
         let segment = self.batch.consumed(&key, next, offset, value.len());
         match verdict {
             Verdict::Valid(schema_id, variant) => {
@@ -356,8 +370,74 @@ impl Runner {
             Verdict::Skip => {
                 self.counted.skipped += 1;
             }
+            Verdict::Unresolved(_) => {} // Held above.
         }
         Ok(())
+    }
+
+    /// Holds `key` back at `offset`, whose schema cannot be resolved now: pauses the partition and
+    /// seeks it back to that record, so that nothing after it is read (or committed) until the schema
+    /// resolves, while the other partitions flow on.
+    async fn hold(&mut self, key: PartitionKey, offset: i64, schema_id: u32) -> Result<(), RunError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(&key.0, key.1);
+        let paused = self.consumer.pause(&tpl).and_then(|()| {
+            self.consumer
+                .seek(&key.0, key.1, Offset::Offset(offset), Duration::from_secs(10))
+        });
+        if let Err(e) = paused {
+            // Resumed without the seek, the partition would go on after the record: forget what was
+            // read of it instead, so that its next record reads the commit point again and seeks back.
+            tracing::warn!(topic = %key.0, partition = key.1, offset, error = %e, "could not pause the partition at a record whose schema cannot be resolved; reading it again from its commit point");
+            let _ = self.consumer.resume(&tpl);
+            self.settle().await?;
+            self.forget(&key);
+            return Ok(());
+        }
+        tracing::warn!(topic = %key.0, partition = key.1, offset, schema_id, "the registry cannot resolve this record's schema now; the partition waits while the others go on");
+        self.paused.hold(key, schema_id);
+        self.readiness.set(NotReady::Registry, true);
+        Ok(())
+    }
+
+    /// Resumes the held partitions whose schema the registry has answered meanwhile (retrying the
+    /// others' lookups when due). Their held record is read again and checked with the answer.
+    async fn resume_resolved(&mut self) {
+        if self.paused.is_empty() {
+            return;
+        }
+        let ready = self.paused.poll(self.checker.schemas()).await;
+        for key in ready {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&key.0, key.1);
+            match self.consumer.resume(&tpl) {
+                Ok(()) => {
+                    tracing::info!(topic = %key.0, partition = key.1, "the schema resolved; the partition goes on")
+                }
+                Err(e) => {
+                    tracing::error!(topic = %key.0, partition = key.1, error = %e, "could not resume the partition")
+                }
+            }
+        }
+        if self.paused.is_empty() {
+            self.readiness.set(NotReady::Registry, false);
+        }
+    }
+
+    /// Forgets what was read of a partition and not committed (revoked, or taken over by another
+    /// worker): its commit point is read again at its next record. A partition held back is resumed,
+    /// since the consumer keeps its pause across assignments.
+    fn forget(&mut self, key: &PartitionKey) {
+        self.batch.drop_partition(key);
+        self.partitions.remove(key);
+        if self.paused.release(key) {
+            let mut tpl = TopicPartitionList::new();
+            tpl.add_partition(&key.0, key.1);
+            let _ = self.consumer.resume(&tpl);
+            if self.paused.is_empty() {
+                self.readiness.set(NotReady::Registry, false);
+            }
+        }
     }
 
     /// Hands the batch to a write task, once the previous write has finished. The batch's partitions
@@ -402,8 +482,7 @@ impl Runner {
             self.publish_due = false;
         }
         for key in flushed.lost {
-            self.batch.drop_partition(&key);
-            self.partitions.remove(&key);
+            self.forget(&key);
             let _ = self
                 .consumer
                 .seek(&key.0, key.1, Offset::Stored, Duration::from_secs(5));
