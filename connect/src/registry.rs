@@ -612,20 +612,13 @@ mod tests {
 
     use super::*;
 
-    /// A CA and a `localhost` certificate it signed: (CA PEM, leaf chain, leaf key).
+    /// A test CA and a `localhost` certificate it issued: (CA PEM, leaf chain, leaf key).
     fn ca_and_leaf() -> (String, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-        let ca_key = rcgen::KeyPair::generate().expect("key");
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = ca_params.self_signed(&ca_key).expect("ca");
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let key = rcgen::KeyPair::generate().expect("key");
-        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-            .expect("params")
-            .signed_by(&key, &issuer)
-            .expect("leaf");
-        let key = PrivateKeyDer::from_pem_slice(key.serialize_pem().as_bytes()).expect("key pem");
-        (ca.pem(), vec![leaf.der().clone()], key)
+        let ca = murron_tls::test_ca::TestCa::new();
+        let (cert, key) = ca.issue();
+        let cert = CertificateDer::from_pem_slice(cert.as_bytes()).expect("cert pem");
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("key pem");
+        (ca.pem, vec![cert], key)
     }
 
     /// An HTTPS server that answers every request with `status` and `body` and keeps each

@@ -13,30 +13,20 @@ use common::outputs::{assert_exactly, eventually, generated, parquet_uids};
 use common::{Registry, SinkRun};
 use murron_connect::registry::{RegistryClient, RegistryConfig, RegistryError};
 use murron_producer::{KafkaConfig, KeyRing, Producer, ProducerError, SchemaRef, Topics};
+use murron_tls::test_ca::TestCa;
 
 const KEYS: [(&str, &str); 1] = [("default", "s3cret")];
 const ADMIN_TOKEN: &str = "tls-test-admin-token-0123456789";
 const TYPE: &str = "billing.member_active";
 
-/// A CA and a certificate for `localhost` it signed, written as PEM files in `dir`: (CA file,
+/// A test CA's certificate and a `localhost` pair it issued, written as PEM files in `dir`: (CA file,
 /// certificate file, key file).
 fn certificates(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    std::fs::create_dir_all(dir).expect("cert dir");
-    let ca_key = rcgen::KeyPair::generate().expect("key");
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca_params.self_signed(&ca_key).expect("ca");
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let key = rcgen::KeyPair::generate().expect("key");
-    let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
-        .expect("params")
-        .signed_by(&key, &issuer)
-        .expect("leaf");
-    let paths = (dir.join("ca.pem"), dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&paths.0, ca.pem()).expect("write ca");
-    std::fs::write(&paths.1, leaf.pem()).expect("write cert");
-    std::fs::write(&paths.2, key.serialize_pem()).expect("write key");
-    paths
+    let ca = TestCa::new();
+    let tls = ca.write_pair(dir);
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).expect("write ca");
+    (ca_file, tls.cert_file, tls.key_file)
 }
 
 /// Our registry over HTTPS, authentication on and no anonymous reads; and its CA file.
