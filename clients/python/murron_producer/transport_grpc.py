@@ -9,7 +9,8 @@ outcome.
   again, after the server's `retry_after_ms` (or its `retry-after-ms` trailer) or the backoff,
   whichever is longer.
 - UNAUTHENTICATED or PERMISSION_DENIED: refused; that is a configuration error to fix, not to wait out.
-  So is a server certificate the producer does not trust: at start-up it raises :class:`TlsError`.
+  So is a server certificate the producer does not trust: at start-up it raises :class:`TlsError`;
+  on a later reconnect, the batch is refused with the reason `tls`.
 - INVALID_ARGUMENT (a batch over the server's limits): batches are halved and the events resent; a
   single event still refused so is refused (`invalid_batch`).
 
@@ -187,6 +188,12 @@ class GrpcTransport:
                 if code in _REFUSE_CALL:
                     for rec in batch:
                         ledger.refused(rec.seq, _REFUSE_CALL[code], e.details() or "")
+                    return
+                if code == grpc.StatusCode.UNAVAILABLE and "CERTIFICATE_VERIFY_FAILED" in (e.details() or ""):
+                    # A reconnect met a certificate we do not trust (a renewal from another CA):
+                    # a configuration error, not an outage to retry forever.
+                    for rec in batch:
+                        ledger.refused(rec.seq, "tls", e.details() or "")
                     return
                 if code == grpc.StatusCode.INVALID_ARGUMENT:
                     # The batch is over the server's limits: send smaller ones; one event alone
