@@ -18,8 +18,6 @@ use base64::Engine;
 use bytes::Bytes;
 use http::{Method, header};
 use http_body_util::{BodyExt, Full};
-use rustls_pki_types::CertificateDer;
-use rustls_pki_types::pem::PemObject;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -180,7 +178,7 @@ impl RegistryError {
     /// A transport error, as [`Self::Tls`] when TLS failed (so that it is not taken for an
     /// outage), else [`Self::Unreachable`].
     fn from_transport(e: impl std::error::Error + Send + Sync + 'static) -> Self {
-        match tls_cause(&e) {
+        match crate::tls::handshake_failure(&e, "the registry") {
             Some(tls) => Self::Tls(tls),
             None => Self::Unreachable(Box::new(e)),
         }
@@ -210,42 +208,17 @@ fn cause_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// The rustls error somewhere in `e`'s causes, said for an operator. rustls errors travel inside
-/// (possibly nested) `io::Error`s, whose `source()` skips the error they wrap, so each is opened.
-fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(c) = cause {
-        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
-            return Some(match tls {
-                rustls::Error::InvalidCertificate(_) => format!(
-                    "the registry's certificate is not trusted ({tls}); set ca_file to the PEM file of \
-                     the CA that signed it, or add that CA to the system's roots"
-                ),
-                _ => tls.to_string(),
-            });
-        }
-        cause = match c.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
-            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
-            None => c.source(),
-        };
-    }
-    None
-}
-
 /// The rustls client configuration: the certificates of `ca_file`, else the system's roots.
 fn tls_config(ca_file: Option<&std::path::Path>) -> Result<rustls::ClientConfig, RegistryError> {
     let config_error = |key, reason| RegistryError::Config { key, reason };
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(path) => {
-            let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                .and_then(|certs| certs.collect())
-                .map_err(|e| config_error("ca_file", format!("{}: {e}", path.display())))?;
-            let (added, _) = roots.add_parsable_certificates(certs);
-            if added == 0 {
+            let certs = crate::tls::ca_certificates(path).map_err(|reason| config_error("ca_file", reason))?;
+            if roots.add_parsable_certificates(certs).0 == 0 {
                 return Err(config_error(
                     "ca_file",
-                    format!("{}: no usable PEM certificate in it", path.display()),
+                    format!("{}: no usable certificate in it", path.display()),
                 ));
             }
         }
@@ -607,7 +580,8 @@ mod tests {
     use std::path::Path;
     use std::sync::Mutex;
 
-    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;

@@ -36,12 +36,17 @@ struct Args {
     /// are refused).
     #[arg(long)]
     partitions: Option<i32>,
-    /// murron-server's gRPC address (`http://host:9480`): send through the server (feature `grpc`).
+    /// murron-server's gRPC address (`http://host:9480`, or `https://` when it serves TLS): send
+    /// through the server (feature `grpc`).
     #[arg(long)]
     server: Option<String>,
     /// Bearer token for the server.
-    #[arg(long, env = "MURRON_SERVER_TOKEN")]
+    #[arg(long, env = "MURRON_SERVER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// PEM file of the CA that signed the server's certificate (with an `https://` --server): only
+    /// it is trusted; without it, the system's roots are.
+    #[arg(long, requires = "server")]
+    server_ca_file: Option<std::path::PathBuf>,
     #[arg(long, default_value_t = 1_000)]
     count: u64,
     /// The signing key's id, written in the `murron.key` tag.
@@ -121,6 +126,7 @@ async fn main() -> anyhow::Result<()> {
         (None, Some(url)) => {
             let mut server = murron_producer::transport::grpc::ServerConfig::new(url);
             server.token = args.token.clone();
+            server.ca_file = args.server_ca_file.clone();
             builder.server(server)
         }
         #[cfg(not(feature = "grpc"))]

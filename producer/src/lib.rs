@@ -50,6 +50,14 @@
 //! };
 //! ```
 //!
+//! **murron-server** (feature `grpc`, `transport::grpc::ServerConfig`) is `http://host:9480`, or
+//! `https://host:9480` when the server has `[tls]`: its certificate is then checked against the
+//! system's roots, or only against the CA certificates of `ca_file` (a PEM file) when it is set, as
+//! for the registry. `token` is sent as `authorization: Bearer …` and shown as `<redacted>` in Debug.
+//! An untrusted certificate fails `build()` with [`ProducerError::Config`] ("murron-server's
+//! certificate is not trusted … set ca_file …"), not retryable; a handshake that fails when the
+//! transport reconnects later refuses the batch with the reason `tls` instead of retrying it forever.
+//!
 //! Layers: [`encode`] builds records (pure), [`Sender`] delivers records through a [`Transport`]
 //! with retries and an optional [`spool`], and [`Producer`] is the API over both.
 

@@ -1,6 +1,9 @@
 //! Through a real murron-server (gRPC) to the real local Kafka: several streams of two types arrive
 //! exactly once, keyed `host:pid`; events signed with a key the server does not know come back as
-//! refusals with the sink's reason code, and are never resent. Needs `cargo build -p murron-server`.
+//! refusals with the sink's reason code, and are never resent. Over TLS (the server with `[tls]`),
+//! a producer given the private CA delivers, and one given another CA fails at once with an error
+//! that says the certificate is not trusted. Needs `cargo build -p murron-server` (or
+//! `$MURRON_BIN_DIR`).
 
 // Helpers outside #[test] functions unwrap too.
 #![allow(clippy::unwrap_used)]
@@ -15,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use murron_connect::kafka::ensure_topic;
 use murron_producer::transport::grpc::ServerConfig;
-use murron_producer::{KeyRing, Producer, SchemaRef};
+use murron_producer::{KeyRing, Producer, ProducerError, SchemaRef};
+use murron_tls::TlsConfig;
+use murron_tls::test_ca::TestCa;
 use murron_wire::envelope::decode;
 
 /// A murron-server routing `test.*` to `topic`, killed when dropped.
@@ -27,7 +32,20 @@ struct Server {
 
 impl Server {
     fn start(topic: &str) -> Server {
+        Self::start_with(topic, None)
+    }
+
+    /// With `tls`, the server has a `[tls]` section and its URL is `https://localhost:…`;
+    /// `ca_file` is the CA that readiness is checked with.
+    fn start_with(topic: &str, tls: Option<(&TlsConfig, &std::path::Path)>) -> Server {
         let (grpc, http) = (common::free_port(), common::free_port());
+        let tls_section = tls.map_or(String::new(), |(t, _)| {
+            format!(
+                "[tls]\ncert_file = {:?}\nkey_file = {:?}\n",
+                t.cert_file.display().to_string(),
+                t.key_file.display().to_string()
+            )
+        });
         let config = common::TempFile::new(
             "murron-server.toml",
             &format!(
@@ -43,7 +61,7 @@ brokers = "{brokers}"
 name = "tests"
 filter_type = ["test.*"]
 topic = "{topic}"
-"#,
+{tls_section}"#,
                 brokers = common::kafka().brokers
             ),
         );
@@ -57,7 +75,8 @@ topic = "{topic}"
             .expect("spawn murron-server");
         let mut child = common::ChildGuard(child);
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !ready(http) {
+        let ca_file = tls.map(|(_, ca)| ca);
+        while !ready(http, ca_file) {
             if let Ok(Some(status)) = child.0.try_wait() {
                 panic!("murron-server exited during start-up with {status}");
             }
@@ -65,15 +84,27 @@ topic = "{topic}"
             std::thread::sleep(Duration::from_millis(100));
         }
         Server {
-            grpc: format!("http://127.0.0.1:{grpc}"),
+            grpc: match tls {
+                Some(_) => format!("https://localhost:{grpc}"),
+                None => format!("http://127.0.0.1:{grpc}"),
+            },
             _child: child,
             _config: config,
         }
     }
 }
 
-/// `GET /readyz` answers 200.
-fn ready(port: u16) -> bool {
+/// `GET /readyz` answers 200 (over HTTPS with curl trusting `ca_file` when given).
+fn ready(port: u16, ca_file: Option<&std::path::Path>) -> bool {
+    if let Some(ca) = ca_file {
+        return Command::new("curl")
+            .args(["--silent", "--fail", "--max-time", "2", "--cacert"])
+            .arg(ca)
+            .arg(format!("https://localhost:{port}/readyz"))
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+    }
     let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
@@ -175,4 +206,72 @@ async fn through_the_server_every_stream_offset_reaches_kafka_once_and_forgeries
         assert!(seen.insert(uid.clone()), "{uid:?} is in Kafka twice");
     }
     assert_eq!(seen, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_private_ca_delivers_and_another_ca_fails_at_once_as_untrusted() {
+    let registry = common::Registry::start().await;
+    let topic = common::unique("producer-server-tls");
+    ensure_topic(&common::kafka(), &topic, 1).await.unwrap();
+    let dir = common::TempDir::new("server-tls");
+    let ca = TestCa::new();
+    let tls = ca.write_pair(&dir.0);
+    let ca_file = dir.0.join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let server = Server::start_with(&topic, Some((&tls, &ca_file)));
+    assert!(server.grpc.starts_with("https://"));
+
+    let key = ("2026-11", &b"new-secret"[..]);
+    let builder = |ca_file: &std::path::Path| {
+        let mut config = ServerConfig::new(&server.grpc);
+        config.ca_file = Some(ca_file.to_path_buf());
+        config.token = Some("not-a-secret-the-server-ignores".into());
+        Producer::builder()
+            .registry(registry.config.clone())
+            .keys(KeyRing::new([(key.0.to_string(), key.1.to_vec())]))
+            .key_id(key.0)
+            .host("edge-tls")
+            .pid(1)
+            .server(config)
+    };
+
+    let p = builder(&ca_file).build().await.expect("TLS with the private CA");
+    let ping = p
+        .event_type(
+            "test.ping",
+            SchemaRef::Register {
+                text: SCHEMA.into(),
+                schema_type: None,
+            },
+        )
+        .await
+        .unwrap();
+    for n in 0..20u8 {
+        p.send(&ping, &[n << 1]).await.unwrap();
+    }
+    let report = p.close(Duration::from_secs(30)).await.unwrap();
+    assert_eq!((report.acked, report.pending, report.refused.len()), (20, 0, 0));
+    let consumed = common::read_topic(&topic, 20, Duration::from_secs(30));
+    let offsets: BTreeSet<i64> = consumed.iter().map(|c| decode(&c.value).unwrap().1.offset).collect();
+    assert_eq!(offsets, (0..20).collect());
+
+    // Another CA: a configuration error at build time that names the cause, not a retried outage.
+    let other = dir.0.join("other-ca.pem");
+    std::fs::write(&other, TestCa::new().pem).unwrap();
+    let started = Instant::now();
+    let Err(err) = builder(&other).build().await else {
+        panic!("an untrusted certificate must fail");
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(!err.is_retryable(), "{err}");
+    let text = err.to_string();
+    assert!(
+        matches!(err, ProducerError::Config(_)) && text.contains("not trusted") && text.contains("ca_file"),
+        "{text}"
+    );
+    assert!(!text.contains("not-a-secret"), "{text}");
 }

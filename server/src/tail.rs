@@ -82,12 +82,17 @@ pub struct TailArgs {
     /// Start at the beginning of the file instead of its end (when no spool state says where).
     #[arg(long)]
     pub from_start: bool,
-    /// murron-server's gRPC address (`http://host:9480`); it routes by type.
+    /// murron-server's gRPC address (`http://host:9480`, or `https://` when it serves TLS); it
+    /// routes by type.
     #[arg(long, value_name = "URL")]
     pub server: Option<String>,
     /// The bearer token for murron-server.
     #[arg(long, env = "MURRON_SERVER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// PEM file of the CA that signed murron-server's certificate (with an `https://` --server): only
+    /// it is trusted; without it, the system's roots are.
+    #[arg(long, value_name = "FILE", requires = "server")]
+    pub server_ca_file: Option<PathBuf>,
     /// Kafka brokers: send straight to Kafka, to `--topic` (`[kafka]` properties of --config apply).
     #[arg(long, value_name = "BROKERS", requires = "topic")]
     pub kafka: Option<String>,
@@ -149,6 +154,7 @@ impl fmt::Debug for TailArgs {
             .field("from_start", &self.from_start)
             .field("server", &self.server)
             .field("token", &redacted(&self.token))
+            .field("server_ca_file", &self.server_ca_file)
             .field("kafka", &self.kafka)
             .field("topic", &self.topic)
             .field("registry", &self.registry)
@@ -281,6 +287,7 @@ pub async fn run(
         (Some(url), _, _) => {
             let mut server = ServerConfig::new(url.clone());
             server.token = args.token.clone();
+            server.ca_file = args.server_ca_file.clone();
             builder.server(server)
         }
         (None, Some(brokers), Some(topic)) => builder.kafka(

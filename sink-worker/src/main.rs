@@ -138,13 +138,18 @@ struct GenArgs {
     /// partition each) instead of using the time of sending.
     #[arg(long, default_value_t = 0)]
     spread_hours: u32,
-    /// Publish through murron-server at this gRPC URL (`http://host:9480`) instead of straight to
-    /// Kafka; `--topic` is then only what the summary names, the server routes by type.
+    /// Publish through murron-server at this gRPC URL (`http://host:9480`, or `https://` when it
+    /// serves TLS) instead of straight to Kafka; `--topic` is then only what the summary names, the
+    /// server routes by type.
     #[arg(long)]
     server: Option<String>,
     /// Bearer token for murron-server.
     #[arg(long, env = "MURRON_SERVER_TOKEN", hide_env_values = true)]
     server_token: Option<String>,
+    /// PEM file of the CA that signed murron-server's certificate (with an `https://` --server):
+    /// only it is trusted; without it, the system's roots are.
+    #[arg(long, requires = "server")]
+    server_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -276,8 +281,12 @@ async fn run_gen(config: &Config, a: GenArgs) -> anyhow::Result<()> {
             unrecoverable: a.lose,
         },
         spread_hours: a.spread_hours,
-        server: a.server,
-        server_token: a.server_token,
+        server: a.server.map(|url| {
+            let mut server = murron_producer::transport::grpc::ServerConfig::new(url);
+            server.token = a.server_token;
+            server.ca_file = a.server_ca_file;
+            server
+        }),
     };
     let bar = progress_bar(Some(opts.count), "producing");
     let report = generate::run(config, &opts, |n| bar.set_position(n)).await;

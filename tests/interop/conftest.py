@@ -111,7 +111,8 @@ def running_registry(settings: dict | None = None, ca_file: str | None = None):
 
 @dataclasses.dataclass
 class IngestServer:
-    """A running murron-server: its gRPC address (host:port) and HTTP base URL."""
+    """A running murron-server: its gRPC address (host:port, or https://localhost:port with TLS) and
+    HTTP base URL."""
 
     grpc: str
     http: str
@@ -123,11 +124,12 @@ def toml_str(s: str) -> str:
 
 
 @contextlib.contextmanager
-def running_server(keys: dict, pipelines: list[dict], extra: str = ""):
+def running_server(keys: dict, pipelines: list[dict], extra: str = "", tls: tuple[str, str, str] | None = None):
     """Starts `murron-server serve` with a TOML config (docs/INGESTION.md) holding `keys` ({id:
     secret}) and `pipelines` (each {name, topic, filter_type: [...] or default: True}), on free
     ports against the stack's Kafka, then `extra` TOML (e.g. `[auth.tokens.NAME]`); waits for /readyz;
-    yields an :class:`IngestServer`."""
+    yields an :class:`IngestServer`. With `tls` = (CA file, cert file, key file) it serves TLS
+    (`[tls]`) and its addresses are `https://localhost:…`."""
     require("Kafka", KAFKA)
     grpc_port, http_port = free_port(), free_port()
     lines = ["[server]", f'grpc_listen = "127.0.0.1:{grpc_port}"', f'http_listen = "127.0.0.1:{http_port}"',
@@ -139,13 +141,18 @@ def running_server(keys: dict, pipelines: list[dict], extra: str = ""):
             lines.append("filter_type = [" + ", ".join(toml_str(t) for t in p["filter_type"]) + "]")
         if p.get("default"):
             lines.append("default = true")
+    if tls is not None:
+        lines += ["[tls]", f"cert_file = {toml_str(tls[1])}", f"key_file = {toml_str(tls[2])}"]
     config = Path(tempfile.mkdtemp(prefix="murron-server-")) / "server.toml"
     config.write_text("\n".join(lines) + "\n" + extra)
     env = dict(os.environ, RUST_LOG=os.environ.get("SERVER_LOG", "warn"))
     proc = subprocess.Popen([binary("murron-server"), "serve", "--config", str(config)], env=env)
+    grpc_addr, http = f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}"
+    if tls is not None:
+        grpc_addr, http = f"https://localhost:{grpc_port}", f"https://localhost:{http_port}"
     try:
-        wait_ready(proc, f"http://127.0.0.1:{http_port}", "murron-server", 60)
-        yield IngestServer(f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_port}", proc)
+        wait_ready(proc, http, "murron-server", 60, tls[0] if tls else None)
+        yield IngestServer(grpc_addr, http, proc)
     finally:
         proc.terminate()
         try:

@@ -466,7 +466,6 @@ async fn a_backfill_racing_live_consumption_writes_nothing_twice() {
         loss: LossPlan::default(),
         spread_hours: 0,
         server: None,
-        server_token: None,
     };
     let config = world.config();
     let live = tokio::spawn(async move { generate::run(&config, &late, |_| {}).await.expect("late events") });
@@ -818,7 +817,6 @@ async fn the_archiver_writes_every_record_once_across_a_crash() {
             loss: LossPlan::default(),
             spread_hours: 0,
             server: None,
-            server_token: None,
         };
         let config = world.config();
         tokio::spawn(async move { generate::run(&config, &opts, |_| {}).await.expect("produce") })

@@ -8,17 +8,18 @@ See README.md for an example.
 """
 
 from .envelope import ENVELOPE_SCHEMA, ENVELOPE_SUBJECT, KEY_TAG, KeyRing, UnknownKey
-from .errors import (BufferFull, Closed, ProducerError, RegistryError, SpoolLocked, Unreachable, Unrouted,
+from .errors import (BufferFull, Closed, ProducerError, RegistryError, SpoolLocked, TlsError, Unreachable, Unrouted,
                      UnsentEvents)
 from .ledger import BufferLimits, FlushReport, Refused, Uid
 from .producer import EventType, Producer, Ticket
 from .routes import RouteError, Routes
 from .schemas import RegistryConfig, SchemaRef
+from .server import ServerConfig
 from .spool import SpoolConfig
 from .streams import random_pid
 
 __all__ = [
     "BufferFull", "BufferLimits", "Closed", "ENVELOPE_SCHEMA", "ENVELOPE_SUBJECT", "EventType", "FlushReport",
     "KEY_TAG", "KeyRing", "Producer", "ProducerError", "Refused", "RegistryConfig", "RegistryError", "RouteError", "Routes",
-    "SchemaRef", "SpoolConfig", "SpoolLocked", "Ticket", "Uid", "Unreachable", "Unrouted", "UnknownKey", "UnsentEvents", "random_pid",
+    "SchemaRef", "ServerConfig", "SpoolConfig", "SpoolLocked", "Ticket", "TlsError", "Uid", "Unreachable", "Unrouted", "UnknownKey", "UnsentEvents", "random_pid",
 ]

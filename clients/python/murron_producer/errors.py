@@ -41,6 +41,11 @@ class Unreachable(ProducerError):
     retryable = True
 
 
+class TlsError(ProducerError):
+    """The server's certificate is not trusted (or the TLS handshake failed) at start-up: a
+    configuration error (``ca_file``, or the system's roots), not an outage to wait out."""
+
+
 class UnsentEvents(ProducerError):
     """`close()` ran out of time with events not yet acknowledged; without a spool they are lost.
     The report says how many."""

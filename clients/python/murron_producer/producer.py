@@ -32,6 +32,7 @@ from .errors import Closed, Unrouted, UnsentEvents
 from .ledger import BufferLimits, FlushReport, Ledger, Uid
 from .routes import Routes
 from .schemas import RegistryConfig, SchemaRef, Schemas
+from .server import ServerConfig
 from .spool import Spool, SpoolConfig
 from .streams import Streams, default_host
 
@@ -94,8 +95,9 @@ class Producer:
             reuses a (host, pid) from offset 0 has its events dropped as duplicates.
         kafka: bootstrap servers, or a librdkafka configuration (its settings win over the
             package's); with ``routes``, which map types to topics.
-        server: a murron-server gRPC address (``host:port``; needs the ``grpc`` extra); ``token`` is
-            its bearer token. Give ``kafka`` or ``server``, not both.
+        server: murron-server's gRPC address (``host:port``, or ``https://host:port`` for TLS with the
+            system's roots), or a :class:`ServerConfig` (TLS with a private CA's ``ca_file``); needs
+            the ``grpc`` extra. ``token`` is its bearer token. Give ``kafka`` or ``server``, not both.
         buffer: the most events and bytes held unacknowledged; ``send`` waits for room.
         start_offsets: next offset per type, to continue streams a previous process left.
         spool: keep every record on disk until it is delivered, and the streams' next offsets
@@ -112,7 +114,7 @@ class Producer:
     def __init__(self, *, registry: str | RegistryConfig | Mapping[str, Any] | SchemaRegistryClient, keys: KeyRing,
                  key_id: str | None = None, host: str | None = None, pid: int | None = None,
                  kafka: str | Mapping[str, Any] | None = None, routes: Routes | None = None,
-                 server: str | None = None, token: str | None = None,
+                 server: str | ServerConfig | None = None, token: str | None = None,
                  buffer: BufferLimits = BufferLimits(), start_offsets: Mapping[str, int] | None = None,
                  transport: Any = None, spool: SpoolConfig | None = None):
         if sum(x is not None for x in (kafka, server, transport)) != 1:

@@ -110,3 +110,29 @@ def test_a_batch_over_the_server_limit_is_split_until_it_fits():
         server.stop(0)
     assert (report.acked, report.refused, report.pending) == (16, [], 0)
     assert servicer.sizes[0] == 16 and servicer.sizes[-1] <= 3, servicer.sizes
+
+
+class UntrustingIngest(ingest_pb2_grpc.IngestServicer):
+    """Fails every call as grpcio reports a reconnect whose server certificate is not trusted."""
+
+    def Publish(self, request, context):
+        context.abort(grpc.StatusCode.UNAVAILABLE, "failed to connect to all addresses; last error: UNKNOWN: "
+                      "Tls handshake failed (TSI_PROTOCOL_FAILURE): SSL_ERROR_SSL: error:1000007d:SSL routines:"
+                      "OPENSSL_internal:CERTIFICATE_VERIFY_FAILED: unable to get local issuer certificate")
+
+
+def test_an_untrusted_certificate_on_reconnect_refuses_the_batch_instead_of_retrying_it():
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    ingest_pb2_grpc.add_IngestServicer_to_server(UntrustingIngest(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        p = Producer(registry=FakeRegistry(), keys=KeyRing({"default": b"k"}), host="g", pid=5,
+                     server=f"127.0.0.1:{port}")
+        for i in range(3):
+            p.send("a.one", b"%d" % i)
+        report = p.close(10)
+    finally:
+        server.stop(0)
+    assert (report.acked, report.pending) == (0, 0)
+    assert [r.reason for r in report.refused] == ["tls"] * 3

@@ -5,9 +5,16 @@
 //! - A whole call that fails with UNAVAILABLE, RESOURCE_EXHAUSTED or another transient code is
 //!   retried whole, after the `retry-after-ms` trailer when the server sent one.
 //! - UNAUTHENTICATED, PERMISSION_DENIED and INVALID_ARGUMENT refuse the whole batch: they are
-//!   configuration errors, which `flush` reports.
+//!   configuration errors, which `flush` reports. So does a failed TLS handshake (reason `tls`),
+//!   most often a server certificate the producer does not trust.
+//!
+//! An `https://` URL speaks TLS (rustls with the ring provider, HTTP/2 by ALPN): the server's
+//! certificate is checked against the system's trusted roots, or, when `ca_file` is set, against
+//! the certificates of that PEM file only (a private CA), as the registry client does. An untrusted
+//! certificate at `connect` is a [`ProducerError::Config`] that says so, not an outage to retry.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,7 +23,7 @@ use murron_ingest_proto::ingest_client::IngestClient;
 use murron_ingest_proto::{PublishRequest, PublishResponse, Status};
 use tonic::Code;
 use tonic::metadata::{Ascii, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 use super::{Delivery, DeliveryFuture, Transport};
 use crate::error::ProducerError;
@@ -25,8 +32,11 @@ use crate::record::{Outcome, Record};
 /// How to reach murron-server.
 #[derive(Clone)]
 pub struct ServerConfig {
-    /// `http://host:9480`.
+    /// `http://host:9480`, or `https://host:9480` when the server has `[tls]`.
     pub url: String,
+    /// PEM file of the CA that signed the server's certificate (`https://` only): when set, only its
+    /// certificates are trusted; when not, the system's roots are.
+    pub ca_file: Option<PathBuf>,
     /// Sent as `authorization: Bearer …` when the server requires tokens.
     pub token: Option<String>,
     /// Events per Publish call (the server's `max_batch_events` bounds it).
@@ -42,6 +52,7 @@ impl ServerConfig {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
+            ca_file: None,
             token: None,
             max_batch: 1_000,
             max_in_flight: 4,
@@ -54,6 +65,7 @@ impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
             .field("url", &self.url)
+            .field("ca_file", &self.ca_file)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("max_batch", &self.max_batch)
             .field("max_in_flight", &self.max_in_flight)
@@ -76,12 +88,20 @@ impl GrpcTransport {
     /// Connects to the server: an address that does not answer is an error now, not later.
     pub async fn connect(config: &ServerConfig) -> Result<Self, ProducerError> {
         let bad = |e: &dyn std::fmt::Display| ProducerError::Config(format!("server {}: {e}", config.url));
-        let endpoint = Endpoint::from_shared(config.url.clone())
+        let mut endpoint = Endpoint::from_shared(config.url.clone())
             .map_err(|e| bad(&e))?
             .connect_timeout(Duration::from_secs(5))
             .timeout(config.timeout)
             .tcp_nodelay(true);
-        let channel = endpoint.connect().await.map_err(|e| bad(&e))?;
+        if let Some(tls) = tls_config(config).map_err(|e| bad(&e))? {
+            endpoint = endpoint.tls_config(tls).map_err(|e| bad(&e))?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| {
+            match murron_connect::tls::handshake_failure(&e, "murron-server") {
+                Some(tls) => bad(&tls),
+                None => bad(&e),
+            }
+        })?;
         let authorization = config
             .token
             .as_ref()
@@ -95,6 +115,23 @@ impl GrpcTransport {
             max_batch: config.max_batch,
             max_in_flight: config.max_in_flight,
         })
+    }
+}
+
+/// The TLS settings for an `https://` URL: `ca_file`'s certificates, else the system's roots;
+/// `None` for `http://`.
+fn tls_config(config: &ServerConfig) -> Result<Option<ClientTlsConfig>, String> {
+    let https = config.url.starts_with("https://");
+    match (&config.ca_file, https) {
+        (Some(_), false) => Err(format!("ca_file is set but {:?} is not an https:// URL", config.url)),
+        (None, false) => Ok(None),
+        (None, true) => Ok(Some(ClientTlsConfig::new().with_native_roots())),
+        (Some(path), true) => {
+            // Read and checked here, so that a wrong path or an empty file is named now.
+            murron_connect::tls::ca_certificates(path).map_err(|e| format!("ca_file: {e}"))?;
+            let pem = std::fs::read(path).map_err(|e| format!("ca_file: {}: {e}", path.display()))?;
+            Ok(Some(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem))))
+        }
     }
 }
 
@@ -141,6 +178,18 @@ fn failed_call(n: usize, status: &tonic::Status) -> Delivery {
         reason: reason.to_string(),
         detail: status.message().to_string(),
     };
+    // A handshake that fails on reconnect (a renewed certificate from a CA we do not trust) would
+    // come back as UNAVAILABLE forever: it is a configuration error.
+    if let Some(tls) = murron_connect::tls::handshake_failure(status, "murron-server") {
+        return Delivery::all(
+            n,
+            Outcome::Refused {
+                reason: "tls".into(),
+                detail: tls,
+            },
+            None,
+        );
+    }
     let outcome = match status.code() {
         Code::Unauthenticated => refuse("unauthenticated"),
         Code::PermissionDenied => refuse("permission_denied"),
@@ -257,5 +306,47 @@ mod tests {
         );
         let d = failed_call(1, &tonic::Status::permission_denied("no"));
         assert!(matches!(&d.outcomes[0], Outcome::Refused { reason, .. } if reason == "permission_denied"));
+    }
+
+    #[test]
+    fn a_failed_handshake_refuses_the_batch_as_a_tls_configuration_error() {
+        let untrusted = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let mut status = tonic::Status::unavailable("connect");
+        status.set_source(Arc::new(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            untrusted,
+        )));
+        let d = failed_call(2, &status);
+        assert!(
+            d.outcomes.iter().all(
+                |o| matches!(o, Outcome::Refused { reason, detail } if reason == "tls" && detail.contains("not trusted"))
+            ),
+            "{:?}",
+            d.outcomes
+        );
+    }
+
+    #[test]
+    fn a_ca_file_needs_an_https_url_and_must_hold_a_certificate() {
+        let mut config = ServerConfig::new("http://127.0.0.1:9480");
+        assert!(matches!(tls_config(&config), Ok(None)));
+        config.ca_file = Some(std::env::temp_dir().join("murron-no-such-ca.pem"));
+        assert!(tls_config(&config).is_err_and(|e| e.contains("https://")));
+        config.url = "https://localhost:9480".into();
+        assert!(tls_config(&config).is_err_and(|e| e.contains("ca_file") && e.contains("murron-no-such-ca.pem")));
+        config.ca_file = None;
+        assert!(matches!(tls_config(&config), Ok(Some(_))));
+    }
+
+    #[test]
+    fn the_token_is_redacted_in_debug() {
+        let mut config = ServerConfig::new("https://localhost:9480");
+        config.token = Some("s3cr3t-token".into());
+        config.ca_file = Some("/etc/murron/ca.pem".into());
+        let text = format!("{config:?}");
+        assert!(
+            !text.contains("s3cr3t") && text.contains("<redacted>") && text.contains("ca.pem"),
+            "{text}"
+        );
     }
 }

@@ -45,10 +45,17 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// A workspace binary next to the test executables (`cargo build -p <package>`).
+/// A workspace binary: in `$MURRON_BIN_DIR` when set (binaries built elsewhere), else next to the
+/// test executables (`cargo build -p <package>`).
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().and_then(|deps| deps.parent()).unwrap().join(name);
+    let dir = match std::env::var_os("MURRON_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().unwrap();
+            exe.parent().and_then(|deps| deps.parent()).unwrap().to_path_buf()
+        }
+    };
+    let path = dir.join(name);
     assert!(
         path.is_file(),
         "{} is missing: build it first (cargo build --bins)",

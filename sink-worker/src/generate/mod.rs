@@ -60,11 +60,10 @@ pub struct GenOptions {
     /// Spread the events' timestamps evenly over this many whole hours before the current one (0: the
     /// time of sending), so that a data set fills exactly that many hourly partitions.
     pub spread_hours: u32,
-    /// Publish through murron-server at this gRPC URL, with the producer library's delivery
-    /// (retries of the same bytes until the server stored them), instead of straight to Kafka.
-    pub server: Option<String>,
-    /// Bearer token for the server.
-    pub server_token: Option<String>,
+    /// Publish through murron-server (its gRPC URL, `https://` with a private `ca_file`, its bearer
+    /// token), with the producer library's delivery (retries of the same bytes until the server
+    /// stored them), instead of straight to Kafka. Debug shows the token as `<redacted>`.
+    pub server: Option<ServerConfig>,
 }
 
 /// Which events of a run to withhold, all chosen up front from the seed.
@@ -257,7 +256,7 @@ pub async fn run(config: &Config, opts: &GenOptions, mut progress: impl FnMut(u6
         kafka::ensure_topic(&config.kafka, &opts.topic, partitions).await?;
     }
     let mut out = match &opts.server {
-        Some(url) => Out::Server(ServerOut::connect(url, opts.server_token.clone()).await?),
+        Some(server) => Out::Server(ServerOut::connect(server).await?),
         None => {
             let producer: FutureProducer = kafka::producer_config(&config.kafka).create()?;
             let (probe, topic) = (producer.clone(), opts.topic.clone());
@@ -472,10 +471,8 @@ struct ServerOut {
 const SERVER_DRAIN: Duration = Duration::from_secs(600);
 
 impl ServerOut {
-    async fn connect(url: &str, token: Option<String>) -> Result<Self, GenError> {
-        let mut server = ServerConfig::new(url);
-        server.token = token;
-        let transport = GrpcTransport::connect(&server).await?;
+    async fn connect(server: &ServerConfig) -> Result<Self, GenError> {
+        let transport = GrpcTransport::connect(server).await?;
         let sender = Sender::start(Arc::new(transport), BufferLimits::default(), None, backoff_delay)?;
         Ok(Self {
             sender,

@@ -162,7 +162,6 @@ auto_backfill = {auto_backfill}
             loss,
             spread_hours: 0,
             server: None,
-            server_token: None,
         };
         generate::run(&self.config(), &opts, |_| {}).await.expect("generate")
     }
