@@ -8,11 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 /// A process's reasons for not being ready: a fieldless enum of at most 32 variants.
-pub trait Reason: Copy {
+pub trait Reason: Copy + 'static {
     /// The reason a process starts with: not serving yet.
     const STARTING: Self;
+    /// Every reason, in the order `/readyz` names them.
+    const ALL: &'static [Self];
     /// This reason's position in the set, below 32.
     fn index(self) -> u32;
+    /// What `/readyz` calls it: short, lower case, stable (operators grep for it).
+    fn name(self) -> &'static str;
 }
 
 /// Shared readiness: ready when no reason holds. Starts not ready ([`Reason::STARTING`]). Clones share
@@ -69,6 +73,21 @@ impl<R: Reason> Readiness<R> {
     pub fn is_ready(&self) -> bool {
         self.reasons.load(Ordering::Relaxed) == 0
     }
+
+    /// The `/readyz` answer: `ready`, or `not ready: ` and the names of the reasons that hold, so an
+    /// operator's `curl` says which dependency to look at.
+    pub fn describe(&self) -> String {
+        let set = self.reasons.load(Ordering::Relaxed);
+        if set == 0 {
+            return "ready".to_owned();
+        }
+        let names: Vec<&str> = R::ALL
+            .iter()
+            .filter(|r| set & bit(**r) != 0)
+            .map(|r| r.name())
+            .collect();
+        format!("not ready: {}", names.join(", "))
+    }
 }
 
 #[cfg(test)]
@@ -83,8 +102,15 @@ mod tests {
 
     impl Reason for Why {
         const STARTING: Self = Why::Starting;
+        const ALL: &'static [Self] = &[Why::Starting, Why::Down];
         fn index(self) -> u32 {
             self as u32
+        }
+        fn name(self) -> &'static str {
+            match self {
+                Why::Starting => "starting",
+                Why::Down => "down",
+            }
         }
     }
 
@@ -98,5 +124,16 @@ mod tests {
         assert!(!r.is_ready() && r.holds(Why::Down));
         other.set(Why::Down, false);
         assert!(r.is_ready());
+    }
+
+    #[test]
+    fn describe_names_every_reason_that_holds() {
+        let r = Readiness::<Why>::default();
+        assert_eq!(r.describe(), "not ready: starting");
+        r.set(Why::Down, true);
+        assert_eq!(r.describe(), "not ready: starting, down");
+        r.set(Why::Starting, false);
+        r.set(Why::Down, false);
+        assert_eq!(r.describe(), "ready");
     }
 }

@@ -51,11 +51,12 @@ pub fn router(publisher: Arc<Publisher>, metrics: Option<PrometheusHandle>, max_
         .route(
             "/readyz",
             get(|State(s): State<HttpState>| async move {
-                if s.publisher.readiness().is_ready() {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }
+                let readiness = s.publisher.readiness();
+                let status = match readiness.is_ready() {
+                    true => StatusCode::OK,
+                    false => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                (status, readiness.describe())
             }),
         )
         .route(

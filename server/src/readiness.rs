@@ -20,8 +20,22 @@ pub enum NotReady {
 
 impl Reason for NotReady {
     const STARTING: Self = NotReady::Starting;
+    const ALL: &'static [Self] = &[
+        NotReady::Starting,
+        NotReady::KafkaDown,
+        NotReady::KafkaStale,
+        NotReady::KafkaFatal,
+    ];
     fn index(self) -> u32 {
         self as u32
+    }
+    fn name(self) -> &'static str {
+        match self {
+            NotReady::Starting => "starting",
+            NotReady::KafkaDown => "kafka_down",
+            NotReady::KafkaStale => "kafka_stale",
+            NotReady::KafkaFatal => "kafka_fatal",
+        }
     }
 }
 

@@ -31,8 +31,22 @@ pub enum NotReady {
 
 impl Reason for NotReady {
     const STARTING: Self = NotReady::Starting;
+    const ALL: &'static [Self] = &[
+        NotReady::Starting,
+        NotReady::Registry,
+        NotReady::StateDatabase,
+        NotReady::Outputs,
+    ];
     fn index(self) -> u32 {
         self as u32
+    }
+    fn name(self) -> &'static str {
+        match self {
+            NotReady::Starting => "starting",
+            NotReady::Registry => "registry",
+            NotReady::StateDatabase => "state_database",
+            NotReady::Outputs => "outputs",
+        }
     }
 }
 
@@ -89,11 +103,11 @@ pub async fn spawn(config: &AdminConfig, tls: Option<&TlsConfig>, readiness: Rea
         .route(
             "/readyz",
             get(|State(s): State<AdminState>| async move {
-                if s.readiness.is_ready() {
-                    (StatusCode::OK, "ready")
-                } else {
-                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
-                }
+                let status = match s.readiness.is_ready() {
+                    true => StatusCode::OK,
+                    false => StatusCode::SERVICE_UNAVAILABLE,
+                };
+                (status, s.readiness.describe())
             }),
         )
         .route(

@@ -521,7 +521,7 @@ async fn a_registry_outage_pauses_only_the_partition_whose_schema_is_unresolved(
     registry
         .restart_after(async || {
             // A pong needs a lookup: its partition waits, with the pings behind it, and the worker says
-            // it is not ready.
+            // it is not ready, and why.
             let pongs: Vec<Vec<u8>> = (0..50)
                 .map(|i| envelope("test.pong", i, pong, &[2, b'a'], key, &[]))
                 .collect();
@@ -529,8 +529,8 @@ async fn a_registry_outage_pauses_only_the_partition_whose_schema_is_unresolved(
             produce_to_partitions(&topic, &[WAITING], &pings(100, 150));
             eventually(
                 30,
-                "the worker not ready while it cannot resolve a schema",
-                async || !worker.ready().await,
+                "the worker not ready (registry) while it cannot resolve a schema",
+                async || worker.readyz().await == "not ready: registry",
             )
             .await;
             eventually(30, "registry retries counted", async || {

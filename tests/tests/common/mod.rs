@@ -486,6 +486,12 @@ impl SinkRun {
         ready.is_ok_and(|r| r.status().is_success())
     }
 
+    /// The body of `/readyz`: `ready`, or `not ready: ` and the reasons that hold.
+    pub async fn readyz(&self) -> String {
+        let answer = reqwest::get(format!("{}/readyz", self.admin)).await.expect("readyz");
+        answer.text().await.expect("readyz body")
+    }
+
     /// The Prometheus exposition of the process.
     pub async fn metrics_text(&self) -> String {
         reqwest::get(format!("{}/metrics", self.admin))
